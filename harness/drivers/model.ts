@@ -1,0 +1,42 @@
+// A driver backed by the model itself: the self-test of the checker, and a way to check
+// a case file's known answers against the model alone. Not a conformance target.
+
+import { applyOp, createState, lowerView, mergedView, mount, upperView } from '../../model/index.js';
+import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/index.js';
+import type { OvlState } from '../../model/state.js';
+import type { Driver, MountFacts } from '../driver.js';
+
+export class ModelDriver implements Driver {
+  readonly name = 'model';
+  private s: OvlState | null = null;
+  constructor(private readonly kernel: KernelVersion) {}
+
+  async setup(stack: StackSpec, profile: Profile): Promise<MountFacts> {
+    this.s = createState(stack, profile, this.kernel);
+    return { options: '(model)', moduleDefaults: {}, shown: '' };
+  }
+
+  apply(op: Op): Outcome {
+    if (op.op === 'remount') {
+      this.s = mount(this.s!);
+      return 'ok';
+    }
+    const step = applyOp(this.s!, op);
+    this.s = step.state;
+    return step.outcome;
+  }
+
+  snapshot(view: 'merged' | 'upper' | number): Snapshot {
+    if (view === 'merged') return mergedView(this.s!);
+    if (view === 'upper') return upperView(this.s!);
+    return lowerView(this.s!, view);
+  }
+
+  async remount(): Promise<void> {
+    this.s = mount(this.s!);
+  }
+
+  async teardown(): Promise<void> {
+    this.s = null;
+  }
+}

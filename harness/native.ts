@@ -1,0 +1,171 @@
+// libc calls that Node's fs lacks: mknod, renameat2, mount/umount2 and the xattr family.
+// Each wrapper returns 'ok' (or the value) and reports failure as an errno name: errno is data.
+// The library is loaded lazily, once, on the first call.
+
+import os from 'node:os';
+import koffi from 'koffi';
+import type { Errno } from '../model/types.js';
+
+export const AT_FDCWD = -100;
+export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
+export const RENAME_WHITEOUT = 4;
+export const XATTR_CREATE = 1;
+export const XATTR_REPLACE = 2;
+export const MNT_DETACH = 2;
+export const MS_REMOUNT = 32;
+
+export type NativeOutcome = 'ok' | Errno;
+export type NativeValue = { ok: true; value: string } | { ok: false; errno: Errno };
+
+// ------------------------------------------------------------------ errno names
+
+// Linux has aliases (EWOULDBLOCK=EAGAIN, ENOTSUP=EOPNOTSUPP); the model speaks the errno.h primary names.
+const PREFERRED_NAMES: Record<number, string> = { 95: 'EOPNOTSUPP', 11: 'EAGAIN', 35: 'EDEADLK' };
+let errnoNames: Map<number, string> | undefined;
+
+/** errno number (positive) -> name as in errno.h; unknown numbers become "E<n>". */
+export function errnoName(n: number): Errno {
+  if (!errnoNames) {
+    errnoNames = new Map();
+    for (const [name, num] of Object.entries(os.constants.errno)) {
+      if (!errnoNames.has(num)) errnoNames.set(num, name);
+    }
+    for (const [num, name] of Object.entries(PREFERRED_NAMES)) errnoNames.set(Number(num), name);
+  }
+  return errnoNames.get(Math.abs(n)) ?? `E${Math.abs(n)}`;
+}
+
+// ------------------------------------------------------------------ bindings
+
+interface Libc {
+  mknod: (path: string, mode: number, dev: number) => number;
+  renameat2: (olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number) => number;
+  mount: (src: string, target: string, fstype: string, flags: number, data: string | null) => number;
+  umount2: (target: string, flags: number) => number;
+  truncate: (path: string, length: number) => number;
+  setxattr: (path: string, name: string, value: Buffer, size: number, flags: number) => number;
+  lsetxattr: (path: string, name: string, value: Buffer, size: number, flags: number) => number;
+  getxattr: (path: string, name: string, value: Buffer, size: number) => number;
+  lgetxattr: (path: string, name: string, value: Buffer, size: number) => number;
+  listxattr: (path: string, list: Buffer, size: number) => number;
+  llistxattr: (path: string, list: Buffer, size: number) => number;
+  removexattr: (path: string, name: string) => number;
+  lremovexattr: (path: string, name: string) => number;
+}
+
+let libc: Libc | undefined;
+
+function load(): Libc {
+  if (libc) return libc;
+  const lib = koffi.load('libc.so.6');
+  // ssize_t is declared as `long` (same width on Linux); koffi has no ssize_t.
+  libc = {
+    mknod: lib.func('int mknod(const char *path, uint32_t mode, unsigned long dev)'),
+    renameat2: lib.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
+    mount: lib.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+    umount2: lib.func('int umount2(const char *target, int flags)'),
+    truncate: lib.func('int truncate(const char *path, long length)'),
+    setxattr: lib.func('int setxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
+    lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
+    getxattr: lib.func('long getxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
+    lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
+    listxattr: lib.func('long listxattr(const char *path, _Out_ void *list, size_t size)'),
+    llistxattr: lib.func('long llistxattr(const char *path, _Out_ void *list, size_t size)'),
+    removexattr: lib.func('int removexattr(const char *path, const char *name)'),
+    lremovexattr: lib.func('int lremovexattr(const char *path, const char *name)'),
+  } as Libc;
+  return libc;
+}
+
+function outcome(rc: number): NativeOutcome {
+  return rc < 0 ? errnoName(koffi.errno()) : 'ok';
+}
+
+// ------------------------------------------------------------------ nodes, renames, mounts
+
+export function mknod(path: string, mode: number, dev: number): NativeOutcome {
+  return outcome(load().mknod(path, mode, dev));
+}
+
+export function renameat2(oldPath: string, newPath: string, flags: number): NativeOutcome {
+  return outcome(load().renameat2(AT_FDCWD, oldPath, AT_FDCWD, newPath, flags));
+}
+
+export function mount(src: string, target: string, fstype: string, flags: number, data: string | null): NativeOutcome {
+  return outcome(load().mount(src, target, fstype, flags, data));
+}
+
+export function umount2(target: string, flags: number): NativeOutcome {
+  return outcome(load().umount2(target, flags));
+}
+
+/** truncate(2) itself: Node's truncateSync opens the file O_RDWR first. */
+export function truncate(path: string, length: number): NativeOutcome {
+  return outcome(load().truncate(path, length));
+}
+
+// ------------------------------------------------------------------ xattrs
+
+// XATTR_SIZE_MAX and XATTR_LIST_MAX are both 64 KiB, so one shared buffer always fits
+// and every get/list is a single call (the snapshot hot path relies on that).
+const XATTR_MAX = 65536;
+let scratch: Buffer | undefined;
+
+function buffer(): Buffer {
+  scratch ??= Buffer.allocUnsafe(XATTR_MAX);
+  return scratch;
+}
+
+export function setxattr(path: string, name: string, value: string, flags: number): NativeOutcome {
+  const v = Buffer.from(value, 'latin1');
+  return outcome(load().setxattr(path, name, v, v.length, flags));
+}
+
+export function lsetxattr(path: string, name: string, value: string, flags: number): NativeOutcome {
+  const v = Buffer.from(value, 'latin1');
+  return outcome(load().lsetxattr(path, name, v, v.length, flags));
+}
+
+function valueOf(n: number, buf: Buffer): NativeValue {
+  if (n < 0) return { ok: false, errno: errnoName(koffi.errno()) };
+  return { ok: true, value: buf.toString('latin1', 0, n) };
+}
+
+export function getxattr(path: string, name: string): NativeValue {
+  const buf = buffer();
+  return valueOf(Number(load().getxattr(path, name, buf, XATTR_MAX)), buf);
+}
+
+export function lgetxattr(path: string, name: string): NativeValue {
+  const buf = buffer();
+  return valueOf(Number(load().lgetxattr(path, name, buf, XATTR_MAX)), buf);
+}
+
+/** Names (any namespace) in the order the filesystem lists them. */
+export type NativeList = { ok: true; value: string[] } | { ok: false; errno: Errno };
+
+function namesOf(n: number, buf: Buffer): NativeList {
+  if (n < 0) return { ok: false, errno: errnoName(koffi.errno()) };
+  if (n === 0) return { ok: true, value: [] };
+  // The list is NUL-separated and NUL-terminated.
+  return { ok: true, value: buf.toString('latin1', 0, n - 1).split('\0') };
+}
+
+export function listxattr(path: string): NativeList {
+  const buf = buffer();
+  return namesOf(Number(load().listxattr(path, buf, XATTR_MAX)), buf);
+}
+
+export function llistxattr(path: string): NativeList {
+  const buf = buffer();
+  return namesOf(Number(load().llistxattr(path, buf, XATTR_MAX)), buf);
+}
+
+export function removexattr(path: string, name: string): NativeOutcome {
+  return outcome(load().removexattr(path, name));
+}
+
+export function lremovexattr(path: string, name: string): NativeOutcome {
+  return outcome(load().lremovexattr(path, name));
+}

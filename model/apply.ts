@@ -1,0 +1,27 @@
+// One entry point: apply an operation to a state (the model's step function).
+
+import { link, mkdir, mknod, rmdir, symlink, unlink } from './dir.js';
+import { open } from './file.js';
+import { chmod, setxattr, truncate } from './inode.js';
+import { rename } from './rename.js';
+import { ok, type OvlState, type Step } from './state.js';
+import { mount } from './super.js';
+import type { Op } from './types.js';
+
+export function applyOp(s: OvlState, op: Op): Step {
+  switch (op.op) {
+    case 'open': return open(s, op.path, op.flags, op.mode, op.data);
+    case 'truncate': return truncate(s, op.path, op.size);
+    case 'unlink': return unlink(s, op.path);
+    case 'mkdir': return mkdir(s, op.path, op.mode);
+    case 'rmdir': return rmdir(s, op.path);
+    case 'rename': return rename(s, op.src, op.dst, op.flags);
+    case 'symlink': return symlink(s, op.target, op.path);
+    case 'link': return link(s, op.src, op.dst);
+    case 'chmod': return chmod(s, op.path, op.mode);
+    case 'mknod': return mknod(s, op.path, op.kind, op.mode);
+    case 'setxattr': return setxattr(s, op.path, op.name, op.value, op.flags);
+    case 'removexattr': return setxattr(s, op.path, op.name, null);
+    case 'remount': return ok(mount(s), 'S1.14');
+  }
+}

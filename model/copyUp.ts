@@ -1,0 +1,39 @@
+// Copy-up (copy_up.c): bring a merged object and its ancestors into the upper layer.
+
+import { findInLayer, linkCounts, newInode, parentPath, splitPath, type Inode } from './layerFs.js';
+import { lookupPath, type OvlDentry } from './lookup.js';
+import { privatePrefix } from './profile.js';
+import type { OvlState } from './state.js';
+
+/**
+ * ovl_copy_up: ancestors first, topmost first (S6.2), then the object itself.
+ * Mutates s.upper (call on a state from forWrite). Returns the upper inode.
+ */
+export function copyUp(s: OvlState, path: string): Inode {
+  let cur = '/';
+  for (const c of splitPath(path)) {
+    cur = cur === '/' ? `/${c}` : `${cur}/${c}`;
+    const d = lookupPath(s, cur);
+    if (!d) throw new Error(`model: copy-up of missing ${cur}`);
+    if (!d.upper) copyUpOne(s, d);
+  }
+  return findInLayer(s.upper, path)!;
+}
+
+/** ovl_copy_up_one: one object whose parent already has an upper. */
+function copyUpOne(s: OvlState, d: OvlDentry): void {
+  const P = privatePrefix(s.profile);
+  const lower = d.lowers[0];
+  const src = lower.inode;
+  const parentUpper = findInLayer(s.upper, parentPath(d.path))!;
+  const up = newInode(s.upper, src.type, src.mode);
+  up.data = src.data; // S6.3: data, mode, symlink target
+  up.target = src.target;
+  for (const [k, v] of Object.entries(src.xattrs)) if (!k.startsWith(P)) up.xattrs[k] = v; // S6.3: not P.*
+  // S6.4: origin for dirs and for non-dirs whose lower is not hard-linked (no index).
+  const lowerNlink = src.type === 'dir' ? 1 : linkCounts(s.lowers[lower.layer]).get(src)!;
+  if (src.type === 'dir' || lowerNlink === 1 || s.profile.index) up.xattrs[`${P}origin`] = src.id;
+  // S6.4, S22.5: the parent is marked impure on every copy-up.
+  parentUpper.xattrs[`${P}impure`] = 'y';
+  parentUpper.children!.set(d.path.slice(d.path.lastIndexOf('/') + 1), up); // S6.5: a new inode
+}

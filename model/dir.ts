@@ -1,0 +1,130 @@
+// Namespace operations (dir.c): create, mkdir, mknod, symlink, link, unlink, rmdir.
+// rename lives in rename.ts. Each checks errors in the kernel's order, then changes a copy.
+
+import { copyUp } from './copyUp.js';
+import { findInLayer, newInode, type Inode } from './layerFs.js';
+import {
+  hasOrigin, isDir, isMergedDir, isPositive, lookupPath, lowerPositive, walkPath, type OvlDentry,
+} from './lookup.js';
+import { allowOfflineChanges, privatePrefix, UMASK } from './profile.js';
+import { checkEmptyDir } from './readdir.js';
+import { fail, forWrite, ok, type OvlState, type Step } from './state.js';
+
+/**
+ * ovl_create_object / ovl_create_or_link: copy up the parent chain, then put `make()`
+ * at the name, replacing an upper whiteout. Mutates s (from forWrite).
+ */
+export function createInUpper(s: OvlState, parentPath: string, name: string, make: () => Inode): Inode {
+  const P = privatePrefix(s.profile);
+  const parentUp = copyUp(s, parentPath); // S4.1, S6.2
+  const overWhiteout = parentUp.children!.get(name)?.type === 'whiteout';
+  const ino = make();
+  if (ino.type === 'dir') {
+    if (overWhiteout) ino.xattrs[`${P}opaque`] = 'y'; // S4.2
+    else if (!allowOfflineChanges(s.profile) && isMergedDir(lookupPath(s, parentPath)!)) {
+      ino.xattrs[`${P}opaque`] = 'y'; // S4.4
+    }
+  }
+  parentUp.children!.set(name, ino); // S4.2: a whiteout is replaced, none remains
+  return ino;
+}
+
+/** Shared front half of mkdir/mknod/symlink: the VFS checks of filename_create. */
+function newName(s: OvlState, path: string): { parent: OvlDentry; name: string } | Step {
+  const w = walkPath(s, path, false);
+  if (!w.ok) return fail(s, w.errno, 'VFS');
+  if (isPositive(w.child)) return fail(s, 'EEXIST', 'VFS');
+  return { parent: w.parent, name: w.name };
+}
+
+function isStep(x: object): x is Step {
+  return 'outcome' in x;
+}
+
+export function mkdir(s: OvlState, path: string, mode: number): Step {
+  const n = newName(s, path);
+  if (isStep(n)) return n;
+  const s2 = forWrite(s);
+  createInUpper(s2, n.parent.path, n.name, () => newInode(s2.upper, 'dir', mode & ~UMASK & 0o1777));
+  return ok(s2, 'S4.1');
+}
+
+export function mknod(s: OvlState, path: string, kind: 'fifo' | 'whiteout', mode: number): Step {
+  const n = newName(s, path);
+  if (isStep(n)) return n;
+  if (kind === 'whiteout') return fail(s, 'EPERM', 'S3.3'); // ovl_mknod refuses chr 0/0
+  const s2 = forWrite(s);
+  createInUpper(s2, n.parent.path, n.name, () => newInode(s2.upper, 'fifo', mode & ~UMASK & 0o7777));
+  return ok(s2, 'S4.1');
+}
+
+export function symlink(s: OvlState, target: string, path: string): Step {
+  const n = newName(s, path);
+  if (isStep(n)) return n;
+  const s2 = forWrite(s);
+  createInUpper(s2, n.parent.path, n.name, () => {
+    const ino = newInode(s2.upper, 'symlink', 0o777);
+    ino.target = target;
+    return ino;
+  });
+  return ok(s2, 'S4.1');
+}
+
+/** A regular file created by open(O_CREAT) on a negative name. */
+export function createFile(s: OvlState, parentPath: string, name: string, mode: number): OvlState {
+  const s2 = forWrite(s);
+  createInUpper(s2, parentPath, name, () => newInode(s2.upper, 'file', mode & ~UMASK & 0o7777));
+  return s2;
+}
+
+export function link(s: OvlState, src: string, dst: string): Step {
+  const wo = walkPath(s, src, false);
+  if (!wo.ok) return fail(s, wo.errno, 'VFS');
+  if (!isPositive(wo.child)) return fail(s, 'ENOENT', 'VFS');
+  const n = newName(s, dst);
+  if (isStep(n)) return n;
+  if (isDir(wo.child)) return fail(s, 'EPERM', 'VFS'); // no hard links to directories
+  const s2 = forWrite(s);
+  const up = copyUp(s2, wo.child.path); // S4.6: full copy-up of the source
+  const origin = hasOrigin(s2, up);
+  createInUpper(s2, n.parent.path, n.name, () => up);
+  if (origin) findInLayer(s2.upper, n.parent.path)!.xattrs[`${privatePrefix(s.profile)}impure`] = 'y'; // S4.6
+  return ok(s2, 'S4.6');
+}
+
+export function unlink(s: OvlState, path: string): Step {
+  const w = walkPath(s, path, false);
+  if (!w.ok) return fail(s, w.errno, 'VFS');
+  if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
+  if (isDir(w.child)) return fail(s, 'EISDIR', 'VFS');
+  return remove(s, w.parent, w.child, w.name);
+}
+
+export function rmdir(s: OvlState, path: string): Step {
+  const w = walkPath(s, path, false);
+  if (!w.ok) return fail(s, w.errno, 'VFS');
+  if (!w.name) return fail(s, 'EBUSY', 'VFS'); // the mount root
+  if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
+  if (!isDir(w.child)) return fail(s, 'ENOTDIR', 'VFS');
+  const lp = lowerPositive(s, w.parent, w.child);
+  if ((lp || !isPureUpper(s, w.child)) && !checkEmptyDir(s, w.child)) return fail(s, 'ENOTEMPTY', 'S4.8');
+  if (!lp && w.child.upper!.children!.size > 0) {
+    return fail(s, 'ENOTEMPTY', 'VFS'); // the upper fs refuses (pure upper dir)
+  }
+  return remove(s, w.parent, w.child, w.name);
+}
+
+/** ovl_pure_upper: no lower, and never merged (no origin: OVL_WHITEOUTS unset). */
+export function isPureUpper(s: OvlState, d: OvlDentry): boolean {
+  return d.lowers.length === 0 && !(d.upper && hasOrigin(s, d.upper));
+}
+
+/** ovl_do_remove: whiteout if something below has the name (S4.7, S4.8), else plain removal. */
+function remove(s: OvlState, parent: OvlDentry, child: OvlDentry, name: string): Step {
+  const lp = lowerPositive(s, parent, child);
+  const s2 = forWrite(s);
+  const parentUp = copyUp(s2, parent.path);
+  if (lp) parentUp.children!.set(name, newInode(s2.upper, 'whiteout', 0));
+  else parentUp.children!.delete(name);
+  return ok(s2, lp ? (isDir(child) ? 'S4.8' : 'S4.7') : 'S4.7');
+}

@@ -1,0 +1,44 @@
+// open(2) through the overlay (VFS path_openat + file.c ovl_open): create, copy-up, truncate, write.
+
+import { copyUp } from './copyUp.js';
+import { createFile } from './dir.js';
+import { findInLayer, joinPath } from './layerFs.js';
+import { isPositive, realInode, walkPath } from './lookup.js';
+import { fail, forWrite, ok, type OvlState, type Step } from './state.js';
+import type { OpenFlag } from './types.js';
+
+export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644, data?: string): Step {
+  const f = new Set(flags);
+  const creat = f.has('O_CREAT');
+  const writes = f.has('O_WRONLY') || f.has('O_RDWR');
+  // The last component is looked at before following it: O_EXCL and O_NOFOLLOW see the symlink.
+  let w = walkPath(s, path, false);
+  if (!w.ok) return fail(s, w.errno, 'VFS');
+  if (creat && f.has('O_EXCL') && isPositive(w.child)) return fail(s, 'EEXIST', 'VFS');
+  if (isPositive(w.child) && realInode(w.child).type === 'symlink') {
+    if (f.has('O_NOFOLLOW')) return fail(s, 'ELOOP', 'VFS');
+    w = walkPath(s, path, true); // O_CREAT through a dangling symlink creates its target
+    if (!w.ok) return fail(s, w.errno, 'VFS');
+  }
+  let s2: OvlState;
+  if (!isPositive(w.child)) {
+    if (!creat) return fail(s, 'ENOENT', 'VFS');
+    s2 = createFile(s, w.parent.path, w.name, mode); // S4.1, S4.2
+  } else {
+    const type = realInode(w.child).type;
+    // O_TRUNC asks for write access too (build_open_flags).
+    if (type === 'dir' && (creat || writes || f.has('O_TRUNC'))) return fail(s, 'EISDIR', 'VFS');
+    // Special files are opened by the VFS and never copied up; a write-only
+    // O_NONBLOCK open of a fifo without a reader fails.
+    if (type === 'fifo') return f.has('O_WRONLY') ? fail(s, 'ENXIO', 'VFS') : ok(s, 'VFS');
+    if (type === 'dir' || (!writes && !f.has('O_TRUNC'))) return ok(s, 'S6.1'); // no copy-up on read
+    s2 = forWrite(s);
+    copyUp(s2, w.child.path); // S6.1: O_WRONLY, O_RDWR and O_TRUNC copy up
+  }
+  const file = findInLayer(s2.upper, joinPath(w.parent.path, w.name))!;
+  if (f.has('O_TRUNC')) file.data = '';
+  if (data !== undefined && writes) {
+    file.data = f.has('O_APPEND') ? file.data + data : data + file.data.slice(data.length);
+  }
+  return ok(s2, 'S6.1');
+}

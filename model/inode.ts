@@ -1,0 +1,57 @@
+// Attribute and xattr changes (inode.c ovl_setattr, xattrs.c ovl_xattr_set).
+
+import { copyUp } from './copyUp.js';
+import { isPositive, realInode, walkPath } from './lookup.js';
+import { fail, forWrite, ok, type OvlState, type Step } from './state.js';
+import type { XattrFlag } from './types.js';
+
+export function chmod(s: OvlState, path: string, mode: number): Step {
+  const w = walkPath(s, path, true);
+  if (!w.ok) return fail(s, w.errno, 'VFS');
+  if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
+  const s2 = forWrite(s);
+  copyUp(s2, w.child.path).mode = mode & 0o7777; // S6.1, S6.7, S6.12: copy-up even to the same mode
+  return ok(s2, 'S6.1');
+}
+
+export function truncate(s: OvlState, path: string, size: number): Step {
+  const w = walkPath(s, path, true);
+  if (!w.ok) return fail(s, w.errno, 'VFS');
+  if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
+  const type = realInode(w.child).type;
+  if (type === 'dir') return fail(s, 'EISDIR', 'VFS');
+  if (type !== 'file' || size < 0) return fail(s, 'EINVAL', 'VFS');
+  const s2 = forWrite(s);
+  const up = copyUp(s2, w.child.path); // S6.1
+  up.data = resize(up.data, size);
+  return ok(s2, 'S6.1');
+}
+
+export function resize(data: string, size: number): string {
+  return data.length >= size ? data.slice(0, size) : data + '\0'.repeat(size - data.length);
+}
+
+/** setxattr (value given) or removexattr (value null), following symlinks. */
+export function setxattr(s: OvlState, path: string, name: string, value: string | null, flag?: XattrFlag): Step {
+  const w = walkPath(s, path, true);
+  if (!w.ok) return fail(s, w.errno, 'VFS');
+  if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
+  const real = realInode(w.child);
+  // xattr_permission: user.* only on regular files and directories.
+  if (name.startsWith('user.') && real.type !== 'file' && real.type !== 'dir') return fail(s, 'EPERM', 'VFS');
+  // ovl_xattr_set: removing a missing xattr from a lower object fails before any copy-up.
+  if (value === null && !w.child.upper && !(name in real.xattrs)) return fail(s, 'ENODATA', 'S6.1');
+  const s2 = forWrite(s);
+  const up = copyUp(s2, w.child.path); // S6.1: setxattr and removexattr copy up
+  const exists = name in up.xattrs;
+  // The upper fs checks the flags after the copy-up (S22.4: a failing call can still copy up).
+  if (value === null) {
+    if (!exists) return fail(s2, 'ENODATA', 'S22.4');
+    delete up.xattrs[name];
+    return ok(s2, 'S6.1');
+  }
+  if (flag === 'XATTR_CREATE' && exists) return fail(s2, 'EEXIST', 'S22.4');
+  if (flag === 'XATTR_REPLACE' && !exists) return fail(s2, 'ENODATA', 'S22.4');
+  up.xattrs[name] = value;
+  return ok(s2, 'S6.1');
+}

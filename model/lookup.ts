@@ -1,0 +1,177 @@
+// Name resolution over the layer stack (namei.c) and path walking with symlinks (VFS).
+
+import { joinPath, splitPath, type Inode } from './layerFs.js';
+import { privatePrefix } from './profile.js';
+import type { OvlState } from './state.js';
+
+export interface LowerRef {
+  layer: number;
+  inode: Inode;
+}
+
+/** An overlay dentry: what one merged path resolves to (ovl_entry + upper). */
+export interface OvlDentry {
+  path: string;
+  /** The upper object, if any (never a whiteout). */
+  upper: Inode | null;
+  /** The upper holds a whiteout at this name: the dentry is negative (S2.5). */
+  upperWhiteout: boolean;
+  /** Lower stack: every merged lower dir, or the one lower non-dir. */
+  lowers: LowerRef[];
+}
+
+export function isPositive(d: OvlDentry): boolean {
+  return d.upper !== null || d.lowers.length > 0;
+}
+
+/** The object that answers stat: upper if present, else the top lower. */
+export function realInode(d: OvlDentry): Inode {
+  return d.upper ?? d.lowers[0].inode;
+}
+
+export function isDir(d: OvlDentry): boolean {
+  return isPositive(d) && realInode(d).type === 'dir';
+}
+
+export function isOpaque(s: OvlState, ino: Inode): boolean {
+  return ino.type === 'dir' && ino.xattrs[`${privatePrefix(s.profile)}opaque`] === 'y'; // S2.6: only "y"
+}
+
+export function hasOrigin(s: OvlState, ino: Inode): boolean {
+  return `${privatePrefix(s.profile)}origin` in ino.xattrs;
+}
+
+/** ovl_path_type MERGE for dirs: upper + lower, or several lowers. */
+export function isMergedDir(d: OvlDentry): boolean {
+  return isDir(d) && (d.upper ? d.lowers.length > 0 : d.lowers.length > 1);
+}
+
+/** ovl_type_merge_or_lower for a dir: anything but a pure-upper dir. */
+export function isMergeOrLower(d: OvlDentry): boolean {
+  return d.upper === null || isMergedDir(d);
+}
+
+export function rootDentry(s: OvlState): OvlDentry {
+  return {
+    path: '/',
+    upper: s.upper.root,
+    upperWhiteout: false,
+    lowers: s.lowers.map((l, i) => ({ layer: i, inode: l.root })),
+  };
+}
+
+/** ovl_lookup of one name in a merged parent directory. */
+export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDentry {
+  const d: OvlDentry = { path: joinPath(parent.path, name), upper: null, upperWhiteout: false, lowers: [] };
+  let stop = false;
+  let foundDir = false;
+  const u = parent.upper?.children?.get(name);
+  if (u) {
+    if (u.type === 'whiteout') {
+      d.upperWhiteout = true; // S2.5
+      stop = true;
+    } else {
+      d.upper = u;
+      foundDir = u.type === 'dir';
+      stop = !foundDir || isOpaque(s, u); // S2.2, S2.6
+    }
+  }
+  for (const pl of parent.lowers) {
+    if (stop) break;
+    if (pl.inode.type !== 'dir') break;
+    const l = pl.inode.children!.get(name);
+    if (!l) continue;
+    if (l.type === 'whiteout') break; // S2.5: hides every layer below
+    if (foundDir && l.type !== 'dir') break; // S2.3: a non-dir below a dir stops the merge
+    d.lowers.push({ layer: pl.layer, inode: l });
+    foundDir = l.type === 'dir';
+    stop = !foundDir || isOpaque(s, l); // S2.2, S2.6
+  }
+  if (d.upper && d.upper.type !== 'dir') d.lowers = originOf(s, d.upper); // non-dir: origin, not name
+  return d;
+}
+
+/** A copied-up non-dir finds its lower through P.origin, not by name (namei.c ovl_check_origin). */
+function originOf(s: OvlState, upper: Inode): LowerRef[] {
+  const id = upper.xattrs[`${privatePrefix(s.profile)}origin`];
+  const ino = id === undefined ? undefined : s.lowerById.get(id);
+  return ino ? [{ layer: Number(ino.id.slice(1, ino.id.indexOf(':'))), inode: ino }] : [];
+}
+
+/** Look up a canonical path (no symlinks followed); null if a component is missing or not a dir. */
+export function lookupPath(s: OvlState, path: string): OvlDentry | null {
+  let d = rootDentry(s);
+  for (const c of splitPath(path)) {
+    if (!isDir(d)) return null;
+    d = lookupChild(s, d, c);
+    if (!isPositive(d)) return null;
+  }
+  return d;
+}
+
+const MAXSYMLINKS = 40;
+
+export type Walk =
+  | { ok: true; parent: OvlDentry; name: string; child: OvlDentry }
+  | { ok: false; errno: 'ENOENT' | 'ENOTDIR' | 'ELOOP' };
+
+/**
+ * Path walk as the VFS does it: intermediate symlinks are followed; the last component
+ * is followed only if `followLast`. The result names the final parent and child
+ * (the child may be negative). Symlink targets are relative to their directory.
+ */
+export function walkPath(s: OvlState, path: string, followLast: boolean): Walk {
+  const budget = { links: 0 };
+  return walkFrom(s, rootDentry(s), splitPath(path), followLast, budget);
+}
+
+function walkFrom(
+  s: OvlState, start: OvlDentry, comps: string[], followLast: boolean, budget: { links: number },
+): Walk {
+  let dir = start;
+  if (comps.length === 0) return { ok: true, parent: dir, name: '', child: dir };
+  for (let i = 0; i < comps.length; i++) {
+    const last = i === comps.length - 1;
+    if (!isDir(dir)) return { ok: false, errno: 'ENOTDIR' };
+    const name = comps[i];
+    const child = name === '..' ? parentDentry(s, dir) : lookupChild(s, dir, name);
+    const ino = isPositive(child) ? realInode(child) : null;
+    if (ino?.type === 'symlink' && (!last || followLast)) {
+      if (++budget.links > MAXSYMLINKS) return { ok: false, errno: 'ELOOP' };
+      const target = ino.target;
+      const base = target.startsWith('/') ? rootDentry(s) : dir;
+      const r = walkFrom(s, base, splitPath(target), true, budget);
+      if (!r.ok) return r;
+      if (last) return r;
+      if (!isPositive(r.child)) return { ok: false, errno: 'ENOENT' };
+      dir = r.child;
+      continue;
+    }
+    if (last) return { ok: true, parent: dir, name, child };
+    if (!ino) return { ok: false, errno: 'ENOENT' };
+    dir = child;
+  }
+  throw new Error('unreachable');
+}
+
+function parentDentry(s: OvlState, d: OvlDentry): OvlDentry {
+  const comps = splitPath(d.path);
+  comps.pop();
+  return lookupPath(s, '/' + comps.join('/')) ?? rootDentry(s);
+}
+
+/**
+ * ovl_lower_positive: does the name exist in the lower layers below this dentry's parent?
+ * A negative dentry is lower-positive iff an upper whiteout hides something (dir.c).
+ */
+export function lowerPositive(s: OvlState, parent: OvlDentry, d: OvlDentry): boolean {
+  if (!isPositive(d)) return d.upperWhiteout;
+  if (!d.upper) return true;
+  const name = d.path.slice(d.path.lastIndexOf('/') + 1);
+  for (const pl of parent.lowers) {
+    if (pl.inode.type !== 'dir') break;
+    const l = pl.inode.children!.get(name);
+    if (l) return l.type !== 'whiteout';
+  }
+  return false;
+}

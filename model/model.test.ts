@@ -1,0 +1,94 @@
+// Model unit tests: known answers from the catalog, on the model alone (no kernel).
+import { describe, expect, it } from 'vitest';
+import { applyOp, createState, DEFAULT_PROFILE, mergedView, upperView, type StackSpec } from './index.js';
+import type { OvlState } from './state.js';
+
+const K = [6, 18] as const;
+const P = 'trusted.overlay.';
+const state = (stack: StackSpec) => createState(stack, DEFAULT_PROFILE, K);
+const run = (s: OvlState, ...ops: Parameters<typeof applyOp>[1][]) => {
+  const outcomes: string[] = [];
+  for (const op of ops) {
+    const r = applyOp(s, op);
+    outcomes.push(r.outcome);
+    s = r.state;
+  }
+  return { s, outcomes };
+};
+
+describe('lookup', () => {
+  it('S2.1 the leftmost lower layer is the top one (lab: qux)', () => {
+    const s = state({ lowers: [{ '/qux': { type: 'file', data: 'L0' } }, { '/qux': { type: 'file', data: 'L1' } }], upper: {} });
+    expect(mergedView(s).get('/qux')?.data).toBe('L0');
+  });
+  it('S2.3 a non-dir below a dir stops the merge', () => {
+    const s = state({
+      lowers: [{ '/t/x': { type: 'file' } }, { '/t': { type: 'file' } }, { '/t/y': { type: 'file' } }],
+      upper: {},
+    });
+    const m = mergedView(s);
+    expect(m.has('/t/x')).toBe(true);
+    expect(m.has('/t/y')).toBe(false);
+  });
+  it('S2.5 a whiteout in a lower hides the layers below it', () => {
+    const s = state({ lowers: [{ '/w': { type: 'whiteout' } }, { '/w': { type: 'file' } }], upper: {} });
+    expect(mergedView(s).has('/w')).toBe(false);
+  });
+  it('S2.6 an opaque lower dir hides same-named dirs below; S8.5 merged dirs have nlink 1', () => {
+    const s = state({
+      lowers: [{ '/d': { type: 'dir', opaque: true }, '/d/a': { type: 'file' }, '/m/x': { type: 'file' } },
+        { '/d/b': { type: 'file' }, '/m/y': { type: 'file' } }],
+      upper: {},
+    });
+    const m = mergedView(s);
+    expect(m.has('/d/b')).toBe(false);
+    expect(m.get('/d')?.nlink).toBe(2);
+    expect(m.get('/m')?.nlink).toBe(1);
+  });
+});
+
+describe('operations', () => {
+  const lab: StackSpec = { lowers: [{ '/foo': { type: 'file' }, '/baz': { type: 'file', data: 'hi\n' } }], upper: {} };
+  it('S4.7 unlink of a lower file leaves a whiteout; S4.1 creation goes to the upper', () => {
+    const { s, outcomes } = run(state(lab),
+      { op: 'open', path: '/bar', flags: ['O_WRONLY', 'O_CREAT'] },
+      { op: 'open', path: '/foo', flags: ['O_WRONLY', 'O_TRUNC'], data: 'hello\n' },
+      { op: 'unlink', path: '/baz' });
+    expect(outcomes).toEqual(['ok', 'ok', 'ok']);
+    const u = upperView(s);
+    expect(u.get('/baz')?.kind).toBe('whiteout');
+    expect(u.get('/bar')?.xattrs).toEqual({});
+    expect(u.get('/foo')?.data).toBe('hello\n');
+    expect(u.get('/foo')?.xattrs[`${P}origin`]).toBeDefined(); // S6.4
+    expect(u.get('/')?.xattrs[`${P}impure`]).toBe('y');
+    expect(mergedView(s).get('/foo')?.ino).toBe(mergedView(state(lab)).get('/foo')?.ino); // S8.1
+  });
+  it('S5.2 renaming a lower dir is EXDEV without redirect_dir=on', () => {
+    const { outcomes } = run(state({ lowers: [{ '/d': { type: 'dir' } }], upper: {} }), { op: 'rename', src: '/d', dst: '/e' });
+    expect(outcomes).toEqual(['EXDEV']);
+  });
+  it('S4.2 mkdir over an upper whiteout makes an opaque dir', () => {
+    const { s, outcomes } = run(state({ lowers: [{ '/d/x': { type: 'file' } }], upper: {} }),
+      { op: 'unlink', path: '/d/x' }, { op: 'rmdir', path: '/d' }, { op: 'mkdir', path: '/d', mode: 0o755 });
+    expect(outcomes).toEqual(['ok', 'ok', 'ok']);
+    expect(upperView(s).get('/d')?.xattrs[`${P}opaque`]).toBe('y');
+    expect(mergedView(s).has('/d/x')).toBe(false);
+  });
+  it('S6.5 copy-up breaks a lower hard link', () => {
+    const { s } = run(state({ lowers: [{ '/a': { type: 'file', data: 'x' }, '/b': { type: 'link', to: '/a' } }], upper: {} }),
+      { op: 'open', path: '/a', flags: ['O_WRONLY', 'O_APPEND'], data: 'y' });
+    const m = mergedView(s);
+    expect(m.get('/a')?.data).toBe('xy');
+    expect(m.get('/b')?.data).toBe('x');
+    expect(m.get('/a')?.nlink).toBe(1);
+    expect(m.get('/b')?.nlink).toBe(2);
+    expect(m.get('/a')?.ino).not.toBe(m.get('/b')?.ino);
+    expect(upperView(s).get('/a')?.xattrs[`${P}origin`]).toBeUndefined(); // S6.4
+  });
+  it('S22.4 setxattr XATTR_REPLACE on a lower file fails after copying it up', () => {
+    const { s, outcomes } = run(state({ lowers: [{ '/f': { type: 'file' } }], upper: {} }),
+      { op: 'setxattr', path: '/f', name: 'user.a', value: '1', flags: 'XATTR_REPLACE' });
+    expect(outcomes).toEqual(['ENODATA']);
+    expect(upperView(s).has('/f')).toBe(true);
+  });
+});

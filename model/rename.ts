@@ -1,0 +1,125 @@
+// rename and renameat2 (VFS do_renameat2 + vfs_rename, then dir.c ovl_rename).
+
+import { copyUp } from './copyUp.js';
+import { baseName, findInLayer, newInode } from './layerFs.js';
+import {
+  hasOrigin, isDir, isMergeOrLower, isMergedDir, isOpaque, isPositive, lookupChild, lookupPath,
+  lowerPositive, walkPath, type OvlDentry,
+} from './lookup.js';
+import { privatePrefix } from './profile.js';
+import { checkEmptyDir } from './readdir.js';
+import { isPureUpper } from './dir.js';
+import { fail, forWrite, ok, type OvlState, type Step } from './state.js';
+import type { RenameFlag } from './types.js';
+
+export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[] = []): Step {
+  const f = new Set(flags);
+  const exchange = f.has('RENAME_EXCHANGE');
+  if (exchange && (f.has('RENAME_NOREPLACE') || f.has('RENAME_WHITEOUT'))) return fail(s, 'EINVAL', 'VFS');
+  const wo = walkPath(s, src, false);
+  if (!wo.ok) return fail(s, wo.errno, 'VFS');
+  const wn = walkPath(s, dst, false);
+  if (!wn.ok) return fail(s, wn.errno, 'VFS');
+  if (!wo.name || !wn.name) return fail(s, 'EBUSY', 'VFS'); // the mount root
+  const old = wo.child;
+  const nw = wn.child;
+  if (!isPositive(old)) return fail(s, 'ENOENT', 'VFS');
+  if (f.has('RENAME_NOREPLACE') && isPositive(nw)) return fail(s, 'EEXIST', 'S5.1');
+  if (exchange && !isPositive(nw)) return fail(s, 'ENOENT', 'VFS');
+  if (wo.parent.path !== wn.parent.path) {
+    // lock_rename's trap: the source may not be an ancestor of the target, nor the reverse.
+    if (isAncestorOrSelf(old.path, wn.parent.path)) return fail(s, 'EINVAL', 'S5.10');
+    if (isPositive(nw) && isAncestorOrSelf(nw.path, wo.parent.path)) {
+      return fail(s, exchange ? 'EINVAL' : 'ENOTEMPTY', 'S5.10');
+    }
+  }
+  if (isPositive(nw) && vfsInode(s, old) === vfsInode(s, nw)) return ok(s, 'VFS'); // same inode: no-op
+  if (isPositive(nw) && !exchange) {
+    if (isDir(old) && !isDir(nw)) return fail(s, 'ENOTDIR', 'S5.10');
+    if (!isDir(old) && isDir(nw)) return fail(s, 'EISDIR', 'S5.10');
+  }
+  return ovlRename(s, wo.parent, old, wn.parent, nw, f);
+}
+
+function isAncestorOrSelf(a: string, b: string): boolean {
+  return a === '/' || b === a || b.startsWith(a + '/');
+}
+
+/**
+ * The VFS treats two names as the same file only if they share an overlay inode: upper
+ * hard links do; names of a lower hard-link set do not, without index (inode.c ovl_hash_bylower).
+ */
+function vfsInode(s: OvlState, d: OvlDentry): string {
+  if (d.upper) return d.upper.id;
+  return d.lowers[0].inode.type === 'dir' ? d.lowers[0].inode.id : `${d.lowers[0].inode.id}@${d.path}`;
+}
+
+/** ovl_can_move: only pure-upper dirs move without redirect_dir=on (S5.2). */
+function canMove(s: OvlState, d: OvlDentry): boolean {
+  return s.profile.redirect_dir === 'on' || !isDir(d) || !isMergeOrLower(d);
+}
+
+function ovlRename(
+  s: OvlState, oldParent: OvlDentry, old: OvlDentry, newParent: OvlDentry, nw: OvlDentry, f: Set<RenameFlag>,
+): Step {
+  const P = privatePrefix(s.profile);
+  const exchange = f.has('RENAME_EXCHANGE');
+  if (f.has('RENAME_WHITEOUT')) return fail(s, 'EINVAL', 'S5.1');
+  if (!canMove(s, old) || (exchange && !canMove(s, nw))) return fail(s, 'EXDEV', 'S5.2');
+  if (s.profile.redirect_dir === 'on' && ((isDir(old) && isMergeOrLower(old)) || (exchange && isDir(nw) && isMergeOrLower(nw)))) {
+    throw new Error('model: directory rename with redirect_dir=on is not modelled yet (S5.3)');
+  }
+  if (!exchange && isDir(nw) && !isPureUpper(s, nw) && !checkEmptyDir(s, nw)) return fail(s, 'ENOTEMPTY', 'S5.9');
+
+  const oldName = baseName(old.path);
+  const newName = baseName(nw.path);
+  const newIsWhiteout = !isPositive(nw) && nw.upperWhiteout;
+  const whiteoutSource = !exchange && lowerPositive(s, oldParent, old); // S5.5 (or S5.7: switch whiteouts)
+  const s2 = forWrite(s);
+  copyUp(s2, old.path);
+  copyUp(s2, newParent.path);
+  if (exchange) copyUp(s2, nw.path);
+
+  const samedir = oldParent.path === newParent.path;
+  const oldD = lookupPath(s2, old.path)!;
+  const oldParentD = lookupPath(s2, oldParent.path)!;
+  const newParentD = lookupPath(s2, newParent.path)!;
+  const newD = lookupChild(s2, newParentD, newName);
+  const oldParentUp = findInLayer(s2.upper, oldParent.path)!;
+  const newParentUp = findInLayer(s2.upper, newParent.path)!;
+  if (!samedir) {
+    if (typeOrigin(s2, oldD)) newParentUp.xattrs[`${P}impure`] = 'y'; // S5.11
+    if (exchange && typeOrigin(s2, newD)) oldParentUp.xattrs[`${P}impure`] = 'y'; // S5.11
+  }
+  // S5.8, S5.7, S5.9: a pure-upper dir landing in a merged parent is made opaque.
+  if (isDir(oldD) && !isOpaque(s2, oldD.upper!) && isMergedDir(newParentD)) oldD.upper!.xattrs[`${P}opaque`] = 'y';
+  if (exchange && isDir(newD) && !isOpaque(s2, newD.upper!) && isMergedDir(oldParentD)) {
+    newD.upper!.xattrs[`${P}opaque`] = 'y';
+  }
+
+  const moving = oldParentUp.children!.get(oldName)!;
+  const target = newParentUp.children!.get(newName);
+  if (exchange) {
+    oldParentUp.children!.set(oldName, target!);
+    newParentUp.children!.set(newName, moving);
+    return ok(s2, 'S5.1');
+  }
+  if (target?.type === 'dir' && isPureUpper(s2, newD) && target.children!.size > 0) {
+    return fail(s2, 'ENOTEMPTY', 'S22.4'); // refused by the upper fs, after the copy-ups
+  }
+  newParentUp.children!.set(newName, moving);
+  if (whiteoutSource) {
+    // RENAME_WHITEOUT, or an exchange with the whiteout already at the target: either way
+    // the source name is left holding a whiteout (S5.5, S5.7).
+    oldParentUp.children!.set(oldName, newIsWhiteout ? target! : newInode(s2.upper, 'whiteout', 0));
+    return ok(s2, 'S5.5');
+  }
+  oldParentUp.children!.delete(oldName); // plain rename; a target whiteout is replaced (S5.7)
+  return ok(s2, 'S5.7');
+}
+
+/** ovl_type_origin: an upper object with a known lower (origin for non-dirs, merge for dirs). */
+function typeOrigin(s: OvlState, d: OvlDentry): boolean {
+  if (!d.upper) return false;
+  return d.upper.type === 'dir' ? d.lowers.length > 0 || hasOrigin(s, d.upper) : d.lowers.length > 0;
+}

@@ -1,0 +1,89 @@
+// What the model predicts each view shows: the merged mount (getattr in inode.c,
+// listings from readdir.c) and each raw layer directory.
+
+import { linkCounts, walkLayer, type Inode, type LayerFs } from './layerFs.js';
+import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, realInode, rootDentry, type OvlDentry } from './lookup.js';
+import { privatePrefix } from './profile.js';
+import { readDir } from './readdir.js';
+import type { OvlState } from './state.js';
+import type { SnapEntry, Snapshot } from './types.js';
+
+const lowerCounts = new WeakMap<LayerFs, Map<Inode, number>>(); // lowers never change
+
+function countsOf(layer: LayerFs, mutable: boolean): Map<Inode, number> {
+  if (mutable) return linkCounts(layer);
+  let c = lowerCounts.get(layer);
+  if (!c) lowerCounts.set(layer, (c = linkCounts(layer)));
+  return c;
+}
+
+/** The merged view: every visible name with what stat, readlink, read and listxattr return. */
+export function mergedView(s: OvlState): Snapshot {
+  const P = privatePrefix(s.profile);
+  const upperCounts = countsOf(s.upper, true);
+  const snap: Snapshot = new Map();
+  const visit = (d: OvlDentry) => {
+    if (!isPositive(d)) {
+      // listed by readdir but lookup fails (S22.9)
+      snap.set(d.path, { kind: 'error', errno: 'ENOENT', mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, xattrs: {} });
+      return;
+    }
+    const real = realInode(d);
+    const counts = d.upper ? upperCounts : countsOf(s.lowers[d.lowers[0].layer], false);
+    const xattrs: Record<string, string> = {};
+    for (const [k, v] of Object.entries(real.xattrs)) if (!k.startsWith(P)) xattrs[k] = v; // S10.1
+    snap.set(d.path, {
+      kind: real.type,
+      mode: real.mode,
+      uid: 0,
+      gid: 0,
+      nlink: isMergedDir(d) ? 1 : counts.get(real)!, // S8.5, S8.6
+      ino: stIno(s, d),
+      ...(real.type === 'file' ? { data: real.data } : {}),
+      ...(real.type === 'symlink' ? { target: real.target } : {}),
+      xattrs,
+    });
+    if (isDir(d)) for (const name of readDir(s, d)) visit(lookupChild(s, d, name));
+  };
+  visit(rootDentry(s));
+  return snap;
+}
+
+/**
+ * S8.1 (samefs): a copied-up object with an origin keeps the lower st_ino; the root and
+ * objects without origin show their real inode. Names are inode identities, not numbers.
+ */
+export function stIno(s: OvlState, d: OvlDentry): string {
+  if (!d.upper) return d.lowers[0].inode.id;
+  if (d.lowers.length > 0 && hasOrigin(s, d.upper)) return d.lowers[0].inode.id;
+  return d.upper.id;
+}
+
+/** A raw layer directory as the harness sees it on disk, private xattrs included. */
+export function layerView(layer: LayerFs, mutable: boolean): Snapshot {
+  const counts = countsOf(layer, mutable);
+  const snap: Snapshot = new Map();
+  walkLayer(layer, (path, ino) => {
+    const e: SnapEntry = {
+      kind: ino.type,
+      mode: ino.mode,
+      uid: 0,
+      gid: 0,
+      nlink: counts.get(ino) ?? 1,
+      ino: ino.id,
+      xattrs: { ...ino.xattrs },
+    };
+    if (ino.type === 'file') e.data = ino.data;
+    if (ino.type === 'symlink') e.target = ino.target;
+    snap.set(path, e);
+  });
+  return snap;
+}
+
+export function upperView(s: OvlState): Snapshot {
+  return layerView(s.upper, true);
+}
+
+export function lowerView(s: OvlState, i: number): Snapshot {
+  return layerView(s.lowers[i], false);
+}

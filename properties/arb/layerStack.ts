@@ -1,0 +1,78 @@
+// Random layer stacks: 1..N lower layers whose names collide across layers, nested dirs,
+// whiteouts and opaque dirs inside lower layers, hard links, symlinks, fifos; upper empty.
+
+import fc from 'fast-check';
+import type { EntrySpec, LayerSpec, StackSpec } from '../../model/index.js';
+
+/** A small pool, so that the same names meet in several layers. */
+export const NAMES = ['a', 'b', 'c', 'd', 'e'] as const;
+
+const pathArb = fc
+  .array(fc.constantFrom(...NAMES), { minLength: 1, maxLength: 3 })
+  .map((cs) => '/' + cs.join('/'));
+
+const dataArb = fc.string({ unit: fc.constantFrom('x', 'y', 'z', '1', '\n'), maxLength: 6 });
+const modeArb = fc.constantFrom(0o644, 0o600, 0o755);
+const xattrsArb = fc.option(fc.dictionary(fc.constantFrom('user.a', 'user.b'), fc.constantFrom('1', '2'), { maxKeys: 1 }), { nil: undefined, freq: 4 });
+
+type Raw = { path: string; kind: string; mode: number; data: string; other: string; xattrs?: Record<string, string> };
+
+const rawEntry: fc.Arbitrary<Raw> = fc.record({
+  path: pathArb,
+  kind: fc.constantFrom('file', 'file', 'file', 'dir', 'dir', 'opaque', 'whiteout', 'whiteout', 'symlink', 'link', 'fifo'),
+  mode: modeArb,
+  data: dataArb,
+  other: pathArb,
+  xattrs: xattrsArb,
+});
+
+/** Make a list of random entries into a layer that can exist on disk. */
+export function toLayer(raw: Raw[]): LayerSpec {
+  const layer: LayerSpec = {};
+  const isDirAt = (p: string) => layer[p]?.type === 'dir';
+  for (const r of raw) {
+    if (layer[r.path]) continue;
+    // every ancestor must be a dir in this layer (or free to become one)
+    const comps = r.path.split('/').slice(1);
+    let ok = true;
+    for (let i = 1; i < comps.length; i++) {
+      const anc = '/' + comps.slice(0, i).join('/');
+      if (layer[anc] && !isDirAt(anc)) ok = false;
+    }
+    if (!ok) continue;
+    if (Object.keys(layer).some((p) => p.startsWith(r.path + '/'))) {
+      if (r.kind !== 'dir' && r.kind !== 'opaque') continue; // already a parent: must stay a dir
+    }
+    const entry = toEntry(r, layer);
+    if (entry) layer[r.path] = entry;
+  }
+  return layer;
+}
+
+function toEntry(r: Raw, layer: LayerSpec): EntrySpec | null {
+  switch (r.kind) {
+    case 'file': return { type: 'file', mode: r.mode, data: r.data, ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
+    case 'dir': return { type: 'dir', mode: r.mode | 0o700, ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
+    case 'opaque': return { type: 'dir', mode: 0o755, opaque: true };
+    case 'whiteout': return { type: 'whiteout' };
+    case 'fifo': return { type: 'fifo', mode: r.mode };
+    case 'symlink': return { type: 'symlink', target: relativeTarget(r.path, r.other) };
+    case 'link': {
+      const files = Object.keys(layer).filter((p) => layer[p].type === 'file');
+      return files.length ? { type: 'link', to: files[r.data.length % files.length] } : null;
+    }
+  }
+  return null;
+}
+
+/** A relative target without "..": from the symlink's dir down to the name of `other`. */
+export function relativeTarget(path: string, other: string): string {
+  const depth = path.split('/').length - 2; // components in the parent dir
+  const tail = other.split('/').slice(1);
+  return tail.slice(Math.min(depth, tail.length - 1)).join('/');
+}
+
+export function layerStack(opts: { maxLowers: number; maxEntriesPerLayer: number }): fc.Arbitrary<StackSpec> {
+  const layer = fc.array(rawEntry, { maxLength: opts.maxEntriesPerLayer }).map(toLayer);
+  return fc.array(layer, { minLength: 1, maxLength: opts.maxLowers }).map((lowers) => ({ lowers, upper: {} }));
+}

@@ -1,0 +1,68 @@
+// npm run bench: checked steps per second (each step applied to model and kernel and every
+// view compared) on stacks of about 50 entries, and set-up / teardown time per case.
+
+import fc from 'fast-check';
+import { release } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_PROFILE, parseKernelVersion, type StackSpec } from '../model/index.js';
+import { KernelDriver } from '../harness/drivers/kernel.js';
+import { inPrivateNamespace, runInPrivateNamespace } from '../harness/namespace.js';
+import { openSandbox } from '../harness/sandbox.js';
+import { abstractOp } from './arb/ops.js';
+import { layerStack } from './arb/layerStack.js';
+import { resolveOp } from './commands.js';
+import { Divergence, Session } from './session.js';
+
+const CASES = 60;
+const STEPS = 30;
+
+function entries(stack: StackSpec): number {
+  return stack.lowers.reduce((n, l) => n + Object.keys(l).length, 0);
+}
+
+async function bench(): Promise<void> {
+  const kernelRelease = release();
+  const kernel = parseKernelVersion(kernelRelease);
+  const stacks = fc.sample(layerStack({ maxLowers: 4, maxEntriesPerLayer: 24 }), { numRuns: 2000, seed: 7 })
+    .filter((s) => s.lowers.length >= 3 && entries(s) >= 40 && entries(s) <= 60).slice(0, CASES);
+  const ops = fc.sample(abstractOp, { numRuns: CASES * STEPS, seed: 8 });
+  const sandbox = openSandbox();
+  const driver = new KernelDriver(sandbox);
+  let setupMs = 0, teardownMs = 0, stepMs = 0, steps = 0, divergences = 0, sizes = 0;
+  try {
+    for (const [i, stack] of stacks.entries()) {
+      sizes += entries(stack);
+      const session = new Session(driver, DEFAULT_PROFILE, kernel);
+      let t = performance.now();
+      await session.start(stack).catch(() => divergences++);
+      setupMs += performance.now() - t;
+      t = performance.now();
+      for (let k = 0; k < STEPS; k++) {
+        try {
+          await session.step(resolveOp(ops[i * STEPS + k], session.state));
+        } catch (e) {
+          if (!(e instanceof Divergence)) throw e;
+          divergences++;
+          break;
+        }
+      }
+      stepMs += performance.now() - t;
+      steps += session.history.length;
+      t = performance.now();
+      await session.close();
+      teardownMs += performance.now() - t;
+    }
+  } finally {
+    await driver.teardown();
+    sandbox.close();
+  }
+  const n = stacks.length;
+  console.log(`ovlcheck bench: kernel ${kernelRelease}, ${n} cases, ${(sizes / n).toFixed(0)} layer entries per case, ${steps} steps`);
+  console.log(`  checked steps/s        ${Math.round((steps * 1000) / stepMs)}   (${((stepMs * 1000) / steps).toFixed(0)} µs per step: model + syscall + snapshot + diff of merged, upper, every lower)`);
+  console.log(`  set-up per case        ${(setupMs / n).toFixed(2)} ms   (materialize + mount + first full comparison)`);
+  console.log(`  teardown per case      ${(teardownMs / n).toFixed(2)} ms   (umount overlay + tmpfs)`);
+  if (divergences) console.log(`  (${divergences} cases stopped early at a divergence)`);
+}
+
+if (inPrivateNamespace()) await bench();
+else process.exitCode = await runInPrivateNamespace(process.execPath, [fileURLToPath(import.meta.url)]);

@@ -1,0 +1,97 @@
+// The model-based property: random stacks, random steps, every step compared,
+// then a final remount compared; fast-check shrinks a divergence to a minimal case.
+
+import fc from 'fast-check';
+import type { KernelVersion, Profile } from '../model/index.js';
+import type { Driver } from '../harness/driver.js';
+import { abstractOp } from './arb/ops.js';
+import { layerStack } from './arb/layerStack.js';
+import { OpCommand } from './commands.js';
+import type { StepFn } from './mutations.js';
+import type { Failure } from './report.js';
+import { Divergence, Session } from './session.js';
+
+export interface RunOptions {
+  runs: number;
+  steps: number;
+  maxLowers: number;
+  maxEntriesPerLayer: number;
+  seed: number;
+  path?: string;
+  timeBudgetMs?: number;
+  profile: Profile;
+  kernel: KernelVersion;
+  kernelRelease: string;
+  driver: Driver;
+  onCase?: (p: Progress) => void;
+  /** A deliberately broken model step (see mutations.ts). */
+  modelStep?: StepFn;
+}
+
+export interface Progress {
+  cases: number;
+  steps: number;
+  shrinking: boolean;
+  elapsedMs: number;
+}
+
+export interface RunSummary extends Progress {
+  failure: Failure | null;
+  /** A harness crash (not a divergence): a bug in ovlcheck, reported with its stack. */
+  crash: Error | null;
+  interrupted: boolean;
+  counterexamplePath?: string;
+}
+
+export async function runConformance(o: RunOptions): Promise<RunSummary> {
+  const started = Date.now();
+  const progress: Progress = { cases: 0, steps: 0, shrinking: false, elapsedMs: 0 };
+  let failure: Failure | null = null;
+  let crash: Error | null = null;
+  const commands = fc.commands([abstractOp.map((a) => new OpCommand(a))], { maxCommands: o.steps });
+  const stacks = layerStack({ maxLowers: o.maxLowers, maxEntriesPerLayer: o.maxEntriesPerLayer });
+
+  const property = fc.asyncProperty(stacks, commands, async (stack, cmds) => {
+    progress.cases++;
+    const session = new Session(o.driver, o.profile, o.kernel, o.modelStep);
+    try {
+      await session.start(stack);
+      await fc.asyncModelRun(() => ({ model: {}, real: { session } }), cmds);
+      await session.finish();
+    } catch (e) {
+      if (e instanceof Divergence) {
+        failure = {
+          driver: o.driver.name, kernel: o.kernelRelease, profile: o.profile, options: session.facts?.options ?? '',
+          stack, history: [...session.history], info: e.info,
+        };
+      } else crash = e as Error;
+      progress.shrinking = true;
+      throw e;
+    } finally {
+      progress.steps += session.history.length;
+      await session.close();
+      progress.elapsedMs = Date.now() - started;
+      o.onCase?.(progress);
+    }
+  });
+
+  const result = await fc.check(property, {
+    numRuns: o.runs,
+    seed: o.seed,
+    ...(o.path ? { path: o.path } : {}),
+    ...(o.timeBudgetMs ? { interruptAfterTimeLimit: o.timeBudgetMs, markInterruptAsFailure: false } : {}),
+  });
+  progress.elapsedMs = Date.now() - started;
+  const f = failure as Failure | null;
+  if (f && result.failed) {
+    f.seed = o.seed;
+    f.path = result.counterexamplePath ?? undefined;
+  }
+  return {
+    ...progress,
+    failure: result.failed ? f : null,
+    crash: result.failed && !f ? (crash ?? new Error(String(result.errorInstance))) : null,
+    interrupted: result.interrupted,
+    counterexamplePath: result.counterexamplePath ?? undefined,
+  };
+}

@@ -1,0 +1,45 @@
+// Run one case file against the model and a driver, checking known answers on both sides.
+
+import type { KernelVersion } from '../model/index.js';
+import type { Driver } from '../harness/driver.js';
+import { checkExpectation, profileOf, type CaseFile, type Expectation } from './caseFile.js';
+import type { Failure } from './report.js';
+import { Divergence, Session, type Views } from './session.js';
+
+export interface ReplayResult {
+  failure: Failure | null;
+  /** Known answers that the model or the driver did not give. */
+  knownAnswerErrors: string[];
+}
+
+export async function replayCase(c: CaseFile, driver: Driver, kernel: KernelVersion, kernelRelease: string): Promise<ReplayResult> {
+  const profile = profileOf(c);
+  const session = new Session(driver, profile, kernel);
+  const errors: string[] = [];
+  const check = (exp: Expectation | undefined, where: string, v: Views, outcome?: { expected: string; actual: string }) => {
+    errors.push(...checkExpectation(exp, outcome?.expected, v.expected, `${where} model`));
+    errors.push(...checkExpectation(exp, outcome?.actual, v.actual, `${where} ${driver.name}`));
+  };
+  try {
+    check(c.expect, 'after mount', await session.start(c.layers));
+    for (const [i, step] of c.steps.entries()) {
+      const { expect, ...op } = step;
+      const views = await session.step(op);
+      const h = session.history[i];
+      check(expect, `step ${i + 1}`, views, { expected: h.expected, actual: h.actual });
+    }
+    check(c.expectAfterRemount, 'after remount', await session.finish());
+    return { failure: null, knownAnswerErrors: errors };
+  } catch (e) {
+    if (!(e instanceof Divergence)) throw e;
+    return {
+      failure: {
+        driver: driver.name, kernel: kernelRelease, profile, options: session.facts?.options ?? '',
+        stack: c.layers, history: [...session.history], info: e.info,
+      },
+      knownAnswerErrors: errors,
+    };
+  } finally {
+    await session.close();
+  }
+}

@@ -1,0 +1,93 @@
+// A divergence as a minimal, replayable case: the text printed and the case file saved.
+
+import type { EntrySpec, Profile, StackSpec } from '../model/index.js';
+import { formatDifference } from '../harness/compare.js';
+import type { CaseFile } from './caseFile.js';
+import { formatOp } from './commands.js';
+import type { DivergenceInfo, StepRecord } from './session.js';
+
+export interface Failure {
+  driver: string;
+  kernel: string;
+  profile: Profile;
+  options: string;
+  stack: StackSpec;
+  history: StepRecord[];
+  info: DivergenceInfo;
+  seed?: number;
+  path?: string;
+}
+
+function entryText(path: string, e: EntrySpec): string {
+  switch (e.type) {
+    case 'file': return `${path} file ${(e.mode ?? 0o644).toString(8)} ${JSON.stringify(e.data ?? '')}${xattrText(e.xattrs)}`;
+    case 'dir': return `${path}/ dir ${(e.mode ?? 0o755).toString(8)}${e.opaque ? ' opaque' : ''}${xattrText(e.xattrs)}`;
+    case 'symlink': return `${path} -> ${e.target}`;
+    case 'link': return `${path} hard link to ${e.to}`;
+    case 'whiteout': return `${path} whiteout`;
+    case 'fifo': return `${path} fifo ${(e.mode ?? 0o644).toString(8)}`;
+  }
+}
+
+function xattrText(x?: Record<string, string>): string {
+  return x && Object.keys(x).length ? ' ' + JSON.stringify(x) : '';
+}
+
+export function formatStack(stack: StackSpec): string[] {
+  const lines: string[] = [];
+  const layer = (name: string, spec: Record<string, EntrySpec>) => {
+    const entries = Object.entries(spec).sort(([a], [b]) => a.localeCompare(b));
+    lines.push(`  ${name}:${entries.length ? '' : ' (empty)'}`);
+    for (const [p, e] of entries) lines.push(`    ${entryText(p, e)}`);
+  };
+  stack.lowers.forEach((l, i) => layer(`lower${i}${i === 0 ? ' (top)' : ''}`, l));
+  layer('upper', stack.upper);
+  return lines;
+}
+
+export function formatFailure(f: Failure, savedAs?: string): string {
+  const { info } = f;
+  const lines = [
+    `DIVERGENCE ${f.driver}(${f.kernel}) vs model  profile=${f.profile.name}` +
+      (f.seed !== undefined ? `  seed=${f.seed} path=${JSON.stringify(f.path)}` : ''),
+    `mount options: ${f.options}`,
+    'layers:',
+    ...formatStack(f.stack),
+    'steps:',
+  ];
+  if (f.history.length === 0) lines.push('  (none)');
+  f.history.forEach((h, i) => {
+    const mark = info.phase === 'step' && info.step === i + 1;
+    const res = h.expected === h.actual ? `${h.actual}` : `expected ${h.expected} [${h.rule}]  actual ${h.actual}`;
+    lines.push(`  ${String(i + 1).padStart(2)}. ${formatOp(h.op).padEnd(44)} ${res}${mark ? '   <-- diverges here' : ''}`);
+  });
+  const when = info.phase === 'mount' ? 'right after mount' : info.phase === 'remount' ? 'after the final umount + mount' : `after step ${info.step} [${info.rule}]`;
+  if (info.differences.length) {
+    lines.push(`differences ${when} (expected = model):`);
+    for (const d of info.differences.slice(0, 40)) lines.push('  ' + formatDifference(d));
+    if (info.differences.length > 40) lines.push(`  ... and ${info.differences.length - 40} more`);
+  } else lines.push(`views agree ${when}; only the outcome differs`);
+  if (savedAs) lines.push(`replay: ovlcheck replay ${savedAs}`);
+  return lines.join('\n');
+}
+
+export function failureCase(f: Failure, date: string): CaseFile {
+  const steps = f.history.map((h) => h.op);
+  return {
+    ovlcheck: 1,
+    name: `divergence ${f.info.phase} ${f.info.step}`,
+    description: `Found by ovlcheck run against ${f.driver} on ${f.kernel}.`,
+    profile: f.profile,
+    layers: f.stack,
+    steps,
+    ...(f.seed !== undefined ? { found: { seed: f.seed, path: f.path ?? '', kernel: f.kernel, date, options: f.options } } : {}),
+    divergence: {
+      phase: f.info.phase,
+      step: f.info.step,
+      expected: f.info.expected,
+      actual: f.info.actual,
+      rule: f.info.rule,
+      differences: f.info.differences.map(formatDifference),
+    },
+  };
+}
