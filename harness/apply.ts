@@ -1,50 +1,86 @@
-// Apply one operation to the merged mount through syscalls; errno comes back as data.
+// Apply one operation to a mounted tree through syscalls; errno comes back as data.
+// One syscall per step (open+write+close for 'open'): never a process per operation.
 
 import fs from 'node:fs';
-import type { Op, Outcome } from '../model/types.js';
-import { mknod, removexattr, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, setxattr, truncate, XATTR_CREATE, XATTR_REPLACE } from './native.js';
+import type { Op, OpenFlag, Outcome, RenameFlag, XattrFlag } from '../model/types.js';
+import {
+  errnoOf, mknod, removexattr, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT,
+  setxattr, truncate, XATTR_CREATE, XATTR_REPLACE,
+} from './native.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-const OPEN_FLAGS: Record<string, number> = { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW };
-const RENAME_FLAGS: Record<string, number> = { RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT };
+const { S_IFIFO, S_IFCHR } = fs.constants;
 
+const OPEN_FLAGS: Record<OpenFlag, number> = { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW };
+const RENAME_FLAGS: Record<RenameFlag, number> = { RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT };
+const XATTR_FLAGS: Record<XattrFlag, number> = { XATTR_CREATE, XATTR_REPLACE };
+
+/** Performs op on the tree mounted at mnt (op paths are absolute inside it). 'remount' is a driver's job. */
 export function applyOp(mnt: string, op: Op): Outcome {
   try {
     return run(mnt, op);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (!code) throw err;
-    return code;
+    const errno = errnoOf(err);
+    if (errno === undefined) throw err; // a harness bug, not an outcome
+    return errno;
   }
+}
+
+function orFlags<F extends string>(table: Record<F, number>, names: readonly F[]): number {
+  let bits = 0;
+  for (const n of names) {
+    if (table[n] === undefined) throw new Error(`unknown flag ${n}`);
+    bits |= table[n];
+  }
+  return bits;
+}
+
+function openWriteClose(path: string, flags: OpenFlag[], mode: number, data: string | undefined): Outcome {
+  // O_NONBLOCK always: opening a fifo with no reader/writer must never stall the run.
+  const fd = fs.openSync(path, orFlags(OPEN_FLAGS, flags) | O_NONBLOCK, mode);
+  try {
+    if (data !== undefined) fs.writeSync(fd, Buffer.from(data, 'latin1'));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return 'ok';
 }
 
 function run(mnt: string, op: Op): Outcome {
   switch (op.op) {
-    case 'open': {
-      // O_NONBLOCK always: a fifo opened for writing must never block the run.
-      const flags = op.flags.reduce((f, n) => f | OPEN_FLAGS[n], O_NONBLOCK);
-      const fd = fs.openSync(mnt + op.path, flags, op.mode ?? 0o644);
-      try {
-        if (op.data !== undefined) fs.writeSync(fd, Buffer.from(op.data, 'latin1'));
-      } finally {
-        fs.closeSync(fd);
-      }
+    case 'open':
+      return openWriteClose(mnt + op.path, op.flags, op.mode ?? 0o644, op.data);
+    case 'truncate':
+      // truncate(2) itself (follows symlinks): Node's truncateSync would open O_RDWR first.
+      return truncate(mnt + op.path, op.size);
+    case 'unlink':
+      fs.unlinkSync(mnt + op.path);
       return 'ok';
-    }
-    case 'truncate': return truncate(mnt + op.path, op.size);
-    case 'unlink': fs.unlinkSync(mnt + op.path); return 'ok';
-    case 'mkdir': fs.mkdirSync(mnt + op.path, { mode: op.mode }); return 'ok';
-    case 'rmdir': fs.rmdirSync(mnt + op.path); return 'ok';
-    case 'rename': return renameat2(mnt + op.src, mnt + op.dst, (op.flags ?? []).reduce((f, n) => f | RENAME_FLAGS[n], 0));
-    case 'symlink': fs.symlinkSync(op.target, mnt + op.path); return 'ok';
-    case 'link': fs.linkSync(mnt + op.src, mnt + op.dst); return 'ok';
-    case 'chmod': fs.chmodSync(mnt + op.path, op.mode); return 'ok';
-    case 'mknod': return mknod(mnt + op.path, (op.kind === 'fifo' ? 0o010000 : 0o020000) | op.mode, 0);
-    case 'setxattr': {
-      const flag = op.flags === 'XATTR_CREATE' ? XATTR_CREATE : op.flags === 'XATTR_REPLACE' ? XATTR_REPLACE : 0;
-      return setxattr(mnt + op.path, op.name, op.value, flag);
-    }
-    case 'removexattr': return removexattr(mnt + op.path, op.name);
-    case 'remount': throw new Error('remount is a driver operation');
+    case 'mkdir':
+      fs.mkdirSync(mnt + op.path, { mode: op.mode });
+      return 'ok';
+    case 'rmdir':
+      fs.rmdirSync(mnt + op.path);
+      return 'ok';
+    case 'rename':
+      return renameat2(mnt + op.src, mnt + op.dst, orFlags(RENAME_FLAGS, op.flags ?? []));
+    case 'symlink':
+      fs.symlinkSync(op.target, mnt + op.path);
+      return 'ok';
+    case 'link':
+      fs.linkSync(mnt + op.src, mnt + op.dst); // linkat(2) without AT_SYMLINK_FOLLOW
+      return 'ok';
+    case 'chmod':
+      fs.chmodSync(mnt + op.path, op.mode);
+      return 'ok';
+    case 'mknod':
+      // A whiteout is a character device 0/0 (S3.3).
+      return mknod(mnt + op.path, (op.kind === 'fifo' ? S_IFIFO : S_IFCHR) | op.mode, 0);
+    case 'setxattr':
+      return setxattr(mnt + op.path, op.name, op.value, op.flags ? XATTR_FLAGS[op.flags] : 0);
+    case 'removexattr':
+      return removexattr(mnt + op.path, op.name);
+    case 'remount':
+      throw new Error('applyOp: remount is handled by the driver');
   }
 }

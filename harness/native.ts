@@ -36,6 +36,16 @@ export function errnoName(n: number): Errno {
   return errnoNames.get(Math.abs(n)) ?? `E${Math.abs(n)}`;
 }
 
+/**
+ * The errno name of an error thrown by Node's fs, spelled like errnoName (Node says ENOTSUP
+ * where the model says EOPNOTSUPP); undefined if the error is not a system call failure.
+ */
+export function errnoOf(err: unknown): Errno | undefined {
+  const e = err as NodeJS.ErrnoException | null;
+  if (typeof e?.errno === 'number' && typeof e.syscall === 'string') return errnoName(e.errno);
+  return undefined;
+}
+
 // ------------------------------------------------------------------ bindings
 
 interface Libc {

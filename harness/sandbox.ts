@@ -1,6 +1,6 @@
-// The temp root: a private tmpfs inside the private mount namespace. Every mount the harness
-// makes is registered here and undone on every exit path we can catch; the namespace takes
-// the rest with it (SIGKILL included).
+// The one place the harness writes: a tmpfs under $OVLCHECK_TMP, inside a private mount
+// namespace. Every mount the harness makes is registered here so that exit and signals
+// can take them all down (innermost first).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,73 +8,135 @@ import path from 'node:path';
 import { inPrivateNamespace } from './namespace.js';
 import { MNT_DETACH, mount, umount2 } from './native.js';
 
-const mounts: string[] = []; // innermost last
+export interface Sandbox {
+  /** The tmpfs mount point; everything the harness creates lives below it. */
+  readonly root: string;
+  /** A new, unique, empty directory directly under root. */
+  newDir(prefix: string): string;
+  /** Mounts a fresh tmpfs (mode 0755) on dir, which must lie inside the sandbox. */
+  mountTmpfs(dir: string): void;
+  /** Unmounts a registered mount (lazily if busy). */
+  unmount(dir: string): void;
+  /** Unmounts everything inside the sandbox, then the sandbox itself, and removes its dir. */
+  close(): void;
+}
+
+// ------------------------------------------------------------------ mount registry
+
+const mounts = new Set<string>();
+const dirsToRemove = new Set<string>();
 let handlersInstalled = false;
 
-export function registerMount(dir: string): void {
-  mounts.push(dir);
+export function registerMount(mountPoint: string): void {
+  mounts.add(mountPoint);
 }
 
-export function forgetMount(dir: string): void {
-  const i = mounts.lastIndexOf(dir);
-  if (i >= 0) mounts.splice(i, 1);
+export function forgetMount(mountPoint: string): void {
+  mounts.delete(mountPoint);
 }
 
-function unmountAll(): void {
-  while (mounts.length) umount2(mounts.pop()!, MNT_DETACH);
+/** A path below another sorts after it by length, so this order is innermost first. */
+function innermostFirst(paths: Iterable<string>): string[] {
+  return [...paths].sort((a, b) => b.length - a.length);
+}
+
+function isWithin(dir: string, root: string): boolean {
+  const rel = path.relative(root, dir);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** Plain umount; EBUSY (an fd or cwd still inside) falls back to a lazy detach. */
+function unmountPath(mountPoint: string): void {
+  let rc = umount2(mountPoint, 0);
+  if (rc === 'EBUSY') rc = umount2(mountPoint, MNT_DETACH);
+  forgetMount(mountPoint);
+  if (rc !== 'ok' && rc !== 'EINVAL') throw new Error(`umount ${mountPoint} failed with ${rc}`);
+}
+
+/** Best effort, synchronous: runs from 'exit' and signal handlers. */
+function cleanupAll(): void {
+  for (const m of innermostFirst(mounts)) {
+    umount2(m, MNT_DETACH);
+    mounts.delete(m);
+  }
+  for (const d of innermostFirst(dirsToRemove)) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      /* not empty or gone: the namespace owner removes the temp root */
+    }
+    dirsToRemove.delete(d);
+  }
 }
 
 function installHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
-  process.on('exit', unmountAll);
-  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
-    process.on(sig, () => {
-      unmountAll();
-      process.exit(128 + n);
+  process.on('exit', cleanupAll);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      cleanupAll();
+      process.exit(128 + os.constants.signals[signal]);
     });
   }
 }
 
-export interface Sandbox {
-  readonly root: string;
-  /** A new empty directory under the root. */
-  newDir(prefix: string): string;
-  mountTmpfs(dir: string): void;
-  unmount(dir: string): void;
-  close(): void;
+// ------------------------------------------------------------------ sandbox
+
+function refuseUnlessIsolated(): void {
+  if (process.getuid?.() !== 0) {
+    throw new Error('ovlcheck: the sandbox needs root (mount(2) needs CAP_SYS_ADMIN)');
+  }
+  if (!inPrivateNamespace()) {
+    throw new Error('ovlcheck: refusing to mount outside a private mount namespace; run via `node dist/harness/namespace.js`');
+  }
 }
 
 export function openSandbox(): Sandbox {
-  if (process.getuid?.() !== 0) throw new Error('ovlcheck must run as root (mounting needs CAP_SYS_ADMIN)');
-  if (!inPrivateNamespace()) throw new Error('refusing to mount outside a private mount namespace (run through harness/namespace.ts)');
+  refuseUnlessIsolated();
   installHandlers();
-  process.umask(0o022); // the model assumes umask 022 for new objects
+  process.umask(0o022); // the model assumes umask 022
   const base = process.env.OVLCHECK_TMP || os.tmpdir();
   const root = fs.mkdtempSync(path.join(base, 'sandbox-'));
-  let counter = 0;
-  const sb: Sandbox = {
+  dirsToRemove.add(root);
+  const rc = mount('tmpfs', root, 'tmpfs', 0, 'mode=0755');
+  if (rc !== 'ok') {
+    fs.rmdirSync(root);
+    dirsToRemove.delete(root);
+    throw new Error(`ovlcheck: mounting the sandbox tmpfs on ${root} failed with ${rc}`);
+  }
+  registerMount(root);
+  return makeSandbox(root);
+}
+
+function makeSandbox(root: string): Sandbox {
+  const insideOnly = (dir: string): string => {
+    const abs = path.resolve(dir);
+    if (!isWithin(abs, root)) throw new Error(`ovlcheck: ${dir} is outside the sandbox ${root}`);
+    return abs;
+  };
+  return {
     root,
-    newDir(prefix) {
-      const dir = path.join(root, `${prefix}${counter++}`);
-      fs.mkdirSync(dir);
-      return dir;
+    newDir(prefix: string): string {
+      if (prefix.includes('/')) throw new Error(`ovlcheck: directory prefix ${prefix} contains '/'`);
+      return fs.mkdtempSync(path.join(root, prefix));
     },
-    mountTmpfs(dir) {
-      const r = mount('tmpfs', dir, 'tmpfs', 0, 'mode=0755,size=512m');
-      if (r !== 'ok') throw new Error(`cannot mount tmpfs on ${dir}: ${r}`);
-      registerMount(dir);
+    mountTmpfs(dir: string): void {
+      const abs = insideOnly(dir);
+      const rc = mount('tmpfs', abs, 'tmpfs', 0, 'mode=0755');
+      if (rc !== 'ok') throw new Error(`ovlcheck: mounting a tmpfs on ${abs} failed with ${rc}`);
+      registerMount(abs);
     },
-    unmount(dir) {
-      const r = umount2(dir, 0);
-      if (r !== 'ok' && r !== 'EINVAL') umount2(dir, MNT_DETACH);
-      forgetMount(dir);
+    unmount(dir: string): void {
+      unmountPath(insideOnly(dir));
     },
-    close() {
-      sb.unmount(root);
-      fs.rmSync(root, { recursive: true, force: true });
+    close(): void {
+      if (!mounts.has(root)) return; // already closed
+      for (const m of innermostFirst(mounts)) {
+        if (isWithin(m, root)) unmountPath(m);
+      }
+      fs.rmdirSync(root);
+      dirsToRemove.delete(root);
     },
   };
-  sb.mountTmpfs(root);
-  return sb;
 }

@@ -6,7 +6,7 @@
 export * from './types.js';
 export { applyOp } from './apply.js';
 export { createState, type OvlState, type Step } from './state.js';
-export { mount } from './super.js';
+export { mount, walkEffects } from './super.js';
 export { mergedView, upperView, lowerView } from './views.js';
 export { DEFAULT_PROFILE, parseKernelVersion, privatePrefix, UMASK } from './profile.js';
 export { splitPath, joinPath, parentPath, baseName } from './layerFs.js';

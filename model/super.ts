@@ -1,8 +1,8 @@
-// What mounting writes to the upper layer (super.c, and namei.c's fix-ups that the first
-// full walk of the merged tree triggers).
+// What mounting writes to the upper layer (super.c), and what the harness's walk of the
+// whole merged tree after every step writes (lookup and readdir are not read-only).
 
 import { cloneLayer, findInLayer, parentPath } from './layerFs.js';
-import { hasOrigin, isDir, lookupChild, rootDentry, type OvlDentry } from './lookup.js';
+import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, rootDentry, type OvlDentry } from './lookup.js';
 import { atLeast, privatePrefix } from './profile.js';
 import { positiveNames } from './readdir.js';
 import type { OvlState } from './state.js';
@@ -14,24 +14,39 @@ export function mount(s: OvlState): OvlState {
   // S1.5, S8.9: uuid=on, or uuid=auto on an upper not yet marked impure, stores P.uuid (6.6+).
   const wantsUuid = s.profile.uuid === 'on' || (s.profile.uuid === 'auto' && !(`${P}impure` in root));
   if (atLeast(s.kernel, 6, 6) && wantsUuid && !(`${P}uuid` in root)) root[`${P}uuid`] = '<uuid>';
-  fixOrigins(s2);
   return s2;
 }
 
 /**
- * S22.1: looking up a merged dir whose upper has no P.origin records the lower dir as its
- * origin and marks the parent impure (namei.c ovl_fix_origin). Every run walks the whole
- * merged tree right after mounting, so the model applies it to every such dir at mount.
+ * The writes caused by looking up and listing every name of the merged tree (what the
+ * snapshot does after every step):
+ * - S22.1: looking up a merged dir whose upper has no P.origin records the lower dir as its
+ *   origin and marks the parent impure (namei.c ovl_fix_origin);
+ * - S9.9 (missing from the catalog): listing an impure upper dir that is not merged, when no entry has an origin ("." and
+ *   ".." are not looked at), removes its P.impure (readdir.c ovl_dir_read_impure: "a good opportunity to
+ *   get rid of an unneeded impure flag").
  */
-function fixOrigins(s: OvlState): void {
+export function walkEffects(s: OvlState): OvlState {
   const P = privatePrefix(s.profile);
-  const visit = (d: OvlDentry) => {
+  const s2 = { ...s, upper: cloneLayer(s.upper) };
+  const visit = (d: OvlDentry, parent: OvlDentry | null) => {
     if (!isDir(d)) return;
-    if (d.path !== '/' && d.upper && d.lowers.length > 0 && !hasOrigin(s, d.upper)) {
+    if (parent && d.upper && d.lowers.length > 0 && !hasOrigin(s2, d.upper)) {
       d.upper.xattrs[`${P}origin`] = d.lowers[0].inode.id;
-      findInLayer(s.upper, parentPath(d.path))!.xattrs[`${P}impure`] = 'y';
+      findInLayer(s2.upper, parentPath(d.path))!.xattrs[`${P}impure`] = 'y';
     }
-    for (const name of positiveNames(s, d)) visit(lookupChild(s, d, name));
+    const children = positiveNames(s2, d).map((n) => lookupChild(s2, d, n));
+    const realUpperDir = d.upper && !isMergedDir(d) && !hasOrigin(s2, d.upper);
+    if (realUpperDir && `${P}impure` in d.upper!.xattrs) {
+      if (!children.some(isOriginType)) delete d.upper!.xattrs[`${P}impure`];
+    }
+    for (const c of children) visit(c, d);
   };
-  visit(rootDentry(s));
+  visit(rootDentry(s2), null);
+  return s2;
+}
+
+/** ovl_type_origin: an upper object with a lower found by name (dir) or by origin (non-dir). */
+function isOriginType(d: OvlDentry): boolean {
+  return isPositive(d) && d.upper !== null && d.lowers.length > 0;
 }

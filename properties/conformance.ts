@@ -48,7 +48,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const progress: Progress = { cases: 0, steps: 0, shrinking: false, elapsedMs: 0 };
   let failure: Failure | null = null;
   let crash: Error | null = null;
-  const commands = fc.commands([abstractOp.map((a) => new OpCommand(a))], { maxCommands: o.steps });
+  const commands = fc.commands([abstractOp.map((a) => new OpCommand(a))], { maxCommands: o.steps, size: 'max' });
   const stacks = layerStack({ maxLowers: o.maxLowers, maxEntriesPerLayer: o.maxEntriesPerLayer });
 
   const property = fc.asyncProperty(stacks, commands, async (stack, cmds) => {

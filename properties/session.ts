@@ -1,7 +1,7 @@
 // One case, run step by step against the model and a driver, compared after every step.
 // This is the checker: the property, `replay` and the known-answer cases all go through it.
 
-import { applyOp, createState, lowerView, mergedView, mount, privatePrefix, upperView } from '../model/index.js';
+import { applyOp, createState, lowerView, mergedView, mount, privatePrefix, upperView, walkEffects } from '../model/index.js';
 import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../model/index.js';
 import type { OvlState, Step } from '../model/state.js';
 import { diffSnapshots, InodeMap, maskedXattrs, type Difference } from '../harness/compare.js';
@@ -61,7 +61,7 @@ export class Session {
   }
 
   async start(stack: StackSpec): Promise<Views> {
-    this.model = createState(stack, this.profile, this.kernel); // throws on an impossible spec
+    this.model = walkEffects(createState(stack, this.profile, this.kernel)); // throws on an impossible spec
     this.nLowers = stack.lowers.length;
     this.facts = await this.driver.setup(stack, this.profile);
     return this.compare({ phase: 'mount', step: 0 });
@@ -71,7 +71,7 @@ export class Session {
     const want = op.op === 'remount' ? { state: mount(this.model), outcome: 'ok' as Outcome, rule: 'S1.14' } : this.modelStep(this.model, op);
     const got = await this.driver.apply(op);
     this.history.push({ op, expected: want.outcome, actual: got, rule: want.rule });
-    this.model = want.state;
+    this.model = walkEffects(want.state);
     const at = { phase: 'step' as const, step: this.history.length, op, expected: want.outcome, actual: got, rule: want.rule };
     return this.compare(at, want.outcome !== got);
   }
@@ -79,7 +79,7 @@ export class Session {
   /** Unmount, mount again, and compare every view once more (S6.5, S8.1: state persists). */
   async finish(): Promise<Views> {
     await this.driver.remount();
-    this.model = mount(this.model);
+    this.model = walkEffects(mount(this.model));
     return this.compare({ phase: 'remount', step: this.history.length });
   }
 

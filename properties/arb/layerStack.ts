@@ -73,6 +73,6 @@ export function relativeTarget(path: string, other: string): string {
 }
 
 export function layerStack(opts: { maxLowers: number; maxEntriesPerLayer: number }): fc.Arbitrary<StackSpec> {
-  const layer = fc.array(rawEntry, { maxLength: opts.maxEntriesPerLayer }).map(toLayer);
+  const layer = fc.array(rawEntry, { maxLength: opts.maxEntriesPerLayer, size: 'max' }).map(toLayer);
   return fc.array(layer, { minLength: 1, maxLength: opts.maxLowers }).map((lowers) => ({ lowers, upper: {} }));
 }

@@ -27,6 +27,12 @@ const pathPick: fc.Arbitrary<PathPick> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ pick: fc.nat(1000), fresh: fc.constantFrom(...NAMES, 'n1', 'n2') }) },
 );
 
+/** For names an operation creates: fresh half the time. */
+const newPathPick: fc.Arbitrary<PathPick> = fc.oneof(
+  { weight: 1, arbitrary: fc.record({ pick: fc.nat(1000) }) },
+  { weight: 1, arbitrary: fc.record({ pick: fc.nat(1000), fresh: fc.constantFrom(...NAMES, 'n1', 'n2') }) },
+);
+
 const accMode = fc.constantFrom<OpenFlag>('O_RDONLY', 'O_WRONLY', 'O_RDWR');
 const openExtras = fc.subarray<OpenFlag>(['O_CREAT', 'O_EXCL', 'O_TRUNC', 'O_APPEND', 'O_NOFOLLOW']);
 const renameFlags = fc.oneof(
@@ -37,10 +43,10 @@ const renameFlags = fc.oneof(
 );
 const xattrFlag = fc.constantFrom<(XattrFlag | 'none')[]>(['none'], ['none'], ['XATTR_CREATE'], ['XATTR_REPLACE']);
 
-function op(name: OpName, nPaths: number, extra: Partial<Record<'flags' | 'mode' | 'data' | 'size' | 'name' | 'value', fc.Arbitrary<unknown>>> = {}) {
+function op(name: OpName, nPaths: number | fc.Arbitrary<PathPick[]>, extra: Partial<Record<'flags' | 'mode' | 'data' | 'size' | 'name' | 'value', fc.Arbitrary<unknown>>> = {}) {
   return fc.record({
     op: fc.constant(name),
-    paths: fc.array(pathPick, { minLength: nPaths, maxLength: nPaths }),
+    paths: typeof nPaths === 'number' ? fc.array(pathPick, { minLength: nPaths, maxLength: nPaths }) : nPaths,
     flags: (extra.flags ?? fc.constant([])) as fc.Arbitrary<string[]>,
     mode: (extra.mode ?? fc.constant(0o644)) as fc.Arbitrary<number>,
     data: (extra.data ?? fc.constant(undefined)) as fc.Arbitrary<string | undefined>,
@@ -58,13 +64,13 @@ export const abstractOp: fc.Arbitrary<AbstractOp> = fc.oneof(
   { weight: 6, arbitrary: op('open', 1, { flags: fc.tuple(accMode, openExtras).map(([a, e]) => [a, ...e]), data: fc.option(data, { nil: undefined }), mode: fc.constantFrom(0o644, 0o600) }) },
   { weight: 2, arbitrary: op('truncate', 1, { size: fc.nat(6) }) },
   { weight: 3, arbitrary: op('unlink', 1) },
-  { weight: 2, arbitrary: op('mkdir', 1, { mode: fc.constantFrom(0o755, 0o700) }) },
+  { weight: 2, arbitrary: op('mkdir', fc.tuple(newPathPick), { mode: fc.constantFrom(0o755, 0o700) }) },
   { weight: 2, arbitrary: op('rmdir', 1) },
-  { weight: 4, arbitrary: op('rename', 2, { flags: renameFlags }) },
-  { weight: 1, arbitrary: op('symlink', 2) },
-  { weight: 2, arbitrary: op('link', 2) },
+  { weight: 4, arbitrary: op('rename', fc.tuple(pathPick, newPathPick), { flags: renameFlags }) },
+  { weight: 1, arbitrary: op('symlink', fc.tuple(newPathPick, pathPick)) },
+  { weight: 2, arbitrary: op('link', fc.tuple(pathPick, newPathPick)) },
   { weight: 2, arbitrary: op('chmod', 1, { mode: fc.constantFrom(0o600, 0o644, 0o755, 0o700) }) },
-  { weight: 1, arbitrary: op('mknod', 1, { flags: fc.constantFrom(['fifo'], ['fifo'], ['fifo'], ['whiteout']) }) },
+  { weight: 1, arbitrary: op('mknod', fc.tuple(newPathPick), { flags: fc.constantFrom(['fifo'], ['fifo'], ['fifo'], ['whiteout']) }) },
   { weight: 2, arbitrary: op('setxattr', 1, { name: xname, value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }) },
   { weight: 1, arbitrary: op('removexattr', 1, { name: xname }) },
 );
