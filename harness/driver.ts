@@ -21,6 +21,12 @@ export interface Driver {
   apply(op: Op): Outcome | Promise<Outcome>;
   /** 'merged' walks the mount; 'upper' and 'lowerN' (0 = top lower) walk the raw layer dirs. */
   snapshot(view: 'merged' | 'upper' | number): Snapshot;
+  /**
+   * Whether any lower layer may have changed since setup. The session compares the lowers
+   * in full after mount and after the final remount, and after a step only when this says
+   * so; a driver that cannot tell leaves it out and gets the full comparison every step.
+   */
+  lowersChanged?(): boolean;
   /** Unmount and mount again with the same layers and options. */
   remount(): Promise<void>;
   /** Unmount and remove everything setup created. Safe to call twice. */

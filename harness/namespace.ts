@@ -60,7 +60,7 @@ function forwardSignal(unsharePid: number, signal: NodeJS.Signals): void {
 
 /** Runs cmd in a fresh mount+pid namespace with a private temp dir; resolves to its exit code. */
 export async function runInPrivateNamespace(cmd: string, args: string[]): Promise<number> {
-  const tmp = await tmpDir({ tmpdir: os.tmpdir(), prefix: 'ovlcheck-' });
+  const tmp = await tmpDir({ tmpdir: os.tmpdir(), prefix: 'ovlcheck' }); // named ovlcheck-<pid>-<random>
   const child = execa(
     'unshare',
     ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', cmd, ...args],

