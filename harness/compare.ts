@@ -40,8 +40,8 @@ export class InodeMap {
   private readonly modelOf = new Map<number | string, string>();
   private readonly seenAt = new Map<string, string>();
 
-  /** null when consistent (binding a new pair), else why not. */
-  check(modelId: string, real: number | string, where: string): string | null {
+  /** null when consistent (binding a new pair), else what was expected and what was seen. */
+  check(modelId: string, real: number | string, where: string): { expected: string; actual: string } | null {
     const r = this.realOf.get(modelId);
     const m = this.modelOf.get(real);
     if (r === undefined && m === undefined) {
@@ -51,10 +51,10 @@ export class InodeMap {
       return null;
     }
     if (r === real && m === modelId) return null;
-    if (r !== undefined && r !== real) {
-      return `expected the same inode as ${this.seenAt.get(modelId)} (st_ino ${r}), got st_ino ${real}`;
-    }
-    return `expected its own inode, got st_ino ${real}, the inode of ${this.seenAt.get(m!)}`;
+    return {
+      expected: r === undefined ? 'an inode of its own' : `st_ino ${r}, the inode of ${this.seenAt.get(modelId)}`,
+      actual: m === undefined ? `st_ino ${real}, a new inode` : `st_ino ${real}, the inode of ${this.seenAt.get(m)}`,
+    };
   }
 }
 
@@ -92,8 +92,8 @@ function diffEntry(
   diffXattrs(e.xattrs, a.xattrs, masked, push);
   if (e.kind === 'whiteout') return; // S3.2: shared whiteout inode, nlink grows
   if (e.nlink !== a.nlink) push('nlink', e.nlink, a.nlink);
-  const why = inodes.check(String(e.ino), a.ino, `${view}:${path}`);
-  if (why) push('st_ino', String(e.ino), why);
+  const inode = inodes.check(String(e.ino), a.ino, `${view} ${path}`);
+  if (inode) push('st_ino', inode.expected, inode.actual);
 }
 
 function diffXattrs(
@@ -109,8 +109,9 @@ function diffXattrs(
   }
 }
 
+/** Text values as JSON strings; binary ones (file handles, uuids) in hex. */
 function show(v: string): string {
-  return JSON.stringify(v);
+  return /^[\x20-\x7e]*$/.test(v) ? JSON.stringify(v) : `0x${Buffer.from(v, 'latin1').toString('hex')}`;
 }
 
 function octal(mode: number): string {

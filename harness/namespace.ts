@@ -58,12 +58,42 @@ function forwardSignal(unsharePid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * A launcher killed by SIGKILL cannot remove its temp dir. Its mounts died with its namespace,
+ * so what is left is only empty directories: the next launcher removes those of dead pids.
+ */
+function removeStaleTempDirs(): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const m = /^ovlcheck-(\d+)-(\d+)-/.exec(name); // pid namespace, pid
+    if (!m || m[1] !== pidNamespace() || isAlive(Number(m[2]))) continue;
+    fs.rmSync(`${os.tmpdir()}/${name}`, { recursive: true, force: true });
+  }
+}
+
+/** Pids only mean something within one pid namespace: temp dirs are named after it too. */
+function pidNamespace(): string {
+  return /\[(\d+)\]/.exec(fs.readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Runs cmd in a fresh mount+pid namespace with a private temp dir; resolves to its exit code. */
 export async function runInPrivateNamespace(cmd: string, args: string[]): Promise<number> {
-  const tmp = await tmpDir({ tmpdir: os.tmpdir(), prefix: 'ovlcheck' }); // named ovlcheck-<pid>-<random>
+  removeStaleTempDirs();
+  // named ovlcheck-<pid namespace>-<pid>-<random>
+  const tmp = await tmpDir({ tmpdir: os.tmpdir(), prefix: `ovlcheck-${pidNamespace()}` });
   const child = execa(
-    'unshare',
-    ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', cmd, ...args],
+    // setpriv: if this process dies (even by SIGKILL), unshare is killed, and --kill-child
+    // then takes the whole namespace, its mounts and any daemon in it, down with it.
+    'setpriv',
+    ['--pdeathsig', 'KILL', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', cmd, ...args],
     {
       stdio: 'inherit',
       reject: false,

@@ -3,6 +3,7 @@
 import { findInLayer, linkCounts, newInode, parentPath, splitPath, type Inode } from './layerFs.js';
 import { lookupPath, type OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
+import { mergedXattrName } from './views.js';
 import type { OvlState } from './state.js';
 
 /**
@@ -29,7 +30,8 @@ function copyUpOne(s: OvlState, d: OvlDentry): void {
   const up = newInode(s.upper, src.type, src.mode);
   up.data = src.data; // S6.3: data, mode, symlink target
   up.target = src.target;
-  for (const [k, v] of Object.entries(src.xattrs)) if (!k.startsWith(P)) up.xattrs[k] = v; // S6.3: not P.*
+  // S6.3, S10.2: every xattr but the private P.* ones; escaped P.overlay.* stay escaped.
+  for (const [k, v] of Object.entries(src.xattrs)) if (mergedXattrName(s, k) !== null) up.xattrs[k] = v;
   // S6.4: origin for dirs and for non-dirs whose lower is not hard-linked (no index).
   const lowerNlink = src.type === 'dir' ? 1 : linkCounts(s.lowers[lower.layer]).get(src)!;
   if (src.type === 'dir' || lowerNlink === 1 || s.profile.index) up.xattrs[`${P}origin`] = src.id;

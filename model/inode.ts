@@ -2,6 +2,7 @@
 
 import { copyUp } from './copyUp.js';
 import { isPositive, realInode, walkPath } from './lookup.js';
+import { atLeast, privatePrefix } from './profile.js';
 import { fail, forWrite, ok, type OvlState, type Step } from './state.js';
 import type { XattrFlag } from './types.js';
 
@@ -37,6 +38,12 @@ export function setxattr(s: OvlState, path: string, name: string, value: string 
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   const real = realInode(w.child);
+  const P = privatePrefix(s.profile);
+  if (name.startsWith(P)) {
+    // S10.1, S10.2: a private name set through the overlay is stored escaped (6.7+).
+    if (!atLeast(s.kernel, 6, 7)) return fail(s, 'EOPNOTSUPP', 'S10.1');
+    name = `${P}overlay.${name.slice(P.length)}`;
+  }
   // xattr_permission: user.* only on regular files and directories.
   if (name.startsWith('user.') && real.type !== 'file' && real.type !== 'dir') return fail(s, 'EPERM', 'VFS');
   // ovl_xattr_set: removing a missing xattr from a lower object fails before any copy-up.

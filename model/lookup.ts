@@ -1,12 +1,14 @@
 // Name resolution over the layer stack (namei.c) and path walking with symlinks (VFS).
 
 import { joinPath, splitPath, type Inode } from './layerFs.js';
-import { privatePrefix } from './profile.js';
+import { atLeast, privatePrefix } from './profile.js';
 import type { OvlState } from './state.js';
 
 export interface LowerRef {
   layer: number;
   inode: Inode;
+  /** A dir marked P.opaque=x, found in a layer that was not the last one searched (S3.5, S22.3). */
+  xwhiteouts?: boolean;
 }
 
 /** An overlay dentry: what one merged path resolves to (ovl_entry + upper). */
@@ -35,6 +37,21 @@ export function isDir(d: OvlDentry): boolean {
 
 export function isOpaque(s: OvlState, ino: Inode): boolean {
   return ino.type === 'dir' && ino.xattrs[`${privatePrefix(s.profile)}opaque`] === 'y'; // S2.6: only "y"
+}
+
+/** A whiteout: char device 0/0, or (6.7+) a zero-size file with P.whiteout (S2.5, S3.4). */
+export function isWhiteout(s: OvlState, ino: Inode): boolean {
+  if (ino.type === 'whiteout') return true;
+  return isXattrWhiteout(s, ino);
+}
+
+export function isXattrWhiteout(s: OvlState, ino: Inode): boolean {
+  return ino.type === 'file' && ino.data.length === 0 && `${privatePrefix(s.profile)}whiteout` in ino.xattrs && atLeast(s.kernel, 6, 7);
+}
+
+/** P.opaque=x: a dir holding xattr whiteouts, not opaque (S3.5), 6.7+. */
+function isXwhiteoutsDir(s: OvlState, ino: Inode): boolean {
+  return ino.type === 'dir' && ino.xattrs[`${privatePrefix(s.profile)}opaque`] === 'x' && atLeast(s.kernel, 6, 7);
 }
 
 export function hasOrigin(s: OvlState, ino: Inode): boolean {
@@ -67,7 +84,7 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
   let foundDir = false;
   const u = parent.upper?.children?.get(name);
   if (u) {
-    if (u.type === 'whiteout') {
+    if (isWhiteout(s, u)) {
       d.upperWhiteout = true; // S2.5
       stop = true;
     } else {
@@ -76,14 +93,15 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
       stop = !foundDir || isOpaque(s, u); // S2.2, S2.6
     }
   }
-  for (const pl of parent.lowers) {
+  for (const [i, pl] of parent.lowers.entries()) {
     if (stop) break;
     if (pl.inode.type !== 'dir') break;
     const l = pl.inode.children!.get(name);
     if (!l) continue;
-    if (l.type === 'whiteout') break; // S2.5: hides every layer below
+    if (isWhiteout(s, l)) break; // S2.5, S3.4: hides every layer below
     if (foundDir && l.type !== 'dir') break; // S2.3: a non-dir below a dir stops the merge
-    d.lowers.push({ layer: pl.layer, inode: l });
+    const last = i === parent.lowers.length - 1;
+    d.lowers.push({ layer: pl.layer, inode: l, xwhiteouts: !last && isXwhiteoutsDir(s, l) });
     foundDir = l.type === 'dir';
     stop = !foundDir || isOpaque(s, l); // S2.2, S2.6
   }
@@ -171,7 +189,7 @@ export function lowerPositive(s: OvlState, parent: OvlDentry, d: OvlDentry): boo
   for (const pl of parent.lowers) {
     if (pl.inode.type !== 'dir') break;
     const l = pl.inode.children!.get(name);
-    if (l) return l.type !== 'whiteout';
+    if (l) return !isWhiteout(s, l);
   }
   return false;
 }

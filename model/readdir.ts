@@ -1,29 +1,47 @@
 // Directory listings (readdir.c).
 
-import { isDir, isMergedDir, isPositive, lookupChild, realInode, type OvlDentry } from './lookup.js';
+import type { Inode } from './layerFs.js';
+import { isDir, isMergedDir, isPositive, isXattrWhiteout, lookupChild, realInode, type OvlDentry } from './lookup.js';
 import type { OvlState } from './state.js';
 
 /**
- * The names readdir returns. A merged dir lists the union over its layers, de-duplicated,
- * without whiteouts and what they hide (S9.2). A dir that is not merged is read straight
- * from its one real dir (S9.1), so a whiteout inside it is listed although its lookup
- * fails (S22.9).
+ * The names readdir returns. A merged dir lists what readMerged gives (S9.2). A dir that is
+ * not merged is read straight from its one real dir (S9.1), so whiteouts inside it are
+ * listed although their lookup fails (S22.9).
  */
 export function readDir(s: OvlState, dir: OvlDentry): string[] {
   if (!isDir(dir)) return [];
   if (!isMergedDir(dir)) return [...realInode(dir).children!.keys()].sort();
-  return positiveNames(s, dir);
+  return readMerged(s, dir);
 }
 
-/** Names whose lookup succeeds. */
+/**
+ * ovl_dir_read_merged: the union of the names in the dir's layers, topmost first, without
+ * the names whose topmost entry is a whiteout. An xattr whiteout only counts as one in a
+ * lower dir marked opaque=x that was not the last layer searched (S3.5, S22.3); elsewhere it
+ * is listed, and its lookup fails (S22.9).
+ */
+export function readMerged(s: OvlState, dir: OvlDentry): string[] {
+  const hasXwhiteouts = dir.lowers.some((l) => l.xwhiteouts);
+  const layers: { ino: Inode; xw: boolean }[] = [];
+  if (dir.upper) layers.push({ ino: dir.upper, xw: false });
+  for (const l of dir.lowers) layers.push({ ino: l.inode, xw: hasXwhiteouts && !!l.xwhiteouts });
+  const hidden = new Map<string, boolean>();
+  for (const { ino, xw } of layers) {
+    for (const [name, child] of ino.children!) {
+      if (hidden.has(name)) continue;
+      hidden.set(name, child.type === 'whiteout' || (xw && isXattrWhiteout(s, child)));
+    }
+  }
+  return [...hidden].filter(([, h]) => !h).map(([n]) => n).sort();
+}
+
+/** Listed names whose lookup succeeds. */
 export function positiveNames(s: OvlState, dir: OvlDentry): string[] {
-  const names = new Set<string>();
-  if (dir.upper) for (const n of dir.upper.children!.keys()) names.add(n);
-  for (const l of dir.lowers) if (l.inode.children) for (const n of l.inode.children.keys()) names.add(n);
-  return [...names].filter((n) => isPositive(lookupChild(s, dir, n))).sort();
+  return readDir(s, dir).filter((n) => isPositive(lookupChild(s, dir, n)));
 }
 
 /** ovl_check_empty_dir: whiteouts do not count, in any layer (S4.8). */
 export function checkEmptyDir(s: OvlState, dir: OvlDentry): boolean {
-  return positiveNames(s, dir).length === 0;
+  return readMerged(s, dir).length === 0;
 }

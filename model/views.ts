@@ -3,7 +3,7 @@
 
 import { linkCounts, walkLayer, type Inode, type LayerFs } from './layerFs.js';
 import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, realInode, rootDentry, type OvlDentry } from './lookup.js';
-import { privatePrefix } from './profile.js';
+import { atLeast, privatePrefix } from './profile.js';
 import { readDir } from './readdir.js';
 import type { OvlState } from './state.js';
 import type { SnapEntry, Snapshot } from './types.js';
@@ -19,7 +19,6 @@ function countsOf(layer: LayerFs, mutable: boolean): Map<Inode, number> {
 
 /** The merged view: every visible name with what stat, readlink, read and listxattr return. */
 export function mergedView(s: OvlState): Snapshot {
-  const P = privatePrefix(s.profile);
   const upperCounts = countsOf(s.upper, true);
   const snap: Snapshot = new Map();
   const visit = (d: OvlDentry) => {
@@ -31,7 +30,10 @@ export function mergedView(s: OvlState): Snapshot {
     const real = realInode(d);
     const counts = d.upper ? upperCounts : countsOf(s.lowers[d.lowers[0].layer], false);
     const xattrs: Record<string, string> = {};
-    for (const [k, v] of Object.entries(real.xattrs)) if (!k.startsWith(P)) xattrs[k] = v; // S10.1
+    for (const [k, v] of Object.entries(real.xattrs)) {
+      const shown = mergedXattrName(s, k);
+      if (shown !== null) xattrs[shown] = v;
+    }
     snap.set(d.path, {
       kind: real.type,
       mode: real.mode,
@@ -47,6 +49,17 @@ export function mergedView(s: OvlState): Snapshot {
   };
   visit(rootDentry(s));
   return snap;
+}
+
+/**
+ * The name an xattr of a real object shows under in the merged view, or null if hidden:
+ * private P.* names are hidden (S10.1); from 6.7 an escaped P.overlay.X shows as P.X (S10.2).
+ */
+export function mergedXattrName(s: OvlState, name: string): string | null {
+  const P = privatePrefix(s.profile);
+  if (!name.startsWith(P)) return name;
+  if (atLeast(s.kernel, 6, 7) && name.startsWith(`${P}overlay.`)) return P + name.slice(P.length + 'overlay.'.length);
+  return null;
 }
 
 /**

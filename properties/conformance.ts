@@ -72,6 +72,8 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
       await session.close();
       progress.elapsedMs = Date.now() - started;
       o.onCase?.(progress);
+      // Every step is a synchronous syscall: let the event loop run (signals, Ctrl-C).
+      await new Promise((resolve) => setImmediate(resolve));
     }
   });
 

@@ -45,12 +45,17 @@ export function formatStack(stack: StackSpec): string[] {
   return lines;
 }
 
+/** Layer paths shown by their names in the case dir (l0, u, w). */
+export function shortOptions(options: string): string {
+  return options.replace(/(?<=[=:])[^,:=]*\/(?=(l\d+|u|w)(?=[,:]|$))/g, '');
+}
+
 export function formatFailure(f: Failure, savedAs?: string): string {
   const { info } = f;
   const lines = [
     `DIVERGENCE ${f.driver}(${f.kernel}) vs model  profile=${f.profile.name}` +
       (f.seed !== undefined ? `  seed=${f.seed} path=${JSON.stringify(f.path)}` : ''),
-    `mount options: ${f.options}`,
+    `mount options: ${shortOptions(f.options)}`,
     'layers:',
     ...formatStack(f.stack),
     'steps:',

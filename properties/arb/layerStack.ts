@@ -1,5 +1,7 @@
 // Random layer stacks: 1..N lower layers whose names collide across layers, nested dirs,
-// whiteouts and opaque dirs inside lower layers, hard links, symlinks, fifos; upper empty.
+// whiteouts and opaque dirs inside lower layers, hard links, symlinks, fifos; the upper
+// starts empty half of the time, and otherwise holds a few entries of its own (as an upper
+// written offline, or by an earlier mount).
 
 import fc from 'fast-check';
 import type { EntrySpec, LayerSpec, StackSpec } from '../../model/index.js';
@@ -74,5 +76,6 @@ export function relativeTarget(path: string, other: string): string {
 
 export function layerStack(opts: { maxLowers: number; maxEntriesPerLayer: number }): fc.Arbitrary<StackSpec> {
   const layer = fc.array(rawEntry, { maxLength: opts.maxEntriesPerLayer, size: 'max' }).map(toLayer);
-  return fc.array(layer, { minLength: 1, maxLength: opts.maxLowers }).map((lowers) => ({ lowers, upper: {} }));
+  const upper = fc.oneof(fc.constant([] as Raw[]), fc.array(rawEntry, { maxLength: Math.ceil(opts.maxEntriesPerLayer / 2) })).map(toLayer);
+  return fc.record({ lowers: fc.array(layer, { minLength: 1, maxLength: opts.maxLowers }), upper });
 }

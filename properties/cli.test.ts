@@ -1,0 +1,76 @@
+// The CLI as a user meets it: exit codes, one-line errors, saved cases, Ctrl-C.
+import fs from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { inPrivateNamespace } from '../harness/namespace.js';
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'properties', 'cli.js');
+const tmp = () => fs.mkdtempSync(join(process.env.OVLCHECK_TMP ?? os.tmpdir(), 'cli-'));
+const ovlcheck = (args: string[], opts: Parameters<typeof execa>[2] = {}) =>
+  execa(process.execPath, [CLI, ...args], { reject: false, timeout: 120_000, ...opts });
+
+describe('bad input: one line, exit 2', () => {
+  it('unknown option', async () => {
+    const r = await ovlcheck(['run', '--bogus', '1']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toBe('ovlcheck: unknown option "--bogus"');
+  });
+  it('malformed number', async () => {
+    const r = await ovlcheck(['run', '--runs', 'many']);
+    expect([r.exitCode, r.stderr]).toEqual([2, 'ovlcheck: --runs: expected an integer >= 1, got "many"']);
+  });
+  it('unknown command', async () => {
+    expect((await ovlcheck(['frobnicate'])).exitCode).toBe(2);
+  });
+  it('malformed case file', async () => {
+    const dir = tmp();
+    fs.writeFileSync(join(dir, 'bad.json'), JSON.stringify({ ovlcheck: 1, layers: { lowers: [{ '/a': { type: 'sock' } }] }, steps: [] }));
+    const r = await ovlcheck(['replay', join(dir, 'bad.json')]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('unknown type "sock"');
+  });
+  it('missing case file', async () => {
+    const r = await ovlcheck(['replay', '/nonexistent/case.json']);
+    expect([r.exitCode, r.stderr]).toEqual([2, 'ovlcheck: /nonexistent/case.json: ENOENT']);
+  });
+  it('not root', async () => {
+    const r = await execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, CLI, 'run'], { reject: false });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toBe('ovlcheck: must run as root: mounting overlayfs needs CAP_SYS_ADMIN');
+  });
+});
+
+describe.skipIf(!inPrivateNamespace())('runs', () => {
+  it('a known-answer case replays clean: exit 0', async () => {
+    const r = await ovlcheck(['replay', join(import.meta.dirname, 'cases', 'lab-two-layers.json')]);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+  });
+
+  it('a divergence exits 1, is printed with its steps and saved as a case file that replays', async () => {
+    const out = tmp();
+    const r = await ovlcheck(['run', '--runs', '200', '--seed', '5', '--mutate', 'no-whiteout-on-unlink', '--out', out]);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stdout).toContain('DIVERGENCE kernel');
+    expect(r.stdout).toMatch(/unlink\("[^"]+"\)/);
+    const saved = fs.readdirSync(out);
+    expect(saved).toHaveLength(1);
+    const replay = await ovlcheck(['replay', join(out, saved[0])]); // the real model is right
+    expect(replay.exitCode, replay.stdout).toBe(0);
+  });
+
+  it('Ctrl-C stops a run promptly and leaves no process, mount or temp dir behind', async () => {
+    const env = { ...process.env, OVLCHECK_NS_PARENT: '' }; // a namespace of its own, as from a shell
+    const child = execa(process.execPath, [CLI, 'run', '--runs', '1000000'], { reject: false, env, detached: true, all: true });
+    await new Promise<void>((resolve) => child.all!.on('data', () => resolve()));
+    process.kill(-child.pid!, 'SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    const left = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('ovlcheck-') && n.includes(`-${child.pid}-`));
+    expect(left).toEqual([]);
+    const ps = await execa('pgrep', ['-f', 'run --runs 1000000'], { reject: false });
+    expect(ps.stdout).toBe('');
+  }, 60_000);
+});
