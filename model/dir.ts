@@ -4,7 +4,7 @@
 import { copyUp } from './copyUp.js';
 import { findInLayer, newInode, type Inode } from './layerFs.js';
 import {
-  hasOrigin, isDir, isMergedDir, isPositive, lookupPath, lowerPositive, walkPath, type OvlDentry,
+  hasOrigin, isDir, isMergedDir, isPositive, isWhiteout, lookupPath, lowerPositive, walkPath, type OvlDentry,
 } from './lookup.js';
 import { allowOfflineChanges, privatePrefix, UMASK } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
@@ -17,7 +17,8 @@ import { fail, forWrite, ok, type OvlState, type Step } from './state.js';
 export function createInUpper(s: OvlState, parentPath: string, name: string, make: () => Inode): Inode {
   const P = privatePrefix(s.profile);
   const parentUp = copyUp(s, parentPath); // S4.1, S6.2
-  const overWhiteout = parentUp.children!.get(name)?.type === 'whiteout';
+  const existing = parentUp.children!.get(name);
+  const overWhiteout = existing !== undefined && isWhiteout(s, existing); // an xattr whiteout too (S3.4)
   const ino = make();
   if (ino.type === 'dir') {
     if (overWhiteout) ino.xattrs[`${P}opaque`] = 'y'; // S4.2

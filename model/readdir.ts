@@ -2,17 +2,23 @@
 
 import type { Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, isXattrWhiteout, lookupChild, realInode, type OvlDentry } from './lookup.js';
+import { privatePrefix } from './profile.js';
 import type { OvlState } from './state.js';
 
 /**
- * The names readdir returns. A merged dir lists what readMerged gives (S9.2). A dir that is
+ * The names readdir returns. A merged dir lists what readMerged gives (S9.2, S9.9). A dir that is
  * not merged is read straight from its one real dir (S9.1), so whiteouts inside it are
  * listed although their lookup fails (S22.9).
  */
 export function readDir(s: OvlState, dir: OvlDentry): string[] {
   if (!isDir(dir)) return [];
   if (!isMergedDir(dir)) return [...realInode(dir).children!.keys()].sort();
-  return readMerged(s, dir);
+  const names = readMerged(s, dir);
+  // In an impure merged dir every upper entry is looked up to compute its d_ino, and one
+  // whose lookup fails is dropped as stale (ovl_calc_d_ino, ovl_cache_update).
+  const upper = dir.upper;
+  if (!upper || !(`${privatePrefix(s.profile)}impure` in upper.xattrs)) return names;
+  return names.filter((n) => !upper.children!.has(n) || isPositive(lookupChild(s, dir, n)));
 }
 
 /**

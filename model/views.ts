@@ -2,7 +2,7 @@
 // listings from readdir.c) and each raw layer directory.
 
 import { linkCounts, walkLayer, type Inode, type LayerFs } from './layerFs.js';
-import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, realInode, rootDentry, type OvlDentry } from './lookup.js';
+import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, rootDentry, type OvlDentry } from './lookup.js';
 import { atLeast, privatePrefix } from './profile.js';
 import { readDir } from './readdir.js';
 import type { OvlState } from './state.js';
@@ -17,8 +17,11 @@ function countsOf(layer: LayerFs, mutable: boolean): Map<Inode, number> {
   return c;
 }
 
-/** The merged view: every visible name with what stat, readlink, read and listxattr return. */
-export function mergedView(s: OvlState): Snapshot {
+/**
+ * The merged view: every visible name with what stat, readlink, read and listxattr return.
+ * `listing` is the state each directory is listed in, when that differs (see Session.settle).
+ */
+export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
   const upperCounts = countsOf(s.upper, true);
   const snap: Snapshot = new Map();
   const visit = (d: OvlDentry) => {
@@ -45,7 +48,9 @@ export function mergedView(s: OvlState): Snapshot {
       ...(real.type === 'symlink' ? { target: real.target } : {}),
       xattrs,
     });
-    if (isDir(d)) for (const name of readDir(s, d)) visit(lookupChild(s, d, name));
+    if (!isDir(d)) return;
+    const listed = listing === s ? d : lookupPath(listing, d.path)!;
+    for (const name of readDir(listing, listed)) visit(lookupChild(s, d, name));
   };
   visit(rootDentry(s));
   return snap;

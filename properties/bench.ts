@@ -10,7 +10,7 @@ import { inPrivateNamespace, runInPrivateNamespace } from '../harness/namespace.
 import { openSandbox } from '../harness/sandbox.js';
 import { abstractOp } from './arb/ops.js';
 import { layerStack } from './arb/layerStack.js';
-import { resolveOp } from './commands.js';
+import { candidatePaths, resolveOp } from './commands.js';
 import { Divergence, Session } from './session.js';
 
 const CASES = 60;
@@ -33,13 +33,14 @@ async function bench(): Promise<void> {
     for (const [i, stack] of stacks.entries()) {
       sizes += entries(stack);
       const session = new Session(driver, DEFAULT_PROFILE, kernel);
+      const candidates = candidatePaths(stack);
       let t = performance.now();
       await session.start(stack).catch(() => divergences++);
       setupMs += performance.now() - t;
       t = performance.now();
       for (let k = 0; k < STEPS; k++) {
         try {
-          await session.step(resolveOp(ops[i * STEPS + k], session.state));
+          await session.step(resolveOp(ops[i * STEPS + k], candidates));
         } catch (e) {
           if (!(e instanceof Divergence)) throw e;
           divergences++;

@@ -2,14 +2,13 @@
 // the model state when it runs, so the printed and saved steps are concrete.
 
 import type fc from 'fast-check';
-import { walkLayer } from '../model/layerFs.js';
-import type { Op, OpenFlag, RenameFlag, XattrFlag } from '../model/index.js';
-import type { OvlState } from '../model/state.js';
+import type { Op, OpenFlag, RenameFlag, StackSpec, XattrFlag } from '../model/index.js';
 import type { AbstractOp, PathPick } from './arb/ops.js';
 import type { Session } from './session.js';
 
 export interface Real {
   session: Session;
+  candidates: Candidates;
 }
 
 export class OpCommand implements fc.AsyncCommand<object, Real> {
@@ -19,7 +18,7 @@ export class OpCommand implements fc.AsyncCommand<object, Real> {
     return true;
   }
   async run(_m: object, r: Real): Promise<void> {
-    this.concrete = resolveOp(this.abstract, r.session.state);
+    this.concrete = resolveOp(this.abstract, r.candidates);
     await r.session.step(this.concrete);
   }
   toString(): string {
@@ -27,29 +26,41 @@ export class OpCommand implements fc.AsyncCommand<object, Real> {
   }
 }
 
-/** Every path present in some layer (whiteouts and hidden names included), and every dir. */
-export function candidatePaths(s: OvlState): { all: string[]; dirs: string[] } {
+export interface Candidates {
+  all: string[];
+  dirs: string[];
+}
+
+/**
+ * The paths a pick chooses from: every path of the initial stack (whiteouts and hidden names
+ * included) plus two fresh names under each of its dirs. They depend on the stack only, not
+ * on the steps run so far, so that dropping a step while shrinking leaves the paths of the
+ * other steps unchanged.
+ */
+export function candidatePaths(stack: StackSpec): Candidates {
   const all = new Set<string>();
   const dirs = new Set<string>(['/']);
-  for (const layer of [s.upper, ...s.lowers]) {
-    walkLayer(layer, (path, ino) => {
-      if (path === '/') return;
-      all.add(path);
-      if (ino.type === 'dir') dirs.add(path);
-    });
+  for (const layer of [stack.upper, ...stack.lowers]) {
+    for (const [path, e] of Object.entries(layer)) {
+      const comps = path.split('/').slice(1);
+      comps.forEach((_, i) => all.add('/' + comps.slice(0, i + 1).join('/')));
+      comps.slice(0, -1).forEach((_, i) => dirs.add('/' + comps.slice(0, i + 1).join('/')));
+      if (e.type === 'dir') dirs.add(path);
+    }
   }
-  if (all.size === 0) all.add('/a');
+  for (const d of [...dirs]) for (const n of FRESH) all.add(d === '/' ? `/${n}` : `${d}/${n}`);
   return { all: [...all].sort(), dirs: [...dirs].sort() };
 }
 
-function resolvePath(p: PathPick, c: { all: string[]; dirs: string[] }): string {
+const FRESH = ['n1', 'n2'];
+
+function resolvePath(p: PathPick, c: Candidates): string {
   if (p.fresh === undefined) return c.all[p.pick % c.all.length];
   const dir = c.dirs[p.pick % c.dirs.length];
   return dir === '/' ? `/${p.fresh}` : `${dir}/${p.fresh}`;
 }
 
-export function resolveOp(a: AbstractOp, s: OvlState): Op {
-  const c = candidatePaths(s);
+export function resolveOp(a: AbstractOp, c: Candidates): Op {
   const [p, q] = a.paths.map((x) => resolvePath(x, c));
   switch (a.op) {
     case 'open': return { op: 'open', path: p, flags: a.flags as OpenFlag[], mode: a.mode, ...(a.data !== undefined && !a.flags.includes('O_RDONLY') ? { data: a.data } : {}) };

@@ -6,7 +6,7 @@ import type { KernelVersion, Profile } from '../model/index.js';
 import type { Driver } from '../harness/driver.js';
 import { abstractOp } from './arb/ops.js';
 import { layerStack } from './arb/layerStack.js';
-import { OpCommand } from './commands.js';
+import { candidatePaths, OpCommand } from './commands.js';
 import type { StepFn } from './mutations.js';
 import type { Failure } from './report.js';
 import { Divergence, Session } from './session.js';
@@ -56,7 +56,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
     const session = new Session(o.driver, o.profile, o.kernel, o.modelStep);
     try {
       await session.start(stack);
-      await fc.asyncModelRun(() => ({ model: {}, real: { session } }), cmds);
+      await fc.asyncModelRun(() => ({ model: {}, real: { session, candidates: candidatePaths(stack) } }), cmds);
       await session.finish();
     } catch (e) {
       if (e instanceof Divergence) {

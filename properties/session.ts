@@ -42,6 +42,8 @@ export class Session {
   readonly history: StepRecord[] = [];
   facts: MountFacts | null = null;
   private model!: OvlState;
+  /** The state before the walk's own writes: what the walk's listings see (see settle). */
+  private listed!: OvlState;
   private readonly inodes = new InodeMap();
   private masked: Set<string>;
   private nLowers = 0;
@@ -61,7 +63,7 @@ export class Session {
   }
 
   async start(stack: StackSpec): Promise<Views> {
-    this.model = walkEffects(createState(stack, this.profile, this.kernel)); // throws on an impossible spec
+    this.settle(createState(stack, this.profile, this.kernel)); // throws on an impossible spec
     this.nLowers = stack.lowers.length;
     this.facts = await this.driver.setup(stack, this.profile);
     return this.compare({ phase: 'mount', step: 0 });
@@ -71,7 +73,7 @@ export class Session {
     const want = op.op === 'remount' ? { state: mount(this.model), outcome: 'ok' as Outcome, rule: 'S1.14' } : this.modelStep(this.model, op);
     const got = await this.driver.apply(op);
     this.history.push({ op, expected: want.outcome, actual: got, rule: want.rule });
-    this.model = walkEffects(want.state);
+    this.settle(want.state);
     const at = { phase: 'step' as const, step: this.history.length, op, expected: want.outcome, actual: got, rule: want.rule };
     return this.compare(at, want.outcome !== got, this.driver.lowersChanged?.() ?? true);
   }
@@ -79,7 +81,7 @@ export class Session {
   /** Unmount, mount again, and compare every view once more (S6.5, S8.1: state persists). */
   async finish(): Promise<Views> {
     await this.driver.remount();
-    this.model = walkEffects(mount(this.model));
+    this.settle(mount(this.model));
     return this.compare({ phase: 'remount', step: this.history.length });
   }
 
@@ -87,8 +89,18 @@ export class Session {
     await this.driver.teardown();
   }
 
+  /**
+   * The snapshot walks the merged tree, and that walk writes to the upper (walkEffects). A
+   * dir is listed before its children are looked up, so listings see the state from before
+   * those writes; the upper view and the next step see the state after them.
+   */
+  private settle(s: OvlState): void {
+    this.listed = s;
+    this.model = walkEffects(s);
+  }
+
   private compare(at: Omit<DivergenceInfo, 'differences'>, outcomeDiffers = false, lowers = true): Views {
-    const expected = new Map<string, Snapshot>([['merged', mergedView(this.model)], ['upper', upperView(this.model)]]);
+    const expected = new Map<string, Snapshot>([['merged', mergedView(this.model, this.listed)], ['upper', upperView(this.model)]]);
     const actual = new Map<string, Snapshot>([['merged', this.driver.snapshot('merged')], ['upper', this.driver.snapshot('upper')]]);
     for (let i = 0; lowers && i < this.nLowers; i++) {
       expected.set(`lower${i}`, lowerView(this.model, i));

@@ -9,31 +9,37 @@ import type { Driver, MountFacts } from '../driver.js';
 export class ModelDriver implements Driver {
   readonly name = 'model';
   private s: OvlState | null = null;
+  private listed: OvlState | null = null; // before the walk's own writes, as the session does
   constructor(private readonly kernel: KernelVersion) {}
 
   async setup(stack: StackSpec, profile: Profile): Promise<MountFacts> {
-    this.s = walkEffects(createState(stack, profile, this.kernel));
+    this.settle(createState(stack, profile, this.kernel));
     return { options: '(model)', moduleDefaults: {}, shown: '' };
   }
 
   apply(op: Op): Outcome {
     if (op.op === 'remount') {
-      this.s = walkEffects(mount(this.s!));
+      this.settle(mount(this.s!));
       return 'ok';
     }
     const step = applyOp(this.s!, op);
-    this.s = walkEffects(step.state); // a real mount is walked after every step, too
+    this.settle(step.state); // a real mount is walked after every step, too
     return step.outcome;
   }
 
   snapshot(view: 'merged' | 'upper' | number): Snapshot {
-    if (view === 'merged') return mergedView(this.s!);
+    if (view === 'merged') return mergedView(this.s!, this.listed!);
     if (view === 'upper') return upperView(this.s!);
     return lowerView(this.s!, view);
   }
 
+  private settle(s: OvlState): void {
+    this.listed = s;
+    this.s = walkEffects(s);
+  }
+
   async remount(): Promise<void> {
-    this.s = walkEffects(mount(this.s!));
+    this.settle(mount(this.s!));
   }
 
   async teardown(): Promise<void> {

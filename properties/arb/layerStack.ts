@@ -21,7 +21,10 @@ type Raw = { path: string; kind: string; mode: number; data: string; other: stri
 
 const rawEntry: fc.Arbitrary<Raw> = fc.record({
   path: pathArb,
-  kind: fc.constantFrom('file', 'file', 'file', 'dir', 'dir', 'opaque', 'whiteout', 'whiteout', 'symlink', 'link', 'fifo'),
+  kind: fc.oneof(
+    { weight: 20, arbitrary: fc.constantFrom('file', 'file', 'file', 'dir', 'dir', 'opaque', 'whiteout', 'whiteout', 'symlink', 'link', 'fifo') },
+    { weight: 1, arbitrary: fc.constantFrom('xwhiteout', 'xdir', 'escaped') }, // 6.7+ formats (S3.4, S3.5, S10.2)
+  ),
   mode: modeArb,
   data: dataArb,
   other: pathArb,
@@ -58,6 +61,9 @@ function toEntry(r: Raw, layer: LayerSpec): EntrySpec | null {
     case 'opaque': return { type: 'dir', mode: 0o755, opaque: true };
     case 'whiteout': return { type: 'whiteout' };
     case 'fifo': return { type: 'fifo', mode: r.mode };
+    case 'xwhiteout': return { type: 'file', data: '', xattrs: { 'trusted.overlay.whiteout': 'y' } };
+    case 'xdir': return { type: 'dir', mode: 0o755, xattrs: { 'trusted.overlay.opaque': 'x' } };
+    case 'escaped': return { type: 'file', data: r.data, xattrs: { 'trusted.overlay.overlay.opaque': 'y' } };
     case 'symlink': return { type: 'symlink', target: relativeTarget(r.path, r.other) };
     case 'link': {
       const files = Object.keys(layer).filter((p) => layer[p].type === 'file');

@@ -57,7 +57,10 @@ function op(name: OpName, nPaths: number | fc.Arbitrary<PathPick[]>, extra: Part
 }
 
 const data = fc.string({ unit: fc.constantFrom('p', 'q', 'r', '\n'), minLength: 1, maxLength: 5 });
-const xname = fc.constantFrom('user.a', 'user.b');
+const xname = fc.oneof(
+  { weight: 8, arbitrary: fc.constantFrom('user.a', 'user.b') },
+  { weight: 1, arbitrary: fc.constantFrom('trusted.a', 'trusted.overlay.opaque', 'trusted.overlay.x') },
+);
 
 /** Weighted like the workloads overlay sees: opens and renames most. */
 export const abstractOp: fc.Arbitrary<AbstractOp> = fc.oneof(
