@@ -33,7 +33,7 @@ export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[
       return fail(s, exchange ? 'EINVAL' : 'ENOTEMPTY', 'S5.10');
     }
   }
-  if (isPositive(nw) && vfsInode(s, old) === vfsInode(s, nw)) return ok(s, 'VFS'); // same inode: no-op
+  if (isPositive(nw) && vfsInode(old) === vfsInode(nw)) return ok(s, 'VFS'); // same inode: no-op
   if (isPositive(nw) && !exchange) {
     if (isDir(old) && !isDir(nw)) return fail(s, 'ENOTDIR', 'S5.10');
     if (!isDir(old) && isDir(nw)) return fail(s, 'EISDIR', 'S5.10');
@@ -49,7 +49,7 @@ function isAncestorOrSelf(a: string, b: string): boolean {
  * The VFS treats two names as the same file only if they share an overlay inode: upper
  * hard links do; names of a lower hard-link set do not, without index (inode.c ovl_hash_bylower).
  */
-function vfsInode(s: OvlState, d: OvlDentry): string {
+function vfsInode(d: OvlDentry): string {
   if (d.upper) return d.upper.id;
   return d.lowers[0].inode.type === 'dir' ? d.lowers[0].inode.id : `${d.lowers[0].inode.id}@${d.path}`;
 }

@@ -8,8 +8,7 @@ import { inPrivateNamespace } from '../harness/namespace.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'properties', 'cli.js');
 const tmp = () => fs.mkdtempSync(join(process.env.OVLCHECK_TMP ?? os.tmpdir(), 'cli-'));
-const ovlcheck = (args: string[], opts: Parameters<typeof execa>[2] = {}) =>
-  execa(process.execPath, [CLI, ...args], { reject: false, timeout: 120_000, ...opts });
+const ovlcheck = (args: string[]) => execa(process.execPath, [CLI, ...args], { reject: false, timeout: 120_000 });
 
 describe('bad input: one line, exit 2', () => {
   it('unknown option', async () => {
