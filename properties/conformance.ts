@@ -61,7 +61,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
     } catch (e) {
       if (e instanceof Divergence) {
         failure = {
-          driver: o.driver.name, kernel: o.kernelRelease, profile: o.profile, options: session.facts?.options ?? '',
+          driver: o.driver.name, kernel: o.kernelRelease, profile: o.profile, options: session.facts?.options ?? '', moduleDefaults: session.facts?.moduleDefaults ?? {},
           stack, history: [...session.history], info: e.info,
         };
       } else crash = e as Error;

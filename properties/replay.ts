@@ -34,7 +34,7 @@ export async function replayCase(c: CaseFile, driver: Driver, kernel: KernelVers
     if (!(e instanceof Divergence)) throw e;
     return {
       failure: {
-        driver: driver.name, kernel: kernelRelease, profile, options: session.facts?.options ?? '',
+        driver: driver.name, kernel: kernelRelease, profile, options: session.facts?.options ?? '', moduleDefaults: session.facts?.moduleDefaults ?? {},
         stack: c.layers, history: [...session.history], info: e.info,
       },
       knownAnswerErrors: errors,

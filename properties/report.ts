@@ -11,6 +11,8 @@ export interface Failure {
   kernel: string;
   profile: Profile;
   options: string;
+  /** /sys/module/overlay/parameters when the case ran. */
+  moduleDefaults: Record<string, string>;
   stack: StackSpec;
   history: StepRecord[];
   info: DivergenceInfo;
@@ -56,6 +58,7 @@ export function formatFailure(f: Failure, savedAs?: string): string {
     `DIVERGENCE ${f.driver}(${f.kernel}) vs model  profile=${f.profile.name}` +
       (f.seed !== undefined ? `  seed=${f.seed} path=${JSON.stringify(f.path)}` : ''),
     `mount options: ${shortOptions(f.options)}`,
+    `module defaults: ${Object.entries(f.moduleDefaults).map(([k, v]) => `${k}=${v}`).join(' ') || '(none)'}`,
     'layers:',
     ...formatStack(f.stack),
     'steps:',
@@ -85,7 +88,9 @@ export function failureCase(f: Failure, date: string): CaseFile {
     profile: f.profile,
     layers: f.stack,
     steps,
-    ...(f.seed !== undefined ? { found: { seed: f.seed, path: f.path ?? '', kernel: f.kernel, date, options: f.options } } : {}),
+    ...(f.seed !== undefined
+      ? { found: { seed: f.seed, path: f.path ?? '', kernel: f.kernel, date, options: f.options, moduleDefaults: f.moduleDefaults } }
+      : {}),
     divergence: {
       phase: f.info.phase,
       step: f.info.step,
