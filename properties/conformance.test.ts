@@ -1,10 +1,9 @@
 // The suite itself, with a CI-sized budget: the running kernel against the model.
 import { release } from 'node:os';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_PROFILE, parseKernelVersion } from '../model/index.js';
-import { KernelDriver } from '../harness/drivers/kernel.js';
+import { useKernelDriver } from '../harness/drivers/kernelForTests.js';
 import { inPrivateNamespace } from '../harness/namespace.js';
-import { openSandbox, type Sandbox } from '../harness/sandbox.js';
 import { runConformance, type RunOptions } from './conformance.js';
 import { MUTATIONS } from './mutations.js';
 import { formatFailure } from './report.js';
@@ -13,19 +12,10 @@ const kernelRelease = release();
 const RUNS = Number(process.env.OVLCHECK_CI_RUNS ?? 200);
 
 describe.skipIf(!inPrivateNamespace())('conformance against the running kernel', () => {
-  let sandbox: Sandbox;
-  let driver: KernelDriver;
+  const kernelDriver = useKernelDriver();
   const options = (over: Partial<RunOptions>): RunOptions => ({
     runs: RUNS, steps: 20, maxLowers: 4, maxEntriesPerLayer: 12, seed: 20261126, profile: DEFAULT_PROFILE,
-    kernel: parseKernelVersion(kernelRelease), kernelRelease, driver, ...over,
-  });
-  beforeAll(() => {
-    sandbox = openSandbox();
-    driver = new KernelDriver(sandbox);
-  });
-  afterAll(async () => {
-    await driver?.teardown();
-    sandbox?.close();
+    kernel: parseKernelVersion(kernelRelease), kernelRelease, driver: kernelDriver(), ...over,
   });
 
   it(`default profile: ${RUNS} random cases, every step compared, then remounted`, async () => {

@@ -3,12 +3,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseKernelVersion } from '../model/index.js';
 import { ModelDriver } from '../harness/drivers/model.js';
-import { KernelDriver } from '../harness/drivers/kernel.js';
+import { useKernelDriver } from '../harness/drivers/kernelForTests.js';
 import { inPrivateNamespace } from '../harness/namespace.js';
-import { openSandbox, type Sandbox } from '../harness/sandbox.js';
 import { parseCase } from './caseFile.js';
 import { formatFailure } from './report.js';
 import { replayCase } from './replay.js';
@@ -31,19 +30,10 @@ describe('known answers: model', () => {
 });
 
 describe.skipIf(!inPrivateNamespace())('known answers: kernel', () => {
-  let sandbox: Sandbox;
-  let driver: KernelDriver;
-  beforeAll(() => {
-    sandbox = openSandbox();
-    driver = new KernelDriver(sandbox);
-  });
-  afterAll(async () => {
-    await driver?.teardown();
-    sandbox?.close();
-  });
+  const kernelDriver = useKernelDriver();
   for (const { file, c } of cases) {
     it(`${(c.cites ?? []).join(' ')} ${file}`, async () => {
-      const r = await replayCase(c, driver, kernel, kernelRelease);
+      const r = await replayCase(c, kernelDriver(), kernel, kernelRelease);
       expect(r.failure ? formatFailure(r.failure) : '').toBe('');
       expect(r.knownAnswerErrors).toEqual([]);
     });
