@@ -34,7 +34,10 @@ function copyUpOne(s: OvlState, d: OvlDentry): void {
   for (const [k, v] of Object.entries(src.xattrs)) if (mergedXattrName(s, k) !== null) up.xattrs[k] = v;
   // S6.4: origin for dirs and for non-dirs whose lower is not hard-linked (no index).
   const lowerNlink = src.type === 'dir' ? 1 : linkCounts(s.lowers[lower.layer]).get(src)!;
-  if (src.type === 'dir' || lowerNlink === 1 || s.profile.index) up.xattrs[`${P}origin`] = src.id;
+  // S10.3: with userxattr, P is user.overlay., which only regular files and dirs can carry.
+  const canCarry = !s.profile.userxattr || src.type === 'file' || src.type === 'dir';
+  if (canCarry && (src.type === 'dir' || lowerNlink === 1 || s.profile.index)) up.xattrs[`${P}origin`] = src.id;
+  else if (src.type !== 'dir' && lowerNlink === 1) s.memOrigin.set(d.path, { upper: up.id, lower: src.id }); // until the next mount
   // S6.4, S22.5: the parent is marked impure on every copy-up.
   parentUpper.xattrs[`${P}impure`] = 'y';
   parentUpper.children!.set(d.path.slice(d.path.lastIndexOf('/') + 1), up); // S6.5: a new inode

@@ -87,7 +87,7 @@ export function link(s: OvlState, src: string, dst: string): Step {
   if (isDir(wo.child)) return fail(s, 'EPERM', 'VFS'); // no hard links to directories
   const s2 = forWrite(s);
   const up = copyUp(s2, wo.child.path); // S4.6: full copy-up of the source
-  const origin = hasOrigin(s2, up);
+  const origin = lookupPath(s2, wo.child.path)!.lowers.length > 0; // ovl_type_origin, in memory too
   createInUpper(s2, n.parent.path, n.name, () => up);
   if (origin) findInLayer(s2.upper, n.parent.path)!.xattrs[`${privatePrefix(s.profile)}impure`] = 'y'; // S4.6
   return ok(s2, 'S4.6');
@@ -125,6 +125,7 @@ function remove(s: OvlState, parent: OvlDentry, child: OvlDentry, name: string):
   const lp = lowerPositive(s, parent, child);
   const s2 = forWrite(s);
   const parentUp = copyUp(s2, parent.path);
+  s2.memOrigin.delete(child.path);
   if (lp) parentUp.children!.set(name, newInode(s2.upper, 'whiteout', 0));
   else parentUp.children!.delete(name);
   return ok(s2, lp ? (isDir(child) ? 'S4.8' : 'S4.7') : 'S4.7');

@@ -10,3 +10,4 @@ export { mount, walkEffects } from './super.js';
 export { mergedView, upperView, lowerView } from './views.js';
 export { DEFAULT_PROFILE, parseKernelVersion, privatePrefix, UMASK } from './profile.js';
 export { splitPath, joinPath, parentPath, baseName } from './layerFs.js';
+export { namedProfile, notModelled, ParamError, parseOptions, PROFILES, resolveProfile } from './params.js';

@@ -105,13 +105,14 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     foundDir = l.type === 'dir';
     stop = !foundDir || isOpaque(s, l); // S2.2, S2.6
   }
-  if (d.upper && d.upper.type !== 'dir') d.lowers = originOf(s, d.upper); // non-dir: origin, not name
+  if (d.upper && d.upper.type !== 'dir') d.lowers = originOf(s, d.upper, d.path); // non-dir: origin, not name
   return d;
 }
 
 /** A copied-up non-dir finds its lower through P.origin, not by name (namei.c ovl_check_origin). */
-function originOf(s: OvlState, upper: Inode): LowerRef[] {
-  const id = upper.xattrs[`${privatePrefix(s.profile)}origin`];
+function originOf(s: OvlState, upper: Inode, path: string): LowerRef[] {
+  const mem = s.memOrigin.get(path);
+  const id = upper.xattrs[`${privatePrefix(s.profile)}origin`] ?? (mem?.upper === upper.id ? mem.lower : undefined);
   const ino = id === undefined ? undefined : s.lowerById.get(id);
   return ino ? [{ layer: Number(ino.id.slice(1, ino.id.indexOf(':'))), inode: ino }] : [];
 }

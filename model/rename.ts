@@ -9,7 +9,7 @@ import {
 import { privatePrefix } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
 import { isPureUpper } from './dir.js';
-import { fail, forWrite, ok, type OvlState, type Step } from './state.js';
+import { fail, forWrite, ok, renameMemOrigin, type OvlState, type Step } from './state.js';
 import type { RenameFlag } from './types.js';
 
 export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[] = []): Step {
@@ -98,6 +98,7 @@ function ovlRename(
   }
 
   const moving = oldParentUp.children!.get(oldName)!;
+  renameMemOrigin(s2, old.path, nw.path, exchange);
   const target = newParentUp.children!.get(newName);
   if (exchange) {
     oldParentUp.children!.set(oldName, target!);

@@ -13,6 +13,27 @@ export interface OvlState {
   upper: LayerFs;
   /** Lower inodes by id, to follow an origin xattr back to its lower object. */
   readonly lowerById: ReadonlyMap<string, Inode>;
+  /**
+   * Non-dirs copied up during this mount without an origin xattr (S10.3: a fifo or symlink
+   * cannot carry user.overlay.origin): the dentry that was copied up keeps its lower in
+   * memory (inode.c OVL_CONST_INO) until the next mount; a new link to it does not.
+   * Merged path -> the upper and lower inode ids.
+   */
+  memOrigin: Map<string, { upper: string; lower: string }>;
+}
+
+/** A rename moves dentries: their in-memory origins follow (and a replaced target's go). */
+export function renameMemOrigin(s: OvlState, from: string, to: string, exchange: boolean): void {
+  const under = (p: string, root: string) => p === root || p.startsWith(root + '/');
+  const moved = new Map<string, { upper: string; lower: string }>();
+  for (const [p, v] of s.memOrigin) {
+    if (under(p, from)) moved.set(to + p.slice(from.length), v);
+    else if (under(p, to)) {
+      if (exchange) moved.set(from + p.slice(to.length), v);
+    } else continue;
+    s.memOrigin.delete(p);
+  }
+  for (const [p, v] of moved) s.memOrigin.set(p, v);
 }
 
 /** The result of one operation: the state after it and its outcome, with the rule that decided it. */
@@ -27,12 +48,12 @@ export function createState(stack: StackSpec, profile: Profile, kernel: KernelVe
   const lowers = stack.lowers.map((spec, i) => buildLayer(`L${i}`, spec, prefix));
   const lowerById = new Map<string, Inode>();
   for (const l of lowers) walkLayer(l, (_p, ino) => lowerById.set(ino.id, ino));
-  return mount({ profile, kernel, lowers, upper: buildLayer('U', stack.upper, prefix), lowerById });
+  return mount({ profile, kernel, lowers, upper: buildLayer('U', stack.upper, prefix), lowerById, memOrigin: new Map() });
 }
 
 /** A private copy of the state for an operation to modify (lowers are shared: read-only). */
 export function forWrite(s: OvlState): OvlState {
-  return { ...s, upper: cloneLayer(s.upper) };
+  return { ...s, upper: cloneLayer(s.upper), memOrigin: new Map(s.memOrigin) };
 }
 
 export function ok(state: OvlState, rule: string): Step {

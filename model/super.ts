@@ -9,7 +9,7 @@ import type { OvlState } from './state.js';
 
 export function mount(s: OvlState): OvlState {
   const P = privatePrefix(s.profile);
-  const s2 = { ...s, upper: cloneLayer(s.upper) };
+  const s2 = { ...s, upper: cloneLayer(s.upper), memOrigin: new Map() }; // inodes are not kept across mounts
   const root = s2.upper.root.xattrs;
   // S1.5, S8.9: uuid=on, or uuid=auto on an upper not yet marked impure, stores P.uuid (6.6+).
   const wantsUuid = s.profile.uuid === 'on' || (s.profile.uuid === 'auto' && !(`${P}impure` in root));

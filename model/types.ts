@@ -74,6 +74,8 @@ export interface Profile {
   nfs_export: boolean;
   userxattr: boolean;
   uuid: 'on' | 'auto' | 'null' | 'off';
+  /** fsync=volatile (S14.3). */
+  volatile?: boolean;
 }
 
 /** Kernel version as [major, minor]; rules that changed between versions switch on it. */

@@ -73,8 +73,9 @@ export function mergedXattrName(s: OvlState, name: string): string | null {
  */
 export function stIno(s: OvlState, d: OvlDentry): string {
   if (!d.upper) return d.lowers[0].inode.id;
-  if (d.lowers.length > 0 && hasOrigin(s, d.upper)) return d.lowers[0].inode.id;
-  return d.upper.id;
+  if (d.lowers.length === 0) return d.upper.id;
+  if (d.upper.type !== 'dir') return d.lowers[0].inode.id; // its origin, on disk or in memory
+  return hasOrigin(s, d.upper) ? d.lowers[0].inode.id : d.upper.id;
 }
 
 /** A raw layer directory as the harness sees it on disk, private xattrs included. */

@@ -1,6 +1,6 @@
 // The case file: a JSON document that replays one case anywhere (see README, "Case files").
 
-import { DEFAULT_PROFILE } from '../model/index.js';
+import { DEFAULT_PROFILE, namedProfile } from '../model/index.js';
 import type { EntrySpec, LayerSpec, Op, Outcome, Profile, SnapEntry, StackSpec } from '../model/index.js';
 
 /** Partial facts about one name; null means "must not exist". */
@@ -22,8 +22,8 @@ export interface CaseFile {
   description?: string;
   /** Catalog items the case demonstrates. */
   cites?: string[];
-  /** Profile name or explicit effective options; default: the upstream defaults. */
-  profile?: Partial<Profile>;
+  /** A profile name (see `ovlcheck probe`) or explicit effective options; default: the upstream defaults. */
+  profile?: string | Partial<Profile>;
   layers: StackSpec;
   /** Expectations right after mount, before any step. */
   expect?: Expectation;
@@ -101,6 +101,13 @@ function checkTarget(t: unknown, where: string): void {
 }
 
 export function profileOf(c: CaseFile): Profile {
+  if (typeof c.profile === 'string') {
+    try {
+      return namedProfile(c.profile);
+    } catch (e) {
+      throw new CaseError(`profile: ${(e as Error).message}`);
+    }
+  }
   return { ...DEFAULT_PROFILE, ...(c.profile ?? {}) };
 }
 

@@ -6,38 +6,47 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_PROFILE, parseKernelVersion } from '../model/index.js';
-import { KernelDriver, probeOverlaySupport } from '../harness/drivers/kernel.js';
+import { namedProfile, notModelled, ParamError, parseKernelVersion, PROFILES, resolveProfile, type Profile } from '../model/index.js';
+import { KernelDriver, probeOverlaySupport, profileOptions } from '../harness/drivers/kernel.js';
+import { tryMount } from '../harness/probe.js';
 import { inPrivateNamespace, runInPrivateNamespace } from '../harness/namespace.js';
 import { openSandbox } from '../harness/sandbox.js';
 import { CaseError, parseCase } from './caseFile.js';
 import { runConformance, type Progress } from './conformance.js';
 import { failureCase, formatFailure, type Failure } from './report.js';
 import { MUTATIONS } from './mutations.js';
+import { formatProbe, probe } from './probeReport.js';
 import { replayCase } from './replay.js';
 
 const USAGE = `usage:
-  ovlcheck run [--runs N] [--steps N] [--max-lowers N] [--entries N] [--seed N] [--path P]
-               [--time-budget SECONDS] [--out DIR] [--mutate NAME]
+  ovlcheck run [--profile NAME|all | --options "k=v,..."] [--runs N] [--steps N] [--max-lowers N]
+               [--entries N] [--seed N] [--path P] [--time-budget SECONDS] [--out DIR] [--mutate NAME]
   ovlcheck replay FILE...
+  ovlcheck probe [--json]
 
 run     random layer stacks and operation sequences against the model and the running
         kernel's overlayfs; a divergence is shrunk, printed and saved as a case file.
-        Defaults: --runs 300 --steps 25 --max-lowers 4 --entries 12 --out ./ovlcheck-out
+        Defaults: --profile all --runs 300 (per profile) --steps 25 --max-lowers 4 --entries 12
+        --out ./ovlcheck-out. Profiles: ${Object.keys(PROFILES).join(', ')};
+        --options gives exactly your engine's options instead (e.g. "userxattr,xino=on").
         --mutate NAME breaks one rule of the model on purpose (a self-test: the run must
         fail fast with a tiny case); NAME is one of: ${Object.keys(MUTATIONS).join(', ')}
 replay  run case files (see README, "Case files"), checking their known answers too.
+probe   the kernel's version, module defaults, and which profiles and option combinations
+        mount and what /proc/mounts shows for them.
 exit: 0 conforms, 1 divergence, 2 bad input or environment, 3 internal error`;
 
 class UsageError extends Error {}
 
 interface RunArgs {
   runs: number; steps: number; maxLowers: number; entries: number; seed: number; path?: string;
-  timeBudget?: number; out: string; mutate?: string;
+  timeBudget?: number; out: string; mutate?: string; profile: string; options?: string;
 }
 
 function parseRunArgs(argv: string[]): RunArgs {
-  const a: RunArgs = { runs: 300, steps: 25, maxLowers: 4, entries: 12, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, out: 'ovlcheck-out' };
+  const a: RunArgs = {
+    runs: 300, steps: 25, maxLowers: 4, entries: 12, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, out: 'ovlcheck-out', profile: 'all',
+  };
   const ints: Record<string, keyof RunArgs> = {
     '--runs': 'runs', '--steps': 'steps', '--max-lowers': 'maxLowers', '--entries': 'entries', '--seed': 'seed', '--time-budget': 'timeBudget',
   };
@@ -52,6 +61,8 @@ function parseRunArgs(argv: string[]): RunArgs {
       (a as unknown as Record<string, number>)[ints[flag]] = n;
     } else if (flag === '--path') a.path = value;
     else if (flag === '--out') a.out = value;
+    else if (flag === '--profile') a.profile = value;
+    else if (flag === '--options') a.options = value;
     else if (flag === '--mutate') {
       if (!(value in MUTATIONS)) throw new UsageError(`--mutate: unknown mutation "${value}" (one of: ${Object.keys(MUTATIONS).join(', ')})`);
       a.mutate = value;
@@ -59,7 +70,28 @@ function parseRunArgs(argv: string[]): RunArgs {
     else throw new UsageError(`unknown option "${flag}"`);
   }
   if (a.maxLowers > 400) throw new UsageError('--max-lowers: at most 400');
+  if (a.options !== undefined && a.profile !== 'all') throw new UsageError('give --profile or --options, not both');
+  if (a.mutate && a.profile === 'all' && a.options === undefined) a.profile = MUTATIONS[a.mutate].profile; // where its rule shows
+  profilesToRun(a); // reject unknown profiles and bad options before anything else
   return a;
+}
+
+/** The profiles a run covers; one asked for by name or options must be runnable. */
+function profilesToRun(a: RunArgs): Profile[] {
+  try {
+    if (a.options !== undefined) return [explicit(resolveProfile('custom', a.options))];
+    if (a.profile !== 'all') return [explicit(namedProfile(a.profile))];
+    return Object.keys(PROFILES).map(namedProfile);
+  } catch (e) {
+    if (e instanceof ParamError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+function explicit(p: Profile): Profile {
+  const why = notModelled(p);
+  if (why) throw new UsageError(`profile ${p.name}: ${why}`);
+  return p;
 }
 
 function checkEnvironment(): void {
@@ -67,7 +99,7 @@ function checkEnvironment(): void {
   if (why) throw new UsageError(why);
 }
 
-function progressPrinter(runs: number): (p: Progress) => void {
+function progressPrinter(runs: number, profile: string): (p: Progress) => void {
   let last = 0;
   const tty = process.stderr.isTTY;
   return (p) => {
@@ -75,7 +107,7 @@ function progressPrinter(runs: number): (p: Progress) => void {
     if (!tty && now - last < 5000 && p.cases < runs) return;
     last = now;
     const rate = p.elapsedMs ? Math.round((p.steps * 1000) / p.elapsedMs) : 0;
-    const line = `${p.shrinking ? 'shrinking' : 'cases'} ${p.cases}/${runs}  steps ${p.steps}  ${rate} steps/s  ${(p.elapsedMs / 1000).toFixed(1)} s`;
+    const line = `${profile}: ${p.shrinking ? 'shrinking' : 'cases'} ${p.cases}/${runs}  steps ${p.steps}  ${rate} steps/s  ${(p.elapsedMs / 1000).toFixed(1)} s`;
     process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
   };
 }
@@ -93,33 +125,58 @@ async function cmdRun(argv: string[]): Promise<number> {
   const sandbox = openSandbox();
   const driver = new KernelDriver(sandbox);
   const kernelRelease = release();
+  let divergences = 0;
   try {
-    const s = await runConformance({
-      runs: a.runs, steps: a.steps, maxLowers: a.maxLowers, maxEntriesPerLayer: a.entries, seed: a.seed, path: a.path,
-      timeBudgetMs: a.timeBudget ? a.timeBudget * 1000 : undefined, profile: DEFAULT_PROFILE,
-      kernel: parseKernelVersion(kernelRelease), kernelRelease, driver, onCase: progressPrinter(a.runs),
-      modelStep: a.mutate ? MUTATIONS[a.mutate].step : undefined,
-    });
-    if (process.stderr.isTTY) process.stderr.write('\n');
-    const rate = s.elapsedMs ? Math.round((s.steps * 1000) / s.elapsedMs) : 0;
-    const divergences = s.failure ? 1 : 0;
-    console.log(`ovlcheck: ${s.cases} cases, ${s.steps} steps, ${divergences} divergences in ${(s.elapsedMs / 1000).toFixed(1)} s ` +
-      `(${rate} checked steps/s); kernel ${kernelRelease}, driver ${driver.name}, profile ${DEFAULT_PROFILE.name}, seed ${a.seed}` +
-      (s.interrupted ? ' (time budget reached)' : '') +
-      (a.mutate ? `; MUTATED MODEL ${a.mutate} (${MUTATIONS[a.mutate].breaks})` : ''));
-    if (s.crash) {
-      console.error(`ovlcheck: internal error (a bug in ovlcheck, not a divergence), seed ${a.seed} path ${s.counterexamplePath}:`);
-      console.error(s.crash.stack ?? String(s.crash));
-      return 3;
+    const runnable: Profile[] = [];
+    for (const p of profilesToRun(a)) {
+      const why = notModelled(p) ?? refusal(tryMount(sandbox, profileOptions(p)).outcome);
+      if (why) console.log(`ovlcheck: profile ${p.name} skipped: ${why}`);
+      else runnable.push(p);
     }
-    if (s.failure) {
-      const file = saveFailure(s.failure, a.out);
-      console.log(formatFailure(s.failure, file));
-      return 1;
+    for (const profile of runnable) {
+      const s = await runConformance({
+        runs: a.runs, steps: a.steps, maxLowers: a.maxLowers, maxEntriesPerLayer: a.entries, seed: a.seed, path: a.path,
+        timeBudgetMs: a.timeBudget ? (a.timeBudget * 1000) / runnable.length : undefined, profile,
+        kernel: parseKernelVersion(kernelRelease), kernelRelease, driver, onCase: progressPrinter(a.runs, profile.name),
+        modelStep: a.mutate ? MUTATIONS[a.mutate].step : undefined,
+      });
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      const rate = s.elapsedMs ? Math.round((s.steps * 1000) / s.elapsedMs) : 0;
+      console.log(`ovlcheck: profile ${profile.name}: ${s.cases} cases, ${s.steps} steps, ${s.failure ? 1 : 0} divergences in ` +
+        `${(s.elapsedMs / 1000).toFixed(1)} s (${rate} checked steps/s); kernel ${kernelRelease}, driver ${driver.name}, seed ${a.seed}` +
+        (s.interrupted ? ' (time budget reached)' : '') +
+        (a.mutate ? `; MUTATED MODEL ${a.mutate} (${MUTATIONS[a.mutate].breaks})` : ''));
+      if (s.crash) {
+        console.error(`ovlcheck: internal error (a bug in ovlcheck, not a divergence), profile ${profile.name} seed ${a.seed} path ${s.counterexamplePath}:`);
+        console.error(s.crash.stack ?? String(s.crash));
+        return 3;
+      }
+      if (s.failure) {
+        divergences++;
+        console.log(formatFailure(s.failure, saveFailure(s.failure, a.out)));
+      }
     }
-    return 0;
+    return divergences ? 1 : 0;
   } finally {
     await driver.teardown();
+    sandbox.close();
+  }
+}
+
+function refusal(outcome: string): string | null {
+  return outcome === 'ok' ? null : `the kernel refuses to mount it (${outcome})`;
+}
+
+async function cmdProbe(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const bad = argv.find((x) => x !== '--json');
+  if (bad) throw new UsageError(`unknown option "${bad}"`);
+  const sandbox = openSandbox();
+  try {
+    const r = probe(sandbox);
+    console.log(json ? JSON.stringify(r, null, 2) : formatProbe(r));
+    return 0;
+  } finally {
     sandbox.close();
   }
 }
@@ -162,13 +219,14 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return cmd ? 0 : 2;
     }
-    if (cmd !== 'run' && cmd !== 'replay') throw new UsageError(`unknown command "${cmd}" (try --help)`);
+    if (cmd !== 'run' && cmd !== 'replay' && cmd !== 'probe') throw new UsageError(`unknown command "${cmd}" (try --help)`);
     if (cmd === 'run') parseRunArgs(rest); // reject bad options before anything else
     checkEnvironment();
     if (!inPrivateNamespace()) {
       // Every mount lives in a private mount namespace that dies with the process.
       return await runInPrivateNamespace(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv]);
     }
+    if (cmd === 'probe') return await cmdProbe(rest);
     return cmd === 'run' ? await cmdRun(rest) : await cmdReplay(rest);
   } catch (e) {
     if (e instanceof UsageError || e instanceof CaseError) {

@@ -7,9 +7,20 @@ import { forWrite, type OvlState } from '../model/state.js';
 
 export type StepFn = (s: OvlState, op: Op) => Step;
 
-export const MUTATIONS: Record<string, { breaks: string; step: StepFn }> = {
+/** Apply the real step, then edit the resulting upper layer. */
+function thenEditUpper(edit: (s: OvlState, op: Op) => void): StepFn {
+  return (s, op) => {
+    const r = applyOp(s, op);
+    const s2 = forWrite(r.state);
+    edit(s2, op);
+    return { ...r, state: s2 };
+  };
+}
+
+export const MUTATIONS: Record<string, { breaks: string; profile: string; step: StepFn }> = {
   'no-whiteout-on-unlink': {
     breaks: 'S4.7: unlink of a lower file leaves a whiteout',
+    profile: 'default',
     step(s, op) {
       const r = applyOp(s, op);
       if (op.op !== 'unlink' || r.outcome !== 'ok') return r;
@@ -21,6 +32,7 @@ export const MUTATIONS: Record<string, { breaks: string; step: StepFn }> = {
   },
   'no-origin-on-copy-up': {
     breaks: 'S6.4: copy-up records P.origin',
+    profile: 'default',
     step(s, op) {
       const r = applyOp(s, op);
       const s2 = forWrite(r.state);
@@ -30,9 +42,34 @@ export const MUTATIONS: Record<string, { breaks: string; step: StepFn }> = {
   },
   'lower-dir-rename-allowed': {
     breaks: 'S5.2: renaming a lower directory is EXDEV',
+    profile: 'default',
     step(s, op) {
       const r = applyOp(s, op);
       return op.op === 'rename' && r.outcome === 'EXDEV' ? { ...r, outcome: 'ok' } : r;
     },
+  },
+  'new-dir-not-opaque': {
+    breaks: 'S4.4: with xino=on (offline changes disallowed) a new dir in a merged parent is opaque',
+    profile: 'xino-on',
+    step: thenEditUpper((s, op) => {
+      if (op.op === 'mkdir') delete findInLayer(s.upper, op.path)?.xattrs['trusted.overlay.opaque'];
+    }),
+  },
+  'uuid-written': {
+    breaks: 'S8.9: uuid=null stores no uuid on the upper root',
+    profile: 'uuid-null',
+    step: thenEditUpper((s) => {
+      s.upper.root.xattrs['trusted.overlay.uuid'] = '<uuid>';
+    }),
+  },
+  'origin-on-special-files': {
+    breaks: 'S10.3: with userxattr a fifo or symlink cannot carry user.overlay.origin',
+    profile: 'userxattr',
+    step: thenEditUpper((s) => {
+      for (const path of s.memOrigin.keys()) {
+        const ino = findInLayer(s.upper, path);
+        if (ino) ino.xattrs['user.overlay.origin'] = '?';
+      }
+    }),
   },
 };

@@ -46,11 +46,18 @@ function escapeLayerPath(p: string, inLowerdir: boolean): string {
 }
 
 export function overlayOptions(lowers: string[], upper: string, work: string, p: Profile): string {
-  const onOff = (b: boolean): string => (b ? 'on' : 'off');
   return [
     `lowerdir=${lowers.map((l) => escapeLayerPath(l, true)).join(':')}`,
     `upperdir=${escapeLayerPath(upper, false)}`,
     `workdir=${escapeLayerPath(work, false)}`,
+    profileOptions(p),
+  ].join(',');
+}
+
+/** Every option of the profile, explicit, so that no module default decides (S1.2). */
+export function profileOptions(p: Profile): string {
+  const onOff = (b: boolean): string => (b ? 'on' : 'off');
+  return [
     `redirect_dir=${p.redirect_dir}`,
     `index=${onOff(p.index)}`,
     `metacopy=${onOff(p.metacopy)}`,
@@ -58,6 +65,7 @@ export function overlayOptions(lowers: string[], upper: string, work: string, p:
     `nfs_export=${onOff(p.nfs_export)}`,
     `uuid=${p.uuid}`,
     ...(p.userxattr ? ['userxattr'] : []),
+    ...(p.volatile ? ['volatile'] : []),
   ].join(',');
 }
 

@@ -1,0 +1,99 @@
+// Mount options as the model takes them (params.c): named profiles, parsing of an option
+// string, and the dependency rules between options (S1.15).
+
+import { DEFAULT_PROFILE } from './profile.js';
+import type { Profile } from './types.js';
+
+export class ParamError extends Error {}
+
+/**
+ * Named profiles. `modelled: false` marks options whose semantics the model does not hold yet:
+ * a run refuses them rather than report divergences the model cannot explain.
+ */
+export const PROFILES: Record<string, { options: string; modelled: boolean; about: string }> = {
+  default: { options: '', modelled: true, about: 'the upstream defaults: redirect_dir=follow, everything else off' },
+  'redirect-nofollow': { options: 'redirect_dir=nofollow', modelled: true, about: 'redirects are neither written nor followed (S2.7, S13.3)' },
+  'xino-on': { options: 'xino=on', modelled: true, about: 'ignored on one filesystem, but disallows offline changes (S4.4, S8.3)' },
+  'uuid-null': { options: 'uuid=null', modelled: true, about: 'no persistent uuid on the upper root (S8.9)' },
+  'uuid-off': { options: 'uuid=off', modelled: true, about: 'null uuid, in file handles too (S8.9)' },
+  userxattr: { options: 'userxattr', modelled: true, about: 'private xattrs in user.overlay.*, redirect_dir=nofollow (S10.3, S1.15)' },
+  'redirect-on': { options: 'redirect_dir=on', modelled: false, about: 'directory renames with redirects (S5.3, S13)' },
+  index: { options: 'index=on', modelled: false, about: 'hard links kept across copy-up (S6.6, S12)' },
+  metacopy: { options: 'metacopy=on', modelled: false, about: 'metadata-only copy-up (S7.1-7.3)' },
+  'nfs-export': { options: 'nfs_export=on', modelled: false, about: 'index=on plus file handles (S12.3, S12.4)' },
+  volatile: { options: 'volatile', modelled: false, about: 'no syncs; the upper cannot be mounted again (S14.3)' },
+};
+
+const VALUES: Record<string, string[]> = {
+  redirect_dir: ['on', 'follow', 'nofollow', 'off'],
+  index: ['on', 'off'],
+  metacopy: ['on', 'off'],
+  xino: ['on', 'auto', 'off'],
+  nfs_export: ['on', 'off'],
+  uuid: ['on', 'auto', 'null', 'off'],
+};
+const FLAGS = new Set(['userxattr', 'volatile']);
+
+/** Parse "k=v,k2,..." into explicit settings; throws ParamError naming the bad part. */
+export function parseOptions(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of text.split(',').filter((p) => p !== '')) {
+    const [key, value] = part.split('=', 2);
+    if (FLAGS.has(key) && value === undefined) out.set(key, 'on');
+    else if (VALUES[key]?.includes(value ?? '')) out.set(key, value);
+    else if (key in VALUES) throw new ParamError(`bad value for ${key}: "${value ?? ''}" (one of ${VALUES[key].join(', ')})`);
+    else throw new ParamError(`unknown or unsupported mount option "${part}"`);
+  }
+  return out;
+}
+
+/**
+ * The effective profile of explicit options, following params.c's verification (S1.15).
+ * Explicit options that conflict make the mount fail with EINVAL: ParamError here.
+ */
+export function resolveProfile(name: string, text: string): Profile {
+  const o = parseOptions(text);
+  const p: Profile = { ...DEFAULT_PROFILE, name };
+  const onOff = (k: string) => o.get(k) === 'on';
+  if (o.has('redirect_dir')) p.redirect_dir = o.get('redirect_dir') === 'off' ? 'follow' : (o.get('redirect_dir') as Profile['redirect_dir']); // S1.3
+  if (o.has('index')) p.index = onOff('index');
+  if (o.has('metacopy')) p.metacopy = onOff('metacopy');
+  if (o.has('xino')) p.xino = o.get('xino') as Profile['xino'];
+  if (o.has('nfs_export')) p.nfs_export = onOff('nfs_export');
+  if (o.has('uuid')) p.uuid = o.get('uuid') as Profile['uuid'];
+  p.userxattr = o.has('userxattr');
+  if (o.has('volatile')) p.volatile = true;
+  const conflict = (why: string) => new ParamError(`conflicting options (S1.15): ${why}`);
+  if (p.metacopy) {
+    if (o.has('redirect_dir') && p.redirect_dir !== 'on') throw conflict(`metacopy=on,redirect_dir=${o.get('redirect_dir')}`);
+    p.redirect_dir = 'on';
+  }
+  if (p.nfs_export) {
+    if (o.get('index') === 'off') throw conflict('nfs_export=on,index=off');
+    if (o.get('metacopy') === 'on') throw conflict('nfs_export=on,metacopy=on');
+    p.index = true;
+    p.metacopy = false;
+  }
+  if (p.userxattr) {
+    if (o.has('redirect_dir') && (p.redirect_dir === 'on' || o.get('redirect_dir') === 'follow')) throw conflict(`userxattr,redirect_dir=${o.get('redirect_dir')}`);
+    if (o.get('metacopy') === 'on') throw conflict('userxattr,metacopy=on');
+    p.redirect_dir = 'nofollow';
+    p.metacopy = false;
+  }
+  return p;
+}
+
+export function namedProfile(name: string): Profile {
+  const entry = PROFILES[name];
+  if (!entry) throw new ParamError(`unknown profile "${name}" (one of: ${Object.keys(PROFILES).join(', ')})`);
+  return resolveProfile(name, entry.options);
+}
+
+/** Why the model cannot run this profile yet, or null. */
+export function notModelled(p: Profile): string | null {
+  if (p.redirect_dir === 'on') return 'redirect_dir=on (directory redirects) is not modelled yet';
+  if (p.index) return 'index=on is not modelled yet';
+  if (p.metacopy) return 'metacopy=on is not modelled yet';
+  if (p.volatile) return 'volatile is not modelled yet (a second mount of its upper fails, S14.3)';
+  return null;
+}
