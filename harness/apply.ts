@@ -81,6 +81,7 @@ function run(mnt: string, op: Op): Outcome {
     case 'removexattr':
       return removexattr(mnt + op.path, op.name);
     case 'remount':
-      throw new Error('applyOp: remount is handled by the driver');
+    case 'rotate':
+      throw new Error(`applyOp: ${op.op} is handled by the driver`);
   }
 }

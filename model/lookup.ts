@@ -113,8 +113,8 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
 function originOf(s: OvlState, upper: Inode, path: string): LowerRef[] {
   const mem = s.memOrigin.get(path);
   const id = upper.xattrs[`${privatePrefix(s.profile)}origin`] ?? (mem?.upper === upper.id ? mem.lower : undefined);
-  const ino = id === undefined ? undefined : s.lowerById.get(id);
-  return ino ? [{ layer: Number(ino.id.slice(1, ino.id.indexOf(':'))), inode: ino }] : [];
+  const ref = id === undefined ? undefined : s.lowerById.get(id);
+  return ref ? [ref] : [];
 }
 
 /** Look up a canonical path (no symlinks followed); null if a component is missing or not a dir. */

@@ -1,6 +1,7 @@
 // The whole overlay as the model sees it (ovl_fs + the layers), and the Step result.
 
-import { buildLayer, cloneLayer, walkLayer, type Inode, type LayerFs } from './layerFs.js';
+import { buildLayer, cloneLayer, emptyLayer, walkLayer, type LayerFs } from './layerFs.js';
+import type { LowerRef } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { mount } from './super.js';
 import type { KernelVersion, Outcome, Profile, StackSpec } from './types.js';
@@ -11,8 +12,8 @@ export interface OvlState {
   /** lowers[0] is the top lower layer (S2.1). Lowers are never written. */
   readonly lowers: readonly LayerFs[];
   upper: LayerFs;
-  /** Lower inodes by id, to follow an origin xattr back to its lower object. */
-  readonly lowerById: ReadonlyMap<string, Inode>;
+  /** Lower inodes by id (and their layer), to follow an origin xattr back to its lower object. */
+  readonly lowerById: ReadonlyMap<string, LowerRef>;
   /**
    * Non-dirs copied up during this mount without an origin xattr (S10.3: a fifo or symlink
    * cannot carry user.overlay.origin): the dentry that was copied up keeps its lower in
@@ -46,9 +47,29 @@ export interface Step {
 export function createState(stack: StackSpec, profile: Profile, kernel: KernelVersion): OvlState {
   const prefix = privatePrefix(profile);
   const lowers = stack.lowers.map((spec, i) => buildLayer(`L${i}`, spec, prefix));
-  const lowerById = new Map<string, Inode>();
-  for (const l of lowers) walkLayer(l, (_p, ino) => lowerById.set(ino.id, ino));
-  return mount({ profile, kernel, lowers, upper: buildLayer('U', stack.upper, prefix), lowerById, memOrigin: new Map() });
+  const upper = buildLayer('U', stack.upper, prefix);
+  return mount({ profile, kernel, lowers, upper, lowerById: indexLowers(lowers), memOrigin: new Map() });
+}
+
+function indexLowers(lowers: readonly LayerFs[]): Map<string, LowerRef> {
+  const byId = new Map<string, LowerRef>();
+  lowers.forEach((l, layer) => walkLayer(l, (_p, inode) => byId.set(inode.id, { layer, inode })));
+  return byId;
+}
+
+/**
+ * Layer rotation, the way images are built (S15.5: an upper may become a lower): the upper
+ * turns into the new top lower layer and a new empty upper starts. Inode identities carry
+ * over (the upper dir is moved, not copied); then the stack is mounted again.
+ */
+export function rotate(s: OvlState): OvlState {
+  const lowers = [s.upper, ...s.lowers];
+  const upper = emptyLayer(`U${upperGeneration(s) + 1}`);
+  return mount({ ...s, lowers, upper, lowerById: indexLowers(lowers), memOrigin: new Map() });
+}
+
+function upperGeneration(s: OvlState): number {
+  return Number(s.upper.name.slice(1) || '0');
 }
 
 /** A private copy of the state for an operation to modify (lowers are shared: read-only). */

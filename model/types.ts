@@ -58,7 +58,9 @@ export type Op =
   | { op: 'setxattr'; path: string; name: string; value: string; flags?: XattrFlag }
   | { op: 'removexattr'; path: string; name: string }
   /** Unmount and mount again with the same layers and options. */
-  | { op: 'remount' };
+  | { op: 'remount' }
+  /** Unmount; the upper becomes the new top lower layer; mount with a new empty upper. */
+  | { op: 'rotate' };
 
 export type OpName = Op['op'];
 

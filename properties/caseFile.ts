@@ -41,7 +41,7 @@ export class CaseError extends Error {}
 const OPS: Record<string, string[]> = {
   open: ['path', 'flags'], truncate: ['path', 'size'], unlink: ['path'], mkdir: ['path', 'mode'], rmdir: ['path'],
   rename: ['src', 'dst'], symlink: ['target', 'path'], link: ['src', 'dst'], chmod: ['path', 'mode'],
-  mknod: ['path', 'kind', 'mode'], setxattr: ['path', 'name', 'value'], removexattr: ['path', 'name'], remount: [],
+  mknod: ['path', 'kind', 'mode'], setxattr: ['path', 'name', 'value'], removexattr: ['path', 'name'], remount: [], rotate: [],
 };
 const ENTRY_TYPES = new Set(['dir', 'file', 'symlink', 'link', 'whiteout', 'fifo']);
 

@@ -20,7 +20,8 @@ import { replayCase } from './replay.js';
 
 const USAGE = `usage:
   ovlcheck run [--profile NAME|all | --options "k=v,..."] [--runs N] [--steps N] [--max-lowers N]
-               [--entries N] [--seed N] [--path P] [--time-budget SECONDS] [--out DIR] [--mutate NAME]
+               [--entries N] [--seed N] [--path P] [--time-budget SECONDS] [--out DIR] [--rotate W]
+               [--mutate NAME]
   ovlcheck replay FILE...
   ovlcheck probe [--json]
 
@@ -29,6 +30,8 @@ run     random layer stacks and operation sequences against the model and the ru
         Defaults: --profile all --runs 300 (per profile) --steps 25 --max-lowers 4 --entries 12
         --out ./ovlcheck-out. Profiles: ${Object.keys(PROFILES).join(', ')};
         --options gives exactly your engine's options instead (e.g. "userxattr,xino=on").
+        --rotate W: how often a step turns the upper into a new lower layer, as image builds
+        do (weight among ~40; default 1, 0 never; 20 makes stacks 10+ layers deep).
         --mutate NAME breaks one rule of the model on purpose (a self-test: the run must
         fail fast with a tiny case); NAME is one of: ${Object.keys(MUTATIONS).join(', ')}
 replay  run case files (see README, "Case files"), checking their known answers too.
@@ -40,15 +43,15 @@ class UsageError extends Error {}
 
 interface RunArgs {
   runs: number; steps: number; maxLowers: number; entries: number; seed: number; path?: string;
-  timeBudget?: number; out: string; mutate?: string; profile: string; options?: string;
+  timeBudget?: number; out: string; mutate?: string; profile: string; options?: string; rotate: number;
 }
 
 function parseRunArgs(argv: string[]): RunArgs {
   const a: RunArgs = {
-    runs: 300, steps: 25, maxLowers: 4, entries: 12, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, out: 'ovlcheck-out', profile: 'all',
+    runs: 300, steps: 25, maxLowers: 4, entries: 12, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, out: 'ovlcheck-out', profile: 'all', rotate: 1,
   };
   const ints: Record<string, keyof RunArgs> = {
-    '--runs': 'runs', '--steps': 'steps', '--max-lowers': 'maxLowers', '--entries': 'entries', '--seed': 'seed', '--time-budget': 'timeBudget',
+    '--runs': 'runs', '--steps': 'steps', '--rotate': 'rotate', '--max-lowers': 'maxLowers', '--entries': 'entries', '--seed': 'seed', '--time-budget': 'timeBudget',
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
@@ -56,7 +59,7 @@ function parseRunArgs(argv: string[]): RunArgs {
     if (value === undefined) throw new UsageError(`${flag} needs a value`);
     if (flag in ints) {
       const n = Number(value);
-      const min = flag === '--seed' ? -(2 ** 31) : flag === '--steps' ? 0 : 1;
+      const min = flag === '--seed' ? -(2 ** 31) : flag === '--steps' || flag === '--rotate' ? 0 : 1;
       if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag}: expected an integer >= ${min}, got "${value}"`);
       (a as unknown as Record<string, number>)[ints[flag]] = n;
     } else if (flag === '--path') a.path = value;
@@ -138,12 +141,12 @@ async function cmdRun(argv: string[]): Promise<number> {
         runs: a.runs, steps: a.steps, maxLowers: a.maxLowers, maxEntriesPerLayer: a.entries, seed: a.seed, path: a.path,
         timeBudgetMs: a.timeBudget ? (a.timeBudget * 1000) / runnable.length : undefined, profile,
         kernel: parseKernelVersion(kernelRelease), kernelRelease, driver, onCase: progressPrinter(a.runs, profile.name),
-        modelStep: a.mutate ? MUTATIONS[a.mutate].step : undefined,
+        modelStep: a.mutate ? MUTATIONS[a.mutate].step : undefined, rotateWeight: a.rotate,
       });
       if (process.stderr.isTTY) process.stderr.write('\n');
       const rate = s.elapsedMs ? Math.round((s.steps * 1000) / s.elapsedMs) : 0;
       console.log(`ovlcheck: profile ${profile.name}: ${s.cases} cases, ${s.steps} steps, ${s.failure ? 1 : 0} divergences in ` +
-        `${(s.elapsedMs / 1000).toFixed(1)} s (${rate} checked steps/s); kernel ${kernelRelease}, driver ${driver.name}, seed ${a.seed}` +
+        `${(s.elapsedMs / 1000).toFixed(1)} s (${rate} checked steps/s), stacks up to ${s.deepest} lower layers; kernel ${kernelRelease}, driver ${driver.name}, seed ${a.seed}` +
         (s.interrupted ? ' (time budget reached)' : '') +
         (a.mutate ? `; MUTATED MODEL ${a.mutate} (${MUTATIONS[a.mutate].breaks})` : ''));
       if (s.crash) {

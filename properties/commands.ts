@@ -76,6 +76,7 @@ export function resolveOp(a: AbstractOp, c: Candidates): Op {
     case 'setxattr': return { op: 'setxattr', path: p, name: a.name, value: a.value, ...(a.flags[0] !== 'none' ? { flags: a.flags[0] as XattrFlag } : {}) };
     case 'removexattr': return { op: 'removexattr', path: p, name: a.name };
     case 'remount': return { op: 'remount' };
+    case 'rotate': return { op: 'rotate' };
   }
 }
 
@@ -97,5 +98,6 @@ export function formatOp(op: Op): string {
     case 'setxattr': return `setxattr(${q(op.path)}, ${q(op.name)}, ${q(op.value)}, ${op.flags ?? '0'})`;
     case 'removexattr': return `removexattr(${q(op.path)}, ${q(op.name)})`;
     case 'remount': return 'umount + mount';
+    case 'rotate': return 'rotate: umount, the upper becomes the top lower, mount with a new upper';
   }
 }

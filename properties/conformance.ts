@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import type { KernelVersion, Profile } from '../model/index.js';
 import type { Driver } from '../harness/driver.js';
-import { abstractOp } from './arb/ops.js';
+import { opArbitrary } from './arb/ops.js';
 import { layerStack } from './arb/layerStack.js';
 import { candidatePaths, OpCommand } from './commands.js';
 import type { StepFn } from './mutations.js';
@@ -24,6 +24,8 @@ export interface RunOptions {
   kernelRelease: string;
   driver: Driver;
   onCase?: (p: Progress) => void;
+  /** Weight of the rotate step among the others (about 40 in all); default 1. */
+  rotateWeight?: number;
   /** A deliberately broken model step (see mutations.ts). */
   modelStep?: StepFn;
 }
@@ -33,6 +35,8 @@ export interface Progress {
   steps: number;
   shrinking: boolean;
   elapsedMs: number;
+  /** The most lower layers a case reached (rotation deepens stacks). */
+  deepest: number;
 }
 
 export interface RunSummary extends Progress {
@@ -45,10 +49,10 @@ export interface RunSummary extends Progress {
 
 export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const started = Date.now();
-  const progress: Progress = { cases: 0, steps: 0, shrinking: false, elapsedMs: 0 };
+  const progress: Progress = { cases: 0, steps: 0, shrinking: false, elapsedMs: 0, deepest: 0 };
   let failure: Failure | null = null;
   let crash: Error | null = null;
-  const commands = fc.commands([abstractOp.map((a) => new OpCommand(a))], { maxCommands: o.steps, size: 'max' });
+  const commands = fc.commands([opArbitrary(o.rotateWeight ?? 1).map((a) => new OpCommand(a))], { maxCommands: o.steps, size: 'max' });
   const stacks = layerStack({ maxLowers: o.maxLowers, maxEntriesPerLayer: o.maxEntriesPerLayer });
 
   const property = fc.asyncProperty(stacks, commands, async (stack, cmds) => {
@@ -69,6 +73,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
       throw e;
     } finally {
       progress.steps += session.history.length;
+      if (session.history.length || !progress.shrinking) progress.deepest = Math.max(progress.deepest, session.state?.lowers.length ?? 0);
       await session.close();
       progress.elapsedMs = Date.now() - started;
       o.onCase?.(progress);

@@ -46,7 +46,6 @@ export class Session {
   private listed!: OvlState;
   private readonly inodes = new InodeMap();
   private masked: Set<string>;
-  private nLowers = 0;
 
   constructor(
     readonly driver: Driver,
@@ -64,18 +63,18 @@ export class Session {
 
   async start(stack: StackSpec): Promise<Views> {
     this.settle(createState(stack, this.profile, this.kernel)); // throws on an impossible spec
-    this.nLowers = stack.lowers.length;
     this.facts = await this.driver.setup(stack, this.profile);
     return this.compare({ phase: 'mount', step: 0 });
   }
 
   async step(op: Op): Promise<Views> {
-    const want = op.op === 'remount' ? { state: mount(this.model), outcome: 'ok' as Outcome, rule: 'S1.14' } : this.modelStep(this.model, op);
+    const want = op.op === 'remount' || op.op === 'rotate' ? applyOp(this.model, op) : this.modelStep(this.model, op);
     const got = await this.driver.apply(op);
     this.history.push({ op, expected: want.outcome, actual: got, rule: want.rule });
     this.settle(want.state);
     const at = { phase: 'step' as const, step: this.history.length, op, expected: want.outcome, actual: got, rule: want.rule };
-    return this.compare(at, want.outcome !== got, this.driver.lowersChanged?.() ?? true);
+    const layersMoved = op.op === 'rotate' || op.op === 'remount';
+    return this.compare(at, want.outcome !== got, layersMoved || (this.driver.lowersChanged?.() ?? true));
   }
 
   /** Unmount, mount again, and compare every view once more (S6.5, S8.1: state persists). */
@@ -102,7 +101,7 @@ export class Session {
   private compare(at: Omit<DivergenceInfo, 'differences'>, outcomeDiffers = false, lowers = true): Views {
     const expected = new Map<string, Snapshot>([['merged', mergedView(this.model, this.listed)], ['upper', upperView(this.model)]]);
     const actual = new Map<string, Snapshot>([['merged', this.driver.snapshot('merged')], ['upper', this.driver.snapshot('upper')]]);
-    for (let i = 0; lowers && i < this.nLowers; i++) {
+    for (let i = 0; lowers && i < this.model.lowers.length; i++) {
       expected.set(`lower${i}`, lowerView(this.model, i));
       actual.set(`lower${i}`, this.driver.snapshot(i));
     }

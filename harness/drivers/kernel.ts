@@ -92,6 +92,8 @@ export class KernelDriver implements Driver {
   private options = '';
   private mounted = false;
   private watch: LowerWatch | null = null;
+  private profile: Profile | null = null;
+  private rotations = 0;
 
   constructor(private readonly sandbox: Sandbox) {}
 
@@ -108,6 +110,8 @@ export class KernelDriver implements Driver {
       stack.lowers.forEach((layer, i) => materializeLayer(dirs.lowers[i], layer, prefix));
       materializeLayer(dirs.upper, stack.upper, prefix);
       this.watch = new LowerWatch(dirs.lowers); // from here on, any change to a lower is seen
+      this.profile = profile;
+      this.rotations = 0;
       this.options = overlayOptions(dirs.lowers, dirs.upper, work, profile);
       const defaults = moduleDefaults(); // read before mounting: they decide what the mount means
       this.mountOverlay();
@@ -142,6 +146,10 @@ export class KernelDriver implements Driver {
       this.remountNow();
       return 'ok';
     }
+    if (op.op === 'rotate') {
+      this.rotateNow();
+      return 'ok';
+    }
     return applyOp(this.requireDirs().merged, op);
   }
 
@@ -160,6 +168,20 @@ export class KernelDriver implements Driver {
 
   async remount(): Promise<void> {
     this.remountNow();
+  }
+
+  /** The upper dir is moved to become the top lower; a new empty upper takes its place. */
+  private rotateNow(): void {
+    this.unmountOverlay();
+    const dirs = this.requireDirs();
+    const lower = `${dirs.root}/r${++this.rotations}`;
+    fs.renameSync(dirs.upper, lower);
+    fs.mkdirSync(dirs.upper, { mode: 0o755 });
+    dirs.lowers = [lower, ...dirs.lowers];
+    this.watch?.close();
+    this.watch = new LowerWatch(dirs.lowers);
+    this.options = overlayOptions(dirs.lowers, dirs.upper, `${dirs.root}/w`, this.profile!);
+    this.mountOverlay();
   }
 
   private remountNow(): void {

@@ -62,8 +62,14 @@ const xname = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('trusted.a', 'trusted.overlay.opaque', 'trusted.overlay.x') },
 );
 
-/** Weighted like the workloads overlay sees: opens and renames most. */
-export const abstractOp: fc.Arbitrary<AbstractOp> = fc.oneof(
+/**
+ * Weighted like the workloads overlay sees: opens and renames most. `rotateWeight` sets how
+ * often the upper is rotated into a new lower layer (0 never).
+ */
+export function opArbitrary(rotateWeight = 1): fc.Arbitrary<AbstractOp> {
+  return fc.oneof(
+  { weight: 1, arbitrary: op('remount', 0) },
+  ...(rotateWeight > 0 ? [{ weight: rotateWeight, arbitrary: op('rotate', 0) }] : []),
   { weight: 6, arbitrary: op('open', 1, { flags: fc.tuple(accMode, openExtras).map(([a, e]) => [a, ...e]), data: fc.option(data, { nil: undefined }), mode: fc.constantFrom(0o644, 0o600) }) },
   { weight: 2, arbitrary: op('truncate', 1, { size: fc.nat(6) }) },
   { weight: 3, arbitrary: op('unlink', 1) },
@@ -76,4 +82,7 @@ export const abstractOp: fc.Arbitrary<AbstractOp> = fc.oneof(
   { weight: 1, arbitrary: op('mknod', fc.tuple(newPathPick), { flags: fc.constantFrom(['fifo'], ['fifo'], ['fifo'], ['whiteout']) }) },
   { weight: 2, arbitrary: op('setxattr', 1, { name: xname, value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }) },
   { weight: 1, arbitrary: op('removexattr', 1, { name: xname }) },
-);
+  );
+}
+
+export const abstractOp = opArbitrary();
