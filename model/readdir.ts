@@ -10,10 +10,10 @@ import type { OvlState } from './state.js';
  * not merged is read straight from its one real dir (S9.1), so whiteouts inside it are
  * listed although their lookup fails (S22.9).
  */
-export function readDir(s: OvlState, dir: OvlDentry): string[] {
+export function readDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<number> = s.xwLayers): string[] {
   if (!isDir(dir)) return [];
   if (!isMergedDir(dir)) return [...realInode(dir).children!.keys()].sort();
-  const names = readMerged(s, dir);
+  const names = readMerged(s, dir, xwLayers);
   // In an impure merged dir every upper entry is looked up to compute its d_ino, and one
   // whose lookup fails is dropped as stale (ovl_calc_d_ino, ovl_cache_update).
   const upper = dir.upper;
@@ -23,15 +23,16 @@ export function readDir(s: OvlState, dir: OvlDentry): string[] {
 
 /**
  * ovl_dir_read_merged: the union of the names in the dir's layers, topmost first, without
- * the names whose topmost entry is a whiteout. An xattr whiteout only counts as one in a
- * lower dir marked opaque=x that was not the last layer searched (S3.5, S22.3); elsewhere it
- * is listed, and its lookup fails (S22.9).
+ * the names whose topmost entry is a whiteout. An xattr whiteout only counts as one when
+ * listing (ovl_iterate), in a dir that has an opaque=x lower, and in a layer where a lookup
+ * has met an opaque=x dir since the mount (S3.5, S22.3); elsewhere it is listed and its
+ * lookup fails (S22.9). `xwLayers` null: the emptiness check, which never looks at xattrs.
  */
-export function readMerged(s: OvlState, dir: OvlDentry): string[] {
-  const hasXwhiteouts = dir.lowers.some((l) => l.xwhiteouts);
+export function readMerged(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<number> | null): string[] {
+  const hasXwhiteouts = xwLayers !== null && dir.lowers.some((l) => l.xwhiteouts);
   const layers: { ino: Inode; xw: boolean }[] = [];
   if (dir.upper) layers.push({ ino: dir.upper, xw: false });
-  for (const l of dir.lowers) layers.push({ ino: l.inode, xw: hasXwhiteouts && !!l.xwhiteouts });
+  for (const l of dir.lowers) layers.push({ ino: l.inode, xw: hasXwhiteouts && xwLayers!.has(l.layer) });
   const hidden = new Map<string, boolean>();
   for (const { ino, xw } of layers) {
     for (const [name, child] of ino.children!) {
@@ -47,7 +48,7 @@ export function positiveNames(s: OvlState, dir: OvlDentry): string[] {
   return readDir(s, dir).filter((n) => isPositive(lookupChild(s, dir, n)));
 }
 
-/** ovl_check_empty_dir: whiteouts do not count, in any layer (S4.8). */
+/** ovl_check_empty_dir: whiteouts do not count, in any layer (S4.8); xattr whiteouts do. */
 export function checkEmptyDir(s: OvlState, dir: OvlDentry): boolean {
-  return readMerged(s, dir).length === 0;
+  return readMerged(s, dir, null).length === 0;
 }

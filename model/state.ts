@@ -21,6 +21,11 @@ export interface OvlState {
    * Merged path -> the upper and lower inode ids.
    */
   memOrigin: Map<string, { upper: string; lower: string }>;
+  /**
+   * Lower layers in which a lookup has met a dir marked opaque=x since the mount (ovl_layer
+   * has_xwhiteouts): only there are xattr whiteouts hidden from merged listings (S22.3).
+   */
+  xwLayers: Set<number>;
 }
 
 /** A rename moves dentries: their in-memory origins follow (and a replaced target's go). */
@@ -48,7 +53,7 @@ export function createState(stack: StackSpec, profile: Profile, kernel: KernelVe
   const prefix = privatePrefix(profile);
   const lowers = stack.lowers.map((spec, i) => buildLayer(`L${i}`, spec, prefix));
   const upper = buildLayer('U', stack.upper, prefix);
-  return mount({ profile, kernel, lowers, upper, lowerById: indexLowers(lowers), memOrigin: new Map() });
+  return mount({ profile, kernel, lowers, upper, lowerById: indexLowers(lowers), memOrigin: new Map(), xwLayers: new Set() });
 }
 
 function indexLowers(lowers: readonly LayerFs[]): Map<string, LowerRef> {
@@ -65,7 +70,7 @@ function indexLowers(lowers: readonly LayerFs[]): Map<string, LowerRef> {
 export function rotate(s: OvlState): OvlState {
   const lowers = [s.upper, ...s.lowers];
   const upper = emptyLayer(`U${upperGeneration(s) + 1}`);
-  return mount({ ...s, lowers, upper, lowerById: indexLowers(lowers), memOrigin: new Map() });
+  return mount({ ...s, lowers, upper, lowerById: indexLowers(lowers) });
 }
 
 function upperGeneration(s: OvlState): number {

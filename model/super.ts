@@ -9,7 +9,8 @@ import type { OvlState } from './state.js';
 
 export function mount(s: OvlState): OvlState {
   const P = privatePrefix(s.profile);
-  const s2 = { ...s, upper: cloneLayer(s.upper), memOrigin: new Map() }; // inodes are not kept across mounts
+  // Nothing in memory survives a mount: inodes (memOrigin), layer flags (xwLayers).
+  const s2 = { ...s, upper: cloneLayer(s.upper), memOrigin: new Map(), xwLayers: new Set<number>() };
   const root = s2.upper.root.xattrs;
   // S1.5, S8.9: uuid=on, or uuid=auto on an upper not yet marked impure, stores P.uuid (6.6+).
   const wantsUuid = s.profile.uuid === 'on' || (s.profile.uuid === 'auto' && !(`${P}impure` in root));
@@ -20,6 +21,7 @@ export function mount(s: OvlState): OvlState {
 /**
  * The writes caused by looking up and listing every name of the merged tree (what the
  * snapshot does after every step):
+ * - S22.3: looking up a lower dir marked opaque=x flags its layer for the rest of the mount;
  * - S22.1: looking up a merged dir whose upper has no P.origin records the lower dir as its
  *   origin and marks the parent impure (namei.c ovl_fix_origin);
  * - S9.9 (missing from the catalog): listing an impure upper dir that is not merged, when no entry has an origin ("." and
@@ -28,9 +30,10 @@ export function mount(s: OvlState): OvlState {
  */
 export function walkEffects(s: OvlState): OvlState {
   const P = privatePrefix(s.profile);
-  const s2 = { ...s, upper: cloneLayer(s.upper) };
+  const s2 = { ...s, upper: cloneLayer(s.upper), xwLayers: new Set(s.xwLayers) };
   const visit = (d: OvlDentry, parent: OvlDentry | null) => {
     if (!isDir(d)) return;
+    for (const l of d.lowers) if (l.xwhiteouts) s2.xwLayers.add(l.layer); // ovl_layer_set_xwhiteouts
     if (parent && d.upper && d.lowers.length > 0 && !hasOrigin(s2, d.upper)) {
       d.upper.xattrs[`${P}origin`] = d.lowers[0].inode.id;
       findInLayer(s2.upper, parentPath(d.path))!.xattrs[`${P}impure`] = 'y';

@@ -22,6 +22,8 @@ function countsOf(layer: LayerFs, mutable: boolean): Map<Inode, number> {
  * `listing` is the state each directory is listed in, when that differs (see Session.settle).
  */
 export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
+  // Layer flags grow as the walk (depth first, names sorted) looks dirs up (S22.3).
+  const xwLayers = new Set(listing.xwLayers);
   const upperCounts = countsOf(s.upper, true);
   const snap: Snapshot = new Map();
   const visit = (d: OvlDentry) => {
@@ -49,8 +51,9 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
       xattrs,
     });
     if (!isDir(d)) return;
+    for (const l of d.lowers) if (l.xwhiteouts) xwLayers.add(l.layer);
     const listed = listing === s ? d : lookupPath(listing, d.path)!;
-    for (const name of readDir(listing, listed)) visit(lookupChild(s, d, name));
+    for (const name of readDir(listing, listed, xwLayers)) visit(lookupChild(s, d, name));
   };
   visit(rootDentry(s));
   return snap;
