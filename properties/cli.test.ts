@@ -46,7 +46,7 @@ describe.skipIf(!inPrivateNamespace())('runs', () => {
   it('a known-answer case replays clean: exit 0', async () => {
     const r = await ovlcheck(['replay', join(import.meta.dirname, 'cases', 'lab-two-layers.json')]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
-  });
+  }, 30_000);
 
   it('a divergence exits 1, is printed with its steps and saved as a case file that replays', async () => {
     const out = tmp();
@@ -58,7 +58,7 @@ describe.skipIf(!inPrivateNamespace())('runs', () => {
     expect(saved).toHaveLength(1);
     const replay = await ovlcheck(['replay', join(out, saved[0])]); // the real model is right
     expect(replay.exitCode, replay.stdout).toBe(0);
-  });
+  }, 60_000);
 
   it('Ctrl-C stops a run promptly and leaves no process, mount or temp dir behind', async () => {
     const env = { ...process.env, OVLCHECK_NS_PARENT: '' }; // a namespace of its own, as from a shell
