@@ -15,13 +15,15 @@ export interface MountTry {
   shown: string;
 }
 
-export function tryMount(sandbox: Sandbox, options: string): MountTry {
+/** withUpper false: a mount of the two lowers alone (S14.1). */
+export function tryMount(sandbox: Sandbox, options: string, withUpper = true): MountTry {
   const root = sandbox.newDir('probe-');
   sandbox.mountTmpfs(root);
   try {
     for (const d of ['l0', 'l1', 'u', 'w', 'm']) fs.mkdirSync(`${root}/${d}`);
     fs.writeFileSync(`${root}/l0/f`, 'f');
-    const full = [`lowerdir=${root}/l0:${root}/l1`, `upperdir=${root}/u`, `workdir=${root}/w`, options].filter(Boolean).join(',');
+    const layers = [`lowerdir=${root}/l0:${root}/l1`, ...(withUpper ? [`upperdir=${root}/u`, `workdir=${root}/w`] : [])];
+    const full = [...layers, options].filter(Boolean).join(',');
     const outcome = mount('overlay', `${root}/m`, 'overlay', 0, full);
     let shown = '';
     if (outcome === 'ok') {

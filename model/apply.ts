@@ -4,7 +4,7 @@ import { link, mkdir, mknod, rmdir, symlink, unlink } from './dir.js';
 import { open } from './file.js';
 import { chmod, setxattr, truncate } from './inode.js';
 import { rename } from './rename.js';
-import { ok, rotate, type OvlState, type Step } from './state.js';
+import { fail, hasUpper, ok, rotate, type OvlState, type Step } from './state.js';
 import { mount } from './super.js';
 import type { Op } from './types.js';
 
@@ -23,6 +23,6 @@ export function applyOp(s: OvlState, op: Op): Step {
     case 'setxattr': return setxattr(s, op.path, op.name, op.value, op.flags);
     case 'removexattr': return setxattr(s, op.path, op.name, null);
     case 'remount': return ok(mount(s), 'S1.14');
-    case 'rotate': return ok(rotate(s), 'S15.5');
+    case 'rotate': return hasUpper(s) ? ok(rotate(s), 'S15.5') : fail(s, 'EROFS', 'S14.1'); // nothing to rotate
   }
 }

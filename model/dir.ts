@@ -8,7 +8,7 @@ import {
 } from './lookup.js';
 import { allowOfflineChanges, privatePrefix, UMASK } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
-import { fail, forWrite, ok, type OvlState, type Step } from './state.js';
+import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
 
 /**
  * ovl_create_object / ovl_create_or_link: copy up the parent chain, then put `make()`
@@ -35,6 +35,7 @@ function newName(s: OvlState, path: string): { parent: OvlDentry; name: string }
   const w = walkPath(s, path, false);
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (isPositive(w.child)) return fail(s, 'EEXIST', 'VFS');
+  if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // filename_create: EEXIST first
   return { parent: w.parent, name: w.name };
 }
 
@@ -96,6 +97,7 @@ export function link(s: OvlState, src: string, dst: string): Step {
 export function unlink(s: OvlState, path: string): Step {
   const w = walkPath(s, path, false);
   if (!w.ok) return fail(s, w.errno, 'VFS');
+  if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // before the last name is looked up
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   if (isDir(w.child)) return fail(s, 'EISDIR', 'VFS');
   return remove(s, w.parent, w.child, w.name);
@@ -105,6 +107,7 @@ export function rmdir(s: OvlState, path: string): Step {
   const w = walkPath(s, path, false);
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (!w.name) return fail(s, 'EBUSY', 'VFS'); // the mount root
+  if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // before the last name is looked up
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   if (!isDir(w.child)) return fail(s, 'ENOTDIR', 'VFS');
   const lp = lowerPositive(s, w.parent, w.child);

@@ -4,7 +4,7 @@ import { copyUp } from './copyUp.js';
 import { createFile } from './dir.js';
 import { findInLayer, joinPath } from './layerFs.js';
 import { isPositive, realInode, walkPath } from './lookup.js';
-import { fail, forWrite, ok, type OvlState, type Step } from './state.js';
+import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
 import type { OpenFlag } from './types.js';
 
 export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644, data?: string): Step {
@@ -23,6 +23,7 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
   let s2: OvlState;
   if (!isPositive(w.child)) {
     if (!creat) return fail(s, 'ENOENT', 'VFS');
+    if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
     s2 = createFile(s, w.parent.path, w.name, mode); // S4.1, S4.2
   } else {
     const type = realInode(w.child).type;
@@ -32,6 +33,7 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
     // O_NONBLOCK open of a fifo without a reader fails.
     if (type === 'fifo') return f.has('O_WRONLY') ? fail(s, 'ENXIO', 'VFS') : ok(s, 'VFS');
     if (type === 'dir' || (!writes && !f.has('O_TRUNC'))) return ok(s, 'S6.1'); // no copy-up on read
+    if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
     s2 = forWrite(s);
     copyUp(s2, w.child.path); // S6.1: O_WRONLY, O_RDWR and O_TRUNC copy up
   }

@@ -3,13 +3,14 @@
 import { copyUp } from './copyUp.js';
 import { isPositive, realInode, walkPath } from './lookup.js';
 import { atLeast, privatePrefix } from './profile.js';
-import { fail, forWrite, ok, type OvlState, type Step } from './state.js';
+import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
 import type { XattrFlag } from './types.js';
 
 export function chmod(s: OvlState, path: string, mode: number): Step {
   const w = walkPath(s, path, true);
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
+  if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
   const s2 = forWrite(s);
   copyUp(s2, w.child.path).mode = mode & 0o7777; // S6.1, S6.7, S6.12: copy-up even to the same mode
   return ok(s2, 'S6.1');
@@ -22,6 +23,7 @@ export function truncate(s: OvlState, path: string, size: number): Step {
   const type = realInode(w.child).type;
   if (type === 'dir') return fail(s, 'EISDIR', 'VFS');
   if (type !== 'file' || size < 0) return fail(s, 'EINVAL', 'VFS');
+  if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
   const s2 = forWrite(s);
   const up = copyUp(s2, w.child.path); // S6.1
   up.data = resize(up.data, size);
@@ -37,6 +39,7 @@ export function setxattr(s: OvlState, path: string, name: string, value: string 
   const w = walkPath(s, path, true);
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
+  if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
   const real = realInode(w.child);
   const P = privatePrefix(s.profile);
   if (name.startsWith(P)) {

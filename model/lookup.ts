@@ -2,7 +2,7 @@
 
 import { joinPath, splitPath, type Inode } from './layerFs.js';
 import { atLeast, privatePrefix } from './profile.js';
-import type { OvlState } from './state.js';
+import { hasUpper, type OvlState } from './state.js';
 
 export interface LowerRef {
   layer: number;
@@ -71,7 +71,7 @@ export function isMergeOrLower(d: OvlDentry): boolean {
 export function rootDentry(s: OvlState): OvlDentry {
   return {
     path: '/',
-    upper: s.upper.root,
+    upper: hasUpper(s) ? s.upper.root : null,
     upperWhiteout: false,
     lowers: s.lowers.map((l, i) => ({ layer: i, inode: l.root })),
   };

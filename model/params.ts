@@ -10,13 +10,15 @@ export class ParamError extends Error {}
  * Named profiles. `modelled: false` marks options whose semantics the model does not hold yet:
  * a run refuses them rather than report divergences the model cannot explain.
  */
-export const PROFILES: Record<string, { options: string; modelled: boolean; about: string }> = {
+export const PROFILES: Record<string, { options: string; modelled: boolean; about: string; noUpper?: boolean }> = {
   default: { options: '', modelled: true, about: 'the upstream defaults: redirect_dir=follow, everything else off' },
   'redirect-nofollow': { options: 'redirect_dir=nofollow', modelled: true, about: 'redirects are neither written nor followed (S2.7, S13.3)' },
   'xino-on': { options: 'xino=on', modelled: true, about: 'ignored on one filesystem, but disallows offline changes (S4.4, S8.3)' },
   'uuid-null': { options: 'uuid=null', modelled: true, about: 'no persistent uuid on the upper root (S8.9)' },
   'uuid-off': { options: 'uuid=off', modelled: true, about: 'null uuid, in file handles too (S8.9)' },
   userxattr: { options: 'userxattr', modelled: true, about: 'private xattrs in user.overlay.*, redirect_dir=nofollow (S10.3, S1.15)' },
+  ro: { options: 'ro', modelled: true, about: 'an upper mounted read-only: every change is EROFS (S14.2)' },
+  'lower-only': { options: '', noUpper: true, modelled: true, about: 'no upper layer: read-only, every change is EROFS (S14.1)' },
   'redirect-on': { options: 'redirect_dir=on', modelled: false, about: 'directory renames with redirects (S5.3, S13)' },
   index: { options: 'index=on', modelled: false, about: 'hard links kept across copy-up (S6.6, S12)' },
   metacopy: { options: 'metacopy=on', modelled: false, about: 'metadata-only copy-up (S7.1-7.3)' },
@@ -32,7 +34,7 @@ const VALUES: Record<string, string[]> = {
   nfs_export: ['on', 'off'],
   uuid: ['on', 'auto', 'null', 'off'],
 };
-const FLAGS = new Set(['userxattr', 'volatile']);
+const FLAGS = new Set(['userxattr', 'volatile', 'ro']);
 
 /** Parse "k=v,k2,..." into explicit settings; throws ParamError naming the bad part. */
 export function parseOptions(text: string): Map<string, string> {
@@ -63,6 +65,7 @@ export function resolveProfile(name: string, text: string): Profile {
   if (o.has('uuid')) p.uuid = o.get('uuid') as Profile['uuid'];
   p.userxattr = o.has('userxattr');
   if (o.has('volatile')) p.volatile = true;
+  if (o.has('ro')) p.readonly = 'ro';
   const conflict = (why: string) => new ParamError(`conflicting options (S1.15): ${why}`);
   if (p.metacopy) {
     if (o.has('redirect_dir') && p.redirect_dir !== 'on') throw conflict(`metacopy=on,redirect_dir=${o.get('redirect_dir')}`);
@@ -86,7 +89,9 @@ export function resolveProfile(name: string, text: string): Profile {
 export function namedProfile(name: string): Profile {
   const entry = PROFILES[name];
   if (!entry) throw new ParamError(`unknown profile "${name}" (one of: ${Object.keys(PROFILES).join(', ')})`);
-  return resolveProfile(name, entry.options);
+  const p = resolveProfile(name, entry.options);
+  if (entry.noUpper) p.readonly = 'no-upper';
+  return p;
 }
 
 /** Why the model cannot run this profile yet, or null. */

@@ -9,7 +9,7 @@ import {
 import { privatePrefix } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
 import { isPureUpper } from './dir.js';
-import { fail, forWrite, ok, renameMemOrigin, type OvlState, type Step } from './state.js';
+import { fail, forWrite, isReadOnly, ok, renameMemOrigin, type OvlState, type Step } from './state.js';
 import type { RenameFlag } from './types.js';
 
 export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[] = []): Step {
@@ -21,6 +21,7 @@ export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[
   const wn = walkPath(s, dst, false);
   if (!wn.ok) return fail(s, wn.errno, 'VFS');
   if (!wo.name || !wn.name) return fail(s, 'EBUSY', 'VFS'); // the mount root
+  if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // before the last names are looked up
   const old = wo.child;
   const nw = wn.child;
   if (!isPositive(old)) return fail(s, 'ENOENT', 'VFS');

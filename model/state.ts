@@ -77,6 +77,16 @@ function upperGeneration(s: OvlState): number {
   return Number(s.upper.name.slice(1) || '0');
 }
 
+/** Whether the mount has an upper layer at all (S14.1). */
+export function hasUpper(s: OvlState): boolean {
+  return s.profile.readonly !== 'no-upper';
+}
+
+/** mnt_want_write on a read-only overlay: every modification fails EROFS (S4.11, S14.1, S14.2). */
+export function isReadOnly(s: OvlState): boolean {
+  return s.profile.readonly !== undefined;
+}
+
 /** A private copy of the state for an operation to modify (lowers are shared: read-only). */
 export function forWrite(s: OvlState): OvlState {
   return { ...s, upper: cloneLayer(s.upper), memOrigin: new Map(s.memOrigin) };

@@ -5,7 +5,7 @@ import { cloneLayer, findInLayer, parentPath } from './layerFs.js';
 import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, rootDentry, type OvlDentry } from './lookup.js';
 import { atLeast, privatePrefix } from './profile.js';
 import { positiveNames } from './readdir.js';
-import type { OvlState } from './state.js';
+import { hasUpper, type OvlState } from './state.js';
 
 export function mount(s: OvlState): OvlState {
   const P = privatePrefix(s.profile);
@@ -14,7 +14,8 @@ export function mount(s: OvlState): OvlState {
   const root = s2.upper.root.xattrs;
   // S1.5, S8.9: uuid=on, or uuid=auto on an upper not yet marked impure, stores P.uuid (6.6+).
   const wantsUuid = s.profile.uuid === 'on' || (s.profile.uuid === 'auto' && !(`${P}impure` in root));
-  if (atLeast(s.kernel, 6, 6) && wantsUuid && !(`${P}uuid` in root)) root[`${P}uuid`] = '<uuid>';
+  // S1.15: without an upper there is nothing to store it on.
+  if (atLeast(s.kernel, 6, 6) && wantsUuid && !(`${P}uuid` in root) && hasUpper(s)) root[`${P}uuid`] = '<uuid>';
   return s2;
 }
 

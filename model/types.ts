@@ -78,6 +78,8 @@ export interface Profile {
   uuid: 'on' | 'auto' | 'null' | 'off';
   /** fsync=volatile (S14.3). */
   volatile?: boolean;
+  /** Read-only: a mount without an upper layer (S14.1), or an upper mounted with `ro` (S14.2). */
+  readonly?: 'no-upper' | 'ro';
 }
 
 /** Kernel version as [major, minor]; rules that changed between versions switch on it. */

@@ -121,8 +121,13 @@ export function checkExpectation(
     out.push(`${side}: outcome ${outcome}, known answer ${exp.outcome}`);
   }
   for (const view of ['merged', 'upper'] as const) {
+    const snap = views.get(view);
+    if (!snap) {
+      if (exp[view]) out.push(`${side}: no ${view} view (the mount has no upper layer)`);
+      continue;
+    }
     for (const [path, want] of Object.entries(exp[view] ?? {})) {
-      const got = views.get(view)!.get(path);
+      const got = snap.get(path);
       if (want === null) {
         if (got) out.push(`${side}: ${view} ${path} exists, known answer: absent`);
         continue;

@@ -52,8 +52,9 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const progress: Progress = { cases: 0, steps: 0, shrinking: false, elapsedMs: 0, deepest: 0 };
   let failure: Failure | null = null;
   let crash: Error | null = null;
-  const commands = fc.commands([opArbitrary(o.rotateWeight ?? 1).map((a) => new OpCommand(a))], { maxCommands: o.steps, size: 'max' });
-  const stacks = layerStack({ maxLowers: o.maxLowers, maxEntriesPerLayer: o.maxEntriesPerLayer });
+  const noUpper = o.profile.readonly === 'no-upper';
+  const commands = fc.commands([opArbitrary(noUpper ? 0 : o.rotateWeight ?? 1).map((a) => new OpCommand(a))], { maxCommands: o.steps, size: 'max' });
+  const stacks = layerStack({ maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper });
 
   const property = fc.asyncProperty(stacks, commands, async (stack, cmds) => {
     progress.cases++;

@@ -72,4 +72,12 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       }
     }),
   },
+  'mkdir-on-readonly': {
+    breaks: 'S14.1: a mount without an upper refuses every change with EROFS',
+    profile: 'lower-only',
+    step(s, op) {
+      const r = applyOp(s, op);
+      return op.op === 'mkdir' && r.outcome === 'EROFS' ? { ...r, outcome: 'ok' } : r;
+    },
+  },
 };

@@ -99,8 +99,12 @@ export class Session {
   }
 
   private compare(at: Omit<DivergenceInfo, 'differences'>, outcomeDiffers = false, lowers = true): Views {
-    const expected = new Map<string, Snapshot>([['merged', mergedView(this.model, this.listed)], ['upper', upperView(this.model)]]);
-    const actual = new Map<string, Snapshot>([['merged', this.driver.snapshot('merged')], ['upper', this.driver.snapshot('upper')]]);
+    const expected = new Map<string, Snapshot>([['merged', mergedView(this.model, this.listed)]]);
+    const actual = new Map<string, Snapshot>([['merged', this.driver.snapshot('merged')]]);
+    if (this.profile.readonly !== 'no-upper') {
+      expected.set('upper', upperView(this.model));
+      actual.set('upper', this.driver.snapshot('upper'));
+    }
     for (let i = 0; lowers && i < this.model.lowers.length; i++) {
       expected.set(`lower${i}`, lowerView(this.model, i));
       actual.set(`lower${i}`, this.driver.snapshot(i));

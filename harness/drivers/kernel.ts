@@ -48,8 +48,7 @@ function escapeLayerPath(p: string, inLowerdir: boolean): string {
 export function overlayOptions(lowers: string[], upper: string, work: string, p: Profile): string {
   return [
     `lowerdir=${lowers.map((l) => escapeLayerPath(l, true)).join(':')}`,
-    `upperdir=${escapeLayerPath(upper, false)}`,
-    `workdir=${escapeLayerPath(work, false)}`,
+    ...(p.readonly === 'no-upper' ? [] : [`upperdir=${escapeLayerPath(upper, false)}`, `workdir=${escapeLayerPath(work, false)}`]),
     profileOptions(p),
   ].join(',');
 }
@@ -66,6 +65,7 @@ export function profileOptions(p: Profile): string {
     `uuid=${p.uuid}`,
     ...(p.userxattr ? ['userxattr'] : []),
     ...(p.volatile ? ['volatile'] : []),
+    ...(p.readonly === 'ro' ? ['ro'] : []),
   ].join(',');
 }
 
@@ -147,6 +147,7 @@ export class KernelDriver implements Driver {
       return 'ok';
     }
     if (op.op === 'rotate') {
+      if (this.profile?.readonly === 'no-upper') return 'EROFS'; // no upper to rotate
       this.rotateNow();
       return 'ok';
     }

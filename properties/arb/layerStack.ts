@@ -80,8 +80,16 @@ export function relativeTarget(path: string, other: string): string {
   return tail.slice(Math.min(depth, tail.length - 1)).join('/');
 }
 
-export function layerStack(opts: { maxLowers: number; maxEntriesPerLayer: number }): fc.Arbitrary<StackSpec> {
+export function layerStack(opts: {
+  maxLowers: number;
+  maxEntriesPerLayer: number;
+  /** At least this many lowers (a mount without upper needs 2, S1.13); default 1. */
+  minLowers?: number;
+  /** false: the upper stays empty (for mounts without one). */
+  upper?: boolean;
+}): fc.Arbitrary<StackSpec> {
   const layer = fc.array(rawEntry, { maxLength: opts.maxEntriesPerLayer, size: 'max' }).map(toLayer);
-  const upper = fc.oneof(fc.constant([] as Raw[]), fc.array(rawEntry, { maxLength: Math.ceil(opts.maxEntriesPerLayer / 2) })).map(toLayer);
-  return fc.record({ lowers: fc.array(layer, { minLength: 1, maxLength: opts.maxLowers }), upper });
+  const upperEntries = opts.upper === false ? fc.constant([] as Raw[]) : fc.oneof(fc.constant([] as Raw[]), fc.array(rawEntry, { maxLength: Math.ceil(opts.maxEntriesPerLayer / 2) }));
+  const minLength = Math.min(opts.minLowers ?? 1, opts.maxLowers);
+  return fc.record({ lowers: fc.array(layer, { minLength, maxLength: Math.max(minLength, opts.maxLowers) }), upper: upperEntries.map(toLayer) });
 }
