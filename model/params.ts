@@ -50,36 +50,45 @@ export function parseOptions(text: string): Map<string, string> {
 }
 
 /**
- * The effective profile of explicit options, following params.c's verification (S1.15).
- * Explicit options that conflict make the mount fail with EINVAL: ParamError here.
+ * The effective profile of explicit options, following params.c ovl_fs_params_verify (S1.15)
+ * step by step; explicit options that conflict fail the mount with EINVAL: ParamError here.
+ * `hasUpper` false: a mount without upper, where index and some dependencies are dropped.
  */
-export function resolveProfile(name: string, text: string): Profile {
+export function resolveProfile(name: string, text: string, hasUpper = true): Profile {
   const o = parseOptions(text);
+  const set = (k: string) => o.has(k);
   const p: Profile = { ...DEFAULT_PROFILE, name };
-  const onOff = (k: string) => o.get(k) === 'on';
-  if (o.has('redirect_dir')) p.redirect_dir = o.get('redirect_dir') === 'off' ? 'follow' : (o.get('redirect_dir') as Profile['redirect_dir']); // S1.3
-  if (o.has('index')) p.index = onOff('index');
-  if (o.has('metacopy')) p.metacopy = onOff('metacopy');
-  if (o.has('xino')) p.xino = o.get('xino') as Profile['xino'];
-  if (o.has('nfs_export')) p.nfs_export = onOff('nfs_export');
-  if (o.has('uuid')) p.uuid = o.get('uuid') as Profile['uuid'];
-  p.userxattr = o.has('userxattr');
-  if (o.has('volatile')) p.volatile = true;
-  if (o.has('ro')) p.readonly = 'ro';
+  if (set('redirect_dir')) p.redirect_dir = o.get('redirect_dir') === 'off' ? 'follow' : (o.get('redirect_dir') as Profile['redirect_dir']); // S1.3
+  p.index = o.get('index') === 'on';
+  p.metacopy = o.get('metacopy') === 'on';
+  if (set('xino')) p.xino = o.get('xino') as Profile['xino'];
+  p.nfs_export = o.get('nfs_export') === 'on';
+  if (set('uuid')) p.uuid = o.get('uuid') as Profile['uuid'];
+  p.userxattr = set('userxattr');
+  if (set('volatile')) p.volatile = true;
+  if (set('ro')) p.readonly = 'ro';
+  let indexSet = set('index');
   const conflict = (why: string) => new ParamError(`conflicting options (S1.15): ${why}`);
-  if (p.metacopy) {
-    if (o.has('redirect_dir') && p.redirect_dir !== 'on') throw conflict(`metacopy=on,redirect_dir=${o.get('redirect_dir')}`);
+  if (!hasUpper) {
+    if (p.redirect_dir === 'follow') p.redirect_dir = 'on'; // S1.6: redirect_dir=on is only used for upper
+    if (p.index) indexSet = false; // "index=on is useless in a non-upper mount"
+    p.index = false;
+    p.volatile = undefined;
+    if (p.uuid === 'on') p.uuid = 'null';
+  }
+  if (p.metacopy && p.redirect_dir !== 'on') {
+    if (set('redirect_dir')) throw conflict(`metacopy=on,redirect_dir=${o.get('redirect_dir')}`);
     p.redirect_dir = 'on';
   }
-  if (p.nfs_export) {
-    if (o.get('index') === 'off') throw conflict('nfs_export=on,index=off');
-    if (o.get('metacopy') === 'on') throw conflict('nfs_export=on,metacopy=on');
-    p.index = true;
-    p.metacopy = false;
+  if (p.nfs_export && !p.index) {
+    if (!hasUpper && p.redirect_dir !== 'nofollow') p.nfs_export = false; // silently off
+    else if (indexSet) throw conflict('nfs_export=on,index=off');
+    else p.index = true;
   }
+  if (p.nfs_export && p.metacopy) throw conflict('nfs_export=on,metacopy=on');
   if (p.userxattr) {
-    if (o.has('redirect_dir') && (p.redirect_dir === 'on' || o.get('redirect_dir') === 'follow')) throw conflict(`userxattr,redirect_dir=${o.get('redirect_dir')}`);
-    if (o.get('metacopy') === 'on') throw conflict('userxattr,metacopy=on');
+    if (set('redirect_dir') && p.redirect_dir !== 'nofollow') throw conflict(`userxattr,redirect_dir=${o.get('redirect_dir')}`);
+    if (p.metacopy) throw conflict('userxattr,metacopy=on');
     p.redirect_dir = 'nofollow';
     p.metacopy = false;
   }

@@ -16,6 +16,7 @@ import { runConformance, type Progress } from './conformance.js';
 import { failureCase, formatFailure, type Failure } from './report.js';
 import { MUTATIONS } from './mutations.js';
 import { formatProbe, probe } from './probeReport.js';
+import { formatMountFailure, runMountValidation } from './mountValidation.js';
 import { replayCase } from './replay.js';
 
 const USAGE = `usage:
@@ -157,6 +158,15 @@ async function cmdRun(argv: string[]): Promise<number> {
       if (s.failure) {
         divergences++;
         console.log(formatFailure(s.failure, saveFailure(s.failure, a.out)));
+      }
+    }
+    if (!a.mutate) {
+      const m = runMountValidation(sandbox, a.runs, a.seed);
+      const tally = Object.entries(m.outcomes).sort().map(([k, v]) => `${k} ${v}`).join(', ');
+      console.log(`ovlcheck: mount-time validation: ${m.requests} requests (${tally}), ${m.failure ? 1 : 0} divergences; seed ${a.seed}`);
+      if (m.failure) {
+        divergences++;
+        console.log(formatMountFailure(m.failure, m.seed, m.path));
       }
     }
     return divergences ? 1 : 0;

@@ -8,6 +8,9 @@ import { useKernelDriver } from '../harness/drivers/kernelForTests.js';
 import { inPrivateNamespace } from '../harness/namespace.js';
 import { runConformance, type RunOptions } from './conformance.js';
 import { MUTATIONS } from './mutations.js';
+import { predictMount } from '../model/mountCheck.js';
+import { formatMountFailure, runMountValidation } from './mountValidation.js';
+import { openSandbox } from '../harness/sandbox.js';
 import { formatFailure } from './report.js';
 
 const kernelRelease = release();
@@ -37,4 +40,28 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
       expect(s.failure!.history.length, formatFailure(s.failure!)).toBeLessThanOrEqual(3);
     }, 300_000);
   }
+
+  it('mount-time validation: 600 random mount requests give the errno the model predicts', () => {
+    const sandbox = openSandbox();
+    try {
+      const m = runMountValidation(sandbox, 600, 20261126);
+      expect(m.failure ? formatMountFailure(m.failure, m.seed, m.path) : '').toBe('');
+      expect(Object.keys(m.outcomes).sort()).toEqual(['EINVAL', 'ELOOP', 'ENOENT', 'ok']);
+    } finally {
+      sandbox.close();
+    }
+  }, 120_000);
+
+  it('has teeth (mount-time validation): a model that lets a lower be the upper dir (S15.2) fails', () => {
+    const sandbox = openSandbox();
+    try {
+      const broken: typeof predictMount = (w, r) =>
+        r.upper !== undefined && r.lowers.includes(r.upper) && predictMount(w, r).outcome === 'ELOOP' ? { outcome: 'ok', rule: 'broken' } : predictMount(w, r);
+      const m = runMountValidation(sandbox, 600, 1, broken);
+      expect(m.failure, 'not caught').not.toBeNull();
+      expect(m.failure!.actual).toBe('ELOOP');
+    } finally {
+      sandbox.close();
+    }
+  }, 120_000);
 });
