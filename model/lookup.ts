@@ -82,6 +82,9 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
   const d: OvlDentry = { path: joinPath(parent.path, name), upper: null, upperWhiteout: false, lowers: [] };
   let stop = false;
   let foundDir = false;
+  // What is looked up below: the name in the parent's lower dirs, or where a redirect points.
+  let target: string[] = [name];
+  let stack = parent.lowers;
   const u = parent.upper?.children?.get(name);
   if (u) {
     if (isWhiteout(s, u)) {
@@ -91,22 +94,63 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
       d.upper = u;
       foundDir = u.type === 'dir';
       stop = !foundDir || isOpaque(s, u); // S2.2, S2.6
+      const redirect = foundDir && !stop ? redirectOf(s, u) : undefined;
+      if (redirect !== undefined) {
+        if (s.profile.redirect_dir === 'nofollow') throw new Error('model: a redirect under redirect_dir=nofollow (EPERM, S2.7) is not modelled yet');
+        // S2.7, S13.1: relative = a sibling name; absolute = a path from every lower layer's root.
+        if (redirect.startsWith('/')) {
+          target = splitPath(redirect);
+          stack = s.lowers.map((l, layer) => ({ layer, inode: l.root }));
+        } else target = [redirect];
+      }
     }
   }
-  for (const [i, pl] of parent.lowers.entries()) {
+  for (const [i, pl] of stack.entries()) {
     if (stop) break;
     if (pl.inode.type !== 'dir') break;
-    const l = pl.inode.children!.get(name);
-    if (!l) continue;
+    const found = findBelow(s, pl.inode, target);
+    if (found === 'stop') break;
+    const l = found.inode;
+    if (!l) {
+      if (found.stopAfter) break;
+      continue;
+    }
     if (isWhiteout(s, l)) break; // S2.5, S3.4: hides every layer below
     if (foundDir && l.type !== 'dir') break; // S2.3: a non-dir below a dir stops the merge
-    const last = i === parent.lowers.length - 1;
+    // d.last (namei.c): following redirects, the bottom layer of the whole stack; not following
+    // them, the last layer below this parent.
+    const last = s.profile.redirect_dir === 'nofollow' ? i === stack.length - 1 : pl.layer === s.lowers.length - 1;
     d.lowers.push({ layer: pl.layer, inode: l, xwhiteouts: !last && isXwhiteoutsDir(s, l) });
     foundDir = l.type === 'dir';
-    stop = !foundDir || isOpaque(s, l); // S2.2, S2.6
+    stop = !foundDir || isOpaque(s, l) || found.stopAfter; // S2.2, S2.6
+    if (foundDir && !stop && redirectOf(s, l) !== undefined) throw new Error('model: redirects in lower layers are not modelled yet (S2.7)');
   }
   if (d.upper && d.upper.type !== 'dir') d.lowers = originOf(s, d.upper, d.path); // non-dir: origin, not name
   return d;
+}
+
+export function redirectOf(s: OvlState, ino: Inode): string | undefined {
+  return ino.xattrs[`${privatePrefix(s.profile)}redirect`];
+}
+
+/**
+ * One lower layer's object at a (possibly multi-component, absolute-redirect) path below
+ * base (namei.c ovl_lookup_layer): a missing component means "not in this layer"; a whiteout
+ * or a non-dir on the way stops the whole lookup; an opaque dir on the way stops it after
+ * this layer.
+ */
+function findBelow(s: OvlState, base: Inode, comps: string[]): { inode?: Inode; stopAfter: boolean } | 'stop' {
+  let cur = base;
+  let stopAfter = false;
+  for (const [i, c] of comps.entries()) {
+    const next = cur.children?.get(c);
+    if (!next) return { stopAfter };
+    if (i === comps.length - 1) return { inode: next, stopAfter };
+    if (isWhiteout(s, next) || next.type !== 'dir') return 'stop';
+    if (isOpaque(s, next)) stopAfter = true;
+    cur = next;
+  }
+  return { stopAfter };
 }
 
 /** A copied-up non-dir finds its lower through P.origin, not by name (namei.c ovl_check_origin). */

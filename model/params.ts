@@ -19,7 +19,7 @@ export const PROFILES: Record<string, { options: string; modelled: boolean; abou
   userxattr: { options: 'userxattr', modelled: true, about: 'private xattrs in user.overlay.*, redirect_dir=nofollow (S10.3, S1.15)' },
   ro: { options: 'ro', modelled: true, about: 'an upper mounted read-only: every change is EROFS (S14.2)' },
   'lower-only': { options: '', noUpper: true, modelled: true, about: 'no upper layer: read-only, every change is EROFS (S14.1)' },
-  'redirect-on': { options: 'redirect_dir=on', modelled: false, about: 'directory renames with redirects (S5.3, S13)' },
+  'redirect-on': { options: 'redirect_dir=on', modelled: true, about: 'directory renames with redirects (S5.3, S13)' },
   index: { options: 'index=on', modelled: false, about: 'hard links kept across copy-up (S6.6, S12)' },
   metacopy: { options: 'metacopy=on', modelled: false, about: 'metadata-only copy-up (S7.1-7.3)' },
   'nfs-export': { options: 'nfs_export=on', modelled: false, about: 'index=on plus file handles (S12.3, S12.4)' },
@@ -105,7 +105,6 @@ export function namedProfile(name: string): Profile {
 
 /** Why the model cannot run this profile yet, or null. */
 export function notModelled(p: Profile): string | null {
-  if (p.redirect_dir === 'on') return 'redirect_dir=on (directory redirects) is not modelled yet';
   if (p.index) return 'index=on is not modelled yet';
   if (p.metacopy) return 'metacopy=on is not modelled yet';
   if (p.volatile) return 'volatile is not modelled yet (a second mount of its upper fails, S14.3)';

@@ -1,10 +1,10 @@
 // rename and renameat2 (VFS do_renameat2 + vfs_rename, then dir.c ovl_rename).
 
 import { copyUp } from './copyUp.js';
-import { baseName, findInLayer, newInode } from './layerFs.js';
+import { baseName, findInLayer, newInode, parentPath } from './layerFs.js';
 import {
   hasOrigin, isDir, isMergeOrLower, isMergedDir, isOpaque, isPositive, lookupChild, lookupPath,
-  lowerPositive, walkPath, type OvlDentry,
+  lowerPositive, redirectOf, walkPath, type OvlDentry,
 } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
@@ -67,9 +67,6 @@ function ovlRename(
   const exchange = f.has('RENAME_EXCHANGE');
   if (f.has('RENAME_WHITEOUT')) return fail(s, 'EINVAL', 'S5.1');
   if (!canMove(s, old) || (exchange && !canMove(s, nw))) return fail(s, 'EXDEV', 'S5.2');
-  if (s.profile.redirect_dir === 'on' && ((isDir(old) && isMergeOrLower(old)) || (exchange && isDir(nw) && isMergeOrLower(nw)))) {
-    throw new Error('model: directory rename with redirect_dir=on is not modelled yet (S5.3)');
-  }
   if (!exchange && isDir(nw) && !isPureUpper(s, nw) && !checkEmptyDir(s, nw)) return fail(s, 'ENOTEMPTY', 'S5.9');
 
   const oldName = baseName(old.path);
@@ -92,10 +89,13 @@ function ovlRename(
     if (typeOrigin(s2, oldD)) newParentUp.xattrs[`${P}impure`] = 'y'; // S5.11
     if (exchange && typeOrigin(s2, newD)) oldParentUp.xattrs[`${P}impure`] = 'y'; // S5.11
   }
-  // S5.8, S5.7, S5.9: a pure-upper dir landing in a merged parent is made opaque.
-  if (isDir(oldD) && !isOpaque(s2, oldD.upper!) && isMergedDir(newParentD)) oldD.upper!.xattrs[`${P}opaque`] = 'y';
-  if (exchange && isDir(newD) && !isOpaque(s2, newD.upper!) && isMergedDir(oldParentD)) {
-    newD.upper!.xattrs[`${P}opaque`] = 'y';
+  // S5.3: a merged or lower dir keeps finding its lower through a redirect; S5.8, S5.7,
+  // S5.9: a pure-upper dir landing in a merged parent is made opaque instead.
+  for (const [d, into] of exchange ? [[oldD, newParentD], [newD, oldParentD]] : [[oldD, newParentD]]) {
+    if (!isDir(d)) continue;
+    if (isMergeOrLower(d)) {
+      if (setRedirect(s2, d, samedir) === 'EXDEV') return fail(s2, 'EXDEV', 'S5.4'); // after the copy-ups (S22.4)
+    } else if (!isOpaque(s2, d.upper!) && isMergedDir(into)) d.upper!.xattrs[`${P}opaque`] = 'y';
   }
 
   const moving = oldParentUp.children!.get(oldName)!;
@@ -118,6 +118,32 @@ function ovlRename(
   }
   oldParentUp.children!.delete(oldName); // plain rename; a target whiteout is replaced (S5.7)
   return ok(s2, 'S5.7');
+}
+
+/** redirect_max, the module parameter's default (S1.16, S5.4). */
+const REDIRECT_MAX = 256;
+
+/**
+ * ovl_set_redirect: relative (the old name) within the same dir, absolute (the old path,
+ * through the redirects of its ancestors) across dirs; an existing redirect is kept when it
+ * still fits. Sets P.redirect on the upper dir, or answers EXDEV when too long.
+ */
+function setRedirect(s: OvlState, d: OvlDentry, samedir: boolean): 'ok' | 'EXDEV' {
+  const existing = redirectOf(s, d.upper!);
+  if (existing !== undefined && (samedir || existing.startsWith('/'))) return 'ok';
+  let redirect = baseName(d.path);
+  if (!samedir) {
+    redirect = '';
+    for (let p = d.path; p !== '/'; p = parentPath(p)) {
+      const at = lookupPath(s, p)!;
+      const name = (at.upper && redirectOf(s, at.upper)) || baseName(p);
+      redirect = (name.startsWith('/') ? name : `/${name}`) + redirect;
+      if (name.startsWith('/')) break;
+    }
+    if (redirect.length > REDIRECT_MAX) return 'EXDEV';
+  }
+  d.upper!.xattrs[`${privatePrefix(s.profile)}redirect`] = redirect;
+  return 'ok';
 }
 
 /** ovl_type_origin: an upper object with a known lower (origin for non-dirs, merge for dirs). */

@@ -7,6 +7,7 @@ import type { Driver } from '../harness/driver.js';
 import { opArbitrary } from './arb/ops.js';
 import { layerStack } from './arb/layerStack.js';
 import { candidatePaths, OpCommand } from './commands.js';
+import { minimizeFailure } from './minimize.js';
 import type { StepFn } from './mutations.js';
 import type { Failure } from './report.js';
 import { Divergence, Session } from './session.js';
@@ -53,7 +54,9 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   let failure: Failure | null = null;
   let crash: Error | null = null;
   const noUpper = o.profile.readonly === 'no-upper';
-  const commands = fc.commands([opArbitrary(noUpper ? 0 : o.rotateWeight ?? 1).map((a) => new OpCommand(a))], { maxCommands: o.steps, size: 'max' });
+  // Rotation would put redirects into lower layers, which the model does not hold yet.
+  const rotate = noUpper || o.profile.redirect_dir === 'on' ? 0 : o.rotateWeight ?? 1;
+  const commands = fc.commands([opArbitrary(rotate).map((a) => new OpCommand(a))], { maxCommands: o.steps, size: 'max' });
   const stacks = layerStack({ maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper });
 
   const property = fc.asyncProperty(stacks, commands, async (stack, cmds) => {
@@ -90,11 +93,13 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
     ...(o.timeBudgetMs ? { interruptAfterTimeLimit: o.timeBudgetMs, markInterruptAsFailure: false } : {}),
   });
   progress.elapsedMs = Date.now() - started;
-  const f = failure as Failure | null;
+  let f = failure as Failure | null;
   if (f && result.failed) {
+    f = await minimizeFailure(f, o.driver, o.kernel, o.modelStep);
     f.seed = o.seed;
     f.path = result.counterexamplePath ?? undefined;
   }
+  progress.elapsedMs = Date.now() - started;
   return {
     ...progress,
     failure: result.failed ? f : null,

@@ -80,4 +80,11 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       return op.op === 'mkdir' && r.outcome === 'EROFS' ? { ...r, outcome: 'ok' } : r;
     },
   },
+  'no-redirect-on-rename': {
+    breaks: 'S5.3: a lower dir renamed with redirect_dir=on records where it came from',
+    profile: 'redirect-on',
+    step: thenEditUpper((s, op) => {
+      if (op.op === 'rename') walkLayer(s.upper, (_p, ino) => delete ino.xattrs['trusted.overlay.redirect']);
+    }),
+  },
 };
