@@ -22,7 +22,11 @@ export function applyOp(s: OvlState, op: Op): Step {
     case 'mknod': return mknod(s, op.path, op.kind, op.mode);
     case 'setxattr': return setxattr(s, op.path, op.name, op.value, op.flags);
     case 'removexattr': return setxattr(s, op.path, op.name, null);
-    case 'remount': return ok(mount(s), 'S1.14');
-    case 'rotate': return hasUpper(s) ? ok(rotate(s), 'S15.5') : fail(s, 'EROFS', 'S14.1'); // nothing to rotate
+    // S14.3: after a volatile mount, the next mount of that upper and workdir fails EINVAL
+    // (the harness then clears the marker and mounts, as a user must).
+    case 'remount': return s.profile.volatile ? fail(mount(s), 'EINVAL', 'S14.3') : ok(mount(s), 'S1.14');
+    case 'rotate':
+      if (!hasUpper(s)) return fail(s, 'EROFS', 'S14.1'); // nothing to rotate
+      return s.profile.volatile ? fail(rotate(s), 'EINVAL', 'S14.3') : ok(rotate(s), 'S15.5');
   }
 }

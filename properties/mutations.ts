@@ -87,4 +87,12 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       if (op.op === 'rename') walkLayer(s.upper, (_p, ino) => delete ino.xattrs['trusted.overlay.redirect']);
     }),
   },
+  'volatile-remounts': {
+    breaks: 'S14.3: after a volatile mount, mounting the same upper and workdir again fails EINVAL',
+    profile: 'volatile',
+    step(s, op) {
+      const r = applyOp(s, op);
+      return (op.op === 'remount' || op.op === 'rotate') && r.outcome === 'EINVAL' ? { ...r, outcome: 'ok' } : r;
+    },
+  },
 };

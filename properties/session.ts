@@ -1,7 +1,7 @@
 // One case, run step by step against the model and a driver, compared after every step.
 // This is the checker: the property, `replay` and the known-answer cases all go through it.
 
-import { applyOp, createState, lowerView, mergedView, mount, privatePrefix, upperView, walkEffects } from '../model/index.js';
+import { applyOp, createState, lowerView, mergedView, privatePrefix, upperView, walkEffects } from '../model/index.js';
 import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../model/index.js';
 import type { OvlState, Step } from '../model/state.js';
 import { diffSnapshots, InodeMap, maskedXattrs, type Difference } from '../harness/compare.js';
@@ -68,7 +68,7 @@ export class Session {
   }
 
   async step(op: Op): Promise<Views> {
-    const want = op.op === 'remount' || op.op === 'rotate' ? applyOp(this.model, op) : this.modelStep(this.model, op);
+    const want = this.modelStep(this.model, op);
     const got = await this.driver.apply(op);
     this.history.push({ op, expected: want.outcome, actual: got, rule: want.rule });
     this.settle(want.state);
@@ -79,9 +79,11 @@ export class Session {
 
   /** Unmount, mount again, and compare every view once more (S6.5, S8.1: state persists). */
   async finish(): Promise<Views> {
-    await this.driver.remount();
-    this.settle(mount(this.model));
-    return this.compare({ phase: 'remount', step: this.history.length });
+    const want = this.modelStep(this.model, { op: 'remount' });
+    const got = await this.driver.apply({ op: 'remount' });
+    this.settle(want.state);
+    const at = { phase: 'remount' as const, step: this.history.length, expected: want.outcome, actual: got, rule: want.rule };
+    return this.compare(at, want.outcome !== got);
   }
 
   async close(): Promise<void> {

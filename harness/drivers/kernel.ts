@@ -142,14 +142,10 @@ export class KernelDriver implements Driver {
   }
 
   apply(op: Op): Outcome {
-    if (op.op === 'remount') {
-      this.remountNow();
-      return 'ok';
-    }
+    if (op.op === 'remount') return this.remountNow();
     if (op.op === 'rotate') {
       if (this.profile?.readonly === 'no-upper') return 'EROFS'; // no upper to rotate
-      this.rotateNow();
-      return 'ok';
+      return this.rotateNow();
     }
     return applyOp(this.requireDirs().merged, op);
   }
@@ -172,7 +168,7 @@ export class KernelDriver implements Driver {
   }
 
   /** The upper dir is moved to become the top lower; a new empty upper takes its place. */
-  private rotateNow(): void {
+  private rotateNow(): Outcome {
     this.unmountOverlay();
     const dirs = this.requireDirs();
     const lower = `${dirs.root}/r${++this.rotations}`;
@@ -182,12 +178,32 @@ export class KernelDriver implements Driver {
     this.watch?.close();
     this.watch = new LowerWatch(dirs.lowers);
     this.options = overlayOptions(dirs.lowers, dirs.upper, `${dirs.root}/w`, this.profile!);
-    this.mountOverlay();
+    return this.mountAgain();
   }
 
-  private remountNow(): void {
+  private remountNow(): Outcome {
     this.unmountOverlay();
+    return this.mountAgain();
+  }
+
+  /**
+   * A mount after the first. After a volatile mount the workdir refuses it (S14.3): that
+   * EINVAL is the outcome, and the driver then does what a user must, removes
+   * work/incompat/volatile, and mounts, so the case goes on.
+   */
+  private mountAgain(): Outcome {
+    const dirs = this.requireDirs();
+    const rc = mount('overlay', dirs.merged, 'overlay', 0, this.options);
+    if (rc === 'ok') {
+      registerMount(dirs.merged);
+      this.mounted = true;
+      return 'ok';
+    }
+    const dirty = `${dirs.root}/w/work/incompat/volatile`;
+    if (rc !== 'EINVAL' || !fs.existsSync(dirty)) throw new Error(`mount -t overlay failed with ${rc} (options ${this.options})`);
+    fs.rmSync(dirty, { recursive: true });
     this.mountOverlay();
+    return rc;
   }
 
   async teardown(): Promise<void> {
