@@ -33,6 +33,12 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
     }, 600_000);
   }
 
+  it('rotation deepens stacks past one page of mount options, mounted with lowerdir+= (S1.10)', async () => {
+    const s = await runConformance(options({ runs: 12, steps: 150, rotateWeight: 80, seed: 7 }));
+    expect(s.failure ? formatFailure(s.failure) : '').toBe('');
+    expect(s.deepest).toBeGreaterThan(60);
+  }, 300_000);
+
   for (const [name, m] of Object.entries(MUTATIONS)) {
     it(`has teeth (profile ${m.profile}): a model that breaks ${m.breaks} fails with a case of at most 3 steps`, async () => {
       const s = await runConformance(options({ runs: 300, modelStep: m.step, seed: 1, profile: namedProfile(m.profile) }));

@@ -8,12 +8,15 @@ import type { Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/type
 import { applyOp } from '../apply.js';
 import type { Driver, MountFacts } from '../driver.js';
 import { LowerWatch } from '../lowerWatch.js';
+import { mountWithFsconfig } from '../fsconfig.js';
 import { materializeLayer } from '../materialize.js';
 import { mount } from '../native.js';
 import { registerMount, type Sandbox } from '../sandbox.js';
 import { snapshotTree } from '../snapshot.js';
 
 const PARAMS = '/sys/module/overlay/parameters';
+/** mount(2) copies one page of options; stay well below it. */
+const LEGACY_LIMIT = 3500;
 
 /** null if this machine can run the kernel driver, else a one-line reason. Loads nothing. */
 export function probeOverlaySupport(): string | null {
@@ -122,9 +125,25 @@ export class KernelDriver implements Driver {
     }
   }
 
+  /**
+   * mount(2) with the legacy option string while it fits in its one page; beyond that, the
+   * new mount API with one lowerdir+= per layer (S1.10), as rotation makes stacks deep.
+   */
+  private doMount(): Outcome {
+    const dirs = this.requireDirs();
+    if (this.options.length < LEGACY_LIMIT) return mount('overlay', dirs.merged, 'overlay', 0, this.options);
+    const params: [string, string | null][] = dirs.lowers.map((l) => ['lowerdir+', l]);
+    if (this.profile!.readonly !== 'no-upper') params.push(['upperdir', dirs.upper], ['workdir', `${dirs.root}/w`]);
+    for (const o of profileOptions(this.profile!).split(',')) {
+      const [k, v] = o.split('=', 2);
+      params.push([k, v ?? null]);
+    }
+    return mountWithFsconfig(dirs.merged, params);
+  }
+
   private mountOverlay(): void {
     const dirs = this.requireDirs();
-    const rc = mount('overlay', dirs.merged, 'overlay', 0, this.options);
+    const rc = this.doMount();
     if (rc !== 'ok') throw new Error(`mount -t overlay failed with ${rc} (options ${this.options})`);
     registerMount(dirs.merged);
     this.mounted = true;
@@ -193,7 +212,7 @@ export class KernelDriver implements Driver {
    */
   private mountAgain(): Outcome {
     const dirs = this.requireDirs();
-    const rc = mount('overlay', dirs.merged, 'overlay', 0, this.options);
+    const rc = this.doMount();
     if (rc === 'ok') {
       registerMount(dirs.merged);
       this.mounted = true;
