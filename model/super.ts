@@ -30,24 +30,41 @@ export function mount(s: OvlState): OvlState {
  *   get rid of an unneeded impure flag").
  */
 export function walkEffects(s: OvlState): OvlState {
-  const P = privatePrefix(s.profile);
+  if (!walkWrites(s, false)) return s; // the common case: nothing to write, nothing to copy
   const s2 = { ...s, upper: cloneLayer(s.upper), xwLayers: new Set(s.xwLayers) };
-  const visit = (d: OvlDentry, parent: OvlDentry | null) => {
-    if (!isDir(d)) return;
-    for (const l of d.lowers) if (l.xwhiteouts) s2.xwLayers.add(l.layer); // ovl_layer_set_xwhiteouts
-    if (parent && d.upper && d.lowers.length > 0 && !hasOrigin(s2, d.upper)) {
-      d.upper.xattrs[`${P}origin`] = d.lowers[0].inode.id;
-      findInLayer(s2.upper, parentPath(d.path))!.xattrs[`${P}impure`] = 'y';
+  walkWrites(s2, true);
+  return s2;
+}
+
+/** Walk the merged tree; apply the writes (apply) or only tell whether there are any. */
+function walkWrites(s: OvlState, apply: boolean): boolean {
+  const P = privatePrefix(s.profile);
+  let any = false;
+  const visit = (d: OvlDentry, parent: OvlDentry | null): void => {
+    if (!isDir(d) || (any && !apply)) return;
+    for (const l of d.lowers) {
+      if (l.xwhiteouts && !s.xwLayers.has(l.layer)) {
+        any = true;
+        if (apply) s.xwLayers.add(l.layer); // ovl_layer_set_xwhiteouts
+      }
     }
-    const children = positiveNames(s2, d).map((n) => lookupChild(s2, d, n));
-    const realUpperDir = d.upper && !isMergedDir(d) && !hasOrigin(s2, d.upper);
-    if (realUpperDir && `${P}impure` in d.upper!.xattrs) {
-      if (!children.some(isOriginType)) delete d.upper!.xattrs[`${P}impure`];
+    if (parent && d.upper && d.lowers.length > 0 && !hasOrigin(s, d.upper)) {
+      any = true;
+      if (!apply) return;
+      d.upper.xattrs[`${P}origin`] = d.lowers[0].inode.id;
+      findInLayer(s.upper, parentPath(d.path))!.xattrs[`${P}impure`] = 'y';
+    }
+    const children = positiveNames(s, d).map((n) => lookupChild(s, d, n));
+    const realUpperDir = d.upper && !isMergedDir(d) && !hasOrigin(s, d.upper);
+    if (realUpperDir && `${P}impure` in d.upper!.xattrs && !children.some(isOriginType)) {
+      any = true;
+      if (!apply) return;
+      delete d.upper!.xattrs[`${P}impure`];
     }
     for (const c of children) visit(c, d);
   };
-  visit(rootDentry(s2), null);
-  return s2;
+  visit(rootDentry(s), null);
+  return any;
 }
 
 /** ovl_type_origin: an upper object with a lower found by name (dir) or by origin (non-dir). */

@@ -66,9 +66,9 @@ const xname = fc.oneof(
  * Weighted like the workloads overlay sees: opens and renames most. `rotateWeight` sets how
  * often the upper is rotated into a new lower layer (0 never).
  */
-export function opArbitrary(rotateWeight = 1): fc.Arbitrary<AbstractOp> {
+export function opArbitrary(rotateWeight = 1, remountWeight = 1): fc.Arbitrary<AbstractOp> {
   return fc.oneof(
-  { weight: 1, arbitrary: op('remount', 0) },
+  ...(remountWeight > 0 ? [{ weight: remountWeight, arbitrary: op('remount', 0) }] : []),
   ...(rotateWeight > 0 ? [{ weight: rotateWeight, arbitrary: op('rotate', 0) }] : []),
   { weight: 6, arbitrary: op('open', 1, { flags: fc.tuple(accMode, openExtras).map(([a, e]) => [a, ...e]), data: fc.option(data, { nil: undefined }), mode: fc.constantFrom(0o644, 0o600) }) },
   { weight: 2, arbitrary: op('truncate', 1, { size: fc.nat(6) }) },
