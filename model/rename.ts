@@ -1,7 +1,7 @@
 // rename and renameat2 (VFS do_renameat2 + vfs_rename, then dir.c ovl_rename).
 
 import { copyUp } from './copyUp.js';
-import { baseName, findInLayer, newInode, parentPath } from './layerFs.js';
+import { baseName, findInLayer, newInode, parentPath, type Inode } from './layerFs.js';
 import {
   hasOrigin, isDir, isMergeOrLower, isMergedDir, isOpaque, isPositive, lookupChild, lookupPath,
   lowerPositive, redirectOf, walkPath, type OvlDentry,
@@ -98,25 +98,33 @@ function ovlRename(
     } else if (!isOpaque(s2, d.upper!) && isMergedDir(into)) d.upper!.xattrs[`${P}opaque`] = 'y';
   }
 
-  const moving = oldParentUp.children!.get(oldName)!;
   renameMemOrigin(s2, old.path, nw.path, exchange);
-  const target = newParentUp.children!.get(newName);
-  if (exchange) {
-    oldParentUp.children!.set(oldName, target!);
-    newParentUp.children!.set(newName, moving);
+  return renameInUpper(s2, { oldParentUp, oldName, newParentUp, newName, newD, exchange, whiteoutSource, newIsWhiteout });
+}
+
+/** ovl_do_rename in the upper fs, with the flags ovl_rename chose. */
+function renameInUpper(s2: OvlState, r: {
+  oldParentUp: Inode; oldName: string; newParentUp: Inode; newName: string; newD: OvlDentry;
+  exchange: boolean; whiteoutSource: boolean; newIsWhiteout: boolean;
+}): Step {
+  const moving = r.oldParentUp.children!.get(r.oldName)!;
+  const target = r.newParentUp.children!.get(r.newName);
+  if (r.exchange) {
+    r.oldParentUp.children!.set(r.oldName, target!);
+    r.newParentUp.children!.set(r.newName, moving);
     return ok(s2, 'S5.1');
   }
-  if (target?.type === 'dir' && isPureUpper(s2, newD) && target.children!.size > 0) {
+  if (target?.type === 'dir' && isPureUpper(s2, r.newD) && target.children!.size > 0) {
     return fail(s2, 'ENOTEMPTY', 'S22.4'); // refused by the upper fs, after the copy-ups
   }
-  newParentUp.children!.set(newName, moving);
-  if (whiteoutSource) {
+  r.newParentUp.children!.set(r.newName, moving);
+  if (r.whiteoutSource) {
     // RENAME_WHITEOUT, or an exchange with the whiteout already at the target: either way
     // the source name is left holding a whiteout (S5.5, S5.7).
-    oldParentUp.children!.set(oldName, newIsWhiteout ? target! : newInode(s2.upper, 'whiteout', 0));
+    r.oldParentUp.children!.set(r.oldName, r.newIsWhiteout ? target! : newInode(s2.upper, 'whiteout', 0));
     return ok(s2, 'S5.5');
   }
-  oldParentUp.children!.delete(oldName); // plain rename; a target whiteout is replaced (S5.7)
+  r.oldParentUp.children!.delete(r.oldName); // plain rename; a target whiteout is replaced (S5.7)
   return ok(s2, 'S5.7');
 }
 
