@@ -8,21 +8,29 @@ import type { OvlState } from './state.js';
 
 /**
  * ovl_copy_up: ancestors first, topmost first (S6.2), then the object itself.
- * Mutates s.upper (call on a state from forWrite). Returns the upper inode.
+ * `withData`: an open for write or a truncate; otherwise, with metacopy=on, a regular file is
+ * copied up without its data (S7.1). Mutates s.upper (a state from forWrite).
  */
-export function copyUp(s: OvlState, path: string): Inode {
+export function copyUp(s: OvlState, path: string, withData = false): Inode {
   let cur = '/';
   for (const c of splitPath(path)) {
     cur = cur === '/' ? `/${c}` : `${cur}/${c}`;
     const d = lookupPath(s, cur);
     if (!d) throw new Error(`model: copy-up of missing ${cur}`);
-    if (!d.upper) copyUpOne(s, d);
+    if (!d.upper) copyUpOne(s, d, withData || cur !== path);
+    else if (cur === path && withData && d.dataLower) copyUpData(s, d);
   }
   return findInLayer(s.upper, path)!;
 }
 
+/** S7.1: a metacopy file gets its data on first write; P.metacopy goes, a redirect stays. */
+function copyUpData(s: OvlState, d: OvlDentry): void {
+  d.upper!.data = d.dataLower!.data;
+  delete d.upper!.xattrs[`${privatePrefix(s.profile)}metacopy`];
+}
+
 /** ovl_copy_up_one: one object whose parent already has an upper. */
-function copyUpOne(s: OvlState, d: OvlDentry): void {
+function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   const P = privatePrefix(s.profile);
   const lower = d.lowers[0];
   const src = lower.inode;
@@ -30,6 +38,10 @@ function copyUpOne(s: OvlState, d: OvlDentry): void {
   const up = newInode(s.upper, src.type, src.mode);
   up.data = src.data; // S6.3: data, mode, symlink target
   up.target = src.target;
+  if (s.profile.metacopy && src.type === 'file' && !withData) {
+    up.data = '\0'.repeat(src.data.length); // S7.1: same size, no data (a hole)
+    up.xattrs[`${P}metacopy`] = '';
+  }
   // S6.3, S10.2: every xattr but the private P.* ones; escaped P.overlay.* stay escaped.
   for (const [k, v] of Object.entries(src.xattrs)) if (mergedXattrName(s, k) !== null) up.xattrs[k] = v;
   // S6.4: origin for dirs and for non-dirs whose lower is not hard-linked (no index).

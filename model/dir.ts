@@ -8,6 +8,7 @@ import {
 } from './lookup.js';
 import { allowOfflineChanges, privatePrefix, UMASK } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
+import { setRedirect } from './redirect.js';
 import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
 
 /**
@@ -87,8 +88,10 @@ export function link(s: OvlState, src: string, dst: string): Step {
   if (isStep(n)) return n;
   if (isDir(wo.child)) return fail(s, 'EPERM', 'VFS'); // no hard links to directories
   const s2 = forWrite(s);
-  const up = copyUp(s2, wo.child.path); // S4.6: full copy-up of the source
-  const origin = lookupPath(s2, wo.child.path)!.lowers.length > 0; // ovl_type_origin, in memory too
+  const up = copyUp(s2, wo.child.path); // S4.6: copy-up of the source (metadata only with metacopy=on)
+  const oldD = lookupPath(s2, wo.child.path)!;
+  const origin = oldD.lowers.length > 0; // ovl_type_origin, in memory too
+  if (oldD.dataLower && setRedirect(s2, oldD, false) === 'EXDEV') return fail(s2, 'EXDEV', 'S5.12'); // S5.12: absolute
   createInUpper(s2, n.parent.path, n.name, () => up);
   if (origin) findInLayer(s2.upper, n.parent.path)!.xattrs[`${privatePrefix(s.profile)}impure`] = 'y'; // S4.6
   return ok(s2, 'S4.6');

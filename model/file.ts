@@ -35,7 +35,7 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
     if (type === 'dir' || (!writes && !f.has('O_TRUNC'))) return ok(s, 'S6.1'); // no copy-up on read
     if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
     s2 = forWrite(s);
-    copyUp(s2, w.child.path); // S6.1: O_WRONLY, O_RDWR and O_TRUNC copy up
+    copyUp(s2, w.child.path, true); // S6.1, S7.1: O_WRONLY, O_RDWR and O_TRUNC copy up, data too
   }
   const file = findInLayer(s2.upper, joinPath(w.parent.path, w.name))!;
   if (f.has('O_TRUNC')) file.data = '';

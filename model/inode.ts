@@ -25,7 +25,7 @@ export function truncate(s: OvlState, path: string, size: number): Step {
   if (type !== 'file' || size < 0) return fail(s, 'EINVAL', 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
   const s2 = forWrite(s);
-  const up = copyUp(s2, w.child.path); // S6.1
+  const up = copyUp(s2, w.child.path, true); // S6.1, S7.1: with the data
   up.data = resize(up.data, size);
   return ok(s2, 'S6.1');
 }

@@ -18,8 +18,10 @@ export interface OvlDentry {
   upper: Inode | null;
   /** The upper holds a whiteout at this name: the dentry is negative (S2.5). */
   upperWhiteout: boolean;
-  /** Lower stack: every merged lower dir, or the one lower non-dir. */
+  /** Lower stack: every merged lower dir, or the one lower non-dir (its origin, if upper). */
   lowers: LowerRef[];
+  /** A metacopy upper file: the lower file that holds its data (S7.1, S2.8). */
+  dataLower?: Inode;
 }
 
 export function isPositive(d: OvlDentry): boolean {
@@ -63,9 +65,9 @@ export function isMergedDir(d: OvlDentry): boolean {
   return isDir(d) && (d.upper ? d.lowers.length > 0 : d.lowers.length > 1);
 }
 
-/** ovl_type_merge_or_lower for a dir: anything but a pure-upper dir. */
+/** ovl_type_merge_or_lower: anything but a pure-upper dir or a fully copied-up file. */
 export function isMergeOrLower(d: OvlDentry): boolean {
-  return d.upper === null || isMergedDir(d);
+  return d.upper === null || isMergedDir(d) || d.dataLower !== undefined;
 }
 
 export function rootDentry(s: OvlState): OvlDentry {
@@ -94,6 +96,7 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
       d.upper = u;
       foundDir = u.type === 'dir';
       stop = !foundDir || isOpaque(s, u); // S2.2, S2.6
+      if (isMetacopy(s, u)) return withDataLower(s, d, parent, name, u);
       const redirect = foundDir && !stop ? redirectOf(s, u) : undefined;
       if (redirect !== undefined) {
         if (s.profile.redirect_dir === 'nofollow') throw new Error('model: a redirect under redirect_dir=nofollow (EPERM, S2.7) is not modelled yet');
@@ -126,6 +129,34 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     if (foundDir && !stop && redirectOf(s, l) !== undefined) throw new Error('model: redirects in lower layers are not modelled yet (S2.7)');
   }
   if (d.upper && d.upper.type !== 'dir') d.lowers = originOf(s, d.upper, d.path); // non-dir: origin, not name
+  return d;
+}
+
+export function isMetacopy(s: OvlState, ino: Inode): boolean {
+  return ino.type === 'file' && `${privatePrefix(s.profile)}metacopy` in ino.xattrs;
+}
+
+/**
+ * S2.8, S7.1: a metacopy upper file finds its data below, at its name or where its redirect
+ * points (S5.6); its st_ino still comes from its origin only.
+ */
+function withDataLower(s: OvlState, d: OvlDentry, parent: OvlDentry, name: string, u: Inode): OvlDentry {
+  if (!s.profile.metacopy) throw new Error('model: a metacopy file without metacopy=on (EPERM, S7.3) is not modelled yet');
+  const redirect = redirectOf(s, u);
+  const abs = redirect?.startsWith('/');
+  const target = abs ? splitPath(redirect!) : [redirect ?? name];
+  const stack = abs ? s.lowers.map((l, layer) => ({ layer, inode: l.root })) : parent.lowers;
+  for (const pl of stack) {
+    const found = findBelow(s, pl.inode, target);
+    if (found === 'stop') break;
+    if (found.inode) {
+      if (found.inode.type === 'file' && !isWhiteout(s, found.inode)) d.dataLower = found.inode;
+      break;
+    }
+    if (found.stopAfter) break;
+  }
+  if (!d.dataLower) throw new Error('model: a metacopy file without data (EIO, S2.8) is not modelled yet');
+  d.lowers = originOf(s, u, d.path);
   return d;
 }
 

@@ -1,13 +1,14 @@
 // rename and renameat2 (VFS do_renameat2 + vfs_rename, then dir.c ovl_rename).
 
 import { copyUp } from './copyUp.js';
-import { baseName, findInLayer, newInode, parentPath, type Inode } from './layerFs.js';
+import { baseName, findInLayer, newInode, type Inode } from './layerFs.js';
 import {
   hasOrigin, isDir, isMergeOrLower, isMergedDir, isOpaque, isPositive, lookupChild, lookupPath,
-  lowerPositive, redirectOf, walkPath, type OvlDentry,
+  lowerPositive, walkPath, type OvlDentry,
 } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
+import { setRedirect } from './redirect.js';
 import { isPureUpper } from './dir.js';
 import { fail, forWrite, isReadOnly, ok, renameMemOrigin, type OvlState, type Step } from './state.js';
 import type { RenameFlag } from './types.js';
@@ -92,10 +93,10 @@ function ovlRename(
   // S5.3: a merged or lower dir keeps finding its lower through a redirect; S5.8, S5.7,
   // S5.9: a pure-upper dir landing in a merged parent is made opaque instead.
   for (const [d, into] of exchange ? [[oldD, newParentD], [newD, oldParentD]] : [[oldD, newParentD]]) {
-    if (!isDir(d)) continue;
+    if (!isDir(d) && !d.dataLower) continue; // a metacopy file needs a redirect too (S5.6)
     if (isMergeOrLower(d)) {
       if (setRedirect(s2, d, samedir) === 'EXDEV') return fail(s2, 'EXDEV', 'S5.4'); // after the copy-ups (S22.4)
-    } else if (!isOpaque(s2, d.upper!) && isMergedDir(into)) d.upper!.xattrs[`${P}opaque`] = 'y';
+    } else if (isDir(d) && !isOpaque(s2, d.upper!) && isMergedDir(into)) d.upper!.xattrs[`${P}opaque`] = 'y';
   }
 
   renameMemOrigin(s2, old.path, nw.path, exchange);
@@ -126,32 +127,6 @@ function renameInUpper(s2: OvlState, r: {
   }
   r.oldParentUp.children!.delete(r.oldName); // plain rename; a target whiteout is replaced (S5.7)
   return ok(s2, 'S5.7');
-}
-
-/** redirect_max, the module parameter's default (S1.16, S5.4). */
-const REDIRECT_MAX = 256;
-
-/**
- * ovl_set_redirect: relative (the old name) within the same dir, absolute (the old path,
- * through the redirects of its ancestors) across dirs; an existing redirect is kept when it
- * still fits. Sets P.redirect on the upper dir, or answers EXDEV when too long.
- */
-function setRedirect(s: OvlState, d: OvlDentry, samedir: boolean): 'ok' | 'EXDEV' {
-  const existing = redirectOf(s, d.upper!);
-  if (existing !== undefined && (samedir || existing.startsWith('/'))) return 'ok';
-  let redirect = baseName(d.path);
-  if (!samedir) {
-    redirect = '';
-    for (let p = d.path; p !== '/'; p = parentPath(p)) {
-      const at = lookupPath(s, p)!;
-      const name = (at.upper && redirectOf(s, at.upper)) || baseName(p);
-      redirect = (name.startsWith('/') ? name : `/${name}`) + redirect;
-      if (name.startsWith('/')) break;
-    }
-    if (redirect.length > REDIRECT_MAX) return 'EXDEV';
-  }
-  d.upper!.xattrs[`${privatePrefix(s.profile)}redirect`] = redirect;
-  return 'ok';
 }
 
 /** ovl_type_origin: an upper object with a known lower (origin for non-dirs, merge for dirs). */

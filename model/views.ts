@@ -46,7 +46,7 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
       gid: 0,
       nlink: isMergedDir(d) ? 1 : counts.get(real)!, // S8.5, S8.6
       ino: stIno(s, d),
-      ...(real.type === 'file' ? { data: real.data } : {}),
+      ...(real.type === 'file' ? { data: (d.dataLower ?? real).data } : {}), // S7.1: data from below
       ...(real.type === 'symlink' ? { target: real.target } : {}),
       xattrs,
     });

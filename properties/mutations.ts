@@ -95,4 +95,13 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       return (op.op === 'remount' || op.op === 'rotate') && r.outcome === 'EINVAL' ? { ...r, outcome: 'ok' } : r;
     },
   },
+  'metacopy-copies-data': {
+    breaks: 'S7.1: with metacopy=on a chmod copies up the metadata only',
+    profile: 'metacopy',
+    step: thenEditUpper((s) => {
+      walkLayer(s.upper, (_p, ino) => {
+        if (ino.type === 'file' && 'trusted.overlay.metacopy' in ino.xattrs) delete ino.xattrs['trusted.overlay.metacopy'];
+      });
+    }),
+  },
 };
