@@ -5,7 +5,7 @@
 
 export * from './types.js';
 export { applyOp } from './apply.js';
-export { createState, type OvlState, type Step } from './state.js';
+export { createState, NotModelled, type OvlState, type Step } from './state.js';
 export { mount, walkEffects } from './super.js';
 export { mergedView, upperView, lowerView } from './views.js';
 export { DEFAULT_PROFILE, parseKernelVersion, privatePrefix, UMASK } from './profile.js';

@@ -2,7 +2,7 @@
 
 import { joinPath, splitPath, type Inode } from './layerFs.js';
 import { atLeast, privatePrefix } from './profile.js';
-import { hasUpper, type OvlState } from './state.js';
+import { hasUpper, NotModelled, type OvlState } from './state.js';
 
 export interface LowerRef {
   layer: number;
@@ -99,7 +99,7 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
       if (isMetacopy(s, u)) return withDataLower(s, d, parent, name, u);
       const redirect = foundDir && !stop ? redirectOf(s, u) : undefined;
       if (redirect !== undefined) {
-        if (s.profile.redirect_dir === 'nofollow') throw new Error('model: a redirect under redirect_dir=nofollow (EPERM, S2.7) is not modelled yet');
+        if (s.profile.redirect_dir === 'nofollow') throw new NotModelled('a redirected dir under redirect_dir=nofollow (EPERM)', 'S2.7');
         // S2.7, S13.1: relative = a sibling name; absolute = a path from every lower layer's root.
         if (redirect.startsWith('/')) {
           target = splitPath(redirect);
@@ -126,7 +126,7 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     d.lowers.push({ layer: pl.layer, inode: l, xwhiteouts: !last && isXwhiteoutsDir(s, l) });
     foundDir = l.type === 'dir';
     stop = !foundDir || isOpaque(s, l) || found.stopAfter; // S2.2, S2.6
-    if (foundDir && !stop && redirectOf(s, l) !== undefined) throw new Error('model: redirects in lower layers are not modelled yet (S2.7)');
+    if (foundDir && !stop && redirectOf(s, l) !== undefined) throw new NotModelled('a redirect in a lower layer', 'S2.7');
   }
   if (d.upper && d.upper.type !== 'dir') d.lowers = originOf(s, d.upper, d.path); // non-dir: origin, not name
   return d;
@@ -141,7 +141,7 @@ export function isMetacopy(s: OvlState, ino: Inode): boolean {
  * points (S5.6); its st_ino still comes from its origin only.
  */
 function withDataLower(s: OvlState, d: OvlDentry, parent: OvlDentry, name: string, u: Inode): OvlDentry {
-  if (!s.profile.metacopy) throw new Error('model: a metacopy file without metacopy=on (EPERM, S7.3) is not modelled yet');
+  if (!s.profile.metacopy) throw new NotModelled('a metacopy file without metacopy=on (EPERM)', 'S7.3');
   const redirect = redirectOf(s, u);
   const abs = redirect?.startsWith('/');
   const target = abs ? splitPath(redirect!) : [redirect ?? name];
@@ -155,7 +155,7 @@ function withDataLower(s: OvlState, d: OvlDentry, parent: OvlDentry, name: strin
     }
     if (found.stopAfter) break;
   }
-  if (!d.dataLower) throw new Error('model: a metacopy file without data (EIO, S2.8) is not modelled yet');
+  if (!d.dataLower) throw new NotModelled('a metacopy file whose data is missing (EIO)', 'S2.8');
   d.lowers = originOf(s, u, d.path);
   return d;
 }

@@ -77,6 +77,16 @@ function upperGeneration(s: OvlState): number {
   return Number(s.upper.name.slice(1) || '0');
 }
 
+/**
+ * The model met a situation whose rule it does not hold yet. It says so rather than guess:
+ * the CLI reports it as such, never as a divergence.
+ */
+export class NotModelled extends Error {
+  constructor(what: string, readonly rule: string) {
+    super(`the model does not hold this yet: ${what} (${rule})`);
+  }
+}
+
 /** Whether the mount has an upper layer at all (S14.1). */
 export function hasUpper(s: OvlState): boolean {
   return s.profile.readonly !== 'no-upper';

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { namedProfile, notModelled, ParamError, parseKernelVersion, PROFILES, resolveProfile, type Profile } from '../model/index.js';
+import { namedProfile, NotModelled, notModelled, ParamError, parseKernelVersion, PROFILES, resolveProfile, type Profile } from '../model/index.js';
 import { KernelDriver, probeOverlaySupport, profileOptions } from '../harness/drivers/kernel.js';
 import { tryMount } from '../harness/probe.js';
 import { inPrivateNamespace, runInPrivateNamespace } from '../harness/namespace.js';
@@ -150,6 +150,7 @@ async function cmdRun(argv: string[]): Promise<number> {
         `${(s.elapsedMs / 1000).toFixed(1)} s (${rate} checked steps/s), stacks up to ${s.deepest} lower layers; kernel ${kernelRelease}, driver ${driver.name}, seed ${a.seed}` +
         (s.interrupted ? ' (time budget reached)' : '') +
         (a.mutate ? `; MUTATED MODEL ${a.mutate} (${MUTATIONS[a.mutate].breaks})` : ''));
+      if (s.crash instanceof NotModelled) throw s.crash;
       if (s.crash) {
         console.error(`ovlcheck: internal error (a bug in ovlcheck, not a divergence), profile ${profile.name} seed ${a.seed} path ${s.counterexamplePath}:`);
         console.error(s.crash.stack ?? String(s.crash));
@@ -242,7 +243,7 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'probe') return await cmdProbe(rest);
     return cmd === 'run' ? await cmdRun(rest) : await cmdReplay(rest);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof CaseError) {
+    if (e instanceof UsageError || e instanceof CaseError || e instanceof NotModelled) {
       console.error(`ovlcheck: ${e.message}`);
       return 2;
     }
