@@ -36,7 +36,7 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   const src = lower.inode;
   const parentUpper = findInLayer(s.upper, parentPath(d.path))!;
   const up = newInode(s.upper, src.type, src.mode);
-  up.data = src.data; // S6.3: data, mode, symlink target
+  up.data = (d.dataLower ?? src).data; // S6.3: data, mode, symlink target
   up.target = src.target;
   if (s.profile.metacopy && src.type === 'file' && !withData) {
     up.data = '\0'.repeat(src.data.length); // S7.1: same size, no data (a hole)

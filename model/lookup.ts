@@ -20,8 +20,10 @@ export interface OvlDentry {
   upperWhiteout: boolean;
   /** Lower stack: every merged lower dir, or the one lower non-dir (its origin, if upper). */
   lowers: LowerRef[];
-  /** A metacopy upper file: the lower file that holds its data (S7.1, S2.8). */
+  /** A metacopy file: the lower file that holds its data (S7.1, S2.8). */
   dataLower?: Inode;
+  /** A metacopy upper file: the first lower found below it (ovl_dentry_lower), maybe a metacopy too. */
+  firstLower?: Inode;
 }
 
 export function isPositive(d: OvlDentry): boolean {
@@ -108,8 +110,9 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
       }
     }
   }
-  for (const [i, pl] of stack.entries()) {
-    if (stop) break;
+  const roots = () => s.lowers.map((l, layer) => ({ layer, inode: l.root }));
+  for (let i = 0; i < stack.length && !stop; i++) {
+    const pl = stack[i];
     if (pl.inode.type !== 'dir') break;
     const found = findBelow(s, pl.inode, target);
     if (found === 'stop') break;
@@ -124,9 +127,23 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     // them, the last layer below this parent.
     const last = s.profile.redirect_dir === 'nofollow' ? i === stack.length - 1 : pl.layer === s.lowers.length - 1;
     d.lowers.push({ layer: pl.layer, inode: l, xwhiteouts: !last && isXwhiteoutsDir(s, l) });
+    if (isMetacopy(s, l) && !d.upper) {
+      // S7.1, S2.8: a lower metacopy file (an earlier upper, rotated) takes its data from below.
+      d.dataLower = findData(s, stack.slice(i + 1), target, l, pl.layer + 1).data;
+      return d;
+    }
     foundDir = l.type === 'dir';
     stop = !foundDir || isOpaque(s, l) || found.stopAfter; // S2.2, S2.6
-    if (foundDir && !stop && redirectOf(s, l) !== undefined) throw new NotModelled('a redirect in a lower layer', 'S2.7');
+    const redirect = foundDir && !isOpaque(s, l) ? redirectOf(s, l) : undefined;
+    if (redirect === undefined) continue;
+    if (s.profile.redirect_dir === 'nofollow') throw new NotModelled('a redirected dir under redirect_dir=nofollow (EPERM)', 'S2.7');
+    if (redirect.startsWith('/')) {
+      // S13.1: an absolute redirect restarts from the layer roots below, and resets a stop.
+      target = splitPath(redirect);
+      stack = roots();
+      i = pl.layer;
+      stop = false;
+    } else target = [...target.slice(0, -1), redirect];
   }
   if (d.upper && d.upper.type !== 'dir') d.lowers = originOf(s, d.upper, d.path); // non-dir: origin, not name
   return d;
@@ -142,22 +159,44 @@ export function isMetacopy(s: OvlState, ino: Inode): boolean {
  */
 function withDataLower(s: OvlState, d: OvlDentry, parent: OvlDentry, name: string, u: Inode): OvlDentry {
   if (!s.profile.metacopy) throw new NotModelled('a metacopy file without metacopy=on (EPERM)', 'S7.3');
-  const redirect = redirectOf(s, u);
-  const abs = redirect?.startsWith('/');
-  const target = abs ? splitPath(redirect!) : [redirect ?? name];
-  const stack = abs ? s.lowers.map((l, layer) => ({ layer, inode: l.root })) : parent.lowers;
-  for (const pl of stack) {
-    const found = findBelow(s, pl.inode, target);
-    if (found === 'stop') break;
-    if (found.inode) {
-      if (found.inode.type === 'file' && !isWhiteout(s, found.inode)) d.dataLower = found.inode;
-      break;
-    }
-    if (found.stopAfter) break;
-  }
-  if (!d.dataLower) throw new NotModelled('a metacopy file whose data is missing (EIO)', 'S2.8');
+  const found = findData(s, parent.lowers, [name], u, 0);
+  d.dataLower = found.data;
+  d.firstLower = found.first;
   d.lowers = originOf(s, u, d.path);
   return d;
+}
+
+/**
+ * The data of a metacopy file: the first regular file that is not itself a metacopy, looked
+ * up in `layers` at the name, or where the metacopy file's redirect points (S5.6); an
+ * absolute redirect searches every layer from `below` down, from its root.
+ */
+function findData(s: OvlState, layers: readonly LowerRef[], target: string[], meta: Inode, below: number): { data: Inode; first: Inode } {
+  let comps = target;
+  let first: Inode | undefined;
+  for (;;) {
+    const redirect = redirectOf(s, meta);
+    if (redirect?.startsWith('/')) {
+      comps = splitPath(redirect);
+      layers = s.lowers.map((l, layer) => ({ layer, inode: l.root })).filter((l) => l.layer >= below);
+    } else if (redirect !== undefined) comps = [...comps.slice(0, -1), redirect];
+    let next: { ino: Inode; at: number } | undefined;
+    for (const [k, pl] of layers.entries()) {
+      const found = findBelow(s, pl.inode, comps);
+      if (found === 'stop') break;
+      if (found.inode) {
+        if (found.inode.type === 'file' && !isWhiteout(s, found.inode)) next = { ino: found.inode, at: k };
+        break;
+      }
+      if (found.stopAfter) break;
+    }
+    if (!next) throw new NotModelled('a metacopy file whose data is missing (EIO)', 'S2.8');
+    first ??= next.ino;
+    if (!isMetacopy(s, next.ino)) return { data: next.ino, first };
+    meta = next.ino;
+    below = layers[next.at].layer + 1;
+    layers = layers.slice(next.at + 1);
+  }
 }
 
 export function redirectOf(s: OvlState, ino: Inode): string | undefined {

@@ -1,6 +1,6 @@
 // ovl_set_redirect (dir.c): where a moved dir, or a moved or linked metacopy file, came from.
 
-import { baseName, linkCounts, parentPath } from './layerFs.js';
+import { baseName, linkCounts, parentPath, type Inode } from './layerFs.js';
 import { lookupPath, redirectOf, type OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import type { OvlState } from './state.js';
@@ -15,7 +15,7 @@ const REDIRECT_MAX = 256;
  */
 export function setRedirect(s: OvlState, d: OvlDentry, samedir: boolean): 'ok' | 'EXDEV' {
   // ovl_need_absolute_redirect: across dirs, or for a file whose lower is hard-linked.
-  const absolute = !samedir || (d.dataLower !== undefined && dataLowerNlink(s, d) > 1);
+  const absolute = !samedir || (d.firstLower !== undefined && lowerNlink(s, d.firstLower) > 1);
   const existing = redirectOf(s, d.upper!);
   if (existing !== undefined && (!absolute || existing.startsWith('/'))) return 'ok';
   let redirect = baseName(d.path);
@@ -34,9 +34,9 @@ export function setRedirect(s: OvlState, d: OvlDentry, samedir: boolean): 'ok' |
 }
 
 
-function dataLowerNlink(s: OvlState, d: OvlDentry): number {
+function lowerNlink(s: OvlState, ino: Inode): number {
   for (const l of s.lowers) {
-    const n = linkCounts(l).get(d.dataLower!);
+    const n = linkCounts(l).get(ino);
     if (n !== undefined) return n;
   }
   return 1;

@@ -13,7 +13,8 @@ import { inPrivateNamespace, runInPrivateNamespace } from '../harness/namespace.
 import { openSandbox } from '../harness/sandbox.js';
 import { CaseError, parseCase } from './caseFile.js';
 import { runConformance, type Progress } from './conformance.js';
-import { failureCase, formatFailure, type Failure } from './report.js';
+import { failureCase, formatFailure, formatStack, type Failure } from './report.js';
+import { formatOp } from './commands.js';
 import { MUTATIONS } from './mutations.js';
 import { formatProbe, probe } from './probeReport.js';
 import { formatMountFailure, runMountValidation } from './mountValidation.js';
@@ -150,7 +151,11 @@ async function cmdRun(argv: string[]): Promise<number> {
         `${(s.elapsedMs / 1000).toFixed(1)} s (${rate} checked steps/s), stacks up to ${s.deepest} lower layers; kernel ${kernelRelease}, driver ${driver.name}, seed ${a.seed}` +
         (s.interrupted ? ' (time budget reached)' : '') +
         (a.mutate ? `; MUTATED MODEL ${a.mutate} (${MUTATIONS[a.mutate].breaks})` : ''));
-      if (s.crash instanceof NotModelled) throw s.crash;
+      if (s.crash instanceof NotModelled) {
+        // Say where, so the next model rule has its minimal case.
+        if (s.crashCase) console.log(['case:', ...formatStack(s.crashCase.stack), 'steps:', ...s.crashCase.steps.map((op, i) => `  ${i + 1}. ${formatOp(op)}`)].join('\n'));
+        throw s.crash;
+      }
       if (s.crash) {
         console.error(`ovlcheck: internal error (a bug in ovlcheck, not a divergence), profile ${profile.name} seed ${a.seed} path ${s.counterexamplePath}:`);
         console.error(s.crash.stack ?? String(s.crash));

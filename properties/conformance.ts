@@ -2,7 +2,7 @@
 // then a final remount compared; fast-check shrinks a divergence to a minimal case.
 
 import fc from 'fast-check';
-import type { KernelVersion, Profile } from '../model/index.js';
+import type { KernelVersion, Op, Profile, StackSpec } from '../model/index.js';
 import type { Driver } from '../harness/driver.js';
 import { opArbitrary } from './arb/ops.js';
 import { layerStack } from './arb/layerStack.js';
@@ -44,6 +44,8 @@ export interface RunSummary extends Progress {
   failure: Failure | null;
   /** A harness crash (not a divergence): a bug in ovlcheck, reported with its stack. */
   crash: Error | null;
+  /** For a crash: the (shrunk) case that caused it. */
+  crashCase?: { stack: StackSpec; steps: Op[] };
   interrupted: boolean;
   counterexamplePath?: string;
 }
@@ -53,9 +55,9 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const progress: Progress = { cases: 0, steps: 0, shrinking: false, elapsedMs: 0, deepest: 0 };
   let failure: Failure | null = null;
   let crash: Error | null = null;
+  let crashCase: RunSummary['crashCase'];
   const noUpper = o.profile.readonly === 'no-upper';
-  // Rotation would put redirects into lower layers, which the model does not hold yet.
-  const rotate = noUpper || o.profile.redirect_dir === 'on' ? 0 : o.rotateWeight ?? 1;
+  const rotate = noUpper ? 0 : o.rotateWeight ?? 1;
   const commands = fc.commands([opArbitrary(rotate).map((a) => new OpCommand(a))], { maxCommands: o.steps, size: 'max' });
   const stacks = layerStack({ maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper });
 
@@ -72,7 +74,10 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
           driver: o.driver.name, kernel: o.kernelRelease, profile: o.profile, options: session.facts?.options ?? '', moduleDefaults: session.facts?.moduleDefaults ?? {},
           stack, history: [...session.history], info: e.info,
         };
-      } else crash = e as Error;
+      } else {
+        crash = e as Error;
+        crashCase = { stack, steps: session.history.map((h) => h.op) };
+      }
       progress.shrinking = true;
       throw e;
     } finally {
@@ -104,6 +109,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
     ...progress,
     failure: result.failed ? f : null,
     crash: result.failed && !f ? (crash ?? new Error(String(result.errorInstance))) : null,
+    crashCase,
     interrupted: result.interrupted,
     counterexamplePath: result.counterexamplePath ?? undefined,
   };
