@@ -2,7 +2,7 @@
 // stack deeper than mount(2)'s one page of options still mounts (S1.10, S1.12).
 
 import koffi from 'koffi';
-import { AT_FDCWD, errnoName } from './native.js';
+import { AT_FDCWD, errnoName, libcBindings } from './native.js';
 import type { Outcome } from '../model/types.js';
 
 const FSOPEN_CLOEXEC = 1, FSMOUNT_CLOEXEC = 1, MOVE_MOUNT_F_EMPTY_PATH = 4;
@@ -15,20 +15,13 @@ interface Api {
   moveMount: (fromFd: number, fromPath: string, toFd: number, toPath: string, flags: number) => number;
   close: (fd: number) => number;
 }
-let api: Api | undefined;
-
-function load(): Api {
-  if (api) return api;
-  const lib = koffi.load('libc.so.6');
-  api = {
-    fsopen: lib.func('int fsopen(const char *fs_name, unsigned int flags)'),
-    fsconfig: lib.func('int fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)'),
-    fsmount: lib.func('int fsmount(int fd, unsigned int flags, unsigned int attr_flags)'),
-    moveMount: lib.func('int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)'),
-    close: lib.func('int close(int fd)'),
-  } as Api;
-  return api;
-}
+const load = libcBindings<Api>({
+  fsopen: 'int fsopen(const char *fs_name, unsigned int flags)',
+  fsconfig: 'int fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)',
+  fsmount: 'int fsmount(int fd, unsigned int flags, unsigned int attr_flags)',
+  moveMount: 'int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)',
+  close: 'int close(int fd)',
+});
 
 /** Parameters in order; a null value is a flag ("userxattr", "ro"). */
 export function mountWithFsconfig(target: string, params: [string, string | null][]): Outcome {

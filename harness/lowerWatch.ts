@@ -5,6 +5,7 @@
 
 import fs from 'node:fs';
 import koffi from 'koffi';
+import { libcBindings } from './native.js';
 
 const IN_MODIFY = 0x2, IN_ATTRIB = 0x4, IN_CLOSE_WRITE = 0x8, IN_MOVED_FROM = 0x40, IN_MOVED_TO = 0x80;
 const IN_CREATE = 0x100, IN_DELETE = 0x200, IN_DELETE_SELF = 0x400, IN_MOVE_SELF = 0x800;
@@ -19,19 +20,12 @@ interface Inotify {
   read: (fd: number, buf: Buffer, n: number) => number;
   close: (fd: number) => number;
 }
-let api: Inotify | undefined;
-
-function load(): Inotify {
-  if (api) return api;
-  const lib = koffi.load('libc.so.6');
-  api = {
-    init1: lib.func('int inotify_init1(int flags)'),
-    addWatch: lib.func('int inotify_add_watch(int fd, const char *path, uint32_t mask)'),
-    read: lib.func('long read(int fd, _Out_ void *buf, size_t count)'),
-    close: lib.func('int close(int fd)'),
-  } as Inotify;
-  return api;
-}
+const load = libcBindings<Inotify>({
+  init1: 'int inotify_init1(int flags)',
+  addWatch: 'int inotify_add_watch(int fd, const char *path, uint32_t mask)',
+  read: 'long read(int fd, _Out_ void *buf, size_t count)',
+  close: 'int close(int fd)',
+});
 
 /**
  * One inotify instance for the whole process: closing an instance waits for every mark to be

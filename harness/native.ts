@@ -64,29 +64,36 @@ interface Libc {
   lremovexattr: (path: string, name: string) => number;
 }
 
-let libc: Libc | undefined;
+let lib: ReturnType<typeof koffi.load> | undefined;
 
-function load(): Libc {
-  if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
-  // ssize_t is declared as `long` (same width on Linux); koffi has no ssize_t.
-  libc = {
-    mknod: lib.func('int mknod(const char *path, uint32_t mode, unsigned long dev)'),
-    renameat2: lib.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
-    mount: lib.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)'),
-    umount2: lib.func('int umount2(const char *target, int flags)'),
-    truncate: lib.func('int truncate(const char *path, long length)'),
-    setxattr: lib.func('int setxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
-    lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
-    getxattr: lib.func('long getxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
-    lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
-    listxattr: lib.func('long listxattr(const char *path, _Out_ void *list, size_t size)'),
-    llistxattr: lib.func('long llistxattr(const char *path, _Out_ void *list, size_t size)'),
-    removexattr: lib.func('int removexattr(const char *path, const char *name)'),
-    lremovexattr: lib.func('int lremovexattr(const char *path, const char *name)'),
-  } as Libc;
-  return libc;
+/** Bind a table of libc prototypes, once, on first use (every FFI call of the harness goes through here). */
+export function libcBindings<T>(prototypes: { [K in keyof T]: string }): () => T {
+  let bound: T | undefined;
+  return () => {
+    if (!bound) {
+      lib ??= koffi.load('libc.so.6');
+      bound = Object.fromEntries(Object.entries(prototypes).map(([k, p]) => [k, lib!.func(p as string)])) as T;
+    }
+    return bound;
+  };
 }
+
+// ssize_t is declared as `long` (same width on Linux); koffi has no ssize_t.
+const load = libcBindings<Libc>({
+  mknod: 'int mknod(const char *path, uint32_t mode, unsigned long dev)',
+  renameat2: 'int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)',
+  mount: 'int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)',
+  umount2: 'int umount2(const char *target, int flags)',
+  truncate: 'int truncate(const char *path, long length)',
+  setxattr: 'int setxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
+  lsetxattr: 'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
+  getxattr: 'long getxattr(const char *path, const char *name, _Out_ void *value, size_t size)',
+  lgetxattr: 'long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)',
+  listxattr: 'long listxattr(const char *path, _Out_ void *list, size_t size)',
+  llistxattr: 'long llistxattr(const char *path, _Out_ void *list, size_t size)',
+  removexattr: 'int removexattr(const char *path, const char *name)',
+  lremovexattr: 'int lremovexattr(const char *path, const char *name)',
+});
 
 function outcome(rc: number): NativeOutcome {
   return rc < 0 ? errnoName(koffi.errno()) : 'ok';
