@@ -19,7 +19,7 @@ export interface Driver {
   setup(stack: StackSpec, profile: Profile): Promise<MountFacts>;
   /** Apply one operation on the merged mount; errno is data, never thrown. */
   apply(op: Op): Outcome | Promise<Outcome>;
-  /** 'merged' walks the mount; 'upper' and 'lowerN' (0 = top lower) walk the raw layer dirs. */
+  /** 'merged' walks the mount; 'upper' and N (0 = top lower, then the data-only layers) walk the raw layer dirs. */
   snapshot(view: 'merged' | 'upper' | number): Snapshot;
   /**
    * Whether any lower layer may have changed since setup. The session compares the lowers

@@ -35,6 +35,7 @@ export function createInUpper(s: OvlState, parentPath: string, name: string, mak
 function newName(s: OvlState, path: string): { parent: OvlDentry; name: string } | Step {
   const w = walkPath(s, path, false);
   if (!w.ok) return fail(s, w.errno, 'VFS');
+  if (w.child.error) return fail(s, w.child.error, 'S2.8');
   if (isPositive(w.child)) return fail(s, 'EEXIST', 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // filename_create: EEXIST first
   return { parent: w.parent, name: w.name };
@@ -83,6 +84,7 @@ export function createFile(s: OvlState, parentPath: string, name: string, mode: 
 export function link(s: OvlState, src: string, dst: string): Step {
   const wo = walkPath(s, src, false);
   if (!wo.ok) return fail(s, wo.errno, 'VFS');
+  if (wo.child.error) return fail(s, wo.child.error, 'S2.8');
   if (!isPositive(wo.child)) return fail(s, 'ENOENT', 'VFS');
   const n = newName(s, dst);
   if (isStep(n)) return n;
@@ -101,6 +103,7 @@ export function unlink(s: OvlState, path: string): Step {
   const w = walkPath(s, path, false);
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // before the last name is looked up
+  if (w.child.error) return fail(s, w.child.error, 'S2.8');
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   if (isDir(w.child)) return fail(s, 'EISDIR', 'VFS');
   return remove(s, w.parent, w.child, w.name);
@@ -111,6 +114,7 @@ export function rmdir(s: OvlState, path: string): Step {
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (!w.name) return fail(s, 'EBUSY', 'VFS'); // the mount root
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // before the last name is looked up
+  if (w.child.error) return fail(s, w.child.error, 'S2.8');
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   if (!isDir(w.child)) return fail(s, 'ENOTDIR', 'VFS');
   const lp = lowerPositive(s, w.parent, w.child);

@@ -14,6 +14,7 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
   // The last component is looked at before following it: O_EXCL and O_NOFOLLOW see the symlink.
   let w = walkPath(s, path, false);
   if (!w.ok) return fail(s, w.errno, 'VFS');
+  if (w.child.error) return fail(s, w.child.error, 'S2.8');
   if (creat && f.has('O_EXCL') && isPositive(w.child)) return fail(s, 'EEXIST', 'VFS');
   if (isPositive(w.child) && realInode(w.child).type === 'symlink') {
     if (f.has('O_NOFOLLOW')) return fail(s, 'ELOOP', 'VFS');

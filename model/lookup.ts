@@ -3,6 +3,7 @@
 import { joinPath, splitPath, type Inode } from './layerFs.js';
 import { atLeast, privatePrefix } from './profile.js';
 import { hasUpper, NotModelled, type OvlState } from './state.js';
+import type { Errno } from './types.js';
 
 export interface LowerRef {
   layer: number;
@@ -24,10 +25,12 @@ export interface OvlDentry {
   dataLower?: Inode;
   /** A metacopy upper file: the first lower found below it (ovl_dentry_lower), maybe a metacopy too. */
   firstLower?: Inode;
+  /** The lookup itself failed with this errno (S2.8, S22.2): listed by readdir, nothing else works. */
+  error?: Errno;
 }
 
 export function isPositive(d: OvlDentry): boolean {
-  return d.upper !== null || d.lowers.length > 0;
+  return d.error === undefined && (d.upper !== null || d.lowers.length > 0);
 }
 
 /** The object that answers stat: upper if present, else the top lower. */
@@ -128,7 +131,13 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     const last = s.profile.redirect_dir === 'nofollow' ? i === stack.length - 1 : pl.layer === s.lowers.length - 1;
     d.lowers.push({ layer: pl.layer, inode: l, xwhiteouts: !last && isXwhiteoutsDir(s, l) });
     if (isMetacopy(s, l) && !d.upper) {
-      // S7.1, S2.8: a lower metacopy file (an earlier upper, rotated) takes its data from below.
+      // S2.8: following a metacopy file into the layers below needs metacopy=on; from the last
+      // regular layer (d.last, as above) into data-only layers it does not (S7.4, 6.16+).
+      if (!s.profile.metacopy && !last) {
+        d.error = 'EPERM';
+        return d;
+      }
+      // S7.1: a lower metacopy file (an earlier upper, rotated, or an image's) takes its data from below.
       d.dataLower = findData(s, stack.slice(i + 1), target, l, pl.layer + 1).data;
       return d;
     }
@@ -190,7 +199,15 @@ function findData(s: OvlState, layers: readonly LowerRef[], target: string[], me
       }
       if (found.stopAfter) break;
     }
-    if (!next) throw new NotModelled('a metacopy file whose data is missing (EIO)', 'S2.8');
+    if (!next && redirect?.startsWith('/')) {
+      // S7.4: an absolute redirect that no lower layer satisfies is looked up in the data-only
+      // layers, the first one holding a regular file at that path.
+      for (const dl of s.dataLayers) {
+        const found = findBelow(s, dl.root, comps);
+        if (found !== 'stop' && found.inode?.type === 'file' && !isMetacopy(s, found.inode)) return { data: found.inode, first: first ?? found.inode };
+      }
+    }
+    if (!next) throw new NotModelled('a metacopy file whose data is missing (EIO, or ENOENT with data-only layers)', 'S2.8, S7.4');
     first ??= next.ino;
     if (!isMetacopy(s, next.ino)) return { data: next.ino, first };
     meta = next.ino;
@@ -246,7 +263,7 @@ const MAXSYMLINKS = 40;
 
 export type Walk =
   | { ok: true; parent: OvlDentry; name: string; child: OvlDentry }
-  | { ok: false; errno: 'ENOENT' | 'ENOTDIR' | 'ELOOP' };
+  | { ok: false; errno: Errno };
 
 /**
  * Path walk as the VFS does it: intermediate symlinks are followed; the last component
@@ -268,6 +285,9 @@ function walkFrom(
     if (!isDir(dir)) return { ok: false, errno: 'ENOTDIR' };
     const name = comps[i];
     const child = name === '..' ? parentDentry(s, dir) : lookupChild(s, dir, name);
+    // A failed lookup fails the walk; of the last name, only when it is followed: otherwise
+    // the caller meets it where its syscall looks that name up.
+    if (child.error && (!last || followLast)) return { ok: false, errno: child.error };
     const ino = isPositive(child) ? realInode(child) : null;
     if (ino?.type === 'symlink' && (!last || followLast)) {
       if (++budget.links > MAXSYMLINKS) return { ok: false, errno: 'ELOOP' };

@@ -10,7 +10,7 @@ export class ParamError extends Error {}
  * Named profiles. `modelled: false` marks options whose semantics the model does not hold yet:
  * a run refuses them rather than report divergences the model cannot explain.
  */
-export const PROFILES: Record<string, { options: string; modelled: boolean; about: string; noUpper?: boolean }> = {
+export const PROFILES: Record<string, { options: string; modelled: boolean; about: string; noUpper?: boolean; dataOnly?: boolean }> = {
   default: { options: '', modelled: true, about: 'the upstream defaults: redirect_dir=follow, everything else off' },
   'redirect-nofollow': { options: 'redirect_dir=nofollow', modelled: true, about: 'redirects are neither written nor followed (S2.7, S13.3)' },
   'xino-on': { options: 'xino=on', modelled: true, about: 'ignored on one filesystem, but disallows offline changes (S4.4, S8.3)' },
@@ -18,6 +18,7 @@ export const PROFILES: Record<string, { options: string; modelled: boolean; abou
   'uuid-off': { options: 'uuid=off', modelled: true, about: 'null uuid, in file handles too (S8.9)' },
   userxattr: { options: 'userxattr', modelled: true, about: 'private xattrs in user.overlay.*, redirect_dir=nofollow (S10.3, S1.15)' },
   ro: { options: 'ro', modelled: true, about: 'an upper mounted read-only: every change is EROFS (S14.2)' },
+  'data-only': { options: '', dataOnly: true, modelled: true, about: 'a data-only layer ("::") reached through metacopy files\' absolute redirects (S7.4)' },
   'lower-only': { options: '', noUpper: true, modelled: true, about: 'no upper layer: read-only, every change is EROFS (S14.1)' },
   'redirect-on': { options: 'redirect_dir=on', modelled: true, about: 'directory renames with redirects (S5.3, S13)' },
   index: { options: 'index=on', modelled: false, about: 'hard links kept across copy-up (S6.6, S12)' },
@@ -100,6 +101,7 @@ export function namedProfile(name: string): Profile {
   if (!entry) throw new ParamError(`unknown profile "${name}" (one of: ${Object.keys(PROFILES).join(', ')})`);
   const p = resolveProfile(name, entry.options);
   if (entry.noUpper) p.readonly = 'no-upper';
+  if (entry.dataOnly) p.dataOnly = true;
   return p;
 }
 

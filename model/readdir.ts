@@ -1,46 +1,53 @@
 // Directory listings (readdir.c).
 
 import type { Inode } from './layerFs.js';
-import { isDir, isMergedDir, isPositive, isXattrWhiteout, lookupChild, realInode, type OvlDentry } from './lookup.js';
+import { isDir, isMergedDir, isPositive, lookupChild, realInode, type OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import type { OvlState } from './state.js';
 
 /**
- * The names readdir returns. A merged dir lists what readMerged gives (S9.2, S9.9). A dir that is
- * not merged is read straight from its one real dir (S9.1), so whiteouts inside it are
- * listed although their lookup fails (S22.9).
+ * The names readdir returns. A dir that is not merged is read straight from its one real dir
+ * (S9.1), so whiteouts and names whose lookup fails are listed (S22.9). A merged dir lists the
+ * union of its layers without whiteouts (S9.2); while listing, ovl_iterate looks some entries
+ * up, and drops those whose lookup fails (S22.2): every upper entry of an impure dir (to
+ * compute d_ino, S9.9), and the regular files of a lower layer flagged for xattr whiteouts
+ * in a dir that has an opaque=x lower (S3.5, S22.3).
  */
 export function readDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<number> = s.xwLayers): string[] {
   if (!isDir(dir)) return [];
   if (!isMergedDir(dir)) return [...realInode(dir).children!.keys()].sort();
-  const names = readMerged(s, dir, xwLayers);
-  // In an impure merged dir every upper entry is looked up to compute its d_ino, and one
-  // whose lookup fails is dropped as stale (ovl_calc_d_ino, ovl_cache_update).
-  const upper = dir.upper;
-  if (!upper || !(`${privatePrefix(s.profile)}impure` in upper.xattrs)) return names;
-  return names.filter((n) => !upper.children!.has(n) || isPositive(lookupChild(s, dir, n)));
+  const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
+  return mergedEntries(dir, xwLayers)
+    .filter((e) => !((e.upper && impure) || e.checkXwhiteout) || isPositive(lookupChild(s, dir, e.name)))
+    .map((e) => e.name);
+}
+
+interface MergedEntry {
+  name: string;
+  /** The topmost entry is in the upper layer. */
+  upper: boolean;
+  /** A regular file in a flagged layer: looked up while listing (p->check_xwhiteout). */
+  checkXwhiteout: boolean;
 }
 
 /**
  * ovl_dir_read_merged: the union of the names in the dir's layers, topmost first, without
- * the names whose topmost entry is a whiteout. An xattr whiteout only counts as one when
- * listing (ovl_iterate), in a dir that has an opaque=x lower, and in a layer where a lookup
- * has met an opaque=x dir since the mount (S3.5, S22.3); elsewhere it is listed and its
- * lookup fails (S22.9). `xwLayers` null: the emptiness check, which never looks at xattrs.
+ * the names whose topmost entry is a (char device) whiteout. `xwLayers` null: the emptiness
+ * check, which never looks at xattrs.
  */
-export function readMerged(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<number> | null): string[] {
+function mergedEntries(dir: OvlDentry, xwLayers: ReadonlySet<number> | null): MergedEntry[] {
   const hasXwhiteouts = xwLayers !== null && dir.lowers.some((l) => l.xwhiteouts);
-  const layers: { ino: Inode; xw: boolean }[] = [];
-  if (dir.upper) layers.push({ ino: dir.upper, xw: false });
-  for (const l of dir.lowers) layers.push({ ino: l.inode, xw: hasXwhiteouts && xwLayers!.has(l.layer) });
-  const hidden = new Map<string, boolean>();
-  for (const { ino, xw } of layers) {
+  const layers: { ino: Inode; upper: boolean; xw: boolean }[] = [];
+  if (dir.upper) layers.push({ ino: dir.upper, upper: true, xw: false });
+  for (const l of dir.lowers) layers.push({ ino: l.inode, upper: false, xw: hasXwhiteouts && xwLayers!.has(l.layer) });
+  const seen = new Map<string, MergedEntry | null>();
+  for (const { ino, upper, xw } of layers) {
     for (const [name, child] of ino.children!) {
-      if (hidden.has(name)) continue;
-      hidden.set(name, child.type === 'whiteout' || (xw && isXattrWhiteout(s, child)));
+      if (seen.has(name)) continue;
+      seen.set(name, child.type === 'whiteout' ? null : { name, upper, checkXwhiteout: xw && child.type === 'file' });
     }
   }
-  return [...hidden].filter(([, h]) => !h).map(([n]) => n).sort();
+  return [...seen.values()].filter((e): e is MergedEntry => e !== null).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
 /** Listed names whose lookup succeeds. */
@@ -49,6 +56,6 @@ export function positiveNames(s: OvlState, dir: OvlDentry): string[] {
 }
 
 /** ovl_check_empty_dir: whiteouts do not count, in any layer (S4.8); xattr whiteouts do. */
-export function checkEmptyDir(s: OvlState, dir: OvlDentry): boolean {
-  return readMerged(s, dir, null).length === 0;
+export function checkEmptyDir(_s: OvlState, dir: OvlDentry): boolean {
+  return mergedEntries(dir, null).length === 0;
 }

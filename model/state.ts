@@ -11,6 +11,8 @@ export interface OvlState {
   readonly kernel: KernelVersion;
   /** lowers[0] is the top lower layer (S2.1). Lowers are never written. */
   readonly lowers: readonly LayerFs[];
+  /** Data-only layers (S7.4): only metacopy files' absolute redirects reach them. */
+  readonly dataLayers: readonly LayerFs[];
   upper: LayerFs;
   /** Lower inodes by id (and their layer), to follow an origin xattr back to its lower object. */
   readonly lowerById: ReadonlyMap<string, LowerRef>;
@@ -53,7 +55,8 @@ export function createState(stack: StackSpec, profile: Profile, kernel: KernelVe
   const prefix = privatePrefix(profile);
   const lowers = stack.lowers.map((spec, i) => buildLayer(`L${i}`, spec, prefix));
   const upper = buildLayer('U', stack.upper, prefix);
-  return mount({ profile, kernel, lowers, upper, lowerById: indexLowers(lowers), memOrigin: new Map(), xwLayers: new Set() });
+  const dataLayers = (stack.data ?? []).map((spec, i) => buildLayer(`D${i}`, spec, prefix));
+  return mount({ profile, kernel, lowers, dataLayers, upper, lowerById: indexLowers(lowers), memOrigin: new Map(), xwLayers: new Set() });
 }
 
 function indexLowers(lowers: readonly LayerFs[]): Map<string, LowerRef> {

@@ -29,6 +29,8 @@ export type LayerSpec = Record<string, EntrySpec>;
 export interface StackSpec {
   lowers: LayerSpec[];
   upper: LayerSpec;
+  /** Data-only layers below every lower ("::" in lowerdir=, S7.4): never looked up by name. */
+  data?: LayerSpec[];
 }
 
 // ---------------------------------------------------------------- operations
@@ -78,6 +80,8 @@ export interface Profile {
   uuid: 'on' | 'auto' | 'null' | 'off';
   /** fsync=volatile (S14.3). */
   volatile?: boolean;
+  /** Stacks get a data-only layer (S7.4); a property of the layers, not a mount option. */
+  dataOnly?: boolean;
   /** Read-only: a mount without an upper layer (S14.1), or an upper mounted with `ro` (S14.2). */
   readonly?: 'no-upper' | 'ro';
 }

@@ -29,7 +29,7 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
   const visit = (d: OvlDentry) => {
     if (!isPositive(d)) {
       // listed by readdir but lookup fails (S22.9)
-      snap.set(d.path, { kind: 'error', errno: 'ENOENT', mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, xattrs: {} });
+      snap.set(d.path, { kind: 'error', errno: d.error ?? 'ENOENT', mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, xattrs: {} });
       return;
     }
     const real = realInode(d);
@@ -106,6 +106,7 @@ export function upperView(s: OvlState): Snapshot {
   return layerView(s.upper, true);
 }
 
+/** Lower i, then the data-only layers (i >= number of lowers). */
 export function lowerView(s: OvlState, i: number): Snapshot {
-  return layerView(s.lowers[i], false);
+  return layerView(i < s.lowers.length ? s.lowers[i] : s.dataLayers[i - s.lowers.length], false);
 }

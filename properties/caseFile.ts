@@ -61,6 +61,10 @@ export function parseCase(text: string, source = 'case'): CaseFile {
   c.layers.upper ??= {};
   c.layers.lowers.forEach((l, i) => checkLayer(l, `${source}: layers.lowers[${i}]`));
   checkLayer(c.layers.upper, `${source}: layers.upper`);
+  if (c.layers.data !== undefined) {
+    if (!Array.isArray(c.layers.data)) throw new CaseError(`${source}: layers.data must list data-only layers`);
+    c.layers.data.forEach((l, i) => checkLayer(l, `${source}: layers.data[${i}]`));
+  }
   if (!Array.isArray(c.steps)) throw new CaseError(`${source}: steps must be an array`);
   c.steps.forEach((s, i) => checkOp(s, `${source}: steps[${i}]`));
   return c;

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import type { KernelVersion, Op, Profile, StackSpec } from '../model/index.js';
 import type { Driver } from '../harness/driver.js';
 import { opArbitrary } from './arb/ops.js';
-import { layerStack } from './arb/layerStack.js';
+import { dataOnlyStack, layerStack } from './arb/layerStack.js';
 import { candidatePaths, OpCommand } from './commands.js';
 import { minimizeFailure } from './minimize.js';
 import type { StepFn } from './mutations.js';
@@ -59,7 +59,8 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const noUpper = o.profile.readonly === 'no-upper';
   const rotate = noUpper ? 0 : o.rotateWeight ?? 1;
   const commands = fc.commands([opArbitrary(rotate).map((a) => new OpCommand(a))], { maxCommands: o.steps, size: 'max' });
-  const stacks = layerStack({ maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper });
+  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper };
+  const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 
   const property = fc.asyncProperty(stacks, commands, async (stack, cmds) => {
     progress.cases++;

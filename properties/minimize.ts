@@ -55,7 +55,7 @@ function* smaller(c: Candidate): Generator<Candidate> {
       const without = withoutEntry(layer, path);
       if (!without) continue;
       const lowers = c.stack.lowers.map((l, j) => (j === li ? without : l));
-      yield { ...c, stack: { lowers, upper: li === c.stack.lowers.length ? without : c.stack.upper } };
+      yield { ...c, stack: { ...c.stack, lowers, upper: li === c.stack.lowers.length ? without : c.stack.upper } };
     }
   }
 }

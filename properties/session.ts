@@ -107,9 +107,11 @@ export class Session {
       expected.set('upper', upperView(this.model));
       actual.set('upper', this.driver.snapshot('upper'));
     }
-    for (let i = 0; lowers && i < this.model.lowers.length; i++) {
-      expected.set(`lower${i}`, lowerView(this.model, i));
-      actual.set(`lower${i}`, this.driver.snapshot(i));
+    const nLowers = this.model.lowers.length;
+    for (let i = 0; lowers && i < nLowers + this.model.dataLayers.length; i++) {
+      const view = i < nLowers ? `lower${i}` : `data${i - nLowers}`;
+      expected.set(view, lowerView(this.model, i));
+      actual.set(view, this.driver.snapshot(i));
     }
     const differences: Difference[] = [];
     for (const [view, snap] of expected) {

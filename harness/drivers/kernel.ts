@@ -48,9 +48,9 @@ function escapeLayerPath(p: string, inLowerdir: boolean): string {
   return p.replace(inLowerdir ? /[\\,:]/g : /[\\,]/g, (c) => '\\' + c);
 }
 
-export function overlayOptions(lowers: string[], upper: string, work: string, p: Profile): string {
+export function overlayOptions(lowers: string[], upper: string, work: string, p: Profile, data: string[] = []): string {
   return [
-    `lowerdir=${lowers.map((l) => escapeLayerPath(l, true)).join(':')}`,
+    `lowerdir=${lowers.map((l) => escapeLayerPath(l, true)).join(':')}${data.map((d) => '::' + escapeLayerPath(d, true)).join('')}`,
     ...(p.readonly === 'no-upper' ? [] : [`upperdir=${escapeLayerPath(upper, false)}`, `workdir=${escapeLayerPath(work, false)}`]),
     profileOptions(p),
   ].join(',');
@@ -85,6 +85,8 @@ function mountsLine(target: string): string {
 interface CaseDirs {
   root: string;
   lowers: string[];
+  /** Data-only layers (S7.4), below every lower. */
+  data: string[];
   upper: string;
   merged: string;
 }
@@ -104,18 +106,22 @@ export class KernelDriver implements Driver {
     await this.teardown();
     const root = this.sandbox.newDir('case-');
     this.sandbox.mountTmpfs(root);
-    const dirs: CaseDirs = { root, lowers: stack.lowers.map((_, i) => `${root}/l${i}`), upper: `${root}/u`, merged: `${root}/m` };
+    const dirs: CaseDirs = {
+      root, lowers: stack.lowers.map((_, i) => `${root}/l${i}`), data: (stack.data ?? []).map((_, i) => `${root}/d${i}`),
+      upper: `${root}/u`, merged: `${root}/m`,
+    };
     this.dirs = dirs;
     try {
       const work = `${root}/w`;
-      for (const d of [...dirs.lowers, dirs.upper, work, dirs.merged]) fs.mkdirSync(d, { mode: 0o755 });
+      for (const d of [...dirs.lowers, ...dirs.data, dirs.upper, work, dirs.merged]) fs.mkdirSync(d, { mode: 0o755 });
       const prefix = privatePrefix(profile);
       stack.lowers.forEach((layer, i) => materializeLayer(dirs.lowers[i], layer, prefix));
+      (stack.data ?? []).forEach((layer, i) => materializeLayer(dirs.data[i], layer, prefix));
       materializeLayer(dirs.upper, stack.upper, prefix);
-      this.watch = new LowerWatch(dirs.lowers); // from here on, any change to a lower is seen
+      this.watch = new LowerWatch([...dirs.lowers, ...dirs.data]); // from here on, any change to a lower is seen
       this.profile = profile;
       this.rotations = 0;
-      this.options = overlayOptions(dirs.lowers, dirs.upper, work, profile);
+      this.options = overlayOptions(dirs.lowers, dirs.upper, work, profile, dirs.data);
       const defaults = moduleDefaults(); // read before mounting: they decide what the mount means
       this.mountOverlay();
       return { options: this.options, moduleDefaults: defaults, shown: mountsLine(dirs.merged) };
@@ -132,7 +138,7 @@ export class KernelDriver implements Driver {
   private doMount(): Outcome {
     const dirs = this.requireDirs();
     if (this.options.length < LEGACY_LIMIT) return mount('overlay', dirs.merged, 'overlay', 0, this.options);
-    const params: [string, string | null][] = dirs.lowers.map((l) => ['lowerdir+', l]);
+    const params: [string, string | null][] = [...dirs.lowers.map((l): [string, string] => ['lowerdir+', l]), ...dirs.data.map((d): [string, string] => ['datadir+', d])];
     if (this.profile!.readonly !== 'no-upper') params.push(['upperdir', dirs.upper], ['workdir', `${dirs.root}/w`]);
     for (const o of profileOptions(this.profile!).split(',')) {
       const [k, v] = o.split('=', 2);
@@ -173,7 +179,7 @@ export class KernelDriver implements Driver {
     const dirs = this.requireDirs();
     if (view === 'merged') return snapshotTree(dirs.merged);
     if (view === 'upper') return snapshotTree(dirs.upper);
-    const lower = dirs.lowers[view];
+    const lower = view < dirs.lowers.length ? dirs.lowers[view] : dirs.data[view - dirs.lowers.length];
     if (lower === undefined) throw new Error(`kernel driver: no lower layer ${view}`);
     return snapshotTree(lower);
   }
@@ -195,8 +201,8 @@ export class KernelDriver implements Driver {
     fs.mkdirSync(dirs.upper, { mode: 0o755 });
     dirs.lowers = [lower, ...dirs.lowers];
     this.watch?.close();
-    this.watch = new LowerWatch(dirs.lowers);
-    this.options = overlayOptions(dirs.lowers, dirs.upper, `${dirs.root}/w`, this.profile!);
+    this.watch = new LowerWatch([...dirs.lowers, ...dirs.data]);
+    this.options = overlayOptions(dirs.lowers, dirs.upper, `${dirs.root}/w`, this.profile!, dirs.data);
     return this.mountAgain();
   }
 

@@ -93,3 +93,41 @@ export function layerStack(opts: {
   const minLength = Math.min(opts.minLowers ?? 1, opts.maxLowers);
   return fc.record({ lowers: fc.array(layer, { minLength, maxLength: Math.max(minLength, opts.maxLowers) }), upper: upperEntries.map(toLayer) });
 }
+
+/**
+ * A stack with a data-only layer (S7.4): blobs under /blobs, and metacopy files in the lower
+ * layers whose absolute redirect points at one of them, as composefs-style images have.
+ */
+export function dataOnlyStack(opts: Parameters<typeof layerStack>[0]): fc.Arbitrary<StackSpec> {
+  return fc
+    .record({
+      base: layerStack(opts),
+      blobs: fc.array(dataArb, { minLength: 1, maxLength: 4 }),
+      metas: fc.array(fc.record({ layer: fc.nat(3), path: pathArb, blob: fc.nat(3) }), { maxLength: 4 }),
+    })
+    .map(({ base, blobs, metas }) => {
+      const data: LayerSpec = Object.fromEntries(blobs.map((b, i): [string, EntrySpec] => [`/blobs/x${i}`, { type: 'file', data: b }]));
+      const lowers = base.lowers.map((l) => ({ ...l }));
+      for (const m of metas) {
+        const layer = lowers[m.layer % lowers.length];
+        const blob = m.blob % blobs.length;
+        if (!canPlace(layer, m.path)) continue;
+        layer[m.path] = {
+          type: 'file', data: '\0'.repeat(blobs[blob].length),
+          xattrs: { 'trusted.overlay.metacopy': '', 'trusted.overlay.redirect': `/blobs/x${blob}` },
+        };
+      }
+      return { ...base, lowers, data: [data] };
+    });
+}
+
+/** A new file fits at path: nothing there, nothing below it, no non-dir above it. */
+function canPlace(layer: LayerSpec, path: string): boolean {
+  if (layer[path] || Object.keys(layer).some((p) => p.startsWith(path + '/'))) return false;
+  const comps = path.split('/').slice(1);
+  for (let i = 1; i < comps.length; i++) {
+    const anc = layer['/' + comps.slice(0, i).join('/')];
+    if (anc && anc.type !== 'dir') return false;
+  }
+  return true;
+}
