@@ -104,7 +104,11 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
       if (isMetacopy(s, u)) return withDataLower(s, d, parent, name, u);
       const redirect = foundDir && !stop ? redirectOf(s, u) : undefined;
       if (redirect !== undefined) {
-        if (s.profile.redirect_dir === 'nofollow') throw new NotModelled('a redirected dir under redirect_dir=nofollow (EPERM)', 'S2.7');
+        // S2.7: not following redirects, a redirected dir with anything below refuses lookup.
+        if (s.profile.redirect_dir === 'nofollow') {
+          if (parent.lowers.length > 0) d.error = 'EPERM';
+          return d;
+        }
         // S2.7, S13.1: relative = a sibling name; absolute = a path from every lower layer's root.
         if (redirect.startsWith('/')) {
           target = splitPath(redirect);
@@ -145,7 +149,14 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     stop = !foundDir || isOpaque(s, l) || found.stopAfter; // S2.2, S2.6
     const redirect = foundDir && !isOpaque(s, l) ? redirectOf(s, l) : undefined;
     if (redirect === undefined) continue;
-    if (s.profile.redirect_dir === 'nofollow') throw new NotModelled('a redirected dir under redirect_dir=nofollow (EPERM)', 'S2.7');
+    if (s.profile.redirect_dir === 'nofollow') {
+      // S2.7: the redirect of a lower dir is read unless it is the last layer searched.
+      if (!last) {
+        d.error = 'EPERM';
+        return d;
+      }
+      continue;
+    }
     if (redirect.startsWith('/')) {
       // S13.1: an absolute redirect restarts from the layer roots below, and resets a stop.
       target = splitPath(redirect);

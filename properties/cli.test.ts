@@ -50,11 +50,11 @@ describe.skipIf(!inPrivateNamespace())('runs', () => {
 
   it('a case the model does not hold yet is refused with one line, exit 2', async () => {
     const dir = tmp();
-    const lowerRedirect = { '/a': { type: 'dir', xattrs: { 'trusted.overlay.redirect': 'b' } } };
-    const c = { ovlcheck: 1, profile: 'redirect-nofollow', layers: { lowers: [lowerRedirect, { '/b/x': { type: 'file' } }] }, steps: [] };
+    const upperMetacopy = { '/f': { type: 'file', xattrs: { 'trusted.overlay.metacopy': '' } } };
+    const c = { ovlcheck: 1, layers: { lowers: [{ '/f': { type: 'file' } }], upper: upperMetacopy }, steps: [] };
     fs.writeFileSync(join(dir, 'nm.json'), JSON.stringify(c));
     const r = await ovlcheck(['replay', join(dir, 'nm.json')]);
-    expect([r.exitCode, r.stderr]).toEqual([2, 'ovlcheck: the model does not hold this yet: a redirected dir under redirect_dir=nofollow (EPERM) (S2.7)']);
+    expect([r.exitCode, r.stderr]).toEqual([2, 'ovlcheck: the model does not hold this yet: a metacopy file without metacopy=on (EPERM) (S7.3)']);
   }, 30_000);
 
   it('a divergence exits 1, is printed with its steps and saved as a case file that replays', async () => {
