@@ -1,7 +1,11 @@
 // The comparison: what is compared between the model's prediction and a real tree, and
 // what is deliberately left out. This file is the one place that decides it.
 //
-// Compared, per name in every view (merged, upper, each lower):
+// When (properties/session.ts): after mount, after every step, after the final unmount +
+// mount. The lower and data-only layers are read in full then too, except after a step
+// where the driver's inotify watch saw no change to any of them (and not a remount or
+// rotation); the upper view is left out for mounts without upper.
+// Compared, per name in every view (merged, upper, each lower and data-only layer):
 //   presence; kind; permission bits; uid; gid; regular-file content; symlink target;
 //   every xattr name and value readable on the object; st_nlink; inode identity (which
 //   names share an inode, and that an identity persists across steps and remounts, S8.1);
