@@ -6,7 +6,7 @@ import type { MountRequest, World } from '../model/mountCheck.js';
 import { requestOptions } from '../model/mountCheck.js';
 import type { Outcome } from '../model/types.js';
 import { mount, umount2 } from './native.js';
-import type { Sandbox } from './sandbox.js';
+import { registerMount, type Sandbox } from './sandbox.js';
 
 /** Layer-sized dirs, names with an escaped colon, a file, and a second tmpfs at "other". */
 export const WORLD_DIRS = ['l0', 'l1', 'l2', 'l3', 'l0/sub', 'u', 'u/sub', 'w', 'w2', 'c:1', 'other', 'other/u', 'other/w'];
@@ -51,4 +51,35 @@ export function tryRequest(w: MountWorld, r: MountRequest): Outcome {
   } finally {
     process.chdir(cwd);
   }
+}
+
+/** The dirs mount sequences use (model/mountSequence.ts), on a tmpfs of their own. */
+export const SEQUENCE_DIRS = ['l0', 'l1', 'u0', 'u1', 'w0', 'w1'];
+
+/** A fresh world for one sequence: every dir empty, no xattrs from an earlier sequence. */
+export function buildSequenceWorld(sandbox: Sandbox, points: number): string {
+  const root = sandbox.newDir('seq-');
+  sandbox.mountTmpfs(root);
+  for (const d of [...SEQUENCE_DIRS, ...Array.from({ length: points }, (_, i) => `m${i}`)]) fs.mkdirSync(`${root}/${d}`);
+  return root;
+}
+
+/** mount(2) of an overlay at root/m<at>, with paths relative to root. */
+export function mountAt(root: string, at: number, options: string): Outcome {
+  const cwd = process.cwd();
+  process.chdir(root);
+  try {
+    const outcome = mount('overlay', `m${at}`, 'overlay', 0, options);
+    if (outcome === 'ok') registerMount(`${root}/m${at}`); // torn down on every exit path
+    return outcome;
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+/** Unmount whatever a sequence left mounted, then the world itself. */
+export function closeSequenceWorld(sandbox: Sandbox, root: string, live: Iterable<number>): void {
+  for (const at of live) sandbox.unmount(`${root}/m${at}`);
+  sandbox.unmount(root);
+  fs.rmdirSync(root);
 }

@@ -1,6 +1,7 @@
 // Copy-up (copy_up.c): bring a merged object and its ancestors into the upper layer.
 
-import { findInLayer, linkCounts, newInode, parentPath, splitPath, type Inode } from './layerFs.js';
+import { baseName, findInLayer, newInode, parentPath, splitPath, type Inode } from './layerFs.js';
+import { lowerNlink, needIndex, overlayNlink, setNlinkUpper } from './indexdir.js';
 import { lookupPath, type OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { mergedXattrName } from './views.js';
@@ -17,7 +18,8 @@ export function copyUp(s: OvlState, path: string, withData = false): Inode {
     cur = cur === '/' ? `/${c}` : `${cur}/${c}`;
     const d = lookupPath(s, cur);
     if (!d) throw new Error(`model: copy-up of missing ${cur}`);
-    if (!d.upper) copyUpOne(s, d, withData || cur !== path);
+    if (d.indexOnly) linkUp(s, d);
+    else if (!d.upper) copyUpOne(s, d, withData || cur !== path);
     else if (cur === path && withData && d.dataLower) copyUpData(s, d);
   }
   return findInLayer(s.upper, path)!;
@@ -44,13 +46,31 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   }
   // S6.3, S10.2: every xattr but the private P.* ones; escaped P.overlay.* stay escaped.
   for (const [k, v] of Object.entries(src.xattrs)) if (mergedXattrName(s, k) !== null) up.xattrs[k] = v;
-  // S6.4: origin for dirs and for non-dirs whose lower is not hard-linked (no index).
-  const lowerNlink = src.type === 'dir' ? 1 : linkCounts(s.lowers[lower.layer]).get(src)!;
+  // S6.4: origin for dirs, for non-dirs whose lower is not hard-linked, and for indexed ones.
+  const single = src.type === 'dir' || lowerNlink(s, lower) === 1;
+  const indexed = needIndex(s, d);
   // S10.3: with userxattr, P is user.overlay., which only regular files and dirs can carry.
   const canCarry = !s.profile.userxattr || src.type === 'file' || src.type === 'dir';
-  if (canCarry && (src.type === 'dir' || lowerNlink === 1 || s.profile.index)) up.xattrs[`${P}origin`] = src.id;
-  else if (src.type !== 'dir' && lowerNlink === 1) s.memOrigin.set(d.path, { upper: up.id, lower: src.id }); // until the next mount
+  if (canCarry && (single || indexed)) up.xattrs[`${P}origin`] = src.id;
+  else if (single) s.memOrigin.set(d.path, { upper: up.id, lower: src.id }); // until the next mount
   // S6.4, S22.5: the parent is marked impure on every copy-up.
   parentUpper.xattrs[`${P}impure`] = 'y';
-  parentUpper.children!.set(d.path.slice(d.path.lastIndexOf('/') + 1), up); // S6.5: a new inode
+  parentUpper.children!.set(baseName(d.path), up); // S6.5: a new inode, unless indexed:
+  if (indexed) {
+    // S6.6: copied into the index, then linked at the name; P.nlink keeps the overlay nlink.
+    s.upper.index!.set(src.id, up);
+    if (src.type !== 'dir') setNlinkUpper(s, up, lowerNlink(s, lower));
+  }
+}
+
+/**
+ * ovl_link_up: a name of an indexed file that has no upper alias yet gets one, a hard link
+ * to the index entry (S6.6).
+ */
+function linkUp(s: OvlState, d: OvlDentry): void {
+  const nlink = overlayNlink(s, d);
+  const parentUpper = findInLayer(s.upper, parentPath(d.path))!;
+  parentUpper.xattrs[`${privatePrefix(s.profile)}impure`] = 'y';
+  parentUpper.children!.set(baseName(d.path), d.upper!);
+  setNlinkUpper(s, d.upper!, nlink);
 }

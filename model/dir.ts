@@ -2,6 +2,7 @@
 // rename lives in rename.ts. Each checks errors in the kernel's order, then changes a copy.
 
 import { copyUp } from './copyUp.js';
+import { indexedUpper, needIndex, nlinkEnd, overlayNlink, setNlinkUpper } from './indexdir.js';
 import { findInLayer, newInode, type Inode } from './layerFs.js';
 import {
   hasOrigin, isDir, isMergedDir, isPositive, isWhiteout, lookupPath, lowerPositive, walkPath, type OvlDentry,
@@ -91,11 +92,13 @@ export function link(s: OvlState, src: string, dst: string): Step {
   if (isDir(wo.child)) return fail(s, 'EPERM', 'VFS'); // no hard links to directories
   const s2 = forWrite(s);
   const up = copyUp(s2, wo.child.path); // S4.6: copy-up of the source (metadata only with metacopy=on)
+  const counted = nlinkStart(s2, wo.child.path);
   const oldD = lookupPath(s2, wo.child.path)!;
   const origin = oldD.lowers.length > 0; // ovl_type_origin, in memory too
   if (oldD.dataLower && setRedirect(s2, oldD, false) === 'EXDEV') return fail(s2, 'EXDEV', 'S5.12'); // S5.12: absolute
   createInUpper(s2, n.parent.path, n.name, () => up);
   if (origin) findInLayer(s2.upper, n.parent.path)!.xattrs[`${privatePrefix(s.profile)}impure`] = 'y'; // S4.6
+  if (counted) nlinkEnd(s2, counted.origin, counted.up, counted.nlink + 1);
   return ok(s2, 'S4.6');
 }
 
@@ -135,8 +138,29 @@ function remove(s: OvlState, parent: OvlDentry, child: OvlDentry, name: string):
   const lp = lowerPositive(s, parent, child);
   const s2 = forWrite(s);
   const parentUp = copyUp(s2, parent.path);
+  const counted = nlinkStart(s2, child.path);
   s2.memOrigin.delete(child.path);
   if (lp) parentUp.children!.set(name, newInode(s2.upper, 'whiteout', 0));
   else parentUp.children!.delete(name);
+  if (counted) nlinkEnd(s2, counted.origin, counted.up, counted.nlink - 1);
   return ok(s2, lp ? (isDir(child) ? 'S4.8' : 'S4.7') : 'S4.7');
+}
+
+/**
+ * ovl_nlink_start, before a name of `path` goes (unlink, rmdir, rename over it) or is added
+ * (link): a name that copy-up would index is copied up first, so that the index holds the
+ * count (S6.6, S12.3); then an indexed file's P.nlink is brought up to date. Returns the
+ * indexed file and its overlay nlink, for nlinkEnd. Mutates s (from forWrite).
+ */
+export function nlinkStart(s: OvlState, path: string): { origin: string; up: Inode; nlink: number } | null {
+  let d = lookupPath(s, path)!;
+  if (needIndex(s, d) && (!d.upper || d.indexOnly)) {
+    copyUp(s, path);
+    d = lookupPath(s, path)!;
+  }
+  const up = indexedUpper(s, d);
+  if (!up) return null;
+  const nlink = overlayNlink(s, d);
+  setNlinkUpper(s, up, nlink);
+  return { origin: d.lowers[0].inode.id, up, nlink };
 }

@@ -52,7 +52,9 @@ export function setxattr(s: OvlState, path: string, name: string, value: string 
   // ovl_xattr_set: removing a missing xattr from a lower object fails before any copy-up.
   if (value === null && !w.child.upper && !(name in real.xattrs)) return fail(s, 'ENODATA', 'S6.1');
   const s2 = forWrite(s);
-  const up = copyUp(s2, w.child.path); // S6.1: setxattr and removexattr copy up
+  // S6.1: setxattr and removexattr copy up an object that has no upper at all; an index
+  // entry (S6.6) is written in place, without an upper alias (xattrs.c ovl_xattr_set).
+  const up = w.child.indexOnly ? s2.upper.index!.get(w.child.lowers[0].inode.id)! : copyUp(s2, w.child.path);
   const exists = name in up.xattrs;
   // The upper fs checks the flags after the copy-up (S22.4: a failing call can still copy up).
   if (value === null) {

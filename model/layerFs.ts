@@ -22,6 +22,12 @@ export interface LayerFs {
   name: string;
   root: Inode;
   next: number;
+  /**
+   * The upper's workdir index (S6.6, S12.3): the origin's id -> the copied-up inode, a hard
+   * link on the upper fs that keeps a lower hard-link set together (for a dir, with
+   * nfs_export=on, an entry of its own that names it). Absent without index=on.
+   */
+  index?: Map<string, Inode>;
 }
 
 const DEFAULT_MODE = { dir: 0o755, file: 0o644, fifo: 0o644, symlink: 0o777, whiteout: 0 } as const;
@@ -136,7 +142,8 @@ export function cloneLayer(layer: LayerFs): LayerFs {
     if (ino.children) c.children = new Map([...ino.children].map(([k, v]) => [k, copy(v)]));
     return c;
   };
-  return { name: layer.name, root: copy(layer.root), next: layer.next };
+  const index = layer.index && new Map([...layer.index].map(([k, v]) => [k, copy(v)]));
+  return { name: layer.name, root: copy(layer.root), next: layer.next, ...(index ? { index } : {}) };
 }
 
 /** Real link counts: names per non-directory inode, 2 + subdirectories per directory. */
@@ -153,6 +160,7 @@ export function linkCounts(layer: LayerFs): Map<Inode, number> {
     counts.set(dir, 2 + subdirs);
   };
   walk(layer.root);
+  for (const ino of layer.index?.values() ?? []) if (ino.type !== 'dir') counts.set(ino, (counts.get(ino) ?? 0) + 1);
   return counts;
 }
 

@@ -27,6 +27,8 @@ export interface OvlDentry {
   firstLower?: Inode;
   /** The lookup itself failed with this errno (S2.8, S22.2): listed by readdir, nothing else works. */
   error?: Errno;
+  /** `upper` is the index entry of this lower name (S6.6): no upper alias at this name yet. */
+  indexOnly?: boolean;
 }
 
 export function isPositive(d: OvlDentry): boolean {
@@ -166,6 +168,12 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     } else target = [...target.slice(0, -1), redirect];
   }
   if (d.upper && d.upper.type !== 'dir') d.lowers = originOf(s, d.upper, d.path); // non-dir: origin, not name
+  // S6.6 (namei.c ovl_lookup_index): a lower non-dir whose origin is indexed shows the index entry.
+  const indexed = !d.upper && d.lowers.length > 0 && d.lowers[0].inode.type !== 'dir' ? s.upper.index?.get(d.lowers[0].inode.id) : undefined;
+  if (indexed) {
+    d.upper = indexed;
+    d.indexOnly = true;
+  }
   return d;
 }
 

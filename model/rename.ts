@@ -9,7 +9,8 @@ import {
 import { privatePrefix } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
 import { setRedirect } from './redirect.js';
-import { isPureUpper } from './dir.js';
+import { isPureUpper, nlinkStart } from './dir.js';
+import { nlinkEnd } from './indexdir.js';
 import { fail, forWrite, isReadOnly, ok, renameMemOrigin, type OvlState, type Step } from './state.js';
 import type { RenameFlag } from './types.js';
 
@@ -37,7 +38,7 @@ export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[
       return fail(s, exchange ? 'EINVAL' : 'ENOTEMPTY', 'S5.10');
     }
   }
-  if (isPositive(nw) && vfsInode(old) === vfsInode(nw)) return ok(s, 'VFS'); // same inode: no-op
+  if (isPositive(nw) && vfsInode(s, old) === vfsInode(s, nw)) return ok(s, 'VFS'); // same inode: no-op
   if (isPositive(nw) && !exchange) {
     if (isDir(old) && !isDir(nw)) return fail(s, 'ENOTDIR', 'S5.10');
     if (!isDir(old) && isDir(nw)) return fail(s, 'EISDIR', 'S5.10');
@@ -51,11 +52,12 @@ function isAncestorOrSelf(a: string, b: string): boolean {
 
 /**
  * The VFS treats two names as the same file only if they share an overlay inode: upper
- * hard links do; names of a lower hard-link set do not, without index (inode.c ovl_hash_bylower).
+ * hard links do; names of a lower hard-link set do only with index=on (inode.c ovl_hash_bylower).
  */
-function vfsInode(d: OvlDentry): string {
+function vfsInode(s: OvlState, d: OvlDentry): string {
   if (d.upper) return d.upper.id;
-  return d.lowers[0].inode.type === 'dir' ? d.lowers[0].inode.id : `${d.lowers[0].inode.id}@${d.path}`;
+  const lower = d.lowers[0].inode;
+  return lower.type === 'dir' || s.upper.index ? lower.id : `${lower.id}@${d.path}`;
 }
 
 /** ovl_can_move: only pure-upper dirs move without redirect_dir=on (S5.2). */
@@ -80,6 +82,7 @@ function ovlRename(
   copyUp(s2, old.path);
   copyUp(s2, newParent.path);
   if (exchange) copyUp(s2, nw.path);
+  const counted = !exchange && isPositive(nw) ? nlinkStart(s2, nw.path) : null; // S6.6: a name goes
 
   const samedir = oldParent.path === newParent.path;
   const oldD = lookupPath(s2, old.path)!;
@@ -102,7 +105,9 @@ function ovlRename(
   }
 
   renameMemOrigin(s2, old.path, nw.path, exchange);
-  return renameInUpper(s2, { oldParentUp, oldName, newParentUp, newName, newD, exchange, whiteoutSource, newIsWhiteout });
+  const step = renameInUpper(s2, { oldParentUp, oldName, newParentUp, newName, newD, exchange, whiteoutSource, newIsWhiteout });
+  if (counted && step.outcome === 'ok') nlinkEnd(s2, counted.origin, counted.up, counted.nlink - 1);
+  return step;
 }
 
 /** ovl_do_rename in the upper fs, with the flags ovl_rename chose. */

@@ -28,6 +28,12 @@ export interface OvlState {
    * has_xwhiteouts): only there are xattr whiteouts hidden from merged listings (S22.3).
    */
   xwLayers: Set<number>;
+  /**
+   * The nlink the overlay inode of an indexed file holds in memory (upper inode id -> nlink):
+   * set when it is copied up or linked, then counted up and down by link and unlink; a new
+   * mount reads it back from P.nlink (inode.c ovl_get_nlink, S6.6).
+   */
+  memNlink: Map<string, number>;
 }
 
 /** A rename moves dentries: their in-memory origins follow (and a replaced target's go). */
@@ -54,9 +60,15 @@ export interface Step {
 export function createState(stack: StackSpec, profile: Profile, kernel: KernelVersion): OvlState {
   const prefix = privatePrefix(profile);
   const lowers = stack.lowers.map((spec, i) => buildLayer(`L${i}`, spec, prefix));
-  const upper = buildLayer('U', stack.upper, prefix);
+  const upper = withIndex(buildLayer('U', stack.upper, prefix), profile);
   const dataLayers = (stack.data ?? []).map((spec, i) => buildLayer(`D${i}`, spec, prefix));
-  return mount({ profile, kernel, lowers, dataLayers, upper, lowerById: indexLowers(lowers), memOrigin: new Map(), xwLayers: new Set() });
+  return mount({ profile, kernel, lowers, dataLayers, upper, lowerById: indexLowers(lowers), memOrigin: new Map(), xwLayers: new Set(), memNlink: new Map() });
+}
+
+/** index=on keeps an index dir in the workdir (S12.1); a new workdir starts it empty. */
+function withIndex(upper: LayerFs, profile: Profile): LayerFs {
+  if (profile.index && profile.readonly !== 'no-upper') upper.index = new Map();
+  return upper;
 }
 
 function indexLowers(lowers: readonly LayerFs[]): Map<string, LowerRef> {
@@ -67,12 +79,13 @@ function indexLowers(lowers: readonly LayerFs[]): Map<string, LowerRef> {
 
 /**
  * Layer rotation, the way images are built (S15.5: an upper may become a lower): the upper
- * turns into the new top lower layer and a new empty upper starts. Inode identities carry
- * over (the upper dir is moved, not copied); then the stack is mounted again.
+ * turns into the new top lower layer and a new empty upper with a new workdir starts. Inode
+ * identities carry over (the upper dir is moved, not copied); the old workdir, with its
+ * index links, is deleted. Then the stack is mounted again.
  */
 export function rotate(s: OvlState): OvlState {
-  const lowers = [s.upper, ...s.lowers];
-  const upper = emptyLayer(`U${upperGeneration(s) + 1}`);
+  const lowers = [{ name: s.upper.name, root: s.upper.root, next: s.upper.next }, ...s.lowers];
+  const upper = withIndex(emptyLayer(`U${upperGeneration(s) + 1}`), s.profile);
   return mount({ ...s, lowers, upper, lowerById: indexLowers(lowers) });
 }
 
@@ -102,7 +115,7 @@ export function isReadOnly(s: OvlState): boolean {
 
 /** A private copy of the state for an operation to modify (lowers are shared: read-only). */
 export function forWrite(s: OvlState): OvlState {
-  return { ...s, upper: cloneLayer(s.upper), memOrigin: new Map(s.memOrigin) };
+  return { ...s, upper: cloneLayer(s.upper), memOrigin: new Map(s.memOrigin), memNlink: new Map(s.memNlink) };
 }
 
 export function ok(state: OvlState, rule: string): Step {

@@ -9,13 +9,15 @@ import { hasUpper, type OvlState } from './state.js';
 
 export function mount(s: OvlState): OvlState {
   const P = privatePrefix(s.profile);
-  // Nothing in memory survives a mount: inodes (memOrigin), layer flags (xwLayers).
-  const s2 = { ...s, upper: cloneLayer(s.upper), memOrigin: new Map(), xwLayers: new Set<number>() };
+  // Nothing in memory survives a mount: inodes (memOrigin, memNlink), layer flags (xwLayers).
+  const s2 = { ...s, upper: cloneLayer(s.upper), memOrigin: new Map(), xwLayers: new Set<number>(), memNlink: new Map() };
   const root = s2.upper.root.xattrs;
   // S1.5, S8.9: uuid=on, or uuid=auto on an upper not yet marked impure, stores P.uuid (6.6+).
   const wantsUuid = s.profile.uuid === 'on' || (s.profile.uuid === 'auto' && !(`${P}impure` in root));
   // S1.15: without an upper there is nothing to store it on.
   if (atLeast(s.kernel, 6, 6) && wantsUuid && !(`${P}uuid` in root) && hasUpper(s)) root[`${P}uuid`] = '<uuid>';
+  // S12.1: index=on ties the upper to its first lower layer, through P.origin on its root.
+  if (s.upper.index && s.lowers.length > 0 && !(`${P}origin` in root)) root[`${P}origin`] = s.lowers[0].root.id;
   return s2;
 }
 

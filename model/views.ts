@@ -4,6 +4,7 @@
 import { linkCounts, walkLayer, type Inode, type LayerFs } from './layerFs.js';
 import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, rootDentry, type OvlDentry } from './lookup.js';
 import { atLeast, privatePrefix } from './profile.js';
+import { indexedUpper, isIndexed, lowerNlink, overlayNlink } from './indexdir.js';
 import { readDir } from './readdir.js';
 import type { OvlState } from './state.js';
 import type { SnapEntry, Snapshot } from './types.js';
@@ -44,7 +45,7 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
       mode: real.mode,
       uid: 0,
       gid: 0,
-      nlink: isMergedDir(d) ? 1 : counts.get(real)!, // S8.5, S8.6
+      nlink: isMergedDir(d) ? 1 : indexedUpper(s, d) ? overlayNlink(s, d, upperCounts) : counts.get(real)!, // S8.5, S8.6, S6.6
       ino: stIno(s, d),
       ...(real.type === 'file' ? { data: (d.dataLower ?? real).data } : {}), // S7.1: data from below
       ...(real.type === 'symlink' ? { target: real.target } : {}),
@@ -73,12 +74,18 @@ export function mergedXattrName(s: OvlState, name: string): string | null {
 /**
  * S8.1 (samefs): a copied-up object with an origin keeps the lower st_ino; the root and
  * objects without origin show their real inode. Names are inode identities, not numbers.
+ * (inode.c ovl_getattr: the origin's st_ino is used for an indexed object, else, unless
+ * nfs_export=on verifies lowers, for a dir or a file whose lower is not hard-linked.)
  */
 export function stIno(s: OvlState, d: OvlDentry): string {
   if (!d.upper) return d.lowers[0].inode.id;
+  if (d.path === '/') return d.upper.id; // S8.9a: even when index=on gives it an origin (S12.1)
   if (d.lowers.length === 0) return d.upper.id;
-  if (d.upper.type !== 'dir') return d.lowers[0].inode.id; // its origin, on disk or in memory
-  return hasOrigin(s, d.upper) ? d.lowers[0].inode.id : d.upper.id;
+  const lower = d.lowers[0].inode.id;
+  if (isIndexed(s, d)) return lower;
+  if (s.profile.nfs_export) return d.upper.id; // S12.3: only an indexed origin is trusted
+  if (d.upper.type !== 'dir') return lowerNlink(s, d.lowers[0]) === 1 ? lower : d.upper.id; // S8.4
+  return hasOrigin(s, d.upper) ? lower : d.upper.id;
 }
 
 /** A raw layer directory as the harness sees it on disk, private xattrs included. */

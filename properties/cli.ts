@@ -17,7 +17,7 @@ import { failureCase, formatFailure, formatStack, type Failure } from './report.
 import { formatOp } from './commands.js';
 import { MUTATIONS } from './mutations.js';
 import { formatProbe, probe } from './probeReport.js';
-import { formatMountFailure, runMountValidation } from './mountValidation.js';
+import { formatMountFailure, formatSequenceFailure, runMountSequences, runMountValidation } from './mountValidation.js';
 import { replayCase } from './replay.js';
 
 const USAGE = `usage:
@@ -173,6 +173,13 @@ async function cmdRun(argv: string[]): Promise<number> {
       if (m.failure) {
         divergences++;
         console.log(formatMountFailure(m.failure, m.seed, m.path));
+      }
+      const q = runMountSequences(sandbox, Math.max(1, Math.round(a.runs / 3)), a.seed);
+      const seen = Object.entries(q.outcomes).sort().map(([k, v]) => `${k} ${v}`).join(', ');
+      console.log(`ovlcheck: mount sequences (index=on exclusivity and origin): ${q.sequences} sequences (${seen}), ${q.failure ? 1 : 0} divergences; seed ${a.seed}`);
+      if (q.failure) {
+        divergences++;
+        console.log(formatSequenceFailure(q.failure, q.seed, q.path));
       }
     }
     return divergences ? 1 : 0;

@@ -9,7 +9,8 @@ import { inPrivateNamespace } from '../harness/namespace.js';
 import { runConformance, type RunOptions } from './conformance.js';
 import { MUTATIONS } from './mutations.js';
 import { predictMount } from '../model/mountCheck.js';
-import { formatMountFailure, runMountValidation } from './mountValidation.js';
+import { formatMountFailure, formatSequenceFailure, runMountSequences, runMountValidation } from './mountValidation.js';
+import { stepSequence } from '../model/mountSequence.js';
 import { openSandbox } from '../harness/sandbox.js';
 import { formatFailure } from './report.js';
 
@@ -66,6 +67,32 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
       const m = runMountValidation(sandbox, 600, 1, broken);
       expect(m.failure, 'not caught').not.toBeNull();
       expect(m.failure!.actual).toBe('ELOOP');
+    } finally {
+      sandbox.close();
+    }
+  }, 120_000);
+
+  it('mount sequences: index=on exclusivity (EBUSY) and ties to the first lower and upper (ESTALE) as the model predicts', () => {
+    const sandbox = openSandbox();
+    try {
+      const q = runMountSequences(sandbox, 300, 20261126);
+      expect(q.failure ? formatSequenceFailure(q.failure, q.seed, q.path) : '').toBe('');
+      expect(Object.keys(q.outcomes).sort()).toEqual(['EBUSY', 'ELOOP', 'ESTALE', 'ok']);
+    } finally {
+      sandbox.close();
+    }
+  }, 120_000);
+
+  it('has teeth (mount sequences): a model where index=on does not make the upper exclusive (S12.2) fails', () => {
+    const sandbox = openSandbox();
+    try {
+      const broken: typeof stepSequence = (st, a) => {
+        const r = stepSequence(st, a);
+        return r.outcome === 'EBUSY' ? stepSequence(st, { ...a, index: false } as typeof a) : r;
+      };
+      const q = runMountSequences(sandbox, 300, 1, broken);
+      expect(q.failure, 'not caught').not.toBeNull();
+      expect(q.failure!.actual).toBe('EBUSY');
     } finally {
       sandbox.close();
     }

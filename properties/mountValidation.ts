@@ -5,7 +5,8 @@
 import fc from 'fast-check';
 import { predictMount, requestOptions, type MountRequest } from '../model/mountCheck.js';
 import type { Outcome } from '../model/types.js';
-import { buildWorld, closeWorld, tryRequest } from '../harness/mountWorld.js';
+import { buildSequenceWorld, buildWorld, closeSequenceWorld, closeWorld, mountAt, tryRequest } from '../harness/mountWorld.js';
+import { emptySequence, MOUNT_POINTS, seqOptions, stepSequence, type SeqAction } from '../model/mountSequence.js';
 import type { Sandbox } from '../harness/sandbox.js';
 import { mountRequest } from './arb/mountRequest.js';
 
@@ -55,6 +56,88 @@ export function formatMountFailure(f: MountFailure, seed: number, path?: string)
     `DIVERGENCE kernel vs model: mount-time validation  seed=${seed} path=${JSON.stringify(path ?? '')}`,
     `world: dirs l0 l1 l2 l3 l0/sub u u/sub w w2 "c:1" m0..m500, file "file", another tmpfs at "other" (other/u, other/w); paths relative to it`,
     `mount -t overlay overlay -o '${opts}' mnt`,
+    `  expected: ${f.expected} [${f.rule}]  actual: ${f.actual}`,
+  ].join('\n');
+}
+
+// ------------------------------------------------------------------ mount sequences
+
+const dir = (names: string[]) => fc.constantFrom(...names);
+const seqAction: fc.Arbitrary<SeqAction> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({
+    do: fc.constant('mount' as const), lower: dir(['l0', 'l1', 'u0', 'u1']), upper: dir(['u0', 'u1']),
+    work: dir(['w0', 'w1']), index: fc.boolean(),
+  }) },
+  { weight: 1, arbitrary: fc.record({ do: fc.constant('umount' as const), pick: fc.nat(2) }) },
+);
+
+export interface SequenceFailure {
+  actions: SeqAction[];
+  /** What each action did up to the divergence: "m1: lowerdir=...  ok". */
+  done: string[];
+  expected: Outcome;
+  rule: string;
+  actual: Outcome;
+}
+
+export interface SequenceSummary {
+  sequences: number;
+  outcomes: Record<string, number>;
+  failure: SequenceFailure | null;
+  seed: number;
+  path?: string;
+}
+
+/**
+ * Mounts that depend on earlier ones (S12.1, S12.2): random sequences of mounts and
+ * unmounts over two lowers, two uppers and two workdirs, each on a fresh tmpfs; every
+ * mount(2) must give the model's errno. Shrinks to the shortest sequence.
+ */
+export function runMountSequences(sandbox: Sandbox, runs: number, seed: number, step = stepSequence): SequenceSummary {
+  const outcomes: Record<string, number> = {};
+  let sequences = 0;
+  let failure: SequenceFailure | null = null;
+  const result = fc.check(
+    fc.property(fc.array(seqAction, { minLength: 1, maxLength: 6 }), (actions) => {
+      sequences++;
+      const root = buildSequenceWorld(sandbox, MOUNT_POINTS);
+      let st = emptySequence();
+      const done: string[] = [];
+      try {
+        for (const a of actions) {
+          const want = step(st, a);
+          if (want.at === null) continue;
+          if (a.do === 'umount') {
+            sandbox.unmount(`${root}/m${want.at}`);
+            done.push(`umount m${want.at}`);
+            st = want.state;
+            continue;
+          }
+          const got = mountAt(root, want.at, seqOptions(a));
+          outcomes[got] = (outcomes[got] ?? 0) + 1;
+          done.push(`mount m${want.at}: ${seqOptions(a)}  ${got}`);
+          if (got !== want.outcome) {
+            failure = { actions, done, expected: want.outcome, rule: want.rule, actual: got };
+            if (got === 'ok') sandbox.unmount(`${root}/m${want.at}`);
+            return false;
+          }
+          st = want.state;
+        }
+        return true;
+      } finally {
+        closeSequenceWorld(sandbox, root, st.live.keys());
+      }
+    }),
+    { numRuns: runs, seed },
+  );
+  return { sequences, outcomes, failure: result.failed ? failure : null, seed, path: result.counterexamplePath ?? undefined };
+}
+
+export function formatSequenceFailure(f: SequenceFailure, seed: number, path?: string): string {
+  return [
+    `DIVERGENCE kernel vs model: mount sequence  seed=${seed} path=${JSON.stringify(path ?? '')}`,
+    'world: empty dirs l0 l1 u0 u1 w0 w1 on a fresh tmpfs, mount points m0..m2; each mount stays until unmounted',
+    ...f.done.map((d, i) => `  ${i + 1}. ${d}`),
     `  expected: ${f.expected} [${f.rule}]  actual: ${f.actual}`,
   ].join('\n');
 }

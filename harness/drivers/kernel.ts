@@ -192,13 +192,17 @@ export class KernelDriver implements Driver {
     this.remountNow();
   }
 
-  /** The upper dir is moved to become the top lower; a new empty upper takes its place. */
+  /** The upper dir is moved to become the top lower; a new empty upper and workdir take its place. */
   private rotateNow(): Outcome {
     this.unmountOverlay();
     const dirs = this.requireDirs();
     const lower = `${dirs.root}/r${++this.rotations}`;
     fs.renameSync(dirs.upper, lower);
     fs.mkdirSync(dirs.upper, { mode: 0o755 });
+    // A new workdir too, as an image build gives every layer: index=on ties a workdir's
+    // index to its upper (S12.1), and the old index links would count in the new lower.
+    fs.rmSync(`${dirs.root}/w`, { recursive: true });
+    fs.mkdirSync(`${dirs.root}/w`, { mode: 0o755 });
     dirs.lowers = [lower, ...dirs.lowers];
     this.watch?.close();
     this.watch = new LowerWatch([...dirs.lowers, ...dirs.data]);
