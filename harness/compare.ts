@@ -8,7 +8,10 @@
 // Compared, per name in every view (merged, upper, each lower and data-only layer):
 //   presence; kind; permission bits; uid; gid; regular-file content; symlink target;
 //   every xattr name and value readable on the object; st_nlink; inode identity (which
-//   names share an inode, and that an identity persists across steps and remounts, S8.1);
+//   names share an inode, and that an identity persists across steps and remounts, S8.1,
+//   or lasts one mount where the overlay numbers dirs itself, S8.2); st_dev by class (the
+//   overlay's, a pseudo device per underlying fs, a layer's own fs; S8.1-S8.3); st_ino's
+//   high bits (xino's fsid, S8.3);
 //   for names listed but not lookup-able, the errno (S22.9).
 // Left out, each for a reason:
 //   - timestamps (copy-up keeps mtime but ctime is new; nothing here is about time);
@@ -16,8 +19,10 @@
 //     and of P.uuid (random): only their presence is compared;
 //   - whiteout nlink and whiteout inode identity (S3.2: unlink/rmdir whiteouts are hard
 //     links to one shared inode in the workdir, rename whiteouts are not);
-//   - directory st_size, st_blocks, st_dev, d_ino and readdir order (S9.3: listings are
-//     compared as sets), and the workdir, which overlay empties at every mount (S15.1a).
+//   - directory st_size, st_blocks, d_ino and readdir order (S9.3: listings are compared
+//     as sets), and the workdir, which overlay empties at every mount (S15.1a);
+//   - the actual numbers behind st_dev and st_ino: anonymous devices and inode numbers are
+//     handed out by the kernel; what is compared is which objects share them and for how long.
 
 import type { SnapEntry, Snapshot } from '../model/types.js';
 
@@ -36,30 +41,75 @@ export function maskedXattrs(prefix: string): Set<string> {
 }
 
 /**
- * The bijection between the model's inode identities and real inode numbers, kept for a
- * whole case so that an identity that changes between steps or across a remount is caught.
+ * A bijection between the model's names and real values, kept for a whole case, so that an
+ * identity that changes between steps or across a remount is caught. A model name ending in
+ * "@<mount>" holds for that mount only: when a later mount's names arrive, those bindings go.
  */
-export class InodeMap {
-  private readonly realOf = new Map<string, number | string>();
-  private readonly modelOf = new Map<number | string, string>();
+class Bijection {
+  private readonly realOf = new Map<string, string>();
+  private readonly modelOf = new Map<string, string>();
   private readonly seenAt = new Map<string, string>();
+  private mount = 0;
 
   /** null when consistent (binding a new pair), else what was expected and what was seen. */
-  check(modelId: string, real: number | string, where: string): { expected: string; actual: string } | null {
-    const r = this.realOf.get(modelId);
+  check(model: string, real: string, where: string, show: (real: string) => string): { expected: string; actual: string } | null {
+    const scoped = /@(\d+)$/.exec(model);
+    if (scoped && Number(scoped[1]) > this.mount) this.newMount(Number(scoped[1]));
+    const r = this.realOf.get(model);
     const m = this.modelOf.get(real);
     if (r === undefined && m === undefined) {
-      this.realOf.set(modelId, real);
-      this.modelOf.set(real, modelId);
-      this.seenAt.set(modelId, where);
+      this.realOf.set(model, real);
+      this.modelOf.set(real, model);
+      this.seenAt.set(model, where);
       return null;
     }
-    if (r === real && m === modelId) return null;
+    if (r === real && m === model) return null;
     return {
-      expected: r === undefined ? 'an inode of its own' : `st_ino ${r}, the inode of ${this.seenAt.get(modelId)}`,
-      actual: m === undefined ? `st_ino ${real}, a new inode` : `st_ino ${real}, the inode of ${this.seenAt.get(m)}`,
+      expected: r === undefined ? 'one of its own' : `${show(r)}, that of ${this.seenAt.get(model)}`,
+      actual: m === undefined ? `${show(real)}, a new one` : `${show(real)}, that of ${this.seenAt.get(m)}`,
     };
   }
+
+  private newMount(mount: number): void {
+    this.mount = mount;
+    for (const [model, real] of this.realOf) {
+      if (!/@\d+$/.test(model)) continue;
+      this.realOf.delete(model);
+      this.modelOf.delete(real);
+      this.seenAt.delete(model);
+    }
+  }
+}
+
+/**
+ * Inode identities and devices. The model names an inode number "<fs>/<identity>" (the
+ * filesystem whose numbers it is, or "ovl" for the overlay's own) and a device by class;
+ * real inode numbers are keyed by that filesystem and their low 32 bits, the high bits
+ * (xino's fsid, S8.3) are compared as a field of their own.
+ */
+export class InodeMap {
+  private readonly inodes = new Bijection();
+  private readonly devices = new Bijection();
+
+  checkIno(model: string | number, real: string | number, where: string) {
+    const m = String(model);
+    const fs = m.slice(0, Math.max(0, m.indexOf('/')));
+    const key = isNumber(real) ? `${fs}:${BigInt(real) & 0xffffffffn}` : `model:${real}`;
+    return this.inodes.check(m, key, where, (k) => `st_ino ${k.slice(k.indexOf(':') + 1)}`);
+  }
+
+  checkDev(model: string | number, real: string | number, where: string) {
+    return this.devices.check(String(model), String(real), where, (d) => `st_dev ${d}`);
+  }
+}
+
+function isNumber(v: string | number): boolean {
+  return typeof v === 'number' || /^\d+$/.test(v);
+}
+
+/** st_ino's bits 32-63 (model entries carry them as inoHigh). */
+function inoHigh(e: SnapEntry): number {
+  return isNumber(e.ino) ? Number(BigInt(e.ino) >> 32n) : e.inoHigh ?? 0;
 }
 
 export function diffSnapshots(
@@ -94,10 +144,16 @@ function diffEntry(
   if (e.data !== a.data) push('data', e.data, a.data);
   if (e.target !== a.target) push('target', e.target, a.target);
   diffXattrs(e.xattrs, a.xattrs, masked, push);
+  if (e.dev !== undefined && a.dev !== undefined) {
+    const dev = inodes.checkDev(e.dev, a.dev, `${view} ${path}`);
+    if (dev) push('st_dev', dev.expected, dev.actual);
+  }
   if (e.kind === 'whiteout') return; // S3.2: shared whiteout inode, nlink grows
   if (e.nlink !== a.nlink) push('nlink', e.nlink, a.nlink);
-  const inode = inodes.check(String(e.ino), a.ino, `${view} ${path}`);
+  const inode = inodes.checkIno(e.ino, a.ino, `${view} ${path}`);
   if (inode) push('st_ino', inode.expected, inode.actual);
+  const high = e.inoHigh ?? 0;
+  if (high !== inoHigh(a)) push('st_ino bits 32-63 (xino fsid)', hex(high), hex(inoHigh(a)));
 }
 
 function diffXattrs(
@@ -116,6 +172,10 @@ function diffXattrs(
 /** Text values as JSON strings; binary ones (file handles, uuids) in hex. */
 function show(v: string): string {
   return /^[\x20-\x7e]*$/.test(v) ? JSON.stringify(v) : `0x${Buffer.from(v, 'latin1').toString('hex')}`;
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
 }
 
 function octal(mode: number): string {

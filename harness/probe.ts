@@ -15,14 +15,17 @@ export interface MountTry {
   shown: string;
 }
 
-/** withUpper false: a mount of the two lowers alone (S14.1). */
-export function tryMount(sandbox: Sandbox, options: string, withUpper = true): MountTry {
+/** withUpper false: a mount of the two lowers alone (S14.1); split: the lowers on a tmpfs of their own (S8.2). */
+export function tryMount(sandbox: Sandbox, options: string, withUpper = true, split = false): MountTry {
   const root = sandbox.newDir('probe-');
   sandbox.mountTmpfs(root);
+  const lowerFs = `${root}/lfs`;
   try {
-    for (const d of ['l0', 'l1', 'u', 'w', 'm']) fs.mkdirSync(`${root}/${d}`);
-    fs.writeFileSync(`${root}/l0/f`, 'f');
-    const layers = [`lowerdir=${root}/l0:${root}/l1`, ...(withUpper ? [`upperdir=${root}/u`, `workdir=${root}/w`] : [])];
+    for (const d of ['lfs', 'u', 'w', 'm']) fs.mkdirSync(`${root}/${d}`);
+    if (split) sandbox.mountTmpfs(lowerFs);
+    for (const d of ['l0', 'l1']) fs.mkdirSync(`${lowerFs}/${d}`);
+    fs.writeFileSync(`${lowerFs}/l0/f`, 'f');
+    const layers = [`lowerdir=${lowerFs}/l0:${lowerFs}/l1`, ...(withUpper ? [`upperdir=${root}/u`, `workdir=${root}/w`] : [])];
     const full = [...layers, options].filter(Boolean).join(',');
     const outcome = mount('overlay', `${root}/m`, 'overlay', 0, full);
     let shown = '';
@@ -33,6 +36,7 @@ export function tryMount(sandbox: Sandbox, options: string, withUpper = true): M
     }
     return { options, outcome, shown };
   } finally {
+    if (split) sandbox.unmount(lowerFs);
     sandbox.unmount(root);
     fs.rmdirSync(root);
   }

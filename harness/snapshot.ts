@@ -50,7 +50,9 @@ function readEntry(full: string): SnapEntry {
     uid: st.uid,
     gid: st.gid,
     nlink: st.nlink,
-    ino: st.ino <= Number.MAX_SAFE_INTEGER ? st.ino : exactIno(full),
+    // Node's number-mode lstat turns st_ino >= 2^63 (xino's top bit) negative: read those exactly.
+    ino: st.ino >= 0 && st.ino <= Number.MAX_SAFE_INTEGER ? st.ino : exactIno(full),
+    dev: st.dev,
     xattrs: xattrsOf(full),
   };
   if (kind === 'file') entry.data = readData(full);
@@ -71,7 +73,7 @@ function kindOf(mode: number, rdev: number): EntryKind {
 
 /** st_ino beyond 2^53 (xino puts the layer in the high bits) is kept exact as a decimal string. */
 function exactIno(full: string): number | string {
-  const big = fs.lstatSync(full, LSTAT_BIGINT).ino;
+  const big = BigInt.asUintN(64, fs.lstatSync(full, LSTAT_BIGINT).ino); // stored signed by Node
   return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big.toString();
 }
 

@@ -137,14 +137,16 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     const last = s.profile.redirect_dir === 'nofollow' ? i === stack.length - 1 : pl.layer === s.lowers.length - 1;
     d.lowers.push({ layer: pl.layer, inode: l, xwhiteouts: !last && isXwhiteoutsDir(s, l) });
     if (isMetacopy(s, l) && !d.upper) {
-      // S2.8: following a metacopy file into the layers below needs metacopy=on; from the last
-      // regular layer (d.last, as above) into data-only layers it does not (S7.4, 6.16+).
-      if (!s.profile.metacopy && !last) {
+      // S2.8, S7.3: following a metacopy file into the layers below needs metacopy=on; only
+      // from the last regular layer (d.last, as above) into data-only layers it does not (S7.4, 6.16+).
+      if (!s.profile.metacopy && !(last && s.dataLayers.length > 0)) {
         d.error = 'EPERM';
         return d;
       }
       // S7.1: a lower metacopy file (an earlier upper, rotated, or an image's) takes its data from below.
-      d.dataLower = findData(s, stack.slice(i + 1), target, l, pl.layer + 1).data;
+      const found = findData(s, stack.slice(i + 1), target, l, pl.layer + 1);
+      if (found) d.dataLower = found.data;
+      else d.error = noData(s);
       return d;
     }
     foundDir = l.type === 'dir';
@@ -186,8 +188,15 @@ export function isMetacopy(s: OvlState, ino: Inode): boolean {
  * points (S5.6); its st_ino still comes from its origin only.
  */
 function withDataLower(s: OvlState, d: OvlDentry, parent: OvlDentry, name: string, u: Inode): OvlDentry {
-  if (!s.profile.metacopy) throw new NotModelled('a metacopy file without metacopy=on (EPERM)', 'S7.3');
+  if (!s.profile.metacopy) {
+    d.error = 'EPERM'; // S7.3: an upper metacopy file (from a metacopy=on mount) refuses lookup
+    return d;
+  }
   const found = findData(s, parent.lowers, [name], u, 0);
+  if (!found) {
+    d.error = noData(s);
+    return d;
+  }
   d.dataLower = found.data;
   d.firstLower = found.first;
   d.lowers = originOf(s, u, d.path);
@@ -199,7 +208,7 @@ function withDataLower(s: OvlState, d: OvlDentry, parent: OvlDentry, name: strin
  * up in `layers` at the name, or where the metacopy file's redirect points (S5.6); an
  * absolute redirect searches every layer from `below` down, from its root.
  */
-function findData(s: OvlState, layers: readonly LowerRef[], target: string[], meta: Inode, below: number): { data: Inode; first: Inode } {
+function findData(s: OvlState, layers: readonly LowerRef[], target: string[], meta: Inode, below: number): { data: Inode; first: Inode } | undefined {
   let comps = target;
   let first: Inode | undefined;
   for (;;) {
@@ -226,13 +235,23 @@ function findData(s: OvlState, layers: readonly LowerRef[], target: string[], me
         if (found !== 'stop' && found.inode?.type === 'file' && !isMetacopy(s, found.inode)) return { data: found.inode, first: first ?? found.inode };
       }
     }
-    if (!next) throw new NotModelled('a metacopy file whose data is missing (EIO, or ENOENT with data-only layers)', 'S2.8, S7.4');
+    if (!next) return undefined;
     first ??= next.ino;
     if (!isMetacopy(s, next.ino)) return { data: next.ino, first };
     meta = next.ino;
     below = layers[next.at].layer + 1;
     layers = layers.slice(next.at + 1);
   }
+}
+
+/**
+ * A metacopy file whose data is nowhere below: the lookup fails EIO (S2.8, "metacopy with no
+ * lower data found"). With data-only layers the data is looked up lazily at first access
+ * instead (S7.4: stat works, open fails ENOENT), which the model does not hold yet.
+ */
+function noData(s: OvlState): Errno {
+  if (s.dataLayers.length > 0) throw new NotModelled('a metacopy file whose data is missing, with data-only layers (ENOENT at open)', 'S7.4');
+  return 'EIO';
 }
 
 export function redirectOf(s: OvlState, ino: Inode): string | undefined {

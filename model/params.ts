@@ -10,7 +10,7 @@ export class ParamError extends Error {}
  * Named profiles. `modelled: false` marks options whose semantics the model does not hold yet:
  * a run refuses them rather than report divergences the model cannot explain.
  */
-export const PROFILES: Record<string, { options: string; modelled: boolean; about: string; noUpper?: boolean; dataOnly?: boolean }> = {
+export const PROFILES: Record<string, { options: string; modelled: boolean; about: string; noUpper?: boolean; dataOnly?: boolean; split?: boolean }> = {
   default: { options: '', modelled: true, about: 'the upstream defaults: redirect_dir=follow, everything else off' },
   'redirect-nofollow': { options: 'redirect_dir=nofollow', modelled: true, about: 'redirects are neither written nor followed (S2.7, S13.3)' },
   'xino-on': { options: 'xino=on', modelled: true, about: 'ignored on one filesystem, but disallows offline changes (S4.4, S8.3)' },
@@ -25,6 +25,9 @@ export const PROFILES: Record<string, { options: string; modelled: boolean; abou
   metacopy: { options: 'metacopy=on', modelled: true, about: 'metadata-only copy-up (S7.1-7.3)' },
   'nfs-export': { options: 'nfs_export=on', modelled: true, about: 'index=on plus file handles (S12.3, S12.4)' },
   volatile: { options: 'volatile', modelled: true, about: 'no syncs; the upper cannot be mounted again (S14.3)' },
+  'split-fs': { options: '', split: true, modelled: true, about: 'lowers on a filesystem of their own: dirs numbered by the overlay, pseudo st_dev per fs (S8.2)' },
+  'xino-on-split': { options: 'xino=on', split: true, modelled: true, about: 'lowers on a filesystem of their own; the fsid in the high st_ino bits, one st_dev (S8.3)' },
+  'xino-auto-split': { options: 'xino=auto', split: true, modelled: true, about: 'as xino-on-split, where every fs has file handles (S8.3)' },
 };
 
 const VALUES: Record<string, string[]> = {
@@ -102,6 +105,7 @@ export function namedProfile(name: string): Profile {
   const p = resolveProfile(name, entry.options);
   if (entry.noUpper) p.readonly = 'no-upper';
   if (entry.dataOnly) p.dataOnly = true;
+  if (entry.split) p.split = true;
   return p;
 }
 

@@ -2,6 +2,7 @@
 
 import type { Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, realInode, type OvlDentry } from './lookup.js';
+import { fsLayout } from './inodeNumbers.js';
 import { privatePrefix } from './profile.js';
 import type { OvlState } from './state.js';
 
@@ -9,16 +10,20 @@ import type { OvlState } from './state.js';
  * The names readdir returns. A dir that is not merged is read straight from its one real dir
  * (S9.1), so whiteouts and names whose lookup fails are listed (S22.9). A merged dir lists the
  * union of its layers without whiteouts (S9.2); while listing, ovl_iterate looks some entries
- * up, and drops those whose lookup fails (S22.2): every upper entry of an impure dir (to
- * compute d_ino, S9.9), and the regular files of a lower layer flagged for xattr whiteouts
+ * up, and drops those whose lookup fails (S22.2): to compute d_ino, every entry when xino
+ * remaps inode numbers (S8.3) and, on one fs, every upper entry of an impure dir (S9.9);
+ * and the regular files of a lower layer flagged for xattr whiteouts
  * in a dir that has an opaque=x lower (S3.5, S22.3).
  */
 export function readDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<number> = s.xwLayers): string[] {
   if (!isDir(dir)) return [];
   if (!isMergedDir(dir)) return [...realInode(dir).children!.keys()].sort();
   const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
+  // ovl_calc_d_ino, ovl_cache_update: d_ino is computed only where st_ino is unified (one fs, or xino).
+  const { sameFs, xinoBits } = fsLayout(s);
+  const dIno = (upper: boolean) => xinoBits > 0 || (sameFs && upper && impure);
   return mergedEntries(dir, xwLayers)
-    .filter((e) => !((e.upper && impure) || e.checkXwhiteout) || isPositive(lookupChild(s, dir, e.name)))
+    .filter((e) => !(dIno(e.upper) || e.checkXwhiteout) || isPositive(lookupChild(s, dir, e.name)))
     .map((e) => e.name);
 }
 

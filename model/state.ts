@@ -34,6 +34,8 @@ export interface OvlState {
    * mount reads it back from P.nlink (inode.c ovl_get_nlink, S6.6).
    */
   memNlink: Map<string, number>;
+  /** How many times the stack was mounted before this mount: numbers that do not outlive a mount carry it. */
+  mountGen: number;
 }
 
 /** A rename moves dentries: their in-memory origins follow (and a replaced target's go). */
@@ -62,7 +64,7 @@ export function createState(stack: StackSpec, profile: Profile, kernel: KernelVe
   const lowers = stack.lowers.map((spec, i) => buildLayer(`L${i}`, spec, prefix));
   const upper = withIndex(buildLayer('U', stack.upper, prefix), profile);
   const dataLayers = (stack.data ?? []).map((spec, i) => buildLayer(`D${i}`, spec, prefix));
-  return mount({ profile, kernel, lowers, dataLayers, upper, lowerById: indexLowers(lowers), memOrigin: new Map(), xwLayers: new Set(), memNlink: new Map() });
+  return mount({ profile, kernel, lowers, dataLayers, upper, lowerById: indexLowers(lowers), memOrigin: new Map(), xwLayers: new Set(), memNlink: new Map(), mountGen: -1 });
 }
 
 /** index=on keeps an index dir in the workdir (S12.1); a new workdir starts it empty. */

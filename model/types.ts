@@ -84,6 +84,8 @@ export interface Profile {
   dataOnly?: boolean;
   /** Read-only: a mount without an upper layer (S14.1), or an upper mounted with `ro` (S14.2). */
   readonly?: 'no-upper' | 'ro';
+  /** The lower and data-only layers sit on a filesystem of their own (S8.2, S8.3); a property of the layers. */
+  split?: boolean;
 }
 
 /** Kernel version as [major, minor]; rules that changed between versions switch on it. */
@@ -105,6 +107,10 @@ export interface SnapEntry {
   gid: number;
   nlink: number;
   ino: number | string;
+  /** The harness: the real st_dev; the model: a device class (see model/inodeNumbers.ts). */
+  dev?: number | string;
+  /** The model: st_ino's bits 32-63, where xino puts the layer's fsid (S8.3); 0 if absent. */
+  inoHigh?: number;
   data?: string; // regular files: content, latin1
   target?: string; // symlinks
   xattrs: Record<string, string>; // name -> value (latin1); every namespace readable

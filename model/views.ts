@@ -2,9 +2,10 @@
 // listings from readdir.c) and each raw layer directory.
 
 import { linkCounts, walkLayer, type Inode, type LayerFs } from './layerFs.js';
-import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, rootDentry, type OvlDentry } from './lookup.js';
+import { isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, rootDentry, type OvlDentry } from './lookup.js';
 import { atLeast, privatePrefix } from './profile.js';
-import { indexedUpper, isIndexed, lowerNlink, overlayNlink } from './indexdir.js';
+import { indexedUpper, overlayNlink } from './indexdir.js';
+import { fsOfId, stDevIno } from './inodeNumbers.js';
 import { readDir } from './readdir.js';
 import type { OvlState } from './state.js';
 import type { SnapEntry, Snapshot } from './types.js';
@@ -46,7 +47,7 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
       uid: 0,
       gid: 0,
       nlink: isMergedDir(d) ? 1 : indexedUpper(s, d) ? overlayNlink(s, d, upperCounts) : counts.get(real)!, // S8.5, S8.6, S6.6
-      ino: stIno(s, d),
+      ...stDevIno(s, d),
       ...(real.type === 'file' ? { data: (d.dataLower ?? real).data } : {}), // S7.1: data from below
       ...(real.type === 'symlink' ? { target: real.target } : {}),
       xattrs,
@@ -71,25 +72,8 @@ export function mergedXattrName(s: OvlState, name: string): string | null {
   return null;
 }
 
-/**
- * S8.1 (samefs): a copied-up object with an origin keeps the lower st_ino; the root and
- * objects without origin show their real inode. Names are inode identities, not numbers.
- * (inode.c ovl_getattr: the origin's st_ino is used for an indexed object, else, unless
- * nfs_export=on verifies lowers, for a dir or a file whose lower is not hard-linked.)
- */
-export function stIno(s: OvlState, d: OvlDentry): string {
-  if (!d.upper) return d.lowers[0].inode.id;
-  if (d.path === '/') return d.upper.id; // S8.9a: even when index=on gives it an origin (S12.1)
-  if (d.lowers.length === 0) return d.upper.id;
-  const lower = d.lowers[0].inode.id;
-  if (isIndexed(s, d)) return lower;
-  if (s.profile.nfs_export) return d.upper.id; // S12.3: only an indexed origin is trusted
-  if (d.upper.type !== 'dir') return lowerNlink(s, d.lowers[0]) === 1 ? lower : d.upper.id; // S8.4
-  return hasOrigin(s, d.upper) ? lower : d.upper.id;
-}
-
 /** A raw layer directory as the harness sees it on disk, private xattrs included. */
-export function layerView(layer: LayerFs, mutable: boolean): Snapshot {
+export function layerView(s: OvlState, layer: LayerFs, mutable: boolean): Snapshot {
   const counts = countsOf(layer, mutable);
   const snap: Snapshot = new Map();
   walkLayer(layer, (path, ino) => {
@@ -99,7 +83,8 @@ export function layerView(layer: LayerFs, mutable: boolean): Snapshot {
       uid: 0,
       gid: 0,
       nlink: counts.get(ino) ?? 1,
-      ino: ino.id,
+      ino: `${fsOfId(s, ino.id)}/${ino.id}`,
+      dev: `fs:${fsOfId(s, ino.id)}`,
       xattrs: { ...ino.xattrs },
     };
     if (ino.type === 'file') e.data = ino.data;
@@ -110,10 +95,10 @@ export function layerView(layer: LayerFs, mutable: boolean): Snapshot {
 }
 
 export function upperView(s: OvlState): Snapshot {
-  return layerView(s.upper, true);
+  return layerView(s, s.upper, true);
 }
 
 /** Lower i, then the data-only layers (i >= number of lowers). */
 export function lowerView(s: OvlState, i: number): Snapshot {
-  return layerView(i < s.lowers.length ? s.lowers[i] : s.dataLayers[i - s.lowers.length], false);
+  return layerView(s, i < s.lowers.length ? s.lowers[i] : s.dataLayers[i - s.lowers.length], false);
 }

@@ -50,11 +50,11 @@ describe.skipIf(!inPrivateNamespace())('runs', () => {
 
   it('a case the model does not hold yet is refused with one line, exit 2', async () => {
     const dir = tmp();
-    const upperMetacopy = { '/f': { type: 'file', xattrs: { 'trusted.overlay.metacopy': '' } } };
-    const c = { ovlcheck: 1, layers: { lowers: [{ '/f': { type: 'file' } }], upper: upperMetacopy }, steps: [] };
+    const noData = { '/f': { type: 'file', xattrs: { 'trusted.overlay.metacopy': '' } } };
+    const c = { ovlcheck: 1, profile: 'data-only', layers: { lowers: [noData], upper: {}, data: [{ '/x': { type: 'file' } }] }, steps: [] };
     fs.writeFileSync(join(dir, 'nm.json'), JSON.stringify(c));
     const r = await ovlcheck(['replay', join(dir, 'nm.json')]);
-    expect([r.exitCode, r.stderr]).toEqual([2, 'ovlcheck: the model does not hold this yet: a metacopy file without metacopy=on (EPERM) (S7.3)']);
+    expect([r.exitCode, r.stderr]).toEqual([2, 'ovlcheck: the model does not hold this yet: a metacopy file whose data is missing, with data-only layers (ENOENT at open) (S7.4)']);
   }, 30_000);
 
   it('a divergence exits 1, is printed with its steps and saved as a case file that replays', async () => {

@@ -134,7 +134,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   try {
     const runnable: Profile[] = [];
     for (const p of profilesToRun(a)) {
-      const why = notModelled(p) ?? refusal(tryMount(sandbox, profileOptions(p), p.readonly !== 'no-upper').outcome);
+      const why = notModelled(p) ?? refusal(tryMount(sandbox, profileOptions(p), p.readonly !== 'no-upper', p.split).outcome);
       if (why) console.log(`ovlcheck: profile ${p.name} skipped: ${why}`);
       else runnable.push(p);
     }

@@ -122,6 +122,16 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       return { ...r, state: { ...r.state, profile: s.profile } };
     },
   },
+  'split-fs-one-device': {
+    breaks: 'S8.2: without xino, objects on different filesystems show different st_dev, dirs overlay-private st_ino',
+    profile: 'split-fs',
+    step: (s, op) => applyOp({ ...s, profile: { ...s.profile, xino: 'on' } }, op), // the views follow the state's profile
+  },
+  'xino-fsid-ignored': {
+    breaks: 'S8.3: with xino=on every object shows the overlay st_dev and its layer\'s fsid in the high st_ino bits',
+    profile: 'xino-on-split',
+    step: (s, op) => applyOp({ ...s, profile: { ...s.profile, xino: 'off' } }, op),
+  },
   'metacopy-followed-anywhere': {
     breaks: 'S2.8, S7.4: without metacopy=on only the last regular layer may lead into a data-only layer',
     profile: 'data-only',

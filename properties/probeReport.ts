@@ -25,7 +25,7 @@ export interface ProbeResult {
 export function probe(sandbox: Sandbox): ProbeResult {
   const profiles = Object.entries(PROFILES).map(([name, entry]) => {
     const p = namedProfile(name);
-    const t = tryMount(sandbox, profileOptions(p), p.readonly !== 'no-upper');
+    const t = tryMount(sandbox, profileOptions(p), p.readonly !== 'no-upper', p.split);
     const why = t.outcome !== 'ok' ? `the kernel refuses: ${t.outcome}` : notModelled(p) ?? undefined;
     return { name, about: entry.about, options: profileOptions(p), mounts: t.outcome, shown: t.shown, modelled: !notModelled(p), runs: !why, ...(why ? { why } : {}) };
   });

