@@ -132,6 +132,34 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
     profile: 'xino-on-split',
     step: (s, op) => applyOp({ ...s, profile: { ...s.profile, xino: 'off' } }, op),
   },
+  'xino-auto-fsid-ignored': {
+    breaks: 'S8.3: xino=auto, where every fs has file handles, acts as xino=on',
+    profile: 'xino-auto-split',
+    step: (s, op) => applyOp({ ...s, profile: { ...s.profile, xino: 'off' } }, op),
+  },
+  'nofollow-writes-redirects': {
+    breaks: 'S13.3, S4.4: redirect_dir=nofollow writes no redirects and allows offline changes (no opaque new dirs)',
+    profile: 'redirect-nofollow',
+    step: (s, op) => {
+      const r = applyOp({ ...s, profile: { ...s.profile, redirect_dir: 'on' } }, op);
+      return { ...r, state: { ...r.state, profile: s.profile } };
+    },
+  },
+  'uuid-off-written': {
+    breaks: 'S8.9: uuid=off stores no uuid on the upper root',
+    profile: 'uuid-off',
+    step: thenEditUpper((s) => {
+      s.upper.root.xattrs['trusted.overlay.uuid'] = '<uuid>';
+    }),
+  },
+  'ro-upper-writable': {
+    breaks: 'S14.2: an upper mounted read-only refuses every change with EROFS',
+    profile: 'ro',
+    step(s, op) {
+      const r = applyOp(s, op);
+      return op.op === 'mkdir' && r.outcome === 'EROFS' ? { ...r, outcome: 'ok' } : r;
+    },
+  },
   'metacopy-followed-anywhere': {
     breaks: 'S2.8, S7.4: without metacopy=on only the last regular layer may lead into a data-only layer',
     profile: 'data-only',
