@@ -94,7 +94,8 @@ export class InodeMap {
   checkIno(model: string | number, real: string | number, where: string) {
     const m = String(model);
     const fs = m.slice(0, Math.max(0, m.indexOf('/')));
-    const key = isNumber(real) ? `${fs}:${BigInt(real) & 0xffffffffn}` : `model:${real}`;
+    const key = typeof real === 'number' && real < 2 ** 32 ? `${fs}:${real}` // the common case, without BigInt
+      : isNumber(real) ? `${fs}:${BigInt(real) & 0xffffffffn}` : `model:${real}`;
     return this.inodes.check(m, key, where, (k) => `st_ino ${k.slice(k.indexOf(':') + 1)}`);
   }
 
@@ -109,6 +110,7 @@ function isNumber(v: string | number): boolean {
 
 /** st_ino's bits 32-63 (model entries carry them as inoHigh). */
 function inoHigh(e: SnapEntry): number {
+  if (typeof e.ino === 'number') return Math.floor(e.ino / 2 ** 32);
   return isNumber(e.ino) ? Number(BigInt(e.ino) >> 32n) : e.inoHigh ?? 0;
 }
 
@@ -153,7 +155,8 @@ function diffEntry(
   const inode = inodes.checkIno(e.ino, a.ino, `${view} ${path}`);
   if (inode) push('st_ino', inode.expected, inode.actual);
   const high = e.inoHigh ?? 0;
-  if (high !== inoHigh(a)) push('st_ino bits 32-63 (xino fsid)', hex(high), hex(inoHigh(a)));
+  const actualHigh = inoHigh(a);
+  if (high !== actualHigh) push('st_ino bits 32-63 (xino fsid)', hex(high), hex(actualHigh));
 }
 
 function diffXattrs(

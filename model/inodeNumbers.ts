@@ -25,6 +25,17 @@ export function fsOfId(s: OvlState, id: string): 'U' | 'L' {
  * ilog2(numfs - 1) + 2 (S8.3), none with xino=off or on one fs.
  */
 export function fsLayout(s: OvlState): { sameFs: boolean; xinoBits: number } {
+  // asked for every entry: cached per profile and lower stack, which a mount does not change
+  let byLowers = layouts.get(s.profile);
+  if (!byLowers) layouts.set(s.profile, (byLowers = new WeakMap()));
+  let l = byLowers.get(s.lowers);
+  if (!l) byLowers.set(s.lowers, (l = computeLayout(s)));
+  return l;
+}
+
+const layouts = new WeakMap<object, WeakMap<readonly unknown[], { sameFs: boolean; xinoBits: number }>>();
+
+function computeLayout(s: OvlState): { sameFs: boolean; xinoBits: number } {
   const lowerFs = s.profile.split && [...s.lowers, ...s.dataLayers].some((l) => /^[LD]\d/.test(l.name));
   const numfs = lowerFs ? 2 : 1;
   if (numfs === 1) return { sameFs: true, xinoBits: 0 };

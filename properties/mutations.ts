@@ -17,6 +17,28 @@ function thenEditUpper(edit: (s: OvlState, op: Op) => void): StepFn {
   };
 }
 
+/** S8.9: a uuid appears on the upper root where the profile stores none. */
+const writesUuid = thenEditUpper((s) => {
+  s.upper.root.xattrs['trusted.overlay.uuid'] = '<uuid>';
+});
+
+/** S14.1, S14.2: a read-only mount lets mkdir through. */
+const mkdirNotRefused: StepFn = (s, op) => {
+  const r = applyOp(s, op);
+  return op.op === 'mkdir' && r.outcome === 'EROFS' ? { ...r, outcome: 'ok' } : r;
+};
+
+/**
+ * Step as if mounted with other options. `forOneStep`: only the step's writes follow them;
+ * otherwise the state keeps them, so the predicted views (st_dev, st_ino) follow them too.
+ */
+function stepAs(over: Partial<OvlState['profile']>, forOneStep: boolean): StepFn {
+  return (s, op) => {
+    const r = applyOp({ ...s, profile: { ...s.profile, ...over } }, op);
+    return forOneStep ? { ...r, state: { ...r.state, profile: s.profile } } : r;
+  };
+}
+
 export const MUTATIONS: Record<string, { breaks: string; profile: string; step: StepFn }> = {
   'no-whiteout-on-unlink': {
     breaks: 'S4.7: unlink of a lower file leaves a whiteout',
@@ -58,9 +80,7 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
   'uuid-written': {
     breaks: 'S8.9: uuid=null stores no uuid on the upper root',
     profile: 'uuid-null',
-    step: thenEditUpper((s) => {
-      s.upper.root.xattrs['trusted.overlay.uuid'] = '<uuid>';
-    }),
+    step: writesUuid,
   },
   'origin-on-special-files': {
     breaks: 'S10.3: with userxattr a fifo or symlink cannot carry user.overlay.origin',
@@ -75,10 +95,7 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
   'mkdir-on-readonly': {
     breaks: 'S14.1: a mount without an upper refuses every change with EROFS',
     profile: 'lower-only',
-    step(s, op) {
-      const r = applyOp(s, op);
-      return op.op === 'mkdir' && r.outcome === 'EROFS' ? { ...r, outcome: 'ok' } : r;
-    },
+    step: mkdirNotRefused,
   },
   'no-redirect-on-rename': {
     breaks: 'S5.3: a lower dir renamed with redirect_dir=on records where it came from',
@@ -117,48 +134,37 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
   'nfs-export-indexes-hard-links-only': {
     breaks: 'S12.3: with nfs_export=on every copy-up goes through the index',
     profile: 'nfs-export',
-    step(s, op) {
-      const r = applyOp({ ...s, profile: { ...s.profile, nfs_export: false } }, op);
-      return { ...r, state: { ...r.state, profile: s.profile } };
-    },
+    step: stepAs({ nfs_export: false }, true),
   },
   'split-fs-one-device': {
     breaks: 'S8.2: without xino, objects on different filesystems show different st_dev, dirs overlay-private st_ino',
     profile: 'split-fs',
-    step: (s, op) => applyOp({ ...s, profile: { ...s.profile, xino: 'on' } }, op), // the views follow the state's profile
+    step: stepAs({ xino: 'on' }, false),
   },
   'xino-fsid-ignored': {
     breaks: 'S8.3: with xino=on every object shows the overlay st_dev and its layer\'s fsid in the high st_ino bits',
     profile: 'xino-on-split',
-    step: (s, op) => applyOp({ ...s, profile: { ...s.profile, xino: 'off' } }, op),
+    step: stepAs({ xino: 'off' }, false),
   },
   'xino-auto-fsid-ignored': {
     breaks: 'S8.3: xino=auto, where every fs has file handles, acts as xino=on',
     profile: 'xino-auto-split',
-    step: (s, op) => applyOp({ ...s, profile: { ...s.profile, xino: 'off' } }, op),
+    step: stepAs({ xino: 'off' }, false),
   },
   'nofollow-writes-redirects': {
     breaks: 'S13.3, S4.4: redirect_dir=nofollow writes no redirects and allows offline changes (no opaque new dirs)',
     profile: 'redirect-nofollow',
-    step: (s, op) => {
-      const r = applyOp({ ...s, profile: { ...s.profile, redirect_dir: 'on' } }, op);
-      return { ...r, state: { ...r.state, profile: s.profile } };
-    },
+    step: stepAs({ redirect_dir: 'on' }, true),
   },
   'uuid-off-written': {
     breaks: 'S8.9: uuid=off stores no uuid on the upper root',
     profile: 'uuid-off',
-    step: thenEditUpper((s) => {
-      s.upper.root.xattrs['trusted.overlay.uuid'] = '<uuid>';
-    }),
+    step: writesUuid,
   },
   'ro-upper-writable': {
     breaks: 'S14.2: an upper mounted read-only refuses every change with EROFS',
     profile: 'ro',
-    step(s, op) {
-      const r = applyOp(s, op);
-      return op.op === 'mkdir' && r.outcome === 'EROFS' ? { ...r, outcome: 'ok' } : r;
-    },
+    step: mkdirNotRefused,
   },
   'metacopy-followed-anywhere': {
     breaks: 'S2.8, S7.4: without metacopy=on only the last regular layer may lead into a data-only layer',
