@@ -3,6 +3,7 @@
 // synchronous syscalls from Node (no process per file operation).
 
 import type { Op, Outcome, Profile, Snapshot, StackSpec } from '../model/types.js';
+import type { LayerCodec } from './codecs.js';
 
 export interface MountFacts {
   /** Exactly what was passed to mount(2) (options string). */
@@ -15,9 +16,21 @@ export interface MountFacts {
 
 export interface Driver {
   readonly name: string;
+  /**
+   * The implementation's layer format (harness/codecs.ts). Absent: the kernel's own, and the
+   * upper and lower layers are compared raw. Present: layers are written in that format, and
+   * compared decoded into the model's abstract terms on both sides.
+   */
+  readonly codec?: LayerCodec;
+  /** null if the implementation can run this profile, else why not (absent: every profile). */
+  supports?(p: Profile): string | null;
   /** Materialize the stack on disk and mount it with the profile's options. */
   setup(stack: StackSpec, profile: Profile): Promise<MountFacts>;
-  /** Apply one operation on the merged mount; errno is data, never thrown. */
+  /**
+   * Apply one operation on the merged mount; errno is data, never thrown. A driver whose
+   * implementation may hang (FUSE) throws StepTimeout (harness/watchdog.ts) past its deadline,
+   * as does its snapshot('merged'); the session reports that as a divergence.
+   */
   apply(op: Op): Outcome | Promise<Outcome>;
   /** 'merged' walks the mount; 'upper' and N (0 = top lower, then the data-only layers) walk the raw layer dirs. */
   snapshot(view: 'merged' | 'upper' | number): Snapshot;

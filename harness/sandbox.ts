@@ -17,6 +17,8 @@ export interface Sandbox {
   mountTmpfs(dir: string): void;
   /** Unmounts a registered mount (lazily if busy). */
   unmount(dir: string): void;
+  /** The FUSE control filesystem (fusectl), mounted inside the sandbox on first use. */
+  fuseControl(): string;
   /** Unmounts everything inside the sandbox, then the sandbox itself, and removes its dir. */
   close(): void;
 }
@@ -25,6 +27,8 @@ export interface Sandbox {
 
 const mounts = new Set<string>();
 const dirsToRemove = new Set<string>();
+/** Daemons (FUSE servers) the harness started: killed on every exit path. */
+const processes = new Set<number>();
 let handlersInstalled = false;
 
 export function registerMount(mountPoint: string): void {
@@ -33,6 +37,14 @@ export function registerMount(mountPoint: string): void {
 
 export function forgetMount(mountPoint: string): void {
   mounts.delete(mountPoint);
+}
+
+export function registerProcess(pid: number): void {
+  processes.add(pid);
+}
+
+export function forgetProcess(pid: number): void {
+  processes.delete(pid);
 }
 
 /** A path below another sorts after it by length, so this order is innermost first. */
@@ -55,6 +67,14 @@ function unmountPath(mountPoint: string): void {
 
 /** Best effort, synchronous: runs from 'exit' and signal handlers. */
 function cleanupAll(): void {
+  for (const pid of processes) {
+    try {
+      process.kill(pid, 'SIGKILL'); // a FUSE daemon: its mount then fails fast instead of hanging
+    } catch {
+      /* already gone */
+    }
+    processes.delete(pid);
+  }
   for (const m of innermostFirst(mounts)) {
     umount2(m, MNT_DETACH);
     mounts.delete(m);
@@ -129,6 +149,15 @@ function makeSandbox(root: string): Sandbox {
     },
     unmount(dir: string): void {
       unmountPath(insideOnly(dir));
+    },
+    fuseControl(): string {
+      const dir = path.join(root, 'fusectl');
+      if (mounts.has(dir)) return dir;
+      fs.mkdirSync(dir, { recursive: true });
+      const rc = mount('fusectl', dir, 'fusectl', 0, '');
+      if (rc !== 'ok') throw new Error(`ovlcheck: mounting fusectl on ${dir} failed with ${rc}`);
+      registerMount(dir);
+      return dir;
     },
     close(): void {
       if (!mounts.has(root)) return; // already closed

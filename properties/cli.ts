@@ -2,7 +2,7 @@
 // ovlcheck: run the conformance property against the running kernel, or replay case files.
 // Exit codes: 0 conforms, 1 divergence, 2 bad input or unusable environment, 3 ovlcheck bug.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,7 @@ import { namedProfile, NotModelled, notModelled, ParamError, parseKernelVersion,
 import { KernelDriver, probeOverlaySupport, profileOptions } from '../harness/drivers/kernel.js';
 import { tryMount } from '../harness/probe.js';
 import { inPrivateNamespace, runInPrivateNamespace } from '../harness/namespace.js';
-import { openSandbox } from '../harness/sandbox.js';
+import { openSandbox, type Sandbox } from '../harness/sandbox.js';
 import { CaseError, parseCase } from './caseFile.js';
 import { runConformance, type Progress } from './conformance.js';
 import { failureCase, formatFailure, formatStack, type Failure } from './report.js';
@@ -19,12 +19,22 @@ import { MUTATIONS } from './mutations.js';
 import { formatProbe, probe } from './probeReport.js';
 import { formatMountFailure, formatSequenceFailure, runMountSequences, runMountValidation } from './mountValidation.js';
 import { replayCase } from './replay.js';
+import { DRIVER_NAMES, makeDriver, probeDriver, CODECS, type DriverArgs, type DriverName } from '../harness/drivers/index.js';
+import type { Driver } from '../harness/driver.js';
+import { ExpectationsError, loadExpectations, runCompare, type Expectation } from './compareRun.js';
+import { writeCompareReport } from './compareReport.js';
+import { formatCrossFailure, runCrossUpper } from './crossUpper.js';
+import { implementationVersion } from '../harness/drivers/versions.js';
 
 const USAGE = `usage:
   ovlcheck run [--profile NAME|all | --options "k=v,..."] [--runs N] [--steps N] [--max-lowers N]
                [--entries N] [--seed N] [--path P] [--time-budget SECONDS] [--out DIR] [--rotate W]
                [--mutate NAME]
-  ovlcheck replay FILE...
+  ovlcheck compare --driver NAME [--against model|kernel] [--runs N] [--steps N] [--seed N]
+               [--time-budget SECONDS] [--out DIR] [--expectations FILE] [--max-findings N]
+               [--profile NAME] [--mount-cmd CMD [--umount-cmd CMD] [--codec FORMAT]]
+  ovlcheck cross --from NAME --to NAME [--runs N] [--steps N] [--seed N]
+  ovlcheck replay [--driver NAME [--against model|kernel]] FILE...
   ovlcheck probe [--json]
 
 run     random layer stacks and operation sequences against the model and the running
@@ -36,7 +46,20 @@ run     random layer stacks and operation sequences against the model and the ru
         do (weight among ~40; default 1, 0 never; 20 makes stacks 10+ layers deep).
         --mutate NAME breaks one rule of the model on purpose (a self-test: the run must
         fail fast with a tiny case); NAME is one of: ${Object.keys(MUTATIONS).join(', ')}
-replay  run case files (see README, "Case files"), checking their known answers too.
+compare every distinct divergence of an implementation (drivers: ${DRIVER_NAMES.join(', ')}),
+        each shrunk to a minimal case, grouped by signature, written to DIR/report.md,
+        report.json and cases/ (default DIR reports/<driver>[-vs-kernel]). Signatures in
+        the --expectations file (default expectations/<driver>.json if present) are known
+        and tolerated: exit 1 only for new ones. Defaults: --runs 300 --steps 25
+        --max-findings 40 --against model --profile default.
+        exec: --mount-cmd runs through sh with {lowerdir} {upperdir} {workdir} {merged}
+        {options} filled in; --umount-cmd likewise (default: umount(2)); --codec kernel,
+        fuse-overlayfs or unionfs-fuse names its layer format (default kernel).
+cross   an upper dir written through one implementation (--from), mounted by another
+        (--to) over the same lowers: the merged views must agree; where they do not, the
+        shrunk case and how the two read the upper's format. Defaults: --runs 100 --steps 15.
+replay  run case files (see README, "Case files"), checking their known answers too;
+        --driver/--against as for compare (default: kernel vs model).
 probe   the kernel's version, module defaults, and which profiles and option combinations
         mount and what /proc/mounts shows for them.
 exit: 0 conforms, 1 divergence, 2 bad input or environment, 3 internal error`;
@@ -207,7 +230,185 @@ async function cmdProbe(argv: string[]): Promise<number> {
   }
 }
 
-async function cmdReplay(files: string[]): Promise<number> {
+interface DriverChoice extends DriverArgs {
+  driver: DriverName;
+  against: 'model' | 'kernel';
+}
+
+/** --driver, --against and the exec flags; returns the other arguments. */
+function takeDriverArgs(argv: string[], defaults: DriverChoice): { choice: DriverChoice; rest: string[] } {
+  const choice = { ...defaults };
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
+    const known = ['--driver', '--against', '--mount-cmd', '--umount-cmd', '--codec'];
+    if (!known.includes(flag)) {
+      rest.push(argv[i]);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new UsageError(`${flag} needs a value`);
+    if (flag === '--driver') {
+      if (!(DRIVER_NAMES as readonly string[]).includes(value)) throw new UsageError(`--driver: unknown driver "${value}" (one of: ${DRIVER_NAMES.join(', ')})`);
+      choice.driver = value as DriverName;
+    } else if (flag === '--against') {
+      if (value !== 'model' && value !== 'kernel') throw new UsageError(`--against: expected model or kernel, got "${value}"`);
+      choice.against = value;
+    } else if (flag === '--mount-cmd') choice.mountCmd = value;
+    else if (flag === '--umount-cmd') choice.umountCmd = value;
+    else {
+      if (!(value in CODECS)) throw new UsageError(`--codec: unknown layer format "${value}" (one of: ${Object.keys(CODECS).join(', ')})`);
+      choice.codec = value;
+    }
+  }
+  if (choice.driver !== 'exec' && (choice.mountCmd || choice.umountCmd || choice.codec)) throw new UsageError('--mount-cmd, --umount-cmd and --codec are for --driver exec');
+  if (choice.against === 'kernel' && choice.driver === 'kernel') throw new UsageError('--against kernel needs another --driver than kernel');
+  const why = probeDriver(choice.driver, choice) ?? (choice.against === 'kernel' ? probeDriver('kernel') : null);
+  if (why) throw new UsageError(`driver ${choice.driver}: ${why}`);
+  return { choice, rest };
+}
+
+interface CompareArgs extends DriverChoice {
+  runs: number; steps: number; seed: number; timeBudget?: number; out?: string; expectations?: string; maxFindings: number;
+  profile: string; maxLowers: number; entries: number; rotate: number;
+}
+
+function parseCompareArgs(argv: string[]): CompareArgs {
+  const { choice, rest } = takeDriverArgs(argv, { driver: 'kernel', against: 'model' });
+  if (!argv.some((a) => a === '--driver' || a.startsWith('--driver='))) throw new UsageError(`compare needs --driver NAME (one of: ${DRIVER_NAMES.join(', ')})`);
+  const a: CompareArgs = {
+    ...choice, runs: 300, steps: 25, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, maxFindings: 40, profile: 'default', maxLowers: 4, entries: 12, rotate: 1,
+  };
+  const ints: Record<string, keyof CompareArgs> = {
+    '--runs': 'runs', '--steps': 'steps', '--seed': 'seed', '--time-budget': 'timeBudget', '--max-findings': 'maxFindings',
+    '--max-lowers': 'maxLowers', '--entries': 'entries', '--rotate': 'rotate',
+  };
+  for (let i = 0; i < rest.length; i++) {
+    const [flag, inline] = rest[i].split('=', 2);
+    const value = inline ?? rest[++i];
+    if (value === undefined) throw new UsageError(`${flag} needs a value`);
+    if (flag in ints) {
+      const n = Number(value);
+      const min = flag === '--seed' ? -(2 ** 31) : flag === '--steps' || flag === '--rotate' ? 0 : 1;
+      if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag}: expected an integer >= ${min}, got "${value}"`);
+      (a as unknown as Record<string, number>)[ints[flag]] = n;
+    } else if (flag === '--out') a.out = value;
+    else if (flag === '--expectations') a.expectations = value;
+    else if (flag === '--profile') a.profile = value;
+    else throw new UsageError(`unknown option "${flag}"`);
+  }
+  profilesToRun({ profile: a.profile } as RunArgs);
+  return a;
+}
+
+async function cmdCompare(argv: string[]): Promise<number> {
+  const a = parseCompareArgs(argv);
+  const profile = profilesToRun({ profile: a.profile } as RunArgs)[0];
+  const expectationsFile = a.expectations ?? (existsSync(`expectations/${a.driver}.json`) ? `expectations/${a.driver}.json` : undefined);
+  const expected: Expectation[] = expectationsFile ? loadExpectations(expectationsFile).expected : [];
+  const out = a.out ?? join('reports', a.driver + (a.against === 'kernel' ? '-vs-kernel' : ''));
+  const sandbox = openSandbox();
+  const driver = makeDriver(a.driver, sandbox, a);
+  const reference = a.against === 'kernel' ? makeDriver('kernel', sandbox) : undefined;
+  const kernelRelease = release();
+  try {
+    const why = driver.supports?.(profile) ?? reference?.supports?.(profile);
+    if (why) throw new UsageError(`driver ${driver.name}: ${why}`);
+    const r = await runCompare({
+      driver, reference, profile, kernel: parseKernelVersion(kernelRelease), kernelRelease, runs: a.runs, steps: a.steps,
+      maxLowers: a.maxLowers, entries: a.entries, rotate: a.rotate, seed: a.seed, timeBudgetMs: a.timeBudget ? a.timeBudget * 1000 : undefined,
+      expectations: expected, maxFindings: a.maxFindings,
+      crossCheck: a.against === 'model' && a.driver !== 'kernel' ? (f) => kernelVerdict(f, sandbox, kernelRelease) : undefined,
+      onRound: ({ round, cases, findings, latest }) => process.stderr.write(`${driver.name}: round ${round}, ${cases} cases, ${findings} divergences; new: ${latest}\n`),
+    });
+    const implementation = implementationVersion(a.driver);
+    const report = writeCompareReport(out, {
+      driver: a.driver, implementation, against: a.against, kernelRelease, profile: profile.name,
+      command: ['ovlcheck compare', ...argv.map(shellWord), ...(argv.some((x) => x.startsWith('--seed')) ? [] : [`--seed ${a.seed}`])].join(' '),
+      date: new Date().toISOString(), expectationsFile,
+    }, r);
+    console.log(`ovlcheck: compare ${implementation} vs ${a.against}: ${r.cases} cases, ${r.steps} steps, ${r.findings.length} new divergences` +
+      `${expectationsFile ? `, ${r.expectedSeen.length} expected ones seen` : ''} in ${(r.elapsedMs / 1000).toFixed(1)} s (stopped: ${r.stoppedBy}); seed ${a.seed}; report ${report}`);
+    for (const [i, f] of r.findings.entries()) console.log(`  ${String(i + 1).padStart(2)}. ${f.signature}`);
+    if (r.crash) {
+      console.error(`ovlcheck: internal error (a bug in ovlcheck, not a divergence):\n${r.crash.stack ?? r.crash}`);
+      return 3;
+    }
+    return r.findings.length ? 1 : 0;
+  } finally {
+    await driver.teardown();
+    await reference?.teardown();
+    sandbox.close();
+  }
+}
+
+/** A finding's minimal case, replayed on the running kernel against the model. */
+async function kernelVerdict(f: Failure, sandbox: Sandbox, kernelRelease: string): Promise<string> {
+  const kernel = new KernelDriver(sandbox);
+  try {
+    const c = failureCase(f, new Date().toISOString());
+    const r = await replayCase(c, kernel, parseKernelVersion(kernelRelease), kernelRelease);
+    return r.failure ? `diverges too (${r.failure.info.signature})` : 'agrees with the model';
+  } catch (e) {
+    return `cannot run it (${(e as Error).message.split('\n')[0]})`;
+  } finally {
+    await kernel.teardown();
+  }
+}
+
+function shellWord(w: string): string {
+  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
+interface CrossArgs {
+  from: DriverName; to: DriverName; runs: number; steps: number; seed: number;
+}
+
+function parseCrossArgs(argv: string[]): CrossArgs {
+  const a: Partial<CrossArgs> = { runs: 100, steps: 15, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0 };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new UsageError(`${flag} needs a value`);
+    if (flag === '--from' || flag === '--to') {
+      if (!['kernel', 'fuse-overlayfs', 'unionfs-fuse'].includes(value)) throw new UsageError(`${flag}: expected kernel, fuse-overlayfs or unionfs-fuse, got "${value}"`);
+      a[flag === '--from' ? 'from' : 'to'] = value as DriverName;
+      const why = probeDriver(value as DriverName);
+      if (why) throw new UsageError(`driver ${value}: ${why}`);
+    } else if (flag === '--runs' || flag === '--steps' || flag === '--seed') {
+      const n = Number(value);
+      if (!Number.isInteger(n) || (flag !== '--seed' && n < (flag === '--runs' ? 1 : 0))) throw new UsageError(`${flag}: expected an integer, got "${value}"`);
+      a[flag.slice(2) as 'runs' | 'steps' | 'seed'] = n;
+    } else throw new UsageError(`unknown option "${flag}"`);
+  }
+  if (!a.from || !a.to) throw new UsageError('cross needs --from NAME and --to NAME');
+  if (a.from === a.to) throw new UsageError('cross needs two different implementations');
+  return a as CrossArgs;
+}
+
+async function cmdCross(argv: string[]): Promise<number> {
+  const a = parseCrossArgs(argv);
+  const sandbox = openSandbox();
+  const writer = makeDriver(a.from, sandbox);
+  const reader = makeDriver(a.to, sandbox);
+  const started = Date.now();
+  try {
+    const r = await runCrossUpper({ writer, reader, runs: a.runs, steps: a.steps, seed: a.seed });
+    console.log(`ovlcheck: cross ${implementationVersion(a.from)} -> ${implementationVersion(a.to)}: ${r.cases} cases, ` +
+      `${r.failure ? 1 : 0} divergences in ${((Date.now() - started) / 1000).toFixed(1)} s; seed ${a.seed}`);
+    if (r.failure) console.log(formatCrossFailure(r.failure, { writer: a.from, reader: a.to, seed: a.seed, path: r.path }));
+    return r.failure ? 1 : 0;
+  } finally {
+    await writer.teardown();
+    await reader.teardown();
+    sandbox.close();
+  }
+}
+
+async function cmdReplay(argv: string[]): Promise<number> {
+  const { choice, rest: files } = takeDriverArgs(argv, { driver: 'kernel', against: 'model' });
+  const flag = files.find((f) => f.startsWith('--'));
+  if (flag) throw new UsageError(`unknown option "${flag}"`);
   if (files.length === 0) throw new UsageError('replay needs at least one case file');
   const cases = files.map((f) => {
     let text: string;
@@ -219,12 +420,13 @@ async function cmdReplay(files: string[]): Promise<number> {
     return { file: f, c: parseCase(text, f) };
   });
   const sandbox = openSandbox();
-  const driver = new KernelDriver(sandbox);
+  const driver: Driver = makeDriver(choice.driver, sandbox, choice);
+  const reference = choice.against === 'kernel' ? makeDriver('kernel', sandbox) : undefined;
   const kernelRelease = release();
   let bad = 0;
   try {
     for (const { file, c } of cases) {
-      const r = await replayCase(c, driver, parseKernelVersion(kernelRelease), kernelRelease);
+      const r = await replayCase(c, driver, parseKernelVersion(kernelRelease), kernelRelease, reference);
       if (r.failure) console.log(formatFailure(r.failure));
       for (const e of r.knownAnswerErrors) console.log(`known answer: ${e}`);
       const verdict = r.failure ? 'DIVERGES' : r.knownAnswerErrors.length ? 'WRONG KNOWN ANSWER' : 'ok';
@@ -233,6 +435,7 @@ async function cmdReplay(files: string[]): Promise<number> {
     }
   } finally {
     await driver.teardown();
+    await reference?.teardown();
     sandbox.close();
   }
   return bad ? 1 : 0;
@@ -245,17 +448,24 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return cmd ? 0 : 2;
     }
-    if (cmd !== 'run' && cmd !== 'replay' && cmd !== 'probe') throw new UsageError(`unknown command "${cmd}" (try --help)`);
-    if (cmd === 'run') parseRunArgs(rest); // reject bad options before anything else
-    checkEnvironment();
+    if (!['run', 'replay', 'probe', 'compare', 'cross'].includes(cmd)) throw new UsageError(`unknown command "${cmd}" (try --help)`);
+    // Reject bad options and unusable drivers before anything else.
+    if (cmd === 'run') parseRunArgs(rest);
+    if (cmd === 'compare') parseCompareArgs(rest);
+    if (cmd === 'cross') parseCrossArgs(rest);
+    if (cmd === 'replay') takeDriverArgs(rest, { driver: 'kernel', against: 'model' });
+    if (cmd === 'run' || cmd === 'probe') checkEnvironment();
+    else if (process.getuid?.() !== 0) throw new UsageError('must run as root: the drivers mount in a private namespace');
     if (!inPrivateNamespace()) {
       // Every mount lives in a private mount namespace that dies with the process.
       return await runInPrivateNamespace(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv]);
     }
     if (cmd === 'probe') return await cmdProbe(rest);
+    if (cmd === 'compare') return await cmdCompare(rest);
+    if (cmd === 'cross') return await cmdCross(rest);
     return cmd === 'run' ? await cmdRun(rest) : await cmdReplay(rest);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof CaseError || e instanceof NotModelled) {
+    if (e instanceof UsageError || e instanceof CaseError || e instanceof NotModelled || e instanceof ExpectationsError) {
       console.error(`ovlcheck: ${e.message}`);
       return 2;
     }

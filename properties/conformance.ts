@@ -10,7 +10,8 @@ import { candidatePaths, OpCommand } from './commands.js';
 import { minimizeFailure } from './minimize.js';
 import type { StepFn } from './mutations.js';
 import type { Failure } from './report.js';
-import { Divergence, Session } from './session.js';
+import { Divergence, KnownDivergence, Session } from './session.js';
+import type { Tolerance } from './signature.js';
 
 export interface RunOptions {
   runs: number;
@@ -29,10 +30,20 @@ export interface RunOptions {
   rotateWeight?: number;
   /** A deliberately broken model step (see mutations.ts). */
   modelStep?: StepFn;
+  /** Another implementation as the reference instead of the model (compare --against kernel). */
+  reference?: Driver;
+  /** Divergences already known: left out of the comparison (see Session). */
+  known?: Tolerance;
+  /** Collects the known divergences that cases showed (compare reports which expectations held). */
+  seen?: Set<string>;
 }
 
 export interface Progress {
   cases: number;
+  /** Cases that ended early at a known divergence (compare). */
+  knownStops: number;
+  /** Cases generated (cases counts the shrinker's runs too). */
+  generated: number;
   steps: number;
   shrinking: boolean;
   elapsedMs: number;
@@ -52,7 +63,7 @@ export interface RunSummary extends Progress {
 
 export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const started = Date.now();
-  const progress: Progress = { cases: 0, steps: 0, shrinking: false, elapsedMs: 0, deepest: 0 };
+  const progress: Progress = { cases: 0, knownStops: 0, generated: 0, steps: 0, shrinking: false, elapsedMs: 0, deepest: 0 };
   let failure: Failure | null = null;
   let crash: Error | null = null;
   let crashCase: RunSummary['crashCase'];
@@ -64,15 +75,21 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
 
   const property = fc.asyncProperty(stacks, commands, async (stack, cmds) => {
     progress.cases++;
-    const session = new Session(o.driver, o.profile, o.kernel, o.modelStep);
+    if (!progress.shrinking) progress.generated++;
+    const session = new Session(o.driver, o.profile, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known });
     try {
       await session.start(stack);
       await fc.asyncModelRun(() => ({ model: {}, real: { session, candidates: candidatePaths(stack) } }), cmds);
       await session.finish();
     } catch (e) {
+      if (e instanceof KnownDivergence) {
+        o.seen?.add(e.signature);
+        if (!progress.shrinking) progress.knownStops++;
+        return; // the rest of this case would only compare two states known to differ
+      }
       if (e instanceof Divergence) {
         failure = {
-          driver: o.driver.name, kernel: o.kernelRelease, profile: o.profile, options: session.facts?.options ?? '', moduleDefaults: session.facts?.moduleDefaults ?? {},
+          driver: o.driver.name, against: session.against, kernel: o.kernelRelease, profile: o.profile, options: session.facts?.options ?? '', moduleDefaults: session.facts?.moduleDefaults ?? {},
           stack, history: [...session.history], info: e.info,
         };
       } else {
@@ -82,6 +99,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
       progress.shrinking = true;
       throw e;
     } finally {
+      for (const k of session.knownSeen) o.seen?.add(k);
       progress.steps += session.history.length;
       if (session.history.length || !progress.shrinking) progress.deepest = Math.max(progress.deepest, session.state?.lowers.length ?? 0);
       await session.close();
@@ -101,7 +119,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   progress.elapsedMs = Date.now() - started;
   let f = failure as Failure | null;
   if (f && result.failed) {
-    f = await minimizeFailure(f, o.driver, o.kernel, o.modelStep);
+    f = await minimizeFailure(f, o.driver, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known });
     f.seed = o.seed;
     f.path = result.counterexamplePath ?? undefined;
   }

@@ -5,24 +5,24 @@
 
 import type { KernelVersion, LayerSpec, Op, Profile, StackSpec } from '../model/index.js';
 import type { Driver } from '../harness/driver.js';
-import type { StepFn } from './mutations.js';
 import type { Failure } from './report.js';
-import { Divergence, Session } from './session.js';
+import { Divergence, Session, type SessionOptions } from './session.js';
 
 interface Candidate {
   stack: StackSpec;
   steps: Op[];
 }
 
+/** A smaller case counts only if it diverges with the same signature (so it stays the same finding). */
 export async function minimizeFailure(
-  f: Failure, driver: Driver, kernel: KernelVersion, modelStep?: StepFn, budgetMs = 20_000,
+  f: Failure, driver: Driver, kernel: KernelVersion, options: SessionOptions = {}, budgetMs = 20_000,
 ): Promise<Failure> {
   const started = Date.now();
   let best: Candidate = { stack: f.stack, steps: f.history.map((h) => h.op) };
   let bestFailure = f;
   const tryOne = async (c: Candidate): Promise<boolean> => {
-    const r = await diverges(c, driver, f.profile, kernel, modelStep);
-    if (!r) return false;
+    const r = await diverges(c, driver, f.profile, kernel, options);
+    if (!r || r.info.signature !== f.info.signature) return false;
     best = c;
     bestFailure = { ...f, stack: c.stack, history: r.history, info: r.info, options: r.options ?? f.options };
     return true;
@@ -72,9 +72,9 @@ function withoutEntry(layer: LayerSpec, path: string): LayerSpec | null {
 }
 
 async function diverges(
-  c: Candidate, driver: Driver, profile: Profile, kernel: KernelVersion, modelStep?: StepFn,
+  c: Candidate, driver: Driver, profile: Profile, kernel: KernelVersion, options: SessionOptions,
 ): Promise<{ history: Session['history']; info: Divergence['info']; options?: string } | null> {
-  const session = new Session(driver, profile, kernel, modelStep);
+  const session = new Session(driver, profile, kernel, options);
   try {
     await session.start(c.stack);
     for (const op of c.steps) await session.step(op);

@@ -12,12 +12,12 @@ export interface ReplayResult {
   knownAnswerErrors: string[];
 }
 
-export async function replayCase(c: CaseFile, driver: Driver, kernel: KernelVersion, kernelRelease: string): Promise<ReplayResult> {
+export async function replayCase(c: CaseFile, driver: Driver, kernel: KernelVersion, kernelRelease: string, reference?: Driver): Promise<ReplayResult> {
   const profile = profileOf(c);
-  const session = new Session(driver, profile, kernel);
+  const session = new Session(driver, profile, kernel, { reference });
   const errors: string[] = [];
   const check = (exp: Expectation | undefined, where: string, v: Views, outcome?: { expected: string; actual: string }) => {
-    errors.push(...checkExpectation(exp, outcome?.expected, v.expected, `${where} model`));
+    errors.push(...checkExpectation(exp, outcome?.expected, v.expected, `${where} ${session.against}`));
     errors.push(...checkExpectation(exp, outcome?.actual, v.actual, `${where} ${driver.name}`));
   };
   try {
@@ -34,7 +34,7 @@ export async function replayCase(c: CaseFile, driver: Driver, kernel: KernelVers
     if (!(e instanceof Divergence)) throw e;
     return {
       failure: {
-        driver: driver.name, kernel: kernelRelease, profile, options: session.facts?.options ?? '', moduleDefaults: session.facts?.moduleDefaults ?? {},
+        driver: driver.name, against: session.against, kernel: kernelRelease, profile, options: session.facts?.options ?? '', moduleDefaults: session.facts?.moduleDefaults ?? {},
         stack: c.layers, history: [...session.history], info: e.info,
       },
       knownAnswerErrors: errors,

@@ -8,6 +8,8 @@ import type { DivergenceInfo, StepRecord } from './session.js';
 
 export interface Failure {
   driver: string;
+  /** The expected side: 'model', or a reference implementation ('kernel'). */
+  against?: string;
   kernel: string;
   profile: Profile;
   options: string;
@@ -55,7 +57,7 @@ export function shortOptions(options: string): string {
 export function formatFailure(f: Failure, savedAs?: string): string {
   const { info } = f;
   const lines = [
-    `DIVERGENCE ${f.driver}(${f.kernel}) vs model  profile=${f.profile.name}` +
+    `DIVERGENCE ${f.driver}(${f.kernel}) vs ${f.against ?? 'model'}  profile=${f.profile.name}` +
       (f.seed !== undefined ? `  seed=${f.seed} path=${JSON.stringify(f.path)}` : ''),
     `mount options: ${shortOptions(f.options)}`,
     `module defaults: ${Object.entries(f.moduleDefaults).map(([k, v]) => `${k}=${v}`).join(' ') || '(none)'}`,
@@ -69,9 +71,11 @@ export function formatFailure(f: Failure, savedAs?: string): string {
     const res = h.expected === h.actual ? `${h.actual}` : `expected ${h.expected} [${h.rule}]  actual ${h.actual}`;
     lines.push(`  ${String(i + 1).padStart(2)}. ${formatOp(h.op).padEnd(44)} ${res}${mark ? '   <-- diverges here' : ''}`);
   });
+  if (info.signature) lines.push(`signature: ${info.signature}`);
+  if (info.known?.length) lines.push(`known divergences also seen (left out): ${info.known.join('; ')}`);
   const when = info.phase === 'mount' ? 'right after mount' : info.phase === 'remount' ? 'after the final umount + mount' : `after step ${info.step} [${info.rule}]`;
   if (info.differences.length) {
-    lines.push(`differences ${when} (expected = model):`);
+    lines.push(`differences ${when} (expected = ${f.against ?? 'model'}):`);
     for (const d of info.differences.slice(0, 40)) lines.push('  ' + formatDifference(d));
     if (info.differences.length > 40) lines.push(`  ... and ${info.differences.length - 40} more`);
   } else lines.push(`views agree ${when}; only the outcome differs`);

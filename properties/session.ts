@@ -5,7 +5,10 @@ import { applyOp, createState, lowerView, mergedView, privatePrefix, upperView, 
 import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../model/index.js';
 import type { OvlState, Step } from '../model/state.js';
 import { diffSnapshots, InodeMap, maskedXattrs, type Difference } from '../harness/compare.js';
+import { kernelCodec, type LayerCodec } from '../harness/codecs.js';
 import type { Driver, MountFacts } from '../harness/driver.js';
+import { StepTimeout } from '../harness/watchdog.js';
+import { differenceSignature, outcomeSignature, type Tolerance } from './signature.js';
 
 export interface StepRecord {
   op: Op;
@@ -24,12 +27,35 @@ export interface DivergenceInfo {
   actual?: Outcome;
   rule?: string;
   differences: Difference[];
+  /** What went differently, without the generated names (properties/signature.ts). */
+  signature?: string;
+  /** Known divergences (tolerated) this case showed before it diverged anew. */
+  known?: string[];
 }
 
 export class Divergence extends Error {
   constructor(readonly info: DivergenceInfo) {
     super(`divergence at ${info.phase} ${info.step}`);
   }
+}
+
+/** An outcome differed in a way already known: the case ends there, neither passed nor failed. */
+export class KnownDivergence extends Error {
+  constructor(readonly signature: string) {
+    super(`known divergence: ${signature}`);
+  }
+}
+
+export interface SessionOptions {
+  /** The model's step function; a mutation replaces it to prove the suite has teeth. */
+  modelStep?: (s: OvlState, op: Op) => Step;
+  /**
+   * Another implementation as the reference (compare --against kernel): its outcomes and
+   * views are the expected ones. The model still runs beside it (for the rule names).
+   */
+  reference?: Driver;
+  /** Divergences already known: such a difference is left out, such an outcome ends the case. */
+  known?: Tolerance;
 }
 
 /** Both sides' views after a step, for known-answer expectations. */
@@ -46,15 +72,38 @@ export class Session {
   private listed!: OvlState;
   private readonly inodes = new InodeMap();
   private masked: Set<string>;
+  private readonly modelStep: (s: OvlState, op: Op) => Step;
+  private readonly reference?: Driver;
+  private readonly known?: Tolerance;
+  /** Layers in another format than the kernel's are compared decoded, on both sides (harness/codecs.ts). */
+  private readonly codecs?: { expected: LayerCodec; actual: LayerCodec };
+  /** The reference's views at the last comparison: the layer situation for signatures. */
+  private readonly before = new Map<string, Snapshot>();
+  private readonly seenKnown = new Set<string>();
 
   constructor(
     readonly driver: Driver,
     readonly profile: Profile,
     readonly kernel: KernelVersion,
-    /** The model's step function; a mutation replaces it to prove the suite has teeth. */
-    private readonly modelStep: (s: OvlState, op: Op) => Step = applyOp,
+    options: SessionOptions | ((s: OvlState, op: Op) => Step) = {},
   ) {
+    const o = typeof options === 'function' ? { modelStep: options } : options;
+    this.modelStep = o.modelStep ?? applyOp;
+    this.reference = o.reference;
+    this.known = o.known;
     this.masked = maskedXattrs(privatePrefix(profile));
+    const native = kernelCodec(privatePrefix(profile));
+    if (driver.codec || o.reference?.codec) this.codecs = { expected: o.reference?.codec ?? native, actual: driver.codec ?? native };
+  }
+
+  /** Known divergences this case has shown so far. */
+  get knownSeen(): ReadonlySet<string> {
+    return this.seenKnown;
+  }
+
+  /** Who the expected side is, for reports. */
+  get against(): string {
+    return this.reference?.name ?? 'model';
   }
 
   get state(): OvlState {
@@ -63,31 +112,71 @@ export class Session {
 
   async start(stack: StackSpec): Promise<Views> {
     this.settle(createState(stack, this.profile, this.kernel)); // throws on an impossible spec
+    if (this.reference) await this.reference.setup(stack, this.profile);
     this.facts = await this.driver.setup(stack, this.profile);
     return this.compare({ phase: 'mount', step: 0 });
   }
 
   async step(op: Op): Promise<Views> {
     const want = this.modelStep(this.model, op);
-    const got = await this.driver.apply(op);
-    this.history.push({ op, expected: want.outcome, actual: got, rule: want.rule });
+    const expected = this.reference ? await this.reference.apply(op) : want.outcome;
+    const rule = this.reference ? this.reference.name : want.rule;
+    const got = await this.applyActual(op, rule);
+    this.history.push({ op, expected, actual: got, rule });
     this.settle(want.state);
-    const at = { phase: 'step' as const, step: this.history.length, op, expected: want.outcome, actual: got, rule: want.rule };
+    const at = { phase: 'step' as const, step: this.history.length, op, expected, actual: got, rule };
     const layersMoved = op.op === 'rotate' || op.op === 'remount';
-    return this.compare(at, want.outcome !== got, layersMoved || (this.driver.lowersChanged?.() ?? true));
+    const lowersMoved = layersMoved || (this.driver.lowersChanged?.() ?? true) || (this.reference?.lowersChanged?.() ?? false);
+    return this.compare(at, expected !== got, lowersMoved);
   }
 
   /** Unmount, mount again, and compare every view once more (S6.5, S8.1: state persists). */
   async finish(): Promise<Views> {
-    const want = this.modelStep(this.model, { op: 'remount' });
-    const got = await this.driver.apply({ op: 'remount' });
+    const op = { op: 'remount' } as const;
+    const want = this.modelStep(this.model, op);
+    const expected = this.reference ? await this.reference.apply(op) : want.outcome;
+    const rule = this.reference ? this.reference.name : want.rule;
+    const got = await this.applyActual(op, rule);
     this.settle(want.state);
-    const at = { phase: 'remount' as const, step: this.history.length, expected: want.outcome, actual: got, rule: want.rule };
-    return this.compare(at, want.outcome !== got);
+    const at = { phase: 'remount' as const, step: this.history.length, expected, actual: got, rule };
+    return this.compare(at, expected !== got);
   }
 
   async close(): Promise<void> {
-    await this.driver.teardown();
+    try {
+      await this.driver.teardown();
+    } finally {
+      await this.reference?.teardown();
+    }
+  }
+
+  /** A step the implementation does not answer in time is a divergence of its own. */
+  private async applyActual(op: Op, rule: string): Promise<Outcome> {
+    try {
+      return await this.driver.apply(op);
+    } catch (e) {
+      if (!(e instanceof StepTimeout)) throw e;
+      this.history.push({ op, expected: 'ok', actual: 'TIMEOUT', rule });
+      const info = { phase: 'step' as const, step: this.history.length, op, actual: 'TIMEOUT', rule, differences: [] };
+      throw new Divergence({ ...info, signature: `${op.op}: no answer (${e.message.replace(/ \(pid \d+\)/, '')})`, known: [...this.seenKnown] });
+    }
+  }
+
+  /** The driver's snapshot, or a divergence if its daemon hung. */
+  private actualSnapshot(view: 'merged' | 'upper' | number, at: Omit<DivergenceInfo, 'differences'>): Snapshot {
+    try {
+      return this.driver.snapshot(view);
+    } catch (e) {
+      if (!(e instanceof StepTimeout)) throw e;
+      const d: Difference = { view: String(view), path: '/', what: 'timeout', expected: 'an answer', actual: e.message };
+      throw new Divergence({ ...at, differences: [d], signature: `${view}: no answer to a walk`, known: [...this.seenKnown] });
+    }
+  }
+
+  private expectedSnapshot(view: 'merged' | 'upper' | number): Snapshot {
+    if (this.reference) return this.reference.snapshot(view);
+    if (view === 'merged') return mergedView(this.model, this.listed);
+    return view === 'upper' ? upperView(this.model) : lowerView(this.model, view);
   }
 
   /**
@@ -101,23 +190,45 @@ export class Session {
   }
 
   private compare(at: Omit<DivergenceInfo, 'differences'>, outcomeDiffers = false, lowers = true): Views {
-    const expected = new Map<string, Snapshot>([['merged', mergedView(this.model, this.listed)]]);
-    const actual = new Map<string, Snapshot>([['merged', this.driver.snapshot('merged')]]);
+    const actual = new Map<string, Snapshot>([['merged', this.actualSnapshot('merged', at)]]);
+    const expected = new Map<string, Snapshot>([['merged', this.expectedSnapshot('merged')]]);
+    const decode = (side: 'expected' | 'actual', snap: Snapshot) => (this.codecs ? this.codecs[side].decode(snap) : snap);
     if (this.profile.readonly !== 'no-upper') {
-      expected.set('upper', upperView(this.model));
-      actual.set('upper', this.driver.snapshot('upper'));
+      expected.set('upper', decode('expected', this.expectedSnapshot('upper')));
+      actual.set('upper', decode('actual', this.actualSnapshot('upper', at)));
     }
     const nLowers = this.model.lowers.length;
     for (let i = 0; lowers && i < nLowers + this.model.dataLayers.length; i++) {
       const view = i < nLowers ? `lower${i}` : `data${i - nLowers}`;
-      expected.set(view, lowerView(this.model, i));
-      actual.set(view, this.driver.snapshot(i));
+      expected.set(view, decode('expected', this.expectedSnapshot(i)));
+      actual.set(view, decode('actual', this.actualSnapshot(i, at)));
     }
-    const differences: Difference[] = [];
+    // The situation of a name is where it was before this step (at mount: where it is).
+    const before = at.phase === 'mount' ? expected : this.before;
+    let differences: Difference[] = [];
     for (const [view, snap] of expected) {
       differences.push(...diffSnapshots(view, snap, actual.get(view)!, this.inodes, this.masked));
     }
-    if (outcomeDiffers || differences.length > 0) throw new Divergence({ ...at, differences });
+    let signature: string | undefined;
+    if (outcomeDiffers) {
+      signature = at.op ? outcomeSignature(at.op, at.expected!, at.actual!, before) : `${at.phase}: expected ${at.expected}, actual ${at.actual}`;
+      if (this.known?.has(signature)) throw new KnownDivergence(signature);
+    }
+    if (this.known) {
+      differences = differences.filter((d) => {
+        const sig = differenceSignature(d, before);
+        // What a rotation moved from the upper into a lower is the same divergence.
+        const asUpper = sig.replace(/^lower:/, 'upper:');
+        if (!this.known!.has(sig) && !this.known!.has(asUpper)) return true;
+        this.seenKnown.add(sig);
+        return false;
+      });
+    }
+    if (outcomeDiffers || differences.length > 0) {
+      signature ??= differenceSignature(differences[0], before);
+      throw new Divergence({ ...at, differences, signature, known: [...this.seenKnown] });
+    }
+    for (const [view, snap] of expected) this.before.set(view, snap); // `before` may be this map: last
     return { expected, actual };
   }
 }

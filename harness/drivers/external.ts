@@ -1,0 +1,158 @@
+// What every implementation mounted from layer directories shares (a FUSE daemon, a user's
+// mount command): the layers on a per-case tmpfs in the implementation's own format, the
+// watch on the lowers, remount and rotation. A subclass says how to mount and unmount, and
+// how to run a syscall on its mount (with a deadline, for FUSE).
+
+import fs from 'node:fs';
+import { privatePrefix } from '../../model/profile.js';
+import type { Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
+import { applyOp } from '../apply.js';
+import type { LayerCodec } from '../codecs.js';
+import type { Driver, MountFacts } from '../driver.js';
+import { LowerWatch } from '../lowerWatch.js';
+import { materializeLayer } from '../materialize.js';
+import type { Sandbox } from '../sandbox.js';
+import { snapshotTree } from '../snapshot.js';
+
+export interface LayerDirs {
+  root: string;
+  /** Top lower first. */
+  lowers: string[];
+  upper: string;
+  work: string;
+  merged: string;
+}
+
+/** The /proc/self/mounts line whose mount point is target (the last one if stacked), or ''. */
+export function mountsLine(target: string): string {
+  const escaped = target.replace(/[\\ \t\n]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
+  let found = '';
+  for (const line of fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+    if (line.split(' ')[1] === escaped) found = line;
+  }
+  return found;
+}
+
+export abstract class ExternalDriver implements Driver {
+  abstract readonly name: string;
+  abstract readonly codec: LayerCodec | undefined;
+  protected dirs: LayerDirs | null = null;
+  protected mounted = false;
+  private watch: LowerWatch | null = null;
+  private rotations = 0;
+  protected profile: Profile | null = null;
+
+  constructor(protected readonly sandbox: Sandbox) {}
+
+  /** null if the implementation can run this profile, else why not. */
+  abstract supports(p: Profile): string | null;
+  /** Mount dirs.lowers/upper/work on dirs.merged; resolves once the mount is there. */
+  protected abstract mountLayers(dirs: LayerDirs): Promise<void>;
+  /** Take the mount down; must leave no daemon behind. */
+  protected abstract unmountLayers(dirs: LayerDirs): Promise<void>;
+  /** What mountLayers ran, for the report. */
+  protected abstract describeMount(dirs: LayerDirs): string;
+  /** Run a syscall (or a walk) on the merged mount. */
+  protected onMount<T>(fn: () => T): T {
+    return fn();
+  }
+
+  async setup(stack: StackSpec, profile: Profile): Promise<MountFacts> {
+    await this.teardown();
+    const why = this.supports(profile);
+    if (why) throw new Error(`${this.name}: ${why}`);
+    const root = this.sandbox.newDir('case-');
+    this.sandbox.mountTmpfs(root);
+    const encoded = this.codec ? this.codec.encode(stack) : stack;
+    const dirs: LayerDirs = { root, lowers: stack.lowers.map((_, i) => `${root}/l${i}`), upper: `${root}/u`, work: `${root}/w`, merged: `${root}/m` };
+    this.dirs = dirs;
+    this.profile = profile;
+    this.rotations = 0;
+    try {
+      for (const d of [...dirs.lowers, dirs.upper, dirs.work, dirs.merged]) fs.mkdirSync(d, { mode: 0o755 });
+      const prefix = privatePrefix(profile);
+      encoded.lowers.forEach((layer, i) => materializeLayer(dirs.lowers[i], layer, prefix));
+      materializeLayer(dirs.upper, encoded.upper, prefix);
+      this.watch = new LowerWatch(dirs.lowers);
+      await this.mountLayers(dirs);
+      this.mounted = true;
+      // Layer paths by their names in the case dir (l0, u, w, m), as reports show them.
+      return { options: this.describeMount(dirs).replaceAll(`${root}/`, ''), moduleDefaults: {}, shown: mountsLine(dirs.merged) };
+    } catch (err) {
+      await this.teardown();
+      throw err;
+    }
+  }
+
+  protected requireDirs(): LayerDirs {
+    if (!this.dirs) throw new Error(`${this.name} driver: no case is set up`);
+    return this.dirs;
+  }
+
+  async apply(op: Op): Promise<Outcome> {
+    if (op.op === 'remount') {
+      await this.remount();
+      return 'ok';
+    }
+    if (op.op === 'rotate') return this.rotate();
+    const merged = this.requireDirs().merged;
+    return this.onMount(() => applyOp(merged, op));
+  }
+
+  snapshot(view: 'merged' | 'upper' | number): Snapshot {
+    const dirs = this.requireDirs();
+    if (view === 'merged') return this.onMount(() => snapshotTree(dirs.merged));
+    if (view === 'upper') return snapshotTree(dirs.upper);
+    if (dirs.lowers[view] === undefined) throw new Error(`${this.name} driver: no lower layer ${view}`);
+    return snapshotTree(dirs.lowers[view]);
+  }
+
+  lowersChanged(): boolean {
+    return this.watch?.changed() ?? true;
+  }
+
+  async remount(): Promise<void> {
+    const dirs = this.requireDirs();
+    await this.unmount();
+    await this.mountLayers(dirs);
+    this.mounted = true;
+  }
+
+  /** The upper becomes the top lower; a new empty upper and workdir take its place (as the kernel driver). */
+  private async rotate(): Promise<Outcome> {
+    const dirs = this.requireDirs();
+    await this.unmount();
+    const lower = `${dirs.root}/r${++this.rotations}`;
+    fs.renameSync(dirs.upper, lower);
+    fs.mkdirSync(dirs.upper, { mode: 0o755 });
+    fs.rmSync(dirs.work, { recursive: true });
+    fs.mkdirSync(dirs.work, { mode: 0o755 });
+    dirs.lowers = [lower, ...dirs.lowers];
+    this.watch?.close();
+    this.watch = new LowerWatch(dirs.lowers);
+    await this.mountLayers(dirs);
+    this.mounted = true;
+    return 'ok';
+  }
+
+  private async unmount(): Promise<void> {
+    if (!this.mounted) return;
+    this.mounted = false;
+    await this.unmountLayers(this.requireDirs());
+  }
+
+  async teardown(): Promise<void> {
+    const dirs = this.dirs;
+    if (!dirs) return;
+    try {
+      await this.unmount();
+    } finally {
+      this.watch?.close();
+      this.watch = null;
+      this.dirs = null;
+      this.mounted = false;
+      this.sandbox.unmount(dirs.root); // the case tmpfs, and every layer with it
+      fs.rmdirSync(dirs.root);
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import fs from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PROFILE } from '../../model/profile.js';
+import type { StackSpec } from '../../model/types.js';
+import { inPrivateNamespace } from '../namespace.js';
+import { openSandbox, type Sandbox } from '../sandbox.js';
+import { StepTimeout } from '../watchdog.js';
+import { ExecDriver } from './exec.js';
+import { FUSE_IMPLEMENTATIONS, FuseDriver, probeFuse } from './fuse.js';
+
+const SKIP = inPrivateNamespace() ? '' : ' [skipped: needs root in a private mount namespace; run `npm test`]';
+
+const STACK: StackSpec = {
+  lowers: [
+    { '/f': { type: 'file', data: 'top' }, '/d/a': { type: 'file', data: 'a' }, '/gone': { type: 'whiteout' } },
+    { '/f': { type: 'file', data: 'bottom' }, '/g': { type: 'file', data: 'g' }, '/gone': { type: 'file' }, '/d/b': { type: 'file' } },
+  ],
+  upper: { '/o': { type: 'dir', opaque: true } },
+};
+const FAST = { mountMs: 10_000, stepMs: 1_000, exitMs: 2_000 };
+
+function fuseMounts(): string[] {
+  return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => /^\S+ \S+ fuse[. ]/.test(l));
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+for (const name of Object.keys(FUSE_IMPLEMENTATIONS)) {
+  const missing = SKIP || (probeFuse(name) ? ` [skipped: ${probeFuse(name)}]` : '');
+  describe.skipIf(missing !== '')(`${name} driver${missing}`, () => {
+    let sandbox: Sandbox;
+    let driver: FuseDriver;
+    beforeAll(() => {
+      sandbox = openSandbox();
+      driver = new FuseDriver(sandbox, FUSE_IMPLEMENTATIONS[name], FAST);
+    });
+    afterEach(() => driver.teardown());
+    afterAll(() => sandbox?.close());
+
+    it('shows the union, whiteouts and opaque dirs in its own format, decoded', async () => {
+      await driver.setup(STACK, DEFAULT_PROFILE);
+      const merged = driver.snapshot('merged');
+      expect(merged.get('/f')).toMatchObject({ kind: 'file', data: 'top' });
+      expect([...merged.keys()]).toEqual(['/', '/d', '/d/a', '/d/b', '/f', '/g', '/o']);
+      expect(await driver.apply({ op: 'unlink', path: '/g' })).toBe('ok');
+      const upper = driver.codec.decode(driver.snapshot('upper'));
+      expect(upper.get('/g')).toMatchObject({ kind: 'whiteout' });
+      expect(upper.get('/o')?.xattrs).toEqual({ 'overlay.opaque': 'y' });
+      expect(driver.codec.decode(driver.snapshot(0)).get('/gone')).toMatchObject({ kind: 'whiteout' });
+    });
+
+    it('keeps its state across remount and rotation', async () => {
+      await driver.setup(STACK, DEFAULT_PROFILE);
+      expect(await driver.apply({ op: 'open', path: '/n', flags: ['O_CREAT', 'O_WRONLY'], data: 'n' })).toBe('ok');
+      expect(await driver.apply({ op: 'remount' })).toBe('ok');
+      expect(await driver.apply({ op: 'rotate' })).toBe('ok');
+      expect(driver.snapshot('merged').get('/n')).toMatchObject({ data: 'n' });
+      expect(driver.snapshot(0).get('/n')).toMatchObject({ data: 'n' });
+      expect(driver.snapshot('upper').size).toBe(1);
+    });
+
+    it('turns a killed daemon into ENOTCONN, and tears down without leaks', async () => {
+      await driver.setup(STACK, DEFAULT_PROFILE);
+      const pid = driver.daemonPid;
+      process.kill(pid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await driver.apply({ op: 'unlink', path: '/g' })).toBe('ENOTCONN');
+      await driver.teardown();
+      expect(fuseMounts()).toEqual([]);
+      expect(processAlive(pid)).toBe(false);
+    });
+
+    it('turns a hung daemon into a StepTimeout within the deadline, and tears down without leaks', async () => {
+      await driver.setup(STACK, DEFAULT_PROFILE);
+      const pid = driver.daemonPid;
+      process.kill(pid, 'SIGSTOP');
+      const started = Date.now();
+      await expect(driver.apply({ op: 'open', path: '/new', flags: ['O_CREAT', 'O_WRONLY'] })).rejects.toThrow(StepTimeout);
+      expect(Date.now() - started).toBeLessThan(FAST.stepMs + 1_500);
+      expect(driver.snapshot('merged').get('/')).toMatchObject({ kind: 'error', errno: 'ENOTCONN' }); // dead, not hanging
+      await driver.teardown();
+      expect(fuseMounts()).toEqual([]);
+      expect(processAlive(pid)).toBe(false);
+    });
+
+    it('refuses profiles it has no options for', async () => {
+      await expect(driver.setup(STACK, { ...DEFAULT_PROFILE, name: 'index', index: true })).rejects.toThrow(/default profile only/);
+    });
+  });
+}
+
+describe.skipIf(SKIP !== '')(`exec driver${SKIP}`, () => {
+  let sandbox: Sandbox;
+  beforeAll(() => {
+    sandbox = openSandbox();
+  });
+  afterAll(() => sandbox?.close());
+
+  it('mounts through the user command with quoted placeholders, and unmounts itself', async () => {
+    const driver = new ExecDriver(sandbox, { mount: 'mount -t overlay overlay -o lowerdir={lowerdir},upperdir={upperdir},workdir={workdir},{options} {merged}' });
+    const facts = await driver.setup(STACK, DEFAULT_PROFILE);
+    expect(facts.shown).toMatch(/^overlay /);
+    expect(await driver.apply({ op: 'unlink', path: '/g' })).toBe('ok');
+    expect(driver.snapshot('upper').get('/g')).toMatchObject({ kind: 'whiteout' });
+    await driver.teardown();
+    expect(fs.readFileSync('/proc/self/mounts', 'utf8')).not.toContain(facts.shown.split(' ')[1]);
+  });
+
+  it('reports a failing mount command with its exit status and last line', async () => {
+    const driver = new ExecDriver(sandbox, { mount: 'echo no such implementation >&2; exit 3' });
+    await expect(driver.setup(STACK, DEFAULT_PROFILE)).rejects.toThrow(/mount command failed \(exit 3\).*no such implementation/);
+  });
+});

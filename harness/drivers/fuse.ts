@@ -1,0 +1,149 @@
+// Userspace implementations served by a FUSE daemon: fuse-overlayfs and unionfs-fuse. The
+// daemon runs in the foreground as our child (so it is ours to kill), in our private mount
+// namespace. Every wait has a deadline: mounting, each syscall on the mount (a worker thread
+// kills a hung daemon and aborts its connection, harness/watchdog.ts), and the daemon's exit.
+
+import fs from 'node:fs';
+import { execa, type ResultPromise } from 'execa';
+import type { Profile } from '../../model/types.js';
+import { fuseOverlayfsCodec, unionfsFuseCodec, type LayerCodec } from '../codecs.js';
+import { MNT_DETACH, umount2 } from '../native.js';
+import { forgetMount, forgetProcess, registerMount, registerProcess, type Sandbox } from '../sandbox.js';
+import { fuseConnection, withDeadline } from '../watchdog.js';
+import { ExternalDriver, mountsLine, type LayerDirs } from './external.js';
+
+export interface Timeouts {
+  /** Until the mount shows in /proc/self/mounts. */
+  mountMs: number;
+  /** One operation, or one walk of the merged tree. */
+  stepMs: number;
+  /** Until the daemon exits after its unmount. */
+  exitMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = { mountMs: 10_000, stepMs: 5_000, exitMs: 5_000 };
+
+interface FuseImplementation {
+  name: string;
+  binary: string;
+  codec: LayerCodec;
+  /** The daemon's argv (foreground) for these layers. */
+  args(d: LayerDirs): string[];
+}
+
+/** fuse-overlayfs reads and writes the kernel's layer format (it prints "unknown argument ignored: lazytime"). */
+const FUSE_OVERLAYFS: FuseImplementation = {
+  name: 'fuse-overlayfs',
+  binary: 'fuse-overlayfs',
+  codec: fuseOverlayfsCodec,
+  args: (d) => ['-f', '-o', `lowerdir=${d.lowers.join(':')},upperdir=${d.upper},workdir=${d.work}`, d.merged],
+};
+
+/**
+ * unionfs-fuse in copy-on-write mode, its metadata dir hidden from the merged view, with no
+ * kernel caching of entries or attributes (so that each step sees the daemon's answer).
+ */
+const UNIONFS_FUSE: FuseImplementation = {
+  name: 'unionfs-fuse',
+  binary: 'unionfs',
+  codec: unionfsFuseCodec,
+  args: (d) => [
+    '-f', '-o', 'cow,hide_meta_files,attr_timeout=0,entry_timeout=0,negative_timeout=0',
+    [`${d.upper}=RW`, ...d.lowers.map((l) => `${l}=RO`)].join(':'), d.merged,
+  ],
+};
+
+export const FUSE_IMPLEMENTATIONS: Record<string, FuseImplementation> = {
+  'fuse-overlayfs': FUSE_OVERLAYFS,
+  'unionfs-fuse': UNIONFS_FUSE,
+};
+
+/** null if the binary is on PATH, else a one-line reason. */
+export function probeFuse(name: string): string | null {
+  const impl = FUSE_IMPLEMENTATIONS[name];
+  const found = (process.env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(`${dir}/${impl.binary}`));
+  if (!found) return `${impl.binary} not found on PATH (Debian: apt-get install ${name})`;
+  if (!fs.existsSync('/dev/fuse')) return '/dev/fuse is missing (FUSE needs it in the container: --device /dev/fuse)';
+  return null;
+}
+
+export class FuseDriver extends ExternalDriver {
+  readonly name: string;
+  readonly codec: LayerCodec;
+  private daemon: ResultPromise | null = null;
+  private pid = 0;
+  private conn = 0;
+  private stderr = '';
+
+  constructor(sandbox: Sandbox, private readonly impl: FuseImplementation, private readonly timeouts: Timeouts = DEFAULT_TIMEOUTS) {
+    super(sandbox);
+    this.name = impl.name;
+    this.codec = impl.codec;
+  }
+
+  supports(p: Profile): string | null {
+    return p.name === 'default' ? null : `runs the default profile only (it has no overlayfs mount options), not ${p.name}`;
+  }
+
+  protected describeMount(d: LayerDirs): string {
+    return `${this.impl.binary} ${this.impl.args(d).join(' ')}`;
+  }
+
+  protected override onMount<T>(fn: () => T): T {
+    return withDeadline(this.pid, this.sandbox.fuseControl(), this.conn, this.timeouts.stepMs, fn);
+  }
+
+  /** The daemon's pid while it runs (for tests that kill it). */
+  get daemonPid(): number {
+    return this.pid;
+  }
+
+  protected async mountLayers(d: LayerDirs): Promise<void> {
+    this.stderr = '';
+    const daemon = execa(this.impl.binary, this.impl.args(d), { reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', cleanup: true });
+    daemon.stderr?.on('data', (b: Buffer) => {
+      this.stderr = (this.stderr + b.toString()).slice(-2000);
+    });
+    this.daemon = daemon;
+    this.pid = daemon.pid ?? 0;
+    if (this.pid) registerProcess(this.pid);
+    let exited = false;
+    void daemon.then(() => {
+      exited = true;
+    });
+    const deadline = Date.now() + this.timeouts.mountMs;
+    while (!/ fuse/.test(mountsLine(d.merged))) {
+      if (exited) {
+        await this.reap();
+        throw new Error(`${this.name} exited before mounting: ${this.stderr.trim().split('\n').pop() ?? ''}`);
+      }
+      if (Date.now() > deadline) {
+        await this.reap();
+        throw new Error(`${this.name} did not mount within ${this.timeouts.mountMs} ms`);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    registerMount(d.merged);
+    this.conn = fuseConnection(fs.statSync(d.merged).dev);
+  }
+
+  protected async unmountLayers(d: LayerDirs): Promise<void> {
+    let rc = umount2(d.merged, 0);
+    if (rc === 'EBUSY') rc = umount2(d.merged, MNT_DETACH);
+    forgetMount(d.merged);
+    await this.reap();
+    if (rc !== 'ok' && rc !== 'EINVAL') throw new Error(`umount ${d.merged} failed with ${rc}`);
+  }
+
+  /** Wait for the daemon to exit (it does once unmounted); past the deadline, kill it. */
+  private async reap(): Promise<void> {
+    const daemon = this.daemon;
+    if (!daemon) return;
+    this.daemon = null;
+    const timer = setTimeout(() => daemon.kill('SIGKILL'), this.timeouts.exitMs);
+    await daemon;
+    clearTimeout(timer);
+    forgetProcess(this.pid);
+    this.pid = 0;
+  }
+}

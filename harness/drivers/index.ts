@@ -1,0 +1,46 @@
+// Every driver by name: what `ovlcheck run|compare|replay --driver NAME` can check.
+
+import { fuseOverlayfsCodec, unionfsFuseCodec, type LayerCodec } from '../codecs.js';
+import type { Driver } from '../driver.js';
+import type { Sandbox } from '../sandbox.js';
+import { ExecDriver } from './exec.js';
+import { FUSE_IMPLEMENTATIONS, FuseDriver, probeFuse } from './fuse.js';
+import { KernelDriver, probeOverlaySupport } from './kernel.js';
+import { MemUnionDriver } from './memUnion.js';
+
+export const DRIVER_NAMES = ['kernel', 'fuse-overlayfs', 'unionfs-fuse', 'memfs-unionfs', 'exec'] as const;
+export type DriverName = (typeof DRIVER_NAMES)[number];
+
+/** Layer formats an exec driver can declare with --codec. */
+export const CODECS: Record<string, LayerCodec | undefined> = {
+  kernel: undefined, // compared raw, as the kernel driver is
+  'fuse-overlayfs': fuseOverlayfsCodec,
+  'unionfs-fuse': unionfsFuseCodec,
+};
+
+export interface DriverArgs {
+  mountCmd?: string;
+  umountCmd?: string;
+  codec?: string;
+}
+
+/** null if this machine can run the driver, else a one-line reason. */
+export function probeDriver(name: DriverName, args: DriverArgs = {}): string | null {
+  const kernel = probeOverlaySupport(); // root and /proc checks; every driver but memfs mounts
+  if (name === 'memfs-unionfs') return null;
+  if (name === 'fuse-overlayfs' || name === 'unionfs-fuse') return process.getuid?.() !== 0 ? 'must run as root' : probeFuse(name);
+  if (name === 'exec' && !args.mountCmd) return 'the exec driver needs --mount-cmd "..." (see README, "Your own implementation")';
+  return name === 'exec' ? (process.getuid?.() !== 0 ? 'must run as root' : null) : kernel;
+}
+
+export function makeDriver(name: DriverName, sandbox: Sandbox, args: DriverArgs = {}): Driver {
+  switch (name) {
+    case 'kernel': return new KernelDriver(sandbox);
+    case 'fuse-overlayfs':
+    case 'unionfs-fuse':
+      return new FuseDriver(sandbox, FUSE_IMPLEMENTATIONS[name]);
+    case 'memfs-unionfs': return new MemUnionDriver();
+    case 'exec': return new ExecDriver(sandbox, { mount: args.mountCmd!, unmount: args.umountCmd, codec: CODECS[args.codec ?? 'kernel'] });
+  }
+}
+
