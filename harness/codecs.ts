@@ -8,7 +8,7 @@
 //   - the implementation's private bookkeeping (origin, impure, redirect, nlink, uuid, its
 //     own marker files) is left out, as are link counts, inode numbers and devices.
 
-import type { EntrySpec, LayerSpec, SnapEntry, Snapshot, StackSpec } from '../model/types.js';
+import type { LayerSpec, SnapEntry, Snapshot, StackSpec } from '../model/types.js';
 
 export type UpperCodec = (raw: Snapshot) => Snapshot;
 
@@ -98,7 +98,8 @@ const HIDDEN = '_HIDDEN~';
  * no opaque dirs as such: a dir deleted and made again carries a marker and the new dir in
  * one branch, which hides the lower dirs' contents just as an opaque dir does (checked by
  * experiment on unionfs-fuse 1.0). Markers it leaves for the old contents of a deleted dir
- * (.unionfs-fuse/d/x_HIDDEN~ beside d_HIDDEN~) add nothing and are dropped.
+ * (.unionfs-fuse/d/x_HIDDEN~ beside d_HIDDEN~) hide nothing more and are dropped, unless the
+ * name is a dir in the layer again (then it is opaque, as nested opaque dirs are written).
  */
 export const unionfsFuseCodec: LayerCodec = { name: 'unionfs-fuse', encode: unionfsEncode, decode: unionfsDecode };
 
@@ -106,20 +107,35 @@ function markerPath(path: string): string {
   return `${UNIONFS_META}${path}${HIDDEN}`;
 }
 
+/**
+ * The kernel's format in unionfs-fuse's terms: a whiteout (a device, or a file marked with
+ * the kernel's xattr, S3.5) becomes a marker, an opaque dir a dir and a marker; the kernel's
+ * own bookkeeping xattrs (trusted.overlay.*) mean nothing to unionfs-fuse and are left out.
+ */
 function unionfsEncodeLayer(layer: LayerSpec): LayerSpec {
   const out: LayerSpec = {};
+  const KERNEL = 'trusted.overlay.';
+  // The kernel's bookkeeping, not a user's xattr escaped as trusted.overlay.overlay.* (S6.1).
+  const own = (x: Record<string, string> | undefined) =>
+    Object.fromEntries(Object.entries(x ?? {}).filter(([k]) => !k.startsWith(KERNEL) || k.startsWith(`${KERNEL}overlay.`)));
+  // A name's parents exist in its layer even when only implied (a whiteout's parent dir):
+  // declare them, since a whiteout itself moves out of the tree into .unionfs-fuse/.
+  for (const path of Object.keys(layer)) {
+    for (let p = path.slice(0, path.lastIndexOf('/')); p; p = p.slice(0, p.lastIndexOf('/'))) {
+      if (!(p in layer)) out[p] = { type: 'dir' };
+    }
+  }
   for (const [path, e] of Object.entries(layer)) {
-    if (e.type === 'whiteout') {
+    const xattrWhiteout = e.type === 'file' && !e.data && e.xattrs?.[`${KERNEL}whiteout`] !== undefined;
+    if (e.type === 'whiteout' || xattrWhiteout) {
       out[markerPath(path)] = { type: 'file' };
-      continue;
-    }
-    if (e.type === 'dir' && e.opaque) {
-      const { opaque: _, ...plain } = e;
-      out[path] = plain as EntrySpec;
-      out[markerPath(path)] = { type: 'file' };
-      continue;
-    }
-    out[path] = e;
+    } else if (e.type === 'dir') {
+      const { opaque, xattrs, ...plain } = e;
+      out[path] = { ...plain, xattrs: own(xattrs) };
+      if (opaque || xattrs?.[`${KERNEL}opaque`] === 'y') out[markerPath(path)] = { type: 'file' };
+    } else if (e.type === 'file') {
+      out[path] = { ...e, xattrs: own(e.xattrs) };
+    } else out[path] = e;
   }
   return out;
 }
@@ -139,10 +155,9 @@ function unionfsDecode(raw: Snapshot): Snapshot {
     return false;
   };
   for (const name of [...hidden].sort()) {
-    if (underHidden(name)) continue;
     const real = out.get(name);
     if (real?.kind === 'dir') real.xattrs[OPAQUE] = 'y'; // deleted, then made again
-    else if (!real) out.set(name, abstractEntry({ ...raw.get(markerPath(name))!, kind: 'whiteout' }, {}));
+    else if (!real && !underHidden(name)) out.set(name, abstractEntry({ ...raw.get(markerPath(name))!, kind: 'whiteout' }, {}));
   }
   return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

@@ -23,6 +23,16 @@
 //     as sets), and the workdir, which overlay empties at every mount (S15.1a);
 //   - the actual numbers behind st_dev and st_ino: anonymous devices and inode numbers are
 //     handed out by the kernel; what is compared is which objects share them and for how long.
+// Implementations with a layer format of their own (a driver with a codec: fuse-overlayfs,
+// unionfs-fuse, the in-process control; harness/codecs.ts): the merged view is compared in
+// full as above; the upper and lower layers are compared decoded on both sides into abstract
+// terms (a whiteout is a whiteout whatever its format, an opaque dir carries "overlay.opaque",
+// each one's private bookkeeping xattrs and marker files are dropped, and so are nlink, inode
+// numbers and devices, which belong to the format).
+// Against another implementation (compare --against kernel), its outcomes and views are the
+// expected ones, compared the same way.
+// Divergences already known to `compare` (properties/signature.ts) are left out: a difference
+// with a known signature is dropped, an outcome with a known signature ends the case.
 
 import type { SnapEntry, Snapshot } from '../model/types.js';
 

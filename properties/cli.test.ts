@@ -35,6 +35,16 @@ describe('bad input: one line, exit 2', () => {
     const r = await ovlcheck(['replay', '/nonexistent/case.json']);
     expect([r.exitCode, r.stderr]).toEqual([2, 'ovlcheck: /nonexistent/case.json: ENOENT']);
   });
+  it('compare without a driver, with an unknown one, exec without its command', async () => {
+    const r1 = await ovlcheck(['compare']);
+    expect([r1.exitCode, r1.stderr]).toEqual([2, 'ovlcheck: compare needs --driver NAME (one of: kernel, fuse-overlayfs, unionfs-fuse, memfs-unionfs, exec)']);
+    const r2 = await ovlcheck(['compare', '--driver', 'zfs']);
+    expect([r2.exitCode, r2.stderr]).toEqual([2, 'ovlcheck: --driver: unknown driver "zfs" (one of: kernel, fuse-overlayfs, unionfs-fuse, memfs-unionfs, exec)']);
+    const r3 = await ovlcheck(['compare', '--driver', 'exec']);
+    expect([r3.exitCode, r3.stderr]).toEqual([2, 'ovlcheck: driver exec: the exec driver needs --mount-cmd "..." (see README, "Your own implementation")']);
+    const r4 = await ovlcheck(['cross', '--from', 'kernel', '--to', 'kernel']);
+    expect([r4.exitCode, r4.stderr]).toEqual([2, 'ovlcheck: cross needs two different implementations']);
+  });
   it('not root', async () => {
     const r = await execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, CLI, 'run'], { reject: false });
     expect(r.exitCode).toBe(2);
@@ -67,6 +77,46 @@ describe.skipIf(!inPrivateNamespace())('runs', () => {
     expect(saved).toHaveLength(1);
     const replay = await ovlcheck(['replay', join(out, saved[0])]); // the real model is right
     expect(replay.exitCode, replay.stdout).toBe(0);
+  }, 60_000);
+
+  it('compare writes a report with one row and one replayable case per divergence; exit 1', async () => {
+    const out = tmp();
+    const r = await ovlcheck(['compare', '--driver', 'memfs-unionfs', '--runs', '40', '--max-findings', '3', '--seed', '1', '--out', out]);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/3 new divergences/);
+    const report = fs.readFileSync(join(out, 'report.md'), 'utf8');
+    expect(report.split('\n').filter((l) => /^\| \d+ \|/.test(l))).toHaveLength(3);
+    expect(report).toContain('agrees with the model'); // each case replayed on the kernel too
+    const json = JSON.parse(fs.readFileSync(join(out, 'report.json'), 'utf8'));
+    expect(json.findings).toHaveLength(3);
+    const again = await ovlcheck(['replay', '--driver', 'memfs-unionfs', json.findings[0].case]);
+    expect(again.exitCode, again.stdout).toBe(1);
+    const onKernel = await ovlcheck(['replay', json.findings[0].case]);
+    expect(onKernel.exitCode, onKernel.stdout).toBe(0);
+    const bad = join(out, 'expect.json');
+    fs.writeFileSync(bad, JSON.stringify({ driver: 'memfs-unionfs', expected: [{ signature: 'x' }] }));
+    const r2 = await ovlcheck(['compare', '--driver', 'memfs-unionfs', '--expectations', bad]);
+    expect([r2.exitCode, r2.stderr]).toEqual([2, `ovlcheck: ${bad}: expected[0] needs a "signature" and a non-empty "reason"`]);
+  }, 120_000);
+
+  it('Ctrl-C stops a compare against fuse-overlayfs and leaves no daemon, mount or temp dir', async () => {
+    const env = { ...process.env, OVLCHECK_NS_PARENT: '' };
+    const child = execa(process.execPath, [CLI, 'compare', '--driver', 'fuse-overlayfs', '--runs', '100000', '--out', tmp()], { reject: false, env, detached: true, all: true });
+    const daemons = () => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('fuse-overlayfs') && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`-${child.pid}-`);
+      } catch {
+        return false;
+      }
+    });
+    const deadline = Date.now() + 20_000;
+    while (daemons().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(daemons().length).toBeGreaterThan(0); // caught mid-run, with a daemon serving a mount
+    process.kill(-child.pid!, 'SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(daemons()).toEqual([]);
+    expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('ovlcheck-') && n.includes(`-${child.pid}-`))).toEqual([]);
   }, 60_000);
 
   it('Ctrl-C stops a run promptly and leaves no process, mount or temp dir behind', async () => {

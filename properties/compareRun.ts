@@ -127,7 +127,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
     const s = await runConformance({
       runs: left, steps: o.steps, maxLowers: o.maxLowers, maxEntriesPerLayer: o.entries, seed, timeBudgetMs: timeLeft,
       profile: o.profile, kernel: o.kernel, kernelRelease: o.kernelRelease, driver: o.driver, reference: o.reference,
-      rotateWeight: o.rotate, known: { has: (sig) => known.has(sig) }, seen,
+      rotateWeight: o.rotate, known: { has: (sig) => known.has(sig) }, seen, shrinkBudgetMs: 45_000,
     });
     r.cases += s.generated;
     r.steps += s.steps;

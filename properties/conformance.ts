@@ -36,6 +36,12 @@ export interface RunOptions {
   known?: Tolerance;
   /** Collects the known divergences that cases showed (compare reports which expectations held). */
   seen?: Set<string>;
+  /**
+   * How long fast-check may shrink a failure. Past it, the remaining candidates pass without
+   * running, so it ends with the smallest failure so far: a hung FUSE daemon costs a whole
+   * step deadline per candidate. Default 120 s.
+   */
+  shrinkBudgetMs?: number;
 }
 
 export interface Progress {
@@ -73,7 +79,9 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 
+  let shrinkingSince = 0;
   const property = fc.asyncProperty(stacks, commands, async (stack, cmds) => {
+    if (progress.shrinking && Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000)) return;
     progress.cases++;
     if (!progress.shrinking) progress.generated++;
     const session = new Session(o.driver, o.profile, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known });
@@ -96,6 +104,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
         crash = e as Error;
         crashCase = { stack, steps: session.history.map((h) => h.op) };
       }
+      if (!progress.shrinking) shrinkingSince = Date.now();
       progress.shrinking = true;
       throw e;
     } finally {

@@ -14,6 +14,7 @@ import { inPrivateNamespace } from '../harness/namespace.js';
 import { openSandbox, type Sandbox } from '../harness/sandbox.js';
 import { runConformance } from './conformance.js';
 import { runCompare } from './compareRun.js';
+import { runCrossUpper } from './crossUpper.js';
 import { MUTATIONS } from './mutations.js';
 import { formatFailure } from './report.js';
 
@@ -98,4 +99,35 @@ describe.skipIf(!inPrivateNamespace())('other implementations', () => {
     expect(formatFailure(r.findings[0].failure)).toMatch(/vs model/);
     expect(leftovers(sandbox.root)).toEqual([]);
   }, 120_000);
+
+  it.skipIf(probeFuse('fuse-overlayfs') !== null)('compare --against kernel: the kernel\'s outcomes and views are expected; devices count per mount', async () => {
+    const driver = new FuseDriver(sandbox, FUSE_IMPLEMENTATIONS['fuse-overlayfs']);
+    const reference = new KernelDriver(sandbox);
+    const r = await runCompare({
+      driver, reference, profile: namedProfile('default'), kernel, kernelRelease, runs: 15, steps: 10, maxLowers: 2, entries: 6,
+      rotate: 3, seed: 2, expectations: [], maxFindings: 4,
+    });
+    await driver.teardown();
+    await reference.teardown();
+    expect(r.crash).toBeNull();
+    expect(r.findings[0].failure.against).toBe('kernel');
+    expect(r.findings.map((f) => f.signature)).toContain('merged: nlink (more), root');
+    // Both get a new anonymous device at every mount; which numbers is not a divergence.
+    expect(r.findings.filter((f) => f.signature.includes('st_dev'))).toEqual([]);
+  }, 120_000);
+
+  describe.skipIf(probeFuse('fuse-overlayfs') !== null)('an upper dir moved between fuse-overlayfs and the kernel', () => {
+    it('written by the kernel, fuse-overlayfs shows the same merged view', async () => {
+      const r = await runCrossUpper({ writer: new KernelDriver(sandbox), reader: new FuseDriver(sandbox, FUSE_IMPLEMENTATIONS['fuse-overlayfs']), runs: 40, steps: 12, seed: 5 });
+      expect(r.failure).toBeNull();
+      expect(r.cases - r.skipped).toBeGreaterThan(20);
+    }, 120_000);
+
+    it('written by fuse-overlayfs, the kernel shows its opaque-dir marker files (.wh..wh..opq)', async () => {
+      const r = await runCrossUpper({ writer: new FuseDriver(sandbox, FUSE_IMPLEMENTATIONS['fuse-overlayfs']), reader: new KernelDriver(sandbox), runs: 60, steps: 12, seed: 1 });
+      expect(r.failure?.steps).toEqual([{ op: 'mkdir', path: expect.any(String), mode: expect.any(Number) }]);
+      expect(r.failure?.differences.map((d) => `${d.what} ${d.path.split('/').pop()}`)).toContain('unexpected .wh..wh..opq');
+      expect(leftovers(sandbox.root)).toEqual([]);
+    }, 120_000);
+  });
 });

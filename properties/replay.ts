@@ -4,7 +4,7 @@ import type { KernelVersion } from '../model/index.js';
 import type { Driver } from '../harness/driver.js';
 import { checkExpectation, profileOf, type CaseFile, type Expectation } from './caseFile.js';
 import type { Failure } from './report.js';
-import { Divergence, Session, type Views } from './session.js';
+import { Divergence, KnownDivergence, Session, type Views } from './session.js';
 
 export interface ReplayResult {
   failure: Failure | null;
@@ -12,9 +12,19 @@ export interface ReplayResult {
   knownAnswerErrors: string[];
 }
 
-export async function replayCase(c: CaseFile, driver: Driver, kernel: KernelVersion, kernelRelease: string, reference?: Driver): Promise<ReplayResult> {
+/** The divergences a case found by `compare` was found with tolerated (see report.ts). */
+export function toleratedBy(c: CaseFile): string[] {
+  const known = (c.divergence as { known?: unknown } | undefined)?.known;
+  return Array.isArray(known) ? known.filter((k): k is string => typeof k === 'string') : [];
+}
+
+/** Replays a case; `tolerate` leaves out known divergences, as compare did when it found the case. */
+export async function replayCase(
+  c: CaseFile, driver: Driver, kernel: KernelVersion, kernelRelease: string, reference?: Driver, tolerate: string[] = [],
+): Promise<ReplayResult> {
   const profile = profileOf(c);
-  const session = new Session(driver, profile, kernel, { reference });
+  const known = new Set(tolerate);
+  const session = new Session(driver, profile, kernel, { reference, ...(known.size ? { known } : {}) });
   const errors: string[] = [];
   const check = (exp: Expectation | undefined, where: string, v: Views, outcome?: { expected: string; actual: string }) => {
     errors.push(...checkExpectation(exp, outcome?.expected, v.expected, `${where} ${session.against}`));
@@ -31,6 +41,7 @@ export async function replayCase(c: CaseFile, driver: Driver, kernel: KernelVers
     check(c.expectAfterRemount, 'after remount', await session.finish());
     return { failure: null, knownAnswerErrors: errors };
   } catch (e) {
+    if (e instanceof KnownDivergence) return { failure: null, knownAnswerErrors: errors };
     if (!(e instanceof Divergence)) throw e;
     return {
       failure: {

@@ -102,6 +102,9 @@ export function failureCase(f: Failure, date: string): CaseFile {
       actual: f.info.actual,
       rule: f.info.rule,
       differences: f.info.differences.map(formatDifference),
+      ...(f.info.signature ? { signature: f.info.signature } : {}),
+      // Divergences tolerated when this one was found (compare): replay tolerates them too.
+      ...(f.info.known?.length ? { known: f.info.known } : {}),
     },
   };
 }

@@ -80,6 +80,8 @@ export class Session {
   /** The reference's views at the last comparison: the layer situation for signatures. */
   private readonly before = new Map<string, Snapshot>();
   private readonly seenKnown = new Set<string>();
+  /** Mounts so far (remounts and rotations): a reference's st_dev holds for one mount. */
+  private mounts = 0;
 
   constructor(
     readonly driver: Driver,
@@ -126,6 +128,7 @@ export class Session {
     this.settle(want.state);
     const at = { phase: 'step' as const, step: this.history.length, op, expected, actual: got, rule };
     const layersMoved = op.op === 'rotate' || op.op === 'remount';
+    if (layersMoved) this.mounts++;
     const lowersMoved = layersMoved || (this.driver.lowersChanged?.() ?? true) || (this.reference?.lowersChanged?.() ?? false);
     return this.compare(at, expected !== got, lowersMoved);
   }
@@ -133,6 +136,7 @@ export class Session {
   /** Unmount, mount again, and compare every view once more (S6.5, S8.1: state persists). */
   async finish(): Promise<Views> {
     const op = { op: 'remount' } as const;
+    this.mounts++;
     const want = this.modelStep(this.model, op);
     const expected = this.reference ? await this.reference.apply(op) : want.outcome;
     const rule = this.reference ? this.reference.name : want.rule;
@@ -158,7 +162,9 @@ export class Session {
       if (!(e instanceof StepTimeout)) throw e;
       this.history.push({ op, expected: 'ok', actual: 'TIMEOUT', rule });
       const info = { phase: 'step' as const, step: this.history.length, op, actual: 'TIMEOUT', rule, differences: [] };
-      throw new Divergence({ ...info, signature: `${op.op}: no answer (${e.message.replace(/ \(pid \d+\)/, '')})`, known: [...this.seenKnown] });
+      const signature = `${op.op}: no answer (${e.message.replace(/ \(pid \d+\)/, '')})`;
+      if (this.known?.has(signature)) throw new KnownDivergence(signature);
+      throw new Divergence({ ...info, signature, known: [...this.seenKnown] });
     }
   }
 
@@ -169,11 +175,14 @@ export class Session {
     } catch (e) {
       if (!(e instanceof StepTimeout)) throw e;
       const d: Difference = { view: String(view), path: '/', what: 'timeout', expected: 'an answer', actual: e.message };
-      throw new Divergence({ ...at, differences: [d], signature: `${view}: no answer to a walk`, known: [...this.seenKnown] });
+      const signature = `${view}: no answer to a walk`;
+      if (this.known?.has(signature)) throw new KnownDivergence(signature); // the daemon is gone: the case ends
+      throw new Divergence({ ...at, differences: [d], signature, known: [...this.seenKnown] });
     }
   }
 
   private expectedSnapshot(view: 'merged' | 'upper' | number): Snapshot {
+    if (this.reference && view === 'merged') return perMount(this.reference.snapshot(view), this.mounts);
     if (this.reference) return this.reference.snapshot(view);
     if (view === 'merged') return mergedView(this.model, this.listed);
     return view === 'upper' ? upperView(this.model) : lowerView(this.model, view);
@@ -231,4 +240,15 @@ export class Session {
     for (const [view, snap] of expected) this.before.set(view, snap); // `before` may be this map: last
     return { expected, actual };
   }
+}
+
+/**
+ * A reference implementation's merged view with st_dev scoped to one mount: each mount gets
+ * an anonymous device, and which numbers two implementations get back after a remount
+ * depends on the order they mount in, not on either of them (harness/compare.ts: "@N").
+ */
+function perMount(snap: Snapshot, mount: number): Snapshot {
+  const out: Snapshot = new Map();
+  for (const [path, e] of snap) out.set(path, e.dev === undefined ? e : { ...e, dev: `${e.dev}@${mount}` });
+  return out;
 }
