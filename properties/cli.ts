@@ -71,6 +71,24 @@ interface RunArgs {
   timeBudget?: number; out: string; mutate?: string; profile: string; options?: string; rotate: number;
 }
 
+/** The "--flag value" (or "--flag=value") pairs of argv. */
+function* flagPairs(argv: string[]): Generator<[string, string]> {
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new UsageError(`${flag} needs a value`);
+    yield [flag, value];
+  }
+}
+
+/** An integer option: at least 1, or 0 for --steps and --rotate; a seed may be negative. */
+function intOption(flag: string, value: string): number {
+  const n = Number(value);
+  const min = flag === '--seed' ? -(2 ** 31) : flag === '--steps' || flag === '--rotate' ? 0 : 1;
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag}: expected an integer >= ${min}, got "${value}"`);
+  return n;
+}
+
 function parseRunArgs(argv: string[]): RunArgs {
   const a: RunArgs = {
     runs: 300, steps: 25, maxLowers: 4, entries: 12, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, out: 'ovlcheck-out', profile: 'all', rotate: 1,
@@ -78,16 +96,9 @@ function parseRunArgs(argv: string[]): RunArgs {
   const ints: Record<string, keyof RunArgs> = {
     '--runs': 'runs', '--steps': 'steps', '--rotate': 'rotate', '--max-lowers': 'maxLowers', '--entries': 'entries', '--seed': 'seed', '--time-budget': 'timeBudget',
   };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split('=', 2);
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new UsageError(`${flag} needs a value`);
-    if (flag in ints) {
-      const n = Number(value);
-      const min = flag === '--seed' ? -(2 ** 31) : flag === '--steps' || flag === '--rotate' ? 0 : 1;
-      if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag}: expected an integer >= ${min}, got "${value}"`);
-      (a as unknown as Record<string, number>)[ints[flag]] = n;
-    } else if (flag === '--path') a.path = value;
+  for (const [flag, value] of flagPairs(argv)) {
+    if (flag in ints) (a as unknown as Record<string, number>)[ints[flag]] = intOption(flag, value);
+    else if (flag === '--path') a.path = value;
     else if (flag === '--out') a.out = value;
     else if (flag === '--profile') a.profile = value;
     else if (flag === '--options') a.options = value;
@@ -283,16 +294,9 @@ function parseCompareArgs(argv: string[]): CompareArgs {
     '--runs': 'runs', '--steps': 'steps', '--seed': 'seed', '--time-budget': 'timeBudget', '--max-findings': 'maxFindings',
     '--max-lowers': 'maxLowers', '--entries': 'entries', '--rotate': 'rotate',
   };
-  for (let i = 0; i < rest.length; i++) {
-    const [flag, inline] = rest[i].split('=', 2);
-    const value = inline ?? rest[++i];
-    if (value === undefined) throw new UsageError(`${flag} needs a value`);
-    if (flag in ints) {
-      const n = Number(value);
-      const min = flag === '--seed' ? -(2 ** 31) : flag === '--steps' || flag === '--rotate' ? 0 : 1;
-      if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag}: expected an integer >= ${min}, got "${value}"`);
-      (a as unknown as Record<string, number>)[ints[flag]] = n;
-    } else if (flag === '--out') a.out = value;
+  for (const [flag, value] of flagPairs(rest)) {
+    if (flag in ints) (a as unknown as Record<string, number>)[ints[flag]] = intOption(flag, value);
+    else if (flag === '--out') a.out = value;
     else if (flag === '--expectations') a.expectations = value;
     else if (flag === '--profile') a.profile = value;
     else throw new UsageError(`unknown option "${flag}"`);
@@ -366,19 +370,14 @@ interface CrossArgs {
 
 function parseCrossArgs(argv: string[]): CrossArgs {
   const a: Partial<CrossArgs> = { runs: 100, steps: 15, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0 };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split('=', 2);
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new UsageError(`${flag} needs a value`);
+  for (const [flag, value] of flagPairs(argv)) {
     if (flag === '--from' || flag === '--to') {
       if (!['kernel', 'fuse-overlayfs', 'unionfs-fuse'].includes(value)) throw new UsageError(`${flag}: expected kernel, fuse-overlayfs or unionfs-fuse, got "${value}"`);
       a[flag === '--from' ? 'from' : 'to'] = value as DriverName;
       const why = probeDriver(value as DriverName);
       if (why) throw new UsageError(`driver ${value}: ${why}`);
     } else if (flag === '--runs' || flag === '--steps' || flag === '--seed') {
-      const n = Number(value);
-      if (!Number.isInteger(n) || (flag !== '--seed' && n < (flag === '--runs' ? 1 : 0))) throw new UsageError(`${flag}: expected an integer, got "${value}"`);
-      a[flag.slice(2) as 'runs' | 'steps' | 'seed'] = n;
+      a[flag.slice(2) as 'runs' | 'steps' | 'seed'] = intOption(flag, value);
     } else throw new UsageError(`unknown option "${flag}"`);
   }
   if (!a.from || !a.to) throw new UsageError('cross needs --from NAME and --to NAME');
