@@ -11,7 +11,7 @@ import {
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const { S_IFIFO, S_IFCHR } = fs.constants;
 
-const OPEN_FLAGS: Record<OpenFlag, number> = { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW };
+export const OPEN_FLAGS: Record<OpenFlag, number> = { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW };
 const RENAME_FLAGS: Record<RenameFlag, number> = { RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT };
 const XATTR_FLAGS: Record<XattrFlag, number> = { XATTR_CREATE, XATTR_REPLACE };
 

@@ -60,7 +60,8 @@ function readEntry(full: string): SnapEntry {
   return entry;
 }
 
-function kindOf(mode: number, rdev: number): EntryKind {
+/** A file type from st_mode; a character device 0/0 is a whiteout (S3.3). */
+export function kindOf(mode: number, rdev: number): EntryKind {
   switch (mode & S_IFMT) {
     case S_IFDIR: return 'dir';
     case S_IFREG: return 'file';
@@ -116,6 +117,7 @@ function xattrsOf(full: string): Record<string, string> {
   return xattrs;
 }
 
-function errorEntry(errno: string): SnapEntry {
+/** A name that is listed but cannot be read (S22.9). */
+export function errorEntry(errno: string): SnapEntry {
   return { kind: 'error', errno, mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, xattrs: {} };
 }

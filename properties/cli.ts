@@ -323,7 +323,8 @@ async function cmdCompare(argv: string[]): Promise<number> {
       maxLowers: a.maxLowers, entries: a.entries, rotate: a.rotate, seed: a.seed, timeBudgetMs: a.timeBudget ? a.timeBudget * 1000 : undefined,
       expectations: expected, maxFindings: a.maxFindings,
       crossCheck: a.against === 'model' && a.driver !== 'kernel' ? (f) => kernelVerdict(f, sandbox, kernelRelease) : undefined,
-      onRound: ({ round, cases, findings, latest }) => process.stderr.write(`${driver.name}: round ${round}, ${cases} cases, ${findings} divergences; new: ${latest}\n`),
+      onRound: ({ round, cases, findings, latest, repeated }) => process.stderr.write(`${driver.name}: round ${round}, ${cases} cases, ` +
+        `${findings} divergences; ${latest ? `new: ${latest}` : `ended on the known "${repeated}" again`}\n`),
     });
     const implementation = implementationVersion(a.driver);
     const report = writeCompareReport(out, {

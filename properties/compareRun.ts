@@ -69,7 +69,8 @@ export interface CompareOptions {
   expectations: Expectation[];
   /** Stop after this many findings (an implementation far from overlayfs has many). */
   maxFindings: number;
-  onRound?: (r: { round: number; cases: number; findings: number; latest?: string }) => void;
+  /** After each round: its new finding, or the known one it ended on again (`repeated`). */
+  onRound?: (r: { round: number; cases: number; findings: number; latest?: string; repeated?: string }) => void;
   /**
    * Replays a minimal case on another implementation (the kernel, against the model) and
    * says how it fared: a finding the kernel agrees with the model on is the implementation's.
@@ -145,7 +146,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
     if (known.has(sig)) {
       // The shrunk case shows a known divergence only (tolerance keyed on a situation that
       // shrinking changed): try again with the next seed, but not forever.
-      process.stderr.write(`compare: round ${r.rounds} ended on the known divergence "${sig}"\n`);
+      o.onRound?.({ round: r.rounds, cases: r.cases, findings: findings.length, repeated: sig });
       if (++repeats >= 3) {
         r.stoppedBy = 'repeat';
         break;

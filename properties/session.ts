@@ -123,7 +123,7 @@ export class Session {
     const want = this.modelStep(this.model, op);
     const expected = this.reference ? await this.reference.apply(op) : want.outcome;
     const rule = this.reference ? this.reference.name : want.rule;
-    const got = await this.applyActual(op, rule);
+    const got = await this.applyActual(op, expected, rule, 'step');
     this.history.push({ op, expected, actual: got, rule });
     this.settle(want.state);
     const at = { phase: 'step' as const, step: this.history.length, op, expected, actual: got, rule };
@@ -140,7 +140,7 @@ export class Session {
     const want = this.modelStep(this.model, op);
     const expected = this.reference ? await this.reference.apply(op) : want.outcome;
     const rule = this.reference ? this.reference.name : want.rule;
-    const got = await this.applyActual(op, rule);
+    const got = await this.applyActual(op, expected, rule, 'remount');
     this.settle(want.state);
     const at = { phase: 'remount' as const, step: this.history.length, expected, actual: got, rule };
     return this.compare(at, expected !== got);
@@ -155,16 +155,16 @@ export class Session {
   }
 
   /** A step the implementation does not answer in time is a divergence of its own. */
-  private async applyActual(op: Op, rule: string): Promise<Outcome> {
+  private async applyActual(op: Op, expected: Outcome, rule: string, phase: 'step' | 'remount'): Promise<Outcome> {
     try {
       return await this.driver.apply(op);
     } catch (e) {
       if (!(e instanceof StepTimeout)) throw e;
-      this.history.push({ op, expected: 'ok', actual: 'TIMEOUT', rule });
-      const info = { phase: 'step' as const, step: this.history.length, op, actual: 'TIMEOUT', rule, differences: [] };
+      if (phase === 'step') this.history.push({ op, expected, actual: 'TIMEOUT', rule });
       const signature = `${op.op}: no answer (${e.message.replace(/ \(pid \d+\)/, '')})`;
       if (this.known?.has(signature)) throw new KnownDivergence(signature);
-      throw new Divergence({ ...info, signature, known: [...this.seenKnown] });
+      const at = { phase, step: this.history.length, ...(phase === 'step' ? { op } : {}), expected, actual: 'TIMEOUT', rule };
+      throw new Divergence({ ...at, differences: [], signature, known: [...this.seenKnown] });
     }
   }
 

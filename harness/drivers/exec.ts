@@ -12,7 +12,6 @@ import fs from 'node:fs';
 import { execa } from 'execa';
 import type { Profile } from '../../model/types.js';
 import type { LayerCodec } from '../codecs.js';
-import { MNT_DETACH, umount2 } from '../native.js';
 import { forgetMount, registerMount, type Sandbox } from '../sandbox.js';
 import { fuseConnection, withDeadline } from '../watchdog.js';
 import { profileOptions } from './kernel.js';
@@ -80,10 +79,8 @@ export class ExecDriver extends ExternalDriver {
     try {
       if (this.commands.unmount) await this.run('unmount', this.commands.unmount, d);
     } finally {
-      // Whatever the command did, nothing stays mounted.
-      while (mountsLine(d.merged)) {
-        if (umount2(d.merged, 0) !== 'ok' && umount2(d.merged, MNT_DETACH) !== 'ok') break;
-      }
+      // Whatever the command did (even mounting twice), nothing stays mounted.
+      for (let i = 0; i < 8 && mountsLine(d.merged); i++) this.sandbox.unmount(d.merged);
       forgetMount(d.merged);
     }
   }

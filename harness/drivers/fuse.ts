@@ -7,8 +7,7 @@ import fs from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import type { Profile } from '../../model/types.js';
 import { fuseOverlayfsCodec, unionfsFuseCodec, type LayerCodec } from '../codecs.js';
-import { MNT_DETACH, umount2 } from '../native.js';
-import { forgetMount, forgetProcess, registerMount, registerProcess, type Sandbox } from '../sandbox.js';
+import { forgetProcess, registerMount, registerProcess, type Sandbox } from '../sandbox.js';
 import { fuseConnection, withDeadline } from '../watchdog.js';
 import { ExternalDriver, mountsLine, type LayerDirs } from './external.js';
 
@@ -128,11 +127,11 @@ export class FuseDriver extends ExternalDriver {
   }
 
   protected async unmountLayers(d: LayerDirs): Promise<void> {
-    let rc = umount2(d.merged, 0);
-    if (rc === 'EBUSY') rc = umount2(d.merged, MNT_DETACH);
-    forgetMount(d.merged);
-    await this.reap();
-    if (rc !== 'ok' && rc !== 'EINVAL') throw new Error(`umount ${d.merged} failed with ${rc}`);
+    try {
+      this.sandbox.unmount(d.merged); // lazily if busy
+    } finally {
+      await this.reap();
+    }
   }
 
   /** Wait for the daemon to exit (it does once unmounted); past the deadline, kill it. */

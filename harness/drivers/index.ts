@@ -26,11 +26,11 @@ export interface DriverArgs {
 
 /** null if this machine can run the driver, else a one-line reason. */
 export function probeDriver(name: DriverName, args: DriverArgs = {}): string | null {
-  const kernel = probeOverlaySupport(); // root and /proc checks; every driver but memfs mounts
-  if (name === 'memfs-unionfs') return null;
-  if (name === 'fuse-overlayfs' || name === 'unionfs-fuse') return process.getuid?.() !== 0 ? 'must run as root' : probeFuse(name);
-  if (name === 'exec' && !args.mountCmd) return 'the exec driver needs --mount-cmd "..." (see README, "Your own implementation")';
-  return name === 'exec' ? (process.getuid?.() !== 0 ? 'must run as root' : null) : kernel;
+  if (name === 'memfs-unionfs') return null; // in process: nothing to mount
+  if (name === 'kernel') return probeOverlaySupport();
+  if (process.getuid?.() !== 0) return 'must run as root';
+  if (name === 'exec') return args.mountCmd ? null : 'the exec driver needs --mount-cmd "..." (see README, "Your own implementation")';
+  return probeFuse(name);
 }
 
 export function makeDriver(name: DriverName, sandbox: Sandbox, args: DriverArgs = {}): Driver {

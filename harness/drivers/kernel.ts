@@ -8,6 +8,7 @@ import type { Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/type
 import { applyOp } from '../apply.js';
 import type { Driver, MountFacts } from '../driver.js';
 import { LowerWatch } from '../lowerWatch.js';
+import { mountsLine } from './external.js';
 import { mountWithFsconfig } from '../fsconfig.js';
 import { materializeLayer } from '../materialize.js';
 import { mount } from '../native.js';
@@ -70,16 +71,6 @@ export function profileOptions(p: Profile): string {
     ...(p.volatile ? ['volatile'] : []),
     ...(p.readonly === 'ro' ? ['ro'] : []),
   ].join(',');
-}
-
-/** The /proc/self/mounts line whose mount point is target (the last one if stacked). */
-function mountsLine(target: string): string {
-  const escaped = target.replace(/[\\ \t\n]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
-  let found = '';
-  for (const line of fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
-    if (line.split(' ')[1] === escaped) found = line;
-  }
-  return found;
 }
 
 interface CaseDirs {

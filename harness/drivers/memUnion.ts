@@ -7,14 +7,14 @@
 import fs from 'node:fs';
 import { Volume } from 'memfs';
 import { Union, type IFS, type IUnionFs } from 'unionfs';
-import type { EntryKind, EntrySpec, LayerSpec, Op, OpenFlag, Outcome, Profile, SnapEntry, Snapshot, StackSpec } from '../../model/types.js';
+import type { EntrySpec, LayerSpec, Op, Outcome, Profile, SnapEntry, Snapshot, StackSpec } from '../../model/types.js';
 import type { LayerCodec } from '../codecs.js';
+import { OPEN_FLAGS } from '../apply.js';
 import type { Driver, MountFacts } from '../driver.js';
+import { errorEntry, kindOf } from '../snapshot.js';
 
 // memfs uses the Linux numeric values, the same as node's fs.constants.
-const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, S_IFCHR } = fs.constants;
-const OPEN_FLAGS: Record<OpenFlag, number> = { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW };
+const { O_NONBLOCK } = fs.constants;
 
 /** Layers are stored as given; a snapshot loses what differs between implementations: inode numbers, link counts, devices. */
 export const memUnionCodec: LayerCodec = {
@@ -184,7 +184,7 @@ function readEntry(fsys: IFS, path: string): SnapEntry {
   } catch (err) {
     return errorEntry(codeOf(err));
   }
-  const kind = kindOf(st.mode);
+  const kind = kindOf(st.mode, st.rdev);
   const entry: SnapEntry = { kind, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, nlink: st.nlink, ino: st.ino, dev: st.dev, xattrs: {} };
   if (kind === 'file') {
     try {
@@ -196,24 +196,9 @@ function readEntry(fsys: IFS, path: string): SnapEntry {
   return entry;
 }
 
-function kindOf(mode: number): EntryKind {
-  switch (mode & S_IFMT) {
-    case S_IFDIR: return 'dir';
-    case S_IFREG: return 'file';
-    case S_IFLNK: return 'symlink';
-    case S_IFIFO: return 'fifo';
-    case S_IFCHR: return 'chardev';
-    default: return 'other';
-  }
-}
-
 /** The errno name of a thrown fs error; anything without one is a bug, not an outcome: rethrown. */
 function codeOf(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') throw err;
   return code;
-}
-
-function errorEntry(errno: string): SnapEntry {
-  return { kind: 'error', errno, mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, xattrs: {} };
 }
