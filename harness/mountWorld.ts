@@ -1,12 +1,13 @@
 // A small fixed world of directories to aim mount requests at (the mount-time validation
-// property), and the attempt itself: mount(2), then unmount at once.
+// property), and the attempt itself: mount(2), then unmount at once. Through a Sys, so the
+// property runs on every kernel the suite drives.
 
 import fs from 'node:fs';
 import type { MountRequest, World } from '../model/mountCheck.js';
 import { requestOptions } from '../model/mountCheck.js';
 import type { Outcome } from '../model/types.js';
-import { mount, umount2 } from './native.js';
-import { registerMount, type Sandbox } from './sandbox.js';
+import type { PlannedCall } from './materialize.js';
+import type { Sys } from './sys.js';
 
 /** Layer-sized dirs, names with an escaped colon, a file, and a second tmpfs at "other". */
 export const WORLD_DIRS = ['l0', 'l1', 'l2', 'l3', 'l0/sub', 'u', 'u/sub', 'w', 'w2', 'c:1', 'other', 'other/u', 'other/w'];
@@ -18,68 +19,61 @@ export interface MountWorld {
   world: World;
 }
 
-export function buildWorld(sandbox: Sandbox): MountWorld {
+function mkdirs(sys: Sys, root: string, dirs: string[]): void {
+  const plan: PlannedCall[] = dirs.map((d) => ({ call: { c: 'mkdir', path: `${root}/${d}`, mode: 0o755 }, entry: `/${d}`, what: 'mkdir' }));
+  sys.build(plan);
+}
+
+export function buildWorld(sys: Sys): MountWorld {
+  const { sandbox } = sys;
   const root = sandbox.newDir('world-');
   sandbox.mountTmpfs(root);
   const dirs = [...WORLD_DIRS, ...Array.from({ length: MANY }, (_, i) => `m${i}`)];
-  for (const d of dirs) {
-    fs.mkdirSync(`${root}/${d}`);
-    if (d === 'other') sandbox.mountTmpfs(`${root}/other`);
-  }
-  for (const f of WORLD_FILES) fs.writeFileSync(`${root}/${f}`, '');
-  fs.mkdirSync(`${root}/mnt`);
+  const other = dirs.indexOf('other');
+  mkdirs(sys, root, dirs.slice(0, other + 1));
+  sandbox.mountTmpfs(`${root}/other`);
+  mkdirs(sys, root, [...dirs.slice(other + 1), 'mnt']);
+  sys.build(WORLD_FILES.map((f) => ({ call: { c: 'open', path: `${root}/${f}`, flags: fs.constants.O_WRONLY | fs.constants.O_CREAT, mode: 0o644, data: '' }, entry: `/${f}`, what: 'create' })));
   return { root, world: { dirs: new Set(dirs), files: new Set(WORLD_FILES), mounts: new Set(['other']) } };
 }
 
-export function closeWorld(sandbox: Sandbox, w: MountWorld): void {
-  sandbox.unmount(`${w.root}/other`);
-  sandbox.unmount(w.root);
-  fs.rmdirSync(w.root);
+export function closeWorld(sys: Sys, w: MountWorld): void {
+  sys.sandbox.unmount(`${w.root}/other`);
+  sys.sandbox.unmount(w.root);
+  sys.run({ c: 'rmdir', path: w.root });
 }
 
 /** Relative paths from the world's root keep 500 layers within mount(2)'s one page. */
-export function tryRequest(w: MountWorld, r: MountRequest): Outcome {
-  const cwd = process.cwd();
-  process.chdir(w.root);
-  try {
-    const outcome = mount('overlay', 'mnt', 'overlay', 0, requestOptions(r));
-    if (outcome === 'ok') {
-      const rc = umount2('mnt', 0);
-      if (rc !== 'ok') throw new Error(`cannot unmount a probe mount: ${rc}`);
-    }
-    return outcome;
-  } finally {
-    process.chdir(cwd);
+export function tryRequest(sys: Sys, w: MountWorld, r: MountRequest): Outcome {
+  const outcome = sys.mount('overlay', 'mnt', 'overlay', 0, requestOptions(r), w.root);
+  if (outcome === 'ok') {
+    const rc = sys.umount(`${w.root}/mnt`, 0);
+    if (rc !== 'ok') throw new Error(`cannot unmount a probe mount: ${rc}`);
   }
+  return outcome;
 }
 
 /** The dirs mount sequences use (model/mountSequence.ts), on a tmpfs of their own. */
 export const SEQUENCE_DIRS = ['l0', 'l1', 'u0', 'u1', 'w0', 'w1'];
 
 /** A fresh world for one sequence: every dir empty, no xattrs from an earlier sequence. */
-export function buildSequenceWorld(sandbox: Sandbox, points: number): string {
-  const root = sandbox.newDir('seq-');
-  sandbox.mountTmpfs(root);
-  for (const d of [...SEQUENCE_DIRS, ...Array.from({ length: points }, (_, i) => `m${i}`)]) fs.mkdirSync(`${root}/${d}`);
+export function buildSequenceWorld(sys: Sys, points: number): string {
+  const root = sys.sandbox.newDir('seq-');
+  sys.sandbox.mountTmpfs(root);
+  mkdirs(sys, root, [...SEQUENCE_DIRS, ...Array.from({ length: points }, (_, i) => `m${i}`)]);
   return root;
 }
 
 /** mount(2) of an overlay at root/m<at>, with paths relative to root. */
-export function mountAt(root: string, at: number, options: string): Outcome {
-  const cwd = process.cwd();
-  process.chdir(root);
-  try {
-    const outcome = mount('overlay', `m${at}`, 'overlay', 0, options);
-    if (outcome === 'ok') registerMount(`${root}/m${at}`); // torn down on every exit path
-    return outcome;
-  } finally {
-    process.chdir(cwd);
-  }
+export function mountAt(sys: Sys, root: string, at: number, options: string): Outcome {
+  const outcome = sys.mount('overlay', `m${at}`, 'overlay', 0, options, root);
+  if (outcome === 'ok') sys.sandbox.track(`${root}/m${at}`); // torn down on every exit path
+  return outcome;
 }
 
 /** Unmount whatever a sequence left mounted, then the world itself. */
-export function closeSequenceWorld(sandbox: Sandbox, root: string, live: Iterable<number>): void {
-  for (const at of live) sandbox.unmount(`${root}/m${at}`);
-  sandbox.unmount(root);
-  fs.rmdirSync(root);
+export function closeSequenceWorld(sys: Sys, root: string, live: Iterable<number>): void {
+  for (const at of live) sys.sandbox.unmount(`${root}/m${at}`);
+  sys.sandbox.unmount(root);
+  sys.run({ c: 'rmdir', path: root });
 }

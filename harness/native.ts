@@ -13,6 +13,7 @@ export const RENAME_WHITEOUT = 4;
 export const XATTR_CREATE = 1;
 export const XATTR_REPLACE = 2;
 export const MNT_DETACH = 2;
+export const MS_RDONLY = 1;
 export const MS_REMOUNT = 32;
 
 export type NativeOutcome = 'ok' | Errno;

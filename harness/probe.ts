@@ -1,12 +1,11 @@
-// What the running kernel accepts: mount a two-entry stack with given options and report
-// the outcome and what /proc/mounts shows (S1.4). Used by `ovlcheck probe` and to skip
-// profiles the kernel refuses.
+// What a kernel accepts: mount a small stack with given options and report the outcome and
+// what /proc/mounts shows (S1.4); and what the layers' filesystem can hold. Used by
+// `ovlcheck probe`, to skip profiles a kernel refuses, and to shape the generator.
 
 import fs from 'node:fs';
 import type { Outcome } from '../model/types.js';
-import { moduleDefaults } from './drivers/kernel.js';
-import { mount } from './native.js';
-import type { Sandbox } from './sandbox.js';
+import { mountsLineOf } from './drivers/kernel.js';
+import type { Sys } from './sys.js';
 
 export interface MountTry {
   options: string;
@@ -15,31 +14,62 @@ export interface MountTry {
   shown: string;
 }
 
-/** withUpper false: a mount of the two lowers alone (S14.1); split: the lowers on a tmpfs of their own (S8.2). */
-export function tryMount(sandbox: Sandbox, options: string, withUpper = true, split = false): MountTry {
+export interface TryShape {
+  /** false: a mount of the two lowers alone (S14.1). */
+  upper?: boolean;
+  /** The lowers on a tmpfs of their own (S8.2). */
+  split?: boolean;
+  /** A data-only layer below the lowers, "::" (S7.4). */
+  dataOnly?: boolean;
+  /** mount(2) flags (MS_RDONLY). */
+  flags?: number;
+}
+
+export function tryMount(sys: Sys, options: string, shape: TryShape = {}): MountTry {
+  const { sandbox } = sys;
   const root = sandbox.newDir('probe-');
   sandbox.mountTmpfs(root);
   const lowerFs = `${root}/lfs`;
+  const mkdir = (d: string) => sys.run({ c: 'mkdir', path: d, mode: 0o755 });
   try {
-    for (const d of ['lfs', 'u', 'w', 'm']) fs.mkdirSync(`${root}/${d}`);
-    if (split) sandbox.mountTmpfs(lowerFs);
-    for (const d of ['l0', 'l1']) fs.mkdirSync(`${lowerFs}/${d}`);
-    fs.writeFileSync(`${lowerFs}/l0/f`, 'f');
-    const layers = [`lowerdir=${lowerFs}/l0:${lowerFs}/l1`, ...(withUpper ? [`upperdir=${root}/u`, `workdir=${root}/w`] : [])];
+    for (const d of ['lfs', 'u', 'w', 'm']) mkdir(`${root}/${d}`);
+    if (shape.split) sandbox.mountTmpfs(lowerFs);
+    for (const d of ['l0', 'l1', 'd0']) mkdir(`${lowerFs}/${d}`);
+    sys.run({ c: 'open', path: `${lowerFs}/l0/f`, flags: fs.constants.O_WRONLY | fs.constants.O_CREAT, mode: 0o644, data: 'f' });
+    const lowerdir = `lowerdir=${lowerFs}/l0:${lowerFs}/l1${shape.dataOnly ? `::${lowerFs}/d0` : ''}`;
+    const layers = [lowerdir, ...(shape.upper !== false ? [`upperdir=${root}/u`, `workdir=${root}/w`] : [])];
     const full = [...layers, options].filter(Boolean).join(',');
-    const outcome = mount('overlay', `${root}/m`, 'overlay', 0, full);
+    const outcome = sys.mount('overlay', `${root}/m`, 'overlay', shape.flags ?? 0, full);
     let shown = '';
     if (outcome === 'ok') {
-      const line = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === `${root}/m`) ?? '';
-      shown = (line.split(' ')[3] ?? '').split(',').filter((o) => !/^(lowerdir|upperdir|workdir)[+]?=/.test(o)).join(',');
+      const line = mountsLineOf(sys, `${root}/m`);
+      shown = (line.split(' ')[3] ?? '').split(',').filter((o) => !/^(lowerdir|upperdir|workdir|datadir)[+]?=/.test(o)).join(',');
       sandbox.unmount(`${root}/m`);
     }
     return { options, outcome, shown };
   } finally {
-    if (split) sandbox.unmount(lowerFs);
+    if (shape.split) sandbox.unmount(lowerFs);
     sandbox.unmount(root);
-    fs.rmdirSync(root);
+    sys.run({ c: 'rmdir', path: root });
   }
 }
 
-export { moduleDefaults };
+/** What the filesystem the layers are built on (a tmpfs) can hold. */
+export interface LayerFsFacts {
+  /** user.* xattrs: tmpfs has them from 6.6 on (S20.1). */
+  userXattrs: boolean;
+}
+
+export function probeLayerFs(sys: Sys): LayerFsFacts {
+  const { sandbox } = sys;
+  const root = sandbox.newDir('fs-');
+  sandbox.mountTmpfs(root);
+  try {
+    const set = sys.run({ c: 'setxattr', path: root, name: 'user.ovlcheck', value: 'probe', flags: 0, nofollow: true });
+    if (set !== 'ok' && set !== 'EOPNOTSUPP') throw new Error(`probing user xattrs on tmpfs: setxattr failed with ${set}`);
+    return { userXattrs: set === 'ok' };
+  } finally {
+    sandbox.unmount(root);
+    sys.run({ c: 'rmdir', path: root });
+  }
+}

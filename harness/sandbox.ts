@@ -17,6 +17,8 @@ export interface Sandbox {
   mountTmpfs(dir: string): void;
   /** Unmounts a registered mount (lazily if busy). */
   unmount(dir: string): void;
+  /** Registers a mount made inside the sandbox by someone else (an overlay), for teardown on every exit path. */
+  track(mountPoint: string): void;
   /** The FUSE control filesystem (fusectl), mounted inside the sandbox on first use. */
   fuseControl(): string;
   /** Unmounts everything inside the sandbox, then the sandbox itself, and removes its dir. */
@@ -149,6 +151,9 @@ function makeSandbox(root: string): Sandbox {
     },
     unmount(dir: string): void {
       unmountPath(insideOnly(dir));
+    },
+    track(mountPoint: string): void {
+      registerMount(insideOnly(mountPoint));
     },
     fuseControl(): string {
       const dir = path.join(root, 'fusectl');

@@ -5,6 +5,7 @@
 import { linkCounts, type Inode, type LayerFs } from './layerFs.js';
 import type { LowerRef, OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
+import { hasFeature } from './versions.js';
 import type { OvlState } from './state.js';
 
 const lowerCounts = new WeakMap<LayerFs, Map<Inode, number>>(); // lowers never change
@@ -48,7 +49,8 @@ export function overlayNlink(s: OvlState, d: OvlDentry, upperCounts: Map<Inode, 
   const mem = s.memNlink.get(up.id);
   if (mem !== undefined) return mem;
   const real = upperCounts.get(up) ?? 0;
-  if (lowerNlink(s, d.lowers[0]) === 1) return real;
+  // A lower with one link: the upper's real nlink, unless this kernel reads P.nlink of every indexed file.
+  if (lowerNlink(s, d.lowers[0]) === 1 && !hasFeature(s.kernel, 'indexedNlinkXattr')) return real;
   const m = /^([UL])([+-]\d+)$/.exec(up.xattrs[`${privatePrefix(s.profile)}nlink`] ?? '');
   if (!m) return real;
   const nlink = (m[1] === 'U' ? real : lowerNlink(s, d.lowers[0])) + Number(m[2]);

@@ -2,7 +2,8 @@
 
 import { copyUp } from './copyUp.js';
 import { isPositive, realInode, walkPath } from './lookup.js';
-import { atLeast, privatePrefix } from './profile.js';
+import { privatePrefix } from './profile.js';
+import { hasFeature } from './versions.js';
 import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
 import type { XattrFlag } from './types.js';
 
@@ -44,7 +45,7 @@ export function setxattr(s: OvlState, path: string, name: string, value: string 
   const P = privatePrefix(s.profile);
   if (name.startsWith(P)) {
     // S10.1, S10.2: a private name set through the overlay is stored escaped (6.7+).
-    if (!atLeast(s.kernel, 6, 7)) return fail(s, 'EOPNOTSUPP', 'S10.1');
+    if (!hasFeature(s.kernel, 'escapedXattrs')) return fail(s, 'EOPNOTSUPP', 'S10.1, S20');
     name = `${P}overlay.${name.slice(P.length)}`;
   }
   // xattr_permission: user.* only on regular files and directories.

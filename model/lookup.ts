@@ -1,7 +1,8 @@
 // Name resolution over the layer stack (namei.c) and path walking with symlinks (VFS).
 
 import { joinPath, splitPath, type Inode } from './layerFs.js';
-import { atLeast, privatePrefix } from './profile.js';
+import { privatePrefix } from './profile.js';
+import { hasFeature } from './versions.js';
 import { hasUpper, NotModelled, type OvlState } from './state.js';
 import type { Errno } from './types.js';
 
@@ -55,12 +56,12 @@ export function isWhiteout(s: OvlState, ino: Inode): boolean {
 }
 
 export function isXattrWhiteout(s: OvlState, ino: Inode): boolean {
-  return ino.type === 'file' && ino.data.length === 0 && `${privatePrefix(s.profile)}whiteout` in ino.xattrs && atLeast(s.kernel, 6, 7);
+  return ino.type === 'file' && ino.data.length === 0 && `${privatePrefix(s.profile)}whiteout` in ino.xattrs && hasFeature(s.kernel, 'xattrWhiteouts');
 }
 
 /** P.opaque=x: a dir holding xattr whiteouts, not opaque (S3.5), 6.7+. */
 function isXwhiteoutsDir(s: OvlState, ino: Inode): boolean {
-  return ino.type === 'dir' && ino.xattrs[`${privatePrefix(s.profile)}opaque`] === 'x' && atLeast(s.kernel, 6, 7);
+  return ino.type === 'dir' && ino.xattrs[`${privatePrefix(s.profile)}opaque`] === 'x' && hasFeature(s.kernel, 'xattrWhiteouts');
 }
 
 export function hasOrigin(s: OvlState, ino: Inode): boolean {
@@ -106,11 +107,7 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
       if (isMetacopy(s, u)) return withDataLower(s, d, parent, name, u);
       const redirect = foundDir && !stop ? redirectOf(s, u) : undefined;
       if (redirect !== undefined) {
-        // S2.7: not following redirects, a redirected dir with anything below refuses lookup.
-        if (s.profile.redirect_dir === 'nofollow') {
-          if (parent.lowers.length > 0) d.error = 'EPERM';
-          return d;
-        }
+        if (s.profile.redirect_dir === 'nofollow') return refuseRedirect(s, d, parent, redirect);
         // S2.7, S13.1: relative = a sibling name; absolute = a path from every lower layer's root.
         if (redirect.startsWith('/')) {
           target = splitPath(redirect);
@@ -189,7 +186,10 @@ export function isMetacopy(s: OvlState, ino: Inode): boolean {
  */
 function withDataLower(s: OvlState, d: OvlDentry, parent: OvlDentry, name: string, u: Inode): OvlDentry {
   if (!s.profile.metacopy) {
-    d.error = 'EPERM'; // S7.3: an upper metacopy file (from a metacopy=on mount) refuses lookup
+    // S7.3: an upper metacopy file (from a metacopy=on mount) refuses lookup: at once (6.16+),
+    // or, before, EPERM if a regular file is found below it and EIO ("no lower data") if not.
+    if (hasFeature(s.kernel, 'consistentRedirectMetacopyRejection')) d.error = 'EPERM';
+    else d.error = firstBelow(s, parent, [name], redirectOf(s, u), (l) => l.type === 'file') ? 'EPERM' : 'EIO';
     return d;
   }
   const found = findData(s, parent.lowers, [name], u, 0);
@@ -252,6 +252,48 @@ function findData(s: OvlState, layers: readonly LowerRef[], target: string[], me
 function noData(s: OvlState): Errno {
   if (s.dataLayers.length > 0) throw new NotModelled('a metacopy file whose data is missing, with data-only layers (ENOENT at open)', 'S7.4');
   return 'EIO';
+}
+
+/**
+ * S2.7: not following redirects, an upper dir with a redirect and lowers below refuses lookup
+ * (EPERM) at once (6.16+). Before, the lookup went on to the redirect's target: a lower dir
+ * found there is taken as the dir's origin (ovl_fix_origin: walkEffects records it) before
+ * the EPERM; nothing there leaves an ordinary upper dir.
+ */
+function refuseRedirect(s: OvlState, d: OvlDentry, parent: OvlDentry, redirect: string): OvlDentry {
+  if (hasFeature(s.kernel, 'consistentRedirectMetacopyRejection')) {
+    if (parent.lowers.length > 0) d.error = 'EPERM';
+    return d;
+  }
+  const found = firstBelow(s, parent, [], redirect, (l) => l.type === 'dir');
+  if (found) {
+    d.lowers = [found];
+    d.error = 'EPERM';
+  }
+  return d;
+}
+
+/**
+ * What the lookup of an upper object (a dir or a metacopy file) meets first below it, before
+ * 6.16: the object at its name in the parent's lower dirs, or at its redirect (relative: a
+ * sibling; absolute: from the roots), the first layer holding something there; a whiteout or an
+ * object that is not `wanted` ends it with nothing (namei.c ovl_lookup_single, d->stop).
+ */
+function firstBelow(s: OvlState, parent: OvlDentry, name: string[], redirect: string | undefined, wanted: (l: Inode) => boolean): LowerRef | undefined {
+  let target = name;
+  let layers: readonly LowerRef[] = parent.lowers;
+  if (redirect?.startsWith('/')) {
+    target = splitPath(redirect);
+    layers = s.lowers.map((l, layer) => ({ layer, inode: l.root }));
+  } else if (redirect !== undefined) target = [redirect];
+  for (const pl of layers) {
+    if (pl.inode.type !== 'dir') return undefined;
+    const found = findBelow(s, pl.inode, target);
+    if (found === 'stop') return undefined;
+    if (found.inode) return !isWhiteout(s, found.inode) && wanted(found.inode) ? { layer: pl.layer, inode: found.inode } : undefined;
+    if (found.stopAfter) return undefined;
+  }
+  return undefined;
 }
 
 export function redirectOf(s: OvlState, ino: Inode): string | undefined {

@@ -1,6 +1,7 @@
 // Model unit tests: known answers from the catalog, on the model alone (no kernel).
 import { describe, expect, it } from 'vitest';
-import { applyOp, createState, DEFAULT_PROFILE, mergedView, upperView, type StackSpec } from './index.js';
+import { applyOp, createState, DEFAULT_PROFILE, mergedView, upperView, walkEffects, type StackSpec } from './index.js';
+import { predictMount } from './mountCheck.js';
 import type { OvlState } from './state.js';
 
 const K = [6, 18] as const;
@@ -90,5 +91,63 @@ describe('operations', () => {
       { op: 'setxattr', path: '/f', name: 'user.a', value: '1', flags: 'XATTR_REPLACE' });
     expect(outcomes).toEqual(['ENODATA']);
     expect(upperView(s).has('/f')).toBe(true);
+  });
+});
+
+describe('rules that changed between kernel versions (model/versions.ts)', () => {
+  const at = (k: readonly [number, number, number], stack: StackSpec, profile = DEFAULT_PROFILE) => createState(stack, profile, k);
+  const metacopyUpper = { '/f': { type: 'file' as const, data: '', xattrs: { [`${P}metacopy`]: '' } } };
+
+  it('S7.3 an upper metacopy file without metacopy=on: EPERM from 6.16; before, EIO with nothing below it and EPERM with a file', () => {
+    const nothing: StackSpec = { lowers: [{ '/g': { type: 'file' } }], upper: metacopyUpper };
+    const file: StackSpec = { lowers: [{ '/f': { type: 'file', data: 'x' } }], upper: metacopyUpper };
+    expect(mergedView(at([6, 18, 44], nothing)).get('/f')).toMatchObject({ kind: 'error', errno: 'EPERM' });
+    expect(mergedView(at([6, 12, 117], nothing)).get('/f')).toMatchObject({ kind: 'error', errno: 'EIO' });
+    expect(mergedView(at([6, 1, 192], file)).get('/f')).toMatchObject({ kind: 'error', errno: 'EPERM' });
+  });
+
+  it('S2.7 nofollow: before 6.16 a redirected upper dir with a lower dir at its target is refused after recording its origin; with nothing there it is an ordinary dir', () => {
+    const nofollow = { ...DEFAULT_PROFILE, name: 'nofollow', redirect_dir: 'nofollow' as const };
+    const stack = (target: string): StackSpec => ({
+      lowers: [{ [target]: { type: 'dir' }, '/x': { type: 'file' } }],
+      upper: { '/d': { type: 'dir', xattrs: { [`${P}redirect`]: 'a' } } },
+    });
+    const before = at([6, 12, 117], stack('/a'), nofollow);
+    const old = walkEffects(before);
+    expect(mergedView(old, before).get('/d')).toMatchObject({ kind: 'error', errno: 'EPERM' });
+    expect(upperView(old).get('/d')!.xattrs).toHaveProperty(`${P}origin`);
+    expect(upperView(old).get('/')!.xattrs).toHaveProperty(`${P}impure`);
+    // The root is impure now: listing it looks every upper entry up, and drops /d (S22.2).
+    expect(mergedView(old).has('/d')).toBe(false);
+    expect(mergedView(at([6, 1, 192], stack('/b'), nofollow)).get('/d')).toMatchObject({ kind: 'dir' });
+    const now = walkEffects(at([6, 18, 44], stack('/a'), nofollow));
+    expect(mergedView(now).get('/d')).toMatchObject({ kind: 'error', errno: 'EPERM' });
+    expect(upperView(now).get('/d')!.xattrs).not.toHaveProperty(`${P}origin`);
+  });
+
+  it('S10.1 before 6.7 a private xattr through the mount is EOPNOTSUPP, without a copy-up', () => {
+    const r = applyOp(at([6, 1, 192], { lowers: [{ '/f': { type: 'file' } }], upper: {} }), { op: 'setxattr', path: '/f', name: `${P}x`, value: '1' });
+    expect(r.outcome).toBe('EOPNOTSUPP');
+    expect(upperView(r.state).has('/f')).toBe(false);
+  });
+
+  it('S1.5 before 6.6 no P.uuid is written', () => {
+    expect(upperView(at([6, 1, 192], { lowers: [{}], upper: {} })).get('/')!.xattrs).not.toHaveProperty(`${P}uuid`);
+    expect(upperView(at([6, 6, 0], { lowers: [{}], upper: {} })).get('/')!.xattrs).toHaveProperty(`${P}uuid`);
+  });
+});
+
+describe('mount requests by kernel version (S20.1)', () => {
+  const world = { dirs: new Set(['l0', 'l1', 'u', 'w']), files: new Set(['file']), mounts: new Set<string>() };
+  it('6.1 matches every option before it looks a path up; 6.5+ resolves lowerdir= as it parses it', () => {
+    const r = { lowers: ['c', '1'], options: ['index=maybe'] };
+    expect(predictMount(world, r, [6, 1, 192]).outcome).toBe('EINVAL');
+    expect(predictMount(world, r, [6, 18, 44]).outcome).toBe('ENOENT');
+  });
+  it('6.1 knows uuid=on|off only, and refuses "ro" in the option string', () => {
+    const req = (o: string) => ({ lowers: ['l0'], upper: 'u', work: 'w', options: [o] });
+    expect(predictMount(world, req('uuid=null'), [6, 1, 192]).outcome).toBe('EINVAL');
+    expect(predictMount(world, req('uuid=null'), [6, 6, 0]).outcome).toBe('ok');
+    expect(predictMount(world, req('ro'), [6, 1, 192]).outcome).toBe('EINVAL');
   });
 });

@@ -2,7 +2,11 @@
 // string, and the dependency rules between options (S1.15).
 
 import { DEFAULT_PROFILE } from './profile.js';
-import type { Profile } from './types.js';
+import type { KernelVersion, Profile } from './types.js';
+import { hasFeature } from './versions.js';
+
+/** The kernel the option rules default to when none is given. */
+const LATEST: KernelVersion = [6, 18, 0];
 
 export class ParamError extends Error {}
 
@@ -40,14 +44,21 @@ const VALUES: Record<string, string[]> = {
 };
 const FLAGS = new Set(['userxattr', 'volatile', 'ro']);
 
-/** Parse "k=v,k2,..." into explicit settings; throws ParamError naming the bad part. */
-export function parseOptions(text: string): Map<string, string> {
+/** The values an option takes on this kernel: before 6.6, uuid is only on or off (S1.5, S20). */
+function valuesOf(key: string, kernel: KernelVersion): string[] | undefined {
+  if (key === 'uuid' && !hasFeature(kernel, 'uuidAutoNull')) return ['on', 'off'];
+  return VALUES[key];
+}
+
+/** Parse "k=v,k2,..." into explicit settings as a kernel of this version knows them; throws ParamError naming the bad part. */
+export function parseOptions(text: string, kernel: KernelVersion = LATEST): Map<string, string> {
   const out = new Map<string, string>();
   for (const part of text.split(',').filter((p) => p !== '')) {
     const [key, value] = part.split('=', 2);
+    const values = valuesOf(key, kernel);
     if (FLAGS.has(key) && value === undefined) out.set(key, 'on');
-    else if (VALUES[key]?.includes(value ?? '')) out.set(key, value);
-    else if (key in VALUES) throw new ParamError(`bad value for ${key}: "${value ?? ''}" (one of ${VALUES[key].join(', ')})`);
+    else if (values?.includes(value ?? '')) out.set(key, value);
+    else if (values) throw new ParamError(`bad value for ${key}: "${value ?? ''}" (one of ${values.join(', ')})`);
     else throw new ParamError(`unknown or unsupported mount option "${part}"`);
   }
   return out;
@@ -58,8 +69,8 @@ export function parseOptions(text: string): Map<string, string> {
  * step by step; explicit options that conflict fail the mount with EINVAL: ParamError here.
  * `hasUpper` false: a mount without upper, where index and some dependencies are dropped.
  */
-export function resolveProfile(name: string, text: string, hasUpper = true): Profile {
-  const o = parseOptions(text);
+export function resolveProfile(name: string, text: string, hasUpper = true, kernel: KernelVersion = LATEST): Profile {
+  const o = parseOptions(text, kernel);
   const set = (k: string) => o.has(k);
   const p: Profile = { ...DEFAULT_PROFILE, name };
   if (set('redirect_dir')) p.redirect_dir = o.get('redirect_dir') === 'off' ? 'follow' : (o.get('redirect_dir') as Profile['redirect_dir']); // S1.3

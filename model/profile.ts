@@ -2,6 +2,7 @@
 
 import type { KernelVersion, Profile } from './types.js';
 
+
 /**
  * The upstream default configuration (Kconfig REDIRECT_DIR=n, REDIRECT_ALWAYS_FOLLOW=y,
  * INDEX=n, XINO_AUTO=n, METACOPY=n, NFS_EXPORT=n), made explicit (S1.2).
@@ -30,14 +31,18 @@ export function allowOfflineChanges(p: Profile): boolean {
   return !(p.redirect_dir === 'on' || p.index || p.metacopy || p.xino === 'on');
 }
 
-export function atLeast(k: KernelVersion, major: number, minor: number): boolean {
-  return k[0] > major || (k[0] === major && k[1] >= minor);
-}
-
-export function parseKernelVersion(release: string): KernelVersion {
-  const m = /^(\d+)\.(\d+)/.exec(release);
+/**
+ * The version of a kernel from its release (uname -r), and from /proc/version (and Ubuntu's
+ * /proc/version_signature) where the release hides the upstream sublevel: Debian's
+ * "6.1.0-57-amd64" is "Debian 6.1.192-3" there. Stable backports switch on the sublevel.
+ */
+export function parseKernelVersion(release: string, versionText = ''): KernelVersion {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
   if (!m) throw new Error(`cannot parse kernel release "${release}"`);
-  return [Number(m[1]), Number(m[2])];
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  let sublevel = Number(m[3] ?? 0);
+  for (const u of versionText.matchAll(new RegExp(`(?<![\\d.])${major}\\.${minor}\\.(\\d+)`, 'g'))) sublevel = Math.max(sublevel, Number(u[1]));
+  return [major, minor, sublevel];
 }
 
 /** The process umask the harness sets and the model assumes for new objects. */

@@ -55,6 +55,17 @@ function mergedEntries(dir: OvlDentry, xwLayers: ReadonlySet<number> | null): Me
   return [...seen.values()].filter((e): e is MergedEntry => e !== null).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
+/**
+ * Every name a listing of the dir followed by a stat of each listed name looks up: a merged
+ * dir's entries (those dropped from the listing were looked up while listing), or the real
+ * dir's names.
+ */
+export function walkedNames(s: OvlState, dir: OvlDentry): string[] {
+  if (!isDir(dir)) return [];
+  if (!isMergedDir(dir)) return [...realInode(dir).children!.keys()].sort();
+  return mergedEntries(dir, s.xwLayers).map((e) => e.name);
+}
+
 /** Listed names whose lookup succeeds. */
 export function positiveNames(s: OvlState, dir: OvlDentry): string[] {
   return readDir(s, dir).filter((n) => isPositive(lookupChild(s, dir, n)));

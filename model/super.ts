@@ -3,8 +3,9 @@
 
 import { cloneLayer, findInLayer, parentPath } from './layerFs.js';
 import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, rootDentry, type OvlDentry } from './lookup.js';
-import { atLeast, privatePrefix } from './profile.js';
-import { positiveNames } from './readdir.js';
+import { privatePrefix } from './profile.js';
+import { hasFeature } from './versions.js';
+import { walkedNames } from './readdir.js';
 import { hasUpper, type OvlState } from './state.js';
 
 export function mount(s: OvlState): OvlState {
@@ -12,10 +13,11 @@ export function mount(s: OvlState): OvlState {
   // Nothing in memory survives a mount: inodes (memOrigin, memNlink), layer flags (xwLayers).
   const s2 = { ...s, upper: cloneLayer(s.upper), memOrigin: new Map(), xwLayers: new Set<number>(), memNlink: new Map(), mountGen: s.mountGen + 1 };
   const root = s2.upper.root.xattrs;
-  // S1.5, S8.9: uuid=on, or uuid=auto on an upper not yet marked impure, stores P.uuid (6.6+).
+  // S1.5, S8.9: uuid=on, or uuid=auto on an upper not yet marked impure, stores P.uuid (6.6+;
+  // before, uuid=on is the default and stores nothing).
   const wantsUuid = s.profile.uuid === 'on' || (s.profile.uuid === 'auto' && !(`${P}impure` in root));
   // S1.15: without an upper there is nothing to store it on.
-  if (atLeast(s.kernel, 6, 6) && wantsUuid && !(`${P}uuid` in root) && hasUpper(s)) root[`${P}uuid`] = '<uuid>';
+  if (hasFeature(s.kernel, 'uuidAutoNull') && wantsUuid && !(`${P}uuid` in root) && hasUpper(s)) root[`${P}uuid`] = '<uuid>';
   // S12.1: index=on ties the upper to its first lower layer, through P.origin on its root.
   if (s.upper.index && s.lowers.length > 0 && !(`${P}origin` in root)) root[`${P}origin`] = s.lowers[0].root.id;
   return s2;
@@ -43,20 +45,23 @@ function walkWrites(s: OvlState, apply: boolean): boolean {
   const P = privatePrefix(s.profile);
   let any = false;
   const visit = (d: OvlDentry, parent: OvlDentry | null): void => {
-    if (!isDir(d) || (any && !apply)) return;
+    if (any && !apply) return;
+    // A lookup that finds an upper dir and a lower dir (even one that then fails, S2.7
+    // before 6.16) records the lower as the upper's origin if it has none (ovl_fix_origin).
+    if (parent && d.upper?.type === 'dir' && d.lowers[0]?.inode.type === 'dir' && !hasOrigin(s, d.upper)) {
+      any = true;
+      if (!apply) return;
+      d.upper.xattrs[`${P}origin`] = d.lowers[0].inode.id;
+      findInLayer(s.upper, parentPath(d.path))!.xattrs[`${P}impure`] = 'y';
+    }
+    if (!isDir(d)) return;
     for (const l of d.lowers) {
       if (l.xwhiteouts && !s.xwLayers.has(l.layer)) {
         any = true;
         if (apply) s.xwLayers.add(l.layer); // ovl_layer_set_xwhiteouts
       }
     }
-    if (parent && d.upper && d.lowers.length > 0 && !hasOrigin(s, d.upper)) {
-      any = true;
-      if (!apply) return;
-      d.upper.xattrs[`${P}origin`] = d.lowers[0].inode.id;
-      findInLayer(s.upper, parentPath(d.path))!.xattrs[`${P}impure`] = 'y';
-    }
-    const children = positiveNames(s, d).map((n) => lookupChild(s, d, n));
+    const children = walkedNames(s, d).map((n) => lookupChild(s, d, n));
     const realUpperDir = d.upper && !isMergedDir(d) && !hasOrigin(s, d.upper);
     if (realUpperDir && `${P}impure` in d.upper!.xattrs && !children.some(isOriginType)) {
       any = true;

@@ -88,8 +88,8 @@ export interface Profile {
   split?: boolean;
 }
 
-/** Kernel version as [major, minor]; rules that changed between versions switch on it. */
-export type KernelVersion = readonly [number, number];
+/** Kernel version as [major, minor, sublevel]; rules that changed between versions switch on it (model/versions.ts). */
+export type KernelVersion = readonly [number, number, number?];
 
 // ---------------------------------------------------------------- snapshots
 

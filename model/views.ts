@@ -3,7 +3,8 @@
 
 import { linkCounts, walkLayer, type Inode, type LayerFs } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, rootDentry, type OvlDentry } from './lookup.js';
-import { atLeast, privatePrefix } from './profile.js';
+import { privatePrefix } from './profile.js';
+import { hasFeature } from './versions.js';
 import { indexedUpper, overlayNlink } from './indexdir.js';
 import { fsOfId, stDevIno } from './inodeNumbers.js';
 import { readDir } from './readdir.js';
@@ -68,7 +69,7 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
 export function mergedXattrName(s: OvlState, name: string): string | null {
   const P = privatePrefix(s.profile);
   if (!name.startsWith(P)) return name;
-  if (atLeast(s.kernel, 6, 7) && name.startsWith(`${P}overlay.`)) return P + name.slice(P.length + 'overlay.'.length);
+  if (hasFeature(s.kernel, 'escapedXattrs') && name.startsWith(`${P}overlay.`)) return P + name.slice(P.length + 'overlay.'.length);
   return null;
 }
 

@@ -2,9 +2,10 @@
 // view compared) on stacks of about 50 entries, and set-up / teardown time per case.
 
 import fc from 'fast-check';
+import { runningKernel } from '../harness/sys.js';
 import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_PROFILE, parseKernelVersion, type StackSpec } from '../model/index.js';
+import { DEFAULT_PROFILE, type StackSpec } from '../model/index.js';
 import { KernelDriver } from '../harness/drivers/kernel.js';
 import { inPrivateNamespace, runInPrivateNamespace } from '../harness/namespace.js';
 import { openSandbox } from '../harness/sandbox.js';
@@ -22,7 +23,7 @@ function entries(stack: StackSpec): number {
 
 async function bench(): Promise<void> {
   const kernelRelease = release();
-  const kernel = parseKernelVersion(kernelRelease);
+  const kernel = runningKernel();
   const stacks = fc.sample(layerStack({ maxLowers: 4, maxEntriesPerLayer: 24 }), { numRuns: 2000, seed: 7 })
     .filter((s) => s.lowers.length >= 3 && entries(s) >= 40 && entries(s) <= 60).slice(0, CASES);
   // File operations only: a remount or rotate step costs a umount and a mount (about 2 ms).

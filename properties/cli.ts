@@ -6,18 +6,17 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { namedProfile, NotModelled, notModelled, ParamError, parseKernelVersion, PROFILES, resolveProfile, type Profile } from '../model/index.js';
-import { KernelDriver, probeOverlaySupport, profileOptions } from '../harness/drivers/kernel.js';
-import { tryMount } from '../harness/probe.js';
+import { namedProfile, NotModelled, notModelled, ParamError, PROFILES, resolveProfile, type Profile } from '../model/index.js';
+import { KernelDriver, probeOverlaySupport } from '../harness/drivers/kernel.js';
+import { localSys, runningKernel } from '../harness/sys.js';
+import { runSuite } from './suite.js';
 import { inPrivateNamespace, runInPrivateNamespace } from '../harness/namespace.js';
 import { openSandbox, type Sandbox } from '../harness/sandbox.js';
 import { CaseError, parseCase } from './caseFile.js';
-import { runConformance, type Progress } from './conformance.js';
-import { failureCase, formatFailure, formatStack, type Failure } from './report.js';
-import { formatOp } from './commands.js';
+import type { Progress } from './conformance.js';
+import { failureCase, formatFailure, type Failure } from './report.js';
 import { MUTATIONS } from './mutations.js';
 import { formatProbe, probe } from './probeReport.js';
-import { formatMountFailure, formatSequenceFailure, runMountSequences, runMountValidation } from './mountValidation.js';
 import { replayCase, toleratedBy } from './replay.js';
 import { DRIVER_NAMES, makeDriver, probeDriver, CODECS, type DriverArgs, type DriverName } from '../harness/drivers/index.js';
 import type { Driver } from '../harness/driver.js';
@@ -162,69 +161,58 @@ function saveFailure(f: Failure, out: string): string {
 async function cmdRun(argv: string[]): Promise<number> {
   const a = parseRunArgs(argv);
   const sandbox = openSandbox();
-  const driver = new KernelDriver(sandbox);
-  const kernelRelease = release();
+  const sys = localSys(sandbox);
+  const kernelRelease = sys.release();
   let divergences = 0;
+  let notModelledSeen = false;
+  let crashed = false;
+  const printers = new Map<string, (p: Progress) => void>();
   try {
-    const runnable: Profile[] = [];
-    for (const p of profilesToRun(a)) {
-      const why = notModelled(p) ?? refusal(tryMount(sandbox, profileOptions(p), p.readonly !== 'no-upper', p.split).outcome);
-      if (why) console.log(`ovlcheck: profile ${p.name} skipped: ${why}`);
-      else runnable.push(p);
-    }
-    for (const profile of runnable) {
-      const s = await runConformance({
-        runs: a.runs, steps: a.steps, maxLowers: a.maxLowers, maxEntriesPerLayer: a.entries, seed: a.seed, path: a.path,
-        timeBudgetMs: a.timeBudget ? (a.timeBudget * 1000) / runnable.length : undefined, profile,
-        kernel: parseKernelVersion(kernelRelease), kernelRelease, driver, onCase: progressPrinter(a.runs, profile.name),
-        modelStep: a.mutate ? MUTATIONS[a.mutate].step : undefined, rotateWeight: a.rotate,
-      });
-      if (process.stderr.isTTY) process.stderr.write('\n');
-      const rate = s.elapsedMs ? Math.round((s.steps * 1000) / s.elapsedMs) : 0;
-      console.log(`ovlcheck: profile ${profile.name}: ${s.cases} cases, ${s.steps} steps, ${s.failure ? 1 : 0} divergences in ` +
-        `${(s.elapsedMs / 1000).toFixed(1)} s (${rate} checked steps/s), stacks up to ${s.deepest} lower layers; kernel ${kernelRelease}, driver ${driver.name}, seed ${a.seed}` +
-        (s.interrupted ? ' (time budget reached)' : '') +
-        (a.mutate ? `; MUTATED MODEL ${a.mutate} (${MUTATIONS[a.mutate].breaks})` : ''));
-      if (s.crash instanceof NotModelled) {
-        // Say where, so the next model rule has its minimal case.
-        if (s.crashCase) console.log(['case:', ...formatStack(s.crashCase.stack), 'steps:', ...s.crashCase.steps.map((op, i) => `  ${i + 1}. ${formatOp(op)}`)].join('\n'));
-        throw s.crash;
-      }
-      if (s.crash) {
-        console.error(`ovlcheck: internal error (a bug in ovlcheck, not a divergence), profile ${profile.name} seed ${a.seed} path ${s.counterexamplePath}:`);
-        console.error(s.crash.stack ?? String(s.crash));
-        return 3;
-      }
-      if (s.failure) {
-        divergences++;
-        console.log(formatFailure(s.failure, saveFailure(s.failure, a.out)));
-      }
-    }
-    if (!a.mutate) {
-      const m = runMountValidation(sandbox, a.runs, a.seed);
-      const tally = Object.entries(m.outcomes).sort().map(([k, v]) => `${k} ${v}`).join(', ');
-      console.log(`ovlcheck: mount-time validation: ${m.requests} requests (${tally}), ${m.failure ? 1 : 0} divergences; seed ${a.seed}`);
-      if (m.failure) {
-        divergences++;
-        console.log(formatMountFailure(m.failure, m.seed, m.path));
-      }
-      const q = runMountSequences(sandbox, Math.max(1, Math.round(a.runs / 3)), a.seed);
-      const seen = Object.entries(q.outcomes).sort().map(([k, v]) => `${k} ${v}`).join(', ');
-      console.log(`ovlcheck: mount sequences (index=on exclusivity and origin): ${q.sequences} sequences (${seen}), ${q.failure ? 1 : 0} divergences; seed ${a.seed}`);
-      if (q.failure) {
-        divergences++;
-        console.log(formatSequenceFailure(q.failure, q.seed, q.path));
-      }
-    }
-    return divergences ? 1 : 0;
+    await runSuite(sys, {
+      runs: a.runs, steps: a.steps, maxLowers: a.maxLowers, entries: a.entries, seed: a.seed, path: a.path, rotate: a.rotate, mutate: a.mutate,
+      timeBudgetMs: a.timeBudget ? a.timeBudget * 1000 : undefined, profiles: profilesToRun(a),
+      onCase: (name, p) => {
+        if (!printers.has(name)) printers.set(name, progressPrinter(a.runs, name));
+        printers.get(name)!(p);
+      },
+      onResult: (r) => {
+        if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+        if (r.kind === 'property') {
+          console.log(`ovlcheck: ${r.name === 'mount sequences' ? 'mount sequences (index=on exclusivity and origin)' : r.name}: ${r.summary}`);
+          if (r.failureText) {
+            divergences++;
+            console.log(r.failureText);
+          }
+          return;
+        }
+        if (r.status === 'skipped') {
+          console.log(`ovlcheck: profile ${r.profile.name} skipped: ${r.why}`);
+          return;
+        }
+        const rate = r.elapsedMs ? Math.round((r.steps * 1000) / r.elapsedMs) : 0;
+        console.log(`ovlcheck: profile ${r.profile.name}: ${r.cases} cases, ${r.steps} steps, ${r.failure ? 1 : 0} divergences in ` +
+          `${(r.elapsedMs / 1000).toFixed(1)} s (${rate} checked steps/s), stacks up to ${r.deepest} lower layers; kernel ${kernelRelease}, driver kernel, seed ${a.seed}` +
+          (r.interrupted ? ' (time budget reached)' : '') +
+          (a.mutate ? `; MUTATED MODEL ${a.mutate} (${MUTATIONS[a.mutate].breaks})` : ''));
+        if (r.status === 'not-modelled') {
+          notModelledSeen = true;
+          if (r.errorCase) console.log(r.errorCase);
+          console.error(`ovlcheck: ${r.error}`);
+        } else if (r.status === 'crash') {
+          crashed = true;
+          console.error(`ovlcheck: internal error (a bug in ovlcheck, not a divergence), profile ${r.profile.name} seed ${a.seed} path ${r.counterexamplePath}:`);
+          if (r.errorCase) console.error(r.errorCase);
+          console.error(r.error);
+        } else if (r.failure) {
+          divergences++;
+          console.log(formatFailure(r.failure, saveFailure(r.failure, a.out)));
+        }
+      },
+    });
+    return crashed ? 3 : divergences ? 1 : notModelledSeen ? 2 : 0;
   } finally {
-    await driver.teardown();
     sandbox.close();
   }
-}
-
-function refusal(outcome: string): string | null {
-  return outcome === 'ok' ? null : `the kernel refuses to mount it (${outcome})`;
 }
 
 async function cmdProbe(argv: string[]): Promise<number> {
@@ -233,7 +221,7 @@ async function cmdProbe(argv: string[]): Promise<number> {
   if (bad) throw new UsageError(`unknown option "${bad}"`);
   const sandbox = openSandbox();
   try {
-    const r = probe(sandbox);
+    const r = probe(localSys(sandbox));
     console.log(json ? JSON.stringify(r, null, 2) : formatProbe(r));
     return 0;
   } finally {
@@ -319,7 +307,7 @@ async function cmdCompare(argv: string[]): Promise<number> {
     const why = driver.supports?.(profile) ?? reference?.supports?.(profile);
     if (why) throw new UsageError(`driver ${driver.name}: ${why}`);
     const r = await runCompare({
-      driver, reference, profile, kernel: parseKernelVersion(kernelRelease), kernelRelease, runs: a.runs, steps: a.steps,
+      driver, reference, profile, kernel: runningKernel(), kernelRelease, runs: a.runs, steps: a.steps,
       maxLowers: a.maxLowers, entries: a.entries, rotate: a.rotate, seed: a.seed, timeBudgetMs: a.timeBudget ? a.timeBudget * 1000 : undefined,
       expectations: expected, maxFindings: a.maxFindings,
       crossCheck: a.against === 'model' && a.driver !== 'kernel' ? (f) => kernelVerdict(f, sandbox, kernelRelease) : undefined,
@@ -352,7 +340,7 @@ async function kernelVerdict(f: Failure, sandbox: Sandbox, kernelRelease: string
   const kernel = new KernelDriver(sandbox);
   try {
     const c = failureCase(f, new Date().toISOString());
-    const r = await replayCase(c, kernel, parseKernelVersion(kernelRelease), kernelRelease);
+    const r = await replayCase(c, kernel, runningKernel(), kernelRelease);
     return r.failure ? `diverges too (${r.failure.info.signature})` : 'agrees with the model';
   } catch (e) {
     return `cannot run it (${(e as Error).message.split('\n')[0]})`;
@@ -428,7 +416,7 @@ async function cmdReplay(argv: string[]): Promise<number> {
     for (const { file, c } of cases) {
       // A case compare found against this driver replays with what compare tolerated then.
       const sameRun = choice.driver !== 'kernel' || choice.against !== 'model';
-      const r = await replayCase(c, driver, parseKernelVersion(kernelRelease), kernelRelease, reference, sameRun ? toleratedBy(c) : []);
+      const r = await replayCase(c, driver, runningKernel(), kernelRelease, reference, sameRun ? toleratedBy(c) : []);
       if (r.failure) console.log(formatFailure(r.failure));
       for (const e of r.knownAnswerErrors) console.log(`known answer: ${e}`);
       const verdict = r.failure ? 'DIVERGES' : r.knownAnswerErrors.length ? 'WRONG KNOWN ANSWER' : 'ok';

@@ -2,8 +2,8 @@
 // profile the model holds and the kernel mounts.
 import { release } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { namedProfile, notModelled, parseKernelVersion, PROFILES } from '../model/index.js';
-import { profileOptions } from '../harness/drivers/kernel.js';
+import { namedProfile, notModelled, PROFILES } from '../model/index.js';
+import { profileOptions } from '../harness/drivers/kernelOptions.js';
 import { useKernelDriver } from '../harness/drivers/kernelForTests.js';
 import { inPrivateNamespace } from '../harness/namespace.js';
 import { runConformance, type RunOptions } from './conformance.js';
@@ -12,6 +12,7 @@ import { predictMount } from '../model/mountCheck.js';
 import { formatMountFailure, formatSequenceFailure, runMountSequences, runMountValidation } from './mountValidation.js';
 import { stepSequence } from '../model/mountSequence.js';
 import { openSandbox } from '../harness/sandbox.js';
+import { localSys, runningKernel } from '../harness/sys.js';
 import { formatFailure } from './report.js';
 
 const kernelRelease = release();
@@ -22,11 +23,11 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
   const kernelDriver = useKernelDriver();
   const options = (over: Partial<RunOptions>): RunOptions => ({
     runs: RUNS, steps: 20, maxLowers: 4, maxEntriesPerLayer: 12, seed: 20261126, profile: modelled[0],
-    kernel: parseKernelVersion(kernelRelease), kernelRelease, driver: kernelDriver(), ...over,
+    kernel: runningKernel(), kernelRelease, driver: kernelDriver(), ...over,
   });
 
   for (const profile of modelled) {
-    it(`profile ${profile.name} (${profileOptions(profile)}): ${RUNS} random cases, every step compared, then remounted`, async () => {
+    it(`profile ${profile.name} (${profileOptions(profile, runningKernel())}): ${RUNS} random cases, every step compared, then remounted`, async () => {
       const s = await runConformance(options({ profile }));
       expect(s.crash?.stack ?? '').toBe('');
       expect(s.failure ? formatFailure(s.failure) : '').toBe('');
@@ -51,7 +52,7 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
   it('mount-time validation: 600 random mount requests give the errno the model predicts', () => {
     const sandbox = openSandbox();
     try {
-      const m = runMountValidation(sandbox, 600, 20261126);
+      const m = runMountValidation(localSys(sandbox), 600, 20261126);
       expect(m.failure ? formatMountFailure(m.failure, m.seed, m.path) : '').toBe('');
       expect(Object.keys(m.outcomes).sort()).toEqual(['EINVAL', 'ELOOP', 'ENOENT', 'ok']);
     } finally {
@@ -62,9 +63,9 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
   it('has teeth (mount-time validation): a model that lets a lower be the upper dir (S15.2) fails', () => {
     const sandbox = openSandbox();
     try {
-      const broken: typeof predictMount = (w, r) =>
-        r.upper !== undefined && r.lowers.includes(r.upper) && predictMount(w, r).outcome === 'ELOOP' ? { outcome: 'ok', rule: 'broken' } : predictMount(w, r);
-      const m = runMountValidation(sandbox, 600, 1, broken);
+      const broken: typeof predictMount = (w, r, k) =>
+        r.upper !== undefined && r.lowers.includes(r.upper) && predictMount(w, r, k).outcome === 'ELOOP' ? { outcome: 'ok', rule: 'broken' } : predictMount(w, r, k);
+      const m = runMountValidation(localSys(sandbox), 600, 1, broken);
       expect(m.failure, 'not caught').not.toBeNull();
       expect(m.failure!.actual).toBe('ELOOP');
     } finally {
@@ -75,7 +76,7 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
   it('mount sequences: index=on exclusivity (EBUSY) and ties to the first lower and upper (ESTALE) as the model predicts', () => {
     const sandbox = openSandbox();
     try {
-      const q = runMountSequences(sandbox, 300, 20261126);
+      const q = runMountSequences(localSys(sandbox), 300, 20261126);
       expect(q.failure ? formatSequenceFailure(q.failure, q.seed, q.path) : '').toBe('');
       expect(Object.keys(q.outcomes).sort()).toEqual(['EBUSY', 'ELOOP', 'ESTALE', 'ok']);
     } finally {
@@ -90,7 +91,7 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
         const r = stepSequence(st, a);
         return r.outcome === 'EBUSY' ? stepSequence(st, { ...a, index: false } as typeof a) : r;
       };
-      const q = runMountSequences(sandbox, 300, 1, broken);
+      const q = runMountSequences(localSys(sandbox), 300, 1, broken);
       expect(q.failure, 'not caught').not.toBeNull();
       expect(q.failure!.actual).toBe('EBUSY');
     } finally {

@@ -32,6 +32,8 @@ export interface RunOptions {
   modelStep?: StepFn;
   /** Another implementation as the reference instead of the model (compare --against kernel). */
   reference?: Driver;
+  /** false: the layers' filesystem has no user.* xattrs (tmpfs before 6.6): ordinary xattrs are trusted.* (S20.1). */
+  userXattrs?: boolean;
   /** Divergences already known: left out of the comparison (see Session). */
   known?: Tolerance;
   /** Collects the known divergences that cases showed (compare reports which expectations held). */
@@ -75,8 +77,9 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   let crashCase: RunSummary['crashCase'];
   const noUpper = o.profile.readonly === 'no-upper';
   const rotate = noUpper ? 0 : o.rotateWeight ?? 1;
-  const commands = fc.commands([opArbitrary(rotate).map((a) => new OpCommand(a))], { maxCommands: o.steps, size: 'max' });
-  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper };
+  const userXattrs = o.userXattrs ?? true;
+  const commands = fc.commands([opArbitrary(rotate, 1, userXattrs).map((a) => new OpCommand(a))], { maxCommands: o.steps, size: 'max' });
+  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 
   let shrinkingSince = 0;

@@ -2,9 +2,10 @@
 // gives the kernel driver's verdicts, and `compare` finds and groups real divergences of the
 // in-process control and of fuse-overlayfs, tolerating what an expectations file lists.
 import fs from 'node:fs';
+import { runningKernel } from '../harness/sys.js';
 import { release } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { namedProfile, parseKernelVersion } from '../model/index.js';
+import { namedProfile } from '../model/index.js';
 import { ExecDriver } from '../harness/drivers/exec.js';
 import { FUSE_IMPLEMENTATIONS, FuseDriver, probeFuse } from '../harness/drivers/fuse.js';
 import { KernelDriver } from '../harness/drivers/kernel.js';
@@ -19,7 +20,7 @@ import { MUTATIONS } from './mutations.js';
 import { formatFailure } from './report.js';
 
 const kernelRelease = release();
-const kernel = parseKernelVersion(kernelRelease);
+const kernel = runningKernel();
 const SCRIPT = `sh ${process.cwd()}/ci/exec/kernel-overlay.sh {lowerdir} {upperdir} {workdir} {merged} {options}`;
 
 /** Overlay or FUSE mounts, and daemons, under root (other test files mount in parallel). */

@@ -7,7 +7,7 @@ import { predictMount, requestOptions, type MountRequest } from '../model/mountC
 import type { Outcome } from '../model/types.js';
 import { buildSequenceWorld, buildWorld, closeSequenceWorld, closeWorld, mountAt, tryRequest } from '../harness/mountWorld.js';
 import { emptySequence, MOUNT_POINTS, seqOptions, stepSequence, type SeqAction } from '../model/mountSequence.js';
-import type { Sandbox } from '../harness/sandbox.js';
+import { kernelOf, type Sys } from '../harness/sys.js';
 import { mountRequest } from './arb/mountRequest.js';
 
 export interface MountFailure {
@@ -26,8 +26,9 @@ export interface MountSummary {
   path?: string;
 }
 
-export function runMountValidation(sandbox: Sandbox, runs: number, seed: number, predict = predictMount): MountSummary {
-  const w = buildWorld(sandbox);
+export function runMountValidation(sys: Sys, runs: number, seed: number, predict = predictMount): MountSummary {
+  const w = buildWorld(sys);
+  const kernel = kernelOf(sys);
   const outcomes: Record<string, number> = {};
   let requests = 0;
   let failure: MountFailure | null = null;
@@ -35,8 +36,8 @@ export function runMountValidation(sandbox: Sandbox, runs: number, seed: number,
     const result = fc.check(
       fc.property(mountRequest, (r) => {
         requests++;
-        const want = predict(w.world, r);
-        const got = tryRequest(w, r);
+        const want = predict(w.world, r, kernel);
+        const got = tryRequest(sys, w, r);
         outcomes[got] = (outcomes[got] ?? 0) + 1;
         if (got === want.outcome) return true;
         failure = { request: r, options: requestOptions(r), expected: want.outcome, rule: want.rule, actual: got };
@@ -46,7 +47,7 @@ export function runMountValidation(sandbox: Sandbox, runs: number, seed: number,
     );
     return { requests, outcomes, failure: result.failed ? failure : null, seed, path: result.counterexamplePath ?? undefined };
   } finally {
-    closeWorld(sandbox, w);
+    closeWorld(sys, w);
   }
 }
 
@@ -93,14 +94,14 @@ export interface SequenceSummary {
  * unmounts over two lowers, two uppers and two workdirs, each on a fresh tmpfs; every
  * mount(2) must give the model's errno. Shrinks to the shortest sequence.
  */
-export function runMountSequences(sandbox: Sandbox, runs: number, seed: number, step = stepSequence): SequenceSummary {
+export function runMountSequences(sys: Sys, runs: number, seed: number, step = stepSequence): SequenceSummary {
   const outcomes: Record<string, number> = {};
   let sequences = 0;
   let failure: SequenceFailure | null = null;
   const result = fc.check(
     fc.property(fc.array(seqAction, { minLength: 1, maxLength: 6 }), (actions) => {
       sequences++;
-      const root = buildSequenceWorld(sandbox, MOUNT_POINTS);
+      const root = buildSequenceWorld(sys, MOUNT_POINTS);
       let st = emptySequence();
       const done: string[] = [];
       try {
@@ -108,24 +109,24 @@ export function runMountSequences(sandbox: Sandbox, runs: number, seed: number, 
           const want = step(st, a);
           if (want.at === null) continue;
           if (a.do === 'umount') {
-            sandbox.unmount(`${root}/m${want.at}`);
+            sys.sandbox.unmount(`${root}/m${want.at}`);
             done.push(`umount m${want.at}`);
             st = want.state;
             continue;
           }
-          const got = mountAt(root, want.at, seqOptions(a));
+          const got = mountAt(sys, root, want.at, seqOptions(a));
           outcomes[got] = (outcomes[got] ?? 0) + 1;
           done.push(`mount m${want.at}: ${seqOptions(a)}  ${got}`);
           if (got !== want.outcome) {
             failure = { actions, done, expected: want.outcome, rule: want.rule, actual: got };
-            if (got === 'ok') sandbox.unmount(`${root}/m${want.at}`);
+            if (got === 'ok') sys.sandbox.unmount(`${root}/m${want.at}`);
             return false;
           }
           st = want.state;
         }
         return true;
       } finally {
-        closeSequenceWorld(sandbox, root, st.live.keys());
+        closeSequenceWorld(sys, root, st.live.keys());
       }
     }),
     { numRuns: runs, seed },

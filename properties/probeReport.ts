@@ -1,11 +1,12 @@
-// `ovlcheck probe`: what the running kernel accepts, profile by profile and for the option
-// combinations whose resolution rules the model predicts (S1.15), as text or JSON.
+// `ovlcheck probe`: what a kernel accepts, profile by profile and for the option combinations
+// whose resolution rules the model predicts (S1.15), what its layer filesystem holds, and so
+// which profiles a run covers there and why the others are left out; as text or JSON.
 
-import { release } from 'node:os';
-import { namedProfile, notModelled, ParamError, PROFILES, resolveProfile } from '../model/index.js';
-import { profileOptions } from '../harness/drivers/kernel.js';
-import { moduleDefaults, tryMount } from '../harness/probe.js';
-import type { Sandbox } from '../harness/sandbox.js';
+import { namedProfile, notModelled, ParamError, PROFILES, resolveProfile, unsupportedBy, type Profile } from '../model/index.js';
+import { moduleDefaults } from '../harness/drivers/kernel.js';
+import { mountFlags, profileOptions } from '../harness/drivers/kernelOptions.js';
+import { probeLayerFs, tryMount, type LayerFsFacts } from '../harness/probe.js';
+import { kernelOf, type Sys } from '../harness/sys.js';
 
 /** Combinations that test the dependency rules (S1.3, S1.15). */
 const COMBINATIONS = [
@@ -17,20 +18,41 @@ const COMBINATIONS = [
 
 export interface ProbeResult {
   kernel: string;
+  where: string;
   moduleDefaults: Record<string, string>;
+  layerFs: LayerFsFacts;
   profiles: { name: string; about: string; options: string; mounts: string; shown: string; modelled: boolean; runs: boolean; why?: string }[];
   combinations: { options: string; kernel: string; model: string; agree: boolean; shown: string }[];
 }
 
-export function probe(sandbox: Sandbox): ProbeResult {
+/** Why the layers' filesystem cannot hold what a profile needs, or null. */
+export function layerFsRefusal(p: Profile, fs: LayerFsFacts): string | null {
+  if (p.userxattr && !fs.userXattrs) return 'the layers\' tmpfs has no user.* xattrs on this kernel (before 6.6), and userxattr keeps its own there';
+  return null;
+}
+
+/** Why a profile cannot run on this kernel (the model's versions, the layer fs, the kernel's answer), or null. */
+export function profileRefusal(sys: Sys, p: Profile, fs: LayerFsFacts): { why: string | null; mounts: string; shown: string } {
+  const kernel = kernelOf(sys);
+  const early = notModelled(p) ?? unsupportedBy(p, kernel) ?? layerFsRefusal(p, fs);
+  if (early) return { why: early, mounts: '-', shown: '' };
+  const t = tryMount(sys, profileOptions(p, kernel), { upper: p.readonly !== 'no-upper', split: p.split, dataOnly: p.dataOnly, flags: mountFlags(p) });
+  return { why: t.outcome === 'ok' ? null : `the kernel refuses to mount it (${t.outcome})`, mounts: t.outcome, shown: t.shown };
+}
+
+export function probe(sys: Sys): ProbeResult {
+  const kernel = kernelOf(sys);
+  const layerFs = probeLayerFs(sys);
   const profiles = Object.entries(PROFILES).map(([name, entry]) => {
     const p = namedProfile(name);
-    const t = tryMount(sandbox, profileOptions(p), p.readonly !== 'no-upper', p.split);
-    const why = t.outcome !== 'ok' ? `the kernel refuses: ${t.outcome}` : notModelled(p) ?? undefined;
-    return { name, about: entry.about, options: profileOptions(p), mounts: t.outcome, shown: t.shown, modelled: !notModelled(p), runs: !why, ...(why ? { why } : {}) };
+    const r = profileRefusal(sys, p, layerFs);
+    return {
+      name, about: entry.about, options: profileOptions(p, kernel) + (mountFlags(p) ? ' (MS_RDONLY)' : ''), mounts: r.mounts, shown: r.shown,
+      modelled: !notModelled(p), runs: !r.why, ...(r.why ? { why: r.why } : {}),
+    };
   });
   const combinations = COMBINATIONS.map((options) => {
-    const t = tryMount(sandbox, options);
+    const t = tryMount(sys, options);
     let model = 'ok';
     try {
       resolveProfile('probe', options);
@@ -40,18 +62,19 @@ export function probe(sandbox: Sandbox): ProbeResult {
     }
     return { options, kernel: t.outcome, model, agree: t.outcome === model, shown: t.shown };
   });
-  return { kernel: release(), moduleDefaults: moduleDefaults(), profiles, combinations };
+  return { kernel: sys.release(), where: sys.where, moduleDefaults: moduleDefaults(sys), layerFs, profiles, combinations };
 }
 
 export function formatProbe(r: ProbeResult): string {
   const lines = [
-    `kernel ${r.kernel}`,
+    `kernel ${r.kernel} (${r.where})`,
     `module defaults: ${Object.entries(r.moduleDefaults).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+    `layer filesystem (tmpfs): user.* xattrs ${r.layerFs.userXattrs ? 'yes' : 'no'}`,
     '',
     'profile            mounts  runs   /proc/mounts shows',
   ];
   for (const p of r.profiles) {
-    lines.push(`${p.name.padEnd(18)} ${p.mounts.padEnd(7)} ${(p.runs ? 'yes' : 'no').padEnd(6)} ${p.shown || '(nothing beyond the paths)'}${p.why ? `   [skipped: ${p.why}]` : ''}`);
+    lines.push(`${p.name.padEnd(18)} ${p.mounts.padEnd(7)} ${(p.runs ? 'yes' : 'no').padEnd(6)} ${p.shown || (p.mounts === 'ok' ? '(nothing beyond the paths)' : '')}${p.why ? `   [skipped: ${p.why}]` : ''}`);
   }
   lines.push('', 'options (S1.15)                      kernel   model    /proc/mounts shows');
   for (const c of r.combinations) {

@@ -14,7 +14,8 @@ import type { Profile } from '../../model/types.js';
 import type { LayerCodec } from '../codecs.js';
 import { forgetMount, registerMount, type Sandbox } from '../sandbox.js';
 import { fuseConnection, withDeadline } from '../watchdog.js';
-import { profileOptions } from './kernel.js';
+import { profileOptions } from './kernelOptions.js';
+import { runningKernel } from '../sys.js';
 import { ExternalDriver, mountsLine, type LayerDirs } from './external.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './fuse.js';
 
@@ -48,7 +49,7 @@ export class ExecDriver extends ExternalDriver {
   }
 
   private values(d: LayerDirs): Record<string, string> {
-    return { lowerdir: d.lowers.join(':'), upperdir: d.upper, workdir: d.work, merged: d.merged, options: profileOptions(this.profile!) };
+    return { lowerdir: d.lowers.join(':'), upperdir: d.upper, workdir: d.work, merged: d.merged, options: profileOptions(this.profile!, runningKernel()) };
   }
 
   protected describeMount(d: LayerDirs): string {

@@ -23,14 +23,19 @@ export interface LayerDirs {
   merged: string;
 }
 
-/** The /proc/self/mounts line whose mount point is target (the last one if stacked), or ''. */
-export function mountsLine(target: string): string {
+/** The line of a mounts table (/proc/self/mounts) whose mount point is target (the last one if stacked), or ''. */
+export function findMountsLine(mounts: string, target: string): string {
   const escaped = target.replace(/[\\ \t\n]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
   let found = '';
-  for (const line of fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+  for (const line of mounts.split('\n')) {
     if (line.split(' ')[1] === escaped) found = line;
   }
   return found;
+}
+
+/** The /proc/self/mounts line of this process whose mount point is target, or ''. */
+export function mountsLine(target: string): string {
+  return findMountsLine(fs.readFileSync('/proc/self/mounts', 'utf8'), target);
 }
 
 export abstract class ExternalDriver implements Driver {

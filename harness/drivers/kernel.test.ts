@@ -4,7 +4,8 @@ import { DEFAULT_PROFILE } from '../../model/profile.js';
 import type { Profile, StackSpec } from '../../model/types.js';
 import { inPrivateNamespace } from '../namespace.js';
 import { openSandbox, type Sandbox } from '../sandbox.js';
-import { KernelDriver, overlayOptions, probeOverlaySupport } from './kernel.js';
+import { KernelDriver, probeOverlaySupport } from './kernel.js';
+import { mountFlags, overlayOptions, profileOptions } from './kernelOptions.js';
 
 const SKIP = inPrivateNamespace() ? '' : ' [skipped: needs root in a private mount namespace; run `npm test`]';
 
@@ -22,9 +23,21 @@ function mountsUnder(dir: string): string[] {
 
 describe('overlayOptions', () => {
   it('spells out every option and escapes layer paths', () => {
-    const opts = overlayOptions(['/t/l:0', '/t/l1'], '/t/u,x', '/t/w', { ...DEFAULT_PROFILE, userxattr: true });
+    const opts = overlayOptions(['/t/l:0', '/t/l1'], '/t/u,x', '/t/w', { ...DEFAULT_PROFILE, userxattr: true }, [6, 18]);
     expect(opts).toBe('lowerdir=/t/l\\:0:/t/l1,upperdir=/t/u\\,x,workdir=/t/w,redirect_dir=follow,index=off,'
       + 'metacopy=off,xino=off,nfs_export=off,uuid=auto,userxattr');
+  });
+
+  it('spells the options the way each kernel version knows them (S1.5, S20)', () => {
+    // Before 6.6 there is no uuid=auto: the default is said by saying nothing.
+    expect(profileOptions(DEFAULT_PROFILE, [6, 1])).toBe('redirect_dir=follow,index=off,metacopy=off,xino=off,nfs_export=off');
+    expect(profileOptions({ ...DEFAULT_PROFILE, uuid: 'off' }, [6, 1])).toMatch(/,uuid=off$/);
+    expect(profileOptions(DEFAULT_PROFILE, [6, 6])).toMatch(/,uuid=auto$/);
+    // ro is MS_RDONLY, never part of the string (6.1's parser refuses it there).
+    const ro = { ...DEFAULT_PROFILE, readonly: 'ro' as const };
+    expect(profileOptions(ro, [6, 18])).not.toMatch(/ro/);
+    expect(mountFlags(ro)).toBe(1);
+    expect(mountFlags(DEFAULT_PROFILE)).toBe(0);
   });
 });
 

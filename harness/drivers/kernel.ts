@@ -4,16 +4,14 @@
 
 import fs from 'node:fs';
 import { privatePrefix } from '../../model/profile.js';
-import type { Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
-import { applyOp } from '../apply.js';
+import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
+import { opCall } from '../calls.js';
 import type { Driver, MountFacts } from '../driver.js';
-import { LowerWatch } from '../lowerWatch.js';
-import { mountsLine } from './external.js';
-import { mountWithFsconfig } from '../fsconfig.js';
-import { materializeLayer } from '../materialize.js';
-import { mount } from '../native.js';
-import { registerMount, type Sandbox } from '../sandbox.js';
-import { snapshotTree } from '../snapshot.js';
+import { layerPlan } from '../materialize.js';
+import type { Sandbox } from '../sandbox.js';
+import { kernelOf, localSys, type Sys } from '../sys.js';
+import { findMountsLine } from './external.js';
+import { mountFlags, overlayOptions, profileParams } from './kernelOptions.js';
 
 const PARAMS = '/sys/module/overlay/parameters';
 /** mount(2) copies one page of options; stay well below it. */
@@ -34,43 +32,15 @@ export function probeOverlaySupport(): string | null {
 }
 
 /** /sys/module/overlay/parameters/* as name -> value ('Y', 'N', '256'). */
-export function moduleDefaults(): Record<string, string> {
+export function moduleDefaults(sys: Sys): Record<string, string> {
   const params: Record<string, string> = {};
-  try {
-    for (const name of fs.readdirSync(PARAMS)) params[name] = fs.readFileSync(`${PARAMS}/${name}`, 'utf8').trim();
-  } catch {
-    /* overlay built in without a parameters directory */
-  }
+  for (const name of sys.list(PARAMS)) params[name] = (sys.readText(`${PARAMS}/${name}`) ?? '').trim();
   return params;
 }
 
-/** The legacy option string escapes ',' and '\' everywhere and ':' inside lowerdir (S1.8). */
-function escapeLayerPath(p: string, inLowerdir: boolean): string {
-  return p.replace(inLowerdir ? /[\\,:]/g : /[\\,]/g, (c) => '\\' + c);
-}
-
-export function overlayOptions(lowers: string[], upper: string, work: string, p: Profile, data: string[] = []): string {
-  return [
-    `lowerdir=${lowers.map((l) => escapeLayerPath(l, true)).join(':')}${data.map((d) => '::' + escapeLayerPath(d, true)).join('')}`,
-    ...(p.readonly === 'no-upper' ? [] : [`upperdir=${escapeLayerPath(upper, false)}`, `workdir=${escapeLayerPath(work, false)}`]),
-    profileOptions(p),
-  ].join(',');
-}
-
-/** Every option of the profile, explicit, so that no module default decides (S1.2). */
-export function profileOptions(p: Profile): string {
-  const onOff = (b: boolean): string => (b ? 'on' : 'off');
-  return [
-    `redirect_dir=${p.redirect_dir}`,
-    `index=${onOff(p.index)}`,
-    `metacopy=${onOff(p.metacopy)}`,
-    `xino=${p.xino}`,
-    `nfs_export=${onOff(p.nfs_export)}`,
-    `uuid=${p.uuid}`,
-    ...(p.userxattr ? ['userxattr'] : []),
-    ...(p.volatile ? ['volatile'] : []),
-    ...(p.readonly === 'ro' ? ['ro'] : []),
-  ].join(',');
+/** The /proc/self/mounts line of the overlay mounted at target, as the kernel the syscalls reach shows it. */
+export function mountsLineOf(sys: Sys, target: string): string {
+  return findMountsLine(sys.readText('/proc/self/mounts') ?? '', target);
 }
 
 interface CaseDirs {
@@ -84,21 +54,33 @@ interface CaseDirs {
   lowerFs?: string;
 }
 
+/** The kernel driver's syscalls run here (a Sandbox) or in a guest (a Sys from harness/guest). */
+function asSys(target: Sys | Sandbox): Sys {
+  return 'walk' in target ? target : localSys(target);
+}
+
 export class KernelDriver implements Driver {
   readonly name = 'kernel';
+  readonly sys: Sys;
+  /** The version of the kernel the syscalls reach: it decides how options are spelled. */
+  readonly kernel: KernelVersion;
   private dirs: CaseDirs | null = null;
   private options = '';
   private mounted = false;
-  private watch: LowerWatch | null = null;
+  private lowersChangedSince: (() => boolean) | null = null;
   private profile: Profile | null = null;
   private rotations = 0;
 
-  constructor(private readonly sandbox: Sandbox) {}
+  constructor(target: Sys | Sandbox) {
+    this.sys = asSys(target);
+    this.kernel = kernelOf(this.sys);
+  }
 
   async setup(stack: StackSpec, profile: Profile): Promise<MountFacts> {
     await this.teardown();
-    const root = this.sandbox.newDir('case-');
-    this.sandbox.mountTmpfs(root);
+    const { sandbox } = this.sys;
+    const root = sandbox.newDir('case-');
+    sandbox.mountTmpfs(root);
     const lowerFs = profile.split ? `${root}/lfs` : undefined;
     const base = lowerFs ?? root;
     const dirs: CaseDirs = {
@@ -108,26 +90,39 @@ export class KernelDriver implements Driver {
     this.dirs = dirs;
     try {
       if (lowerFs) {
-        fs.mkdirSync(lowerFs);
-        this.sandbox.mountTmpfs(lowerFs);
+        this.mkdir(lowerFs);
+        sandbox.mountTmpfs(lowerFs);
       }
       const work = `${root}/w`;
-      for (const d of [...dirs.lowers, ...dirs.data, dirs.upper, work, dirs.merged]) fs.mkdirSync(d, { mode: 0o755 });
+      for (const d of [...dirs.lowers, ...dirs.data, dirs.upper, work, dirs.merged]) this.mkdir(d);
       const prefix = privatePrefix(profile);
-      stack.lowers.forEach((layer, i) => materializeLayer(dirs.lowers[i], layer, prefix));
-      (stack.data ?? []).forEach((layer, i) => materializeLayer(dirs.data[i], layer, prefix));
-      materializeLayer(dirs.upper, stack.upper, prefix);
-      this.watch = new LowerWatch([...dirs.lowers, ...dirs.data]); // from here on, any change to a lower is seen
+      const plan = [
+        ...stack.lowers.flatMap((layer, i) => layerPlan(dirs.lowers[i], layer, prefix)),
+        ...(stack.data ?? []).flatMap((layer, i) => layerPlan(dirs.data[i], layer, prefix)),
+        ...layerPlan(dirs.upper, stack.upper, prefix),
+      ];
+      this.sys.build(plan);
+      this.lowersChangedSince = this.sys.watch([...dirs.lowers, ...dirs.data]); // from here on, any change to a lower is seen
       this.profile = profile;
       this.rotations = 0;
-      this.options = overlayOptions(dirs.lowers, dirs.upper, work, profile, dirs.data);
-      const defaults = moduleDefaults(); // read before mounting: they decide what the mount means
+      this.options = overlayOptions(dirs.lowers, dirs.upper, work, profile, this.kernel, dirs.data);
+      const defaults = moduleDefaults(this.sys); // read before mounting: they decide what the mount means
       this.mountOverlay();
-      return { options: this.options, moduleDefaults: defaults, shown: mountsLine(dirs.merged) };
+      return { options: this.describeOptions(), moduleDefaults: defaults, shown: mountsLineOf(this.sys, dirs.merged) };
     } catch (err) {
       await this.teardown(); // leave nothing behind a failed set-up
       throw err;
     }
+  }
+
+  private mkdir(dir: string): void {
+    const rc = this.sys.run({ c: 'mkdir', path: dir, mode: 0o755 });
+    if (rc !== 'ok') throw new Error(`mkdir ${dir} failed with ${rc}`);
+  }
+
+  /** The option string, and the mount flags that are not in it. */
+  private describeOptions(): string {
+    return this.options + (mountFlags(this.profile!) ? ' (and MS_RDONLY)' : '');
   }
 
   /**
@@ -136,28 +131,25 @@ export class KernelDriver implements Driver {
    */
   private doMount(): Outcome {
     const dirs = this.requireDirs();
-    if (this.options.length < LEGACY_LIMIT) return mount('overlay', dirs.merged, 'overlay', 0, this.options);
+    if (this.options.length < LEGACY_LIMIT) return this.sys.mount('overlay', dirs.merged, 'overlay', mountFlags(this.profile!), this.options);
     const params: [string, string | null][] = [...dirs.lowers.map((l): [string, string] => ['lowerdir+', l]), ...dirs.data.map((d): [string, string] => ['datadir+', d])];
     if (this.profile!.readonly !== 'no-upper') params.push(['upperdir', dirs.upper], ['workdir', `${dirs.root}/w`]);
-    for (const o of profileOptions(this.profile!).split(',')) {
-      const [k, v] = o.split('=', 2);
-      params.push([k, v ?? null]);
-    }
-    return mountWithFsconfig(dirs.merged, params);
+    params.push(...profileParams(this.profile!, this.kernel));
+    return this.sys.mountNew(dirs.merged, params);
   }
 
   private mountOverlay(): void {
     const dirs = this.requireDirs();
     const rc = this.doMount();
-    if (rc !== 'ok') throw new Error(`mount -t overlay failed with ${rc} (options ${this.options})`);
-    registerMount(dirs.merged);
+    if (rc !== 'ok') throw new Error(`mount -t overlay failed with ${rc} (options ${this.describeOptions()})`);
+    this.sys.sandbox.track(dirs.merged);
     this.mounted = true;
   }
 
   private unmountOverlay(): void {
     if (!this.mounted) return;
     this.mounted = false;
-    this.sandbox.unmount(this.requireDirs().merged); // falls back to MNT_DETACH on EBUSY
+    this.sys.sandbox.unmount(this.requireDirs().merged); // falls back to MNT_DETACH on EBUSY
   }
 
   private requireDirs(): CaseDirs {
@@ -171,20 +163,20 @@ export class KernelDriver implements Driver {
       if (this.profile?.readonly === 'no-upper') return 'EROFS'; // no upper to rotate
       return this.rotateNow();
     }
-    return applyOp(this.requireDirs().merged, op);
+    return this.sys.run(opCall(this.requireDirs().merged, op));
   }
 
   snapshot(view: 'merged' | 'upper' | number): Snapshot {
     const dirs = this.requireDirs();
-    if (view === 'merged') return snapshotTree(dirs.merged);
-    if (view === 'upper') return snapshotTree(dirs.upper);
+    if (view === 'merged') return this.sys.walk(dirs.merged);
+    if (view === 'upper') return this.sys.walk(dirs.upper);
     const lower = view < dirs.lowers.length ? dirs.lowers[view] : dirs.data[view - dirs.lowers.length];
     if (lower === undefined) throw new Error(`kernel driver: no lower layer ${view}`);
-    return snapshotTree(lower);
+    return this.sys.walk(lower);
   }
 
   lowersChanged(): boolean {
-    return this.watch?.changed() ?? true;
+    return this.lowersChangedSince?.() ?? true;
   }
 
   async remount(): Promise<void> {
@@ -196,16 +188,17 @@ export class KernelDriver implements Driver {
     this.unmountOverlay();
     const dirs = this.requireDirs();
     const lower = `${dirs.root}/r${++this.rotations}`;
-    fs.renameSync(dirs.upper, lower);
-    fs.mkdirSync(dirs.upper, { mode: 0o755 });
+    const work = `${dirs.root}/w`;
+    const moved = this.sys.run({ c: 'rename', from: dirs.upper, to: lower, flags: 0 });
+    if (moved !== 'ok') throw new Error(`rotation: rename of the upper failed with ${moved}`);
+    this.mkdir(dirs.upper);
     // A new workdir too, as an image build gives every layer: index=on ties a workdir's
     // index to its upper (S12.1), and the old index links would count in the new lower.
-    fs.rmSync(`${dirs.root}/w`, { recursive: true });
-    fs.mkdirSync(`${dirs.root}/w`, { mode: 0o755 });
+    this.sys.removeTree(work);
+    this.mkdir(work);
     dirs.lowers = [lower, ...dirs.lowers];
-    this.watch?.close();
-    this.watch = new LowerWatch([...dirs.lowers, ...dirs.data]);
-    this.options = overlayOptions(dirs.lowers, dirs.upper, `${dirs.root}/w`, this.profile!, dirs.data);
+    this.lowersChangedSince = this.sys.watch([...dirs.lowers, ...dirs.data]);
+    this.options = overlayOptions(dirs.lowers, dirs.upper, work, this.profile!, this.kernel, dirs.data);
     return this.mountAgain();
   }
 
@@ -223,13 +216,13 @@ export class KernelDriver implements Driver {
     const dirs = this.requireDirs();
     const rc = this.doMount();
     if (rc === 'ok') {
-      registerMount(dirs.merged);
+      this.sys.sandbox.track(dirs.merged);
       this.mounted = true;
       return 'ok';
     }
     const dirty = `${dirs.root}/w/work/incompat/volatile`;
-    if (rc !== 'EINVAL' || !fs.existsSync(dirty)) throw new Error(`mount -t overlay failed with ${rc} (options ${this.options})`);
-    fs.rmSync(dirty, { recursive: true });
+    if (rc !== 'EINVAL' || !this.sys.exists(dirty)) throw new Error(`mount -t overlay failed with ${rc} (options ${this.describeOptions()})`);
+    this.sys.removeTree(dirty);
     this.mountOverlay();
     return rc;
   }
@@ -237,16 +230,16 @@ export class KernelDriver implements Driver {
   async teardown(): Promise<void> {
     const dirs = this.dirs;
     if (!dirs) return;
+    const { sandbox } = this.sys;
     try {
       this.unmountOverlay();
     } finally {
-      this.watch?.close();
-      this.watch = null;
+      this.lowersChangedSince = null;
       this.dirs = null;
       this.mounted = false;
-      if (dirs.lowerFs) this.sandbox.unmount(dirs.lowerFs);
-      this.sandbox.unmount(dirs.root); // the case tmpfs: every layer goes with it
-      fs.rmdirSync(dirs.root);
+      if (dirs.lowerFs) sandbox.unmount(dirs.lowerFs);
+      sandbox.unmount(dirs.root); // the case tmpfs: every layer goes with it
+      this.sys.run({ c: 'rmdir', path: dirs.root });
     }
   }
 }

@@ -9,7 +9,7 @@ import { Volume } from 'memfs';
 import { Union, type IFS, type IUnionFs } from 'unionfs';
 import type { EntrySpec, LayerSpec, Op, Outcome, Profile, SnapEntry, Snapshot, StackSpec } from '../../model/types.js';
 import type { LayerCodec } from '../codecs.js';
-import { OPEN_FLAGS } from '../apply.js';
+import { OPEN_FLAGS } from '../calls.js';
 import type { Driver, MountFacts } from '../driver.js';
 import { errorEntry, kindOf } from '../snapshot.js';
 

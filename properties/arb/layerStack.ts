@@ -15,11 +15,12 @@ const pathArb = fc
 
 const dataArb = fc.string({ unit: fc.constantFrom('x', 'y', 'z', '1', '\n'), maxLength: 6 });
 const modeArb = fc.constantFrom(0o644, 0o600, 0o755);
-const xattrsArb = fc.option(fc.dictionary(fc.constantFrom('user.a', 'user.b'), fc.constantFrom('1', '2'), { maxKeys: 1 }), { nil: undefined, freq: 4 });
+/** Ordinary xattrs go in user.*, or in trusted.* where the layers' filesystem has no user.* (tmpfs before 6.6). */
+const xattrsArb = (ns: string) => fc.option(fc.dictionary(fc.constantFrom(`${ns}.a`, `${ns}.b`), fc.constantFrom('1', '2'), { maxKeys: 1 }), { nil: undefined, freq: 4 });
 
 type Raw = { path: string; kind: string; mode: number; data: string; other: string; xattrs?: Record<string, string> };
 
-const rawEntry: fc.Arbitrary<Raw> = fc.record({
+const rawEntry = (ns: string): fc.Arbitrary<Raw> => fc.record({
   path: pathArb,
   kind: fc.oneof(
     { weight: 20, arbitrary: fc.constantFrom('file', 'file', 'file', 'dir', 'dir', 'opaque', 'whiteout', 'whiteout', 'symlink', 'link', 'fifo') },
@@ -31,7 +32,7 @@ const rawEntry: fc.Arbitrary<Raw> = fc.record({
   mode: modeArb,
   data: dataArb,
   other: pathArb,
-  xattrs: xattrsArb,
+  xattrs: xattrsArb(ns),
 });
 
 /** Make a list of random entries into a layer that can exist on disk. */
@@ -90,9 +91,12 @@ export function layerStack(opts: {
   minLowers?: number;
   /** false: the upper stays empty (for mounts without one). */
   upper?: boolean;
+  /** false: the layers' filesystem has no user.* xattrs, so ordinary xattrs are trusted.* (S20.1). */
+  userXattrs?: boolean;
 }): fc.Arbitrary<StackSpec> {
-  const layer = fc.array(rawEntry, { maxLength: opts.maxEntriesPerLayer, size: 'max' }).map(toLayer);
-  const upperEntries = opts.upper === false ? fc.constant([] as Raw[]) : fc.oneof(fc.constant([] as Raw[]), fc.array(rawEntry, { maxLength: Math.ceil(opts.maxEntriesPerLayer / 2) }));
+  const entry = rawEntry(opts.userXattrs === false ? 'trusted' : 'user');
+  const layer = fc.array(entry, { maxLength: opts.maxEntriesPerLayer, size: 'max' }).map(toLayer);
+  const upperEntries = opts.upper === false ? fc.constant([] as Raw[]) : fc.oneof(fc.constant([] as Raw[]), fc.array(entry, { maxLength: Math.ceil(opts.maxEntriesPerLayer / 2) }));
   const minLength = Math.min(opts.minLowers ?? 1, opts.maxLowers);
   return fc.record({ lowers: fc.array(layer, { minLength, maxLength: Math.max(minLength, opts.maxLowers) }), upper: upperEntries.map(toLayer) });
 }

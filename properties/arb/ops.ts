@@ -57,8 +57,9 @@ function op(name: OpName, nPaths: number | fc.Arbitrary<PathPick[]>, extra: Part
 }
 
 const data = fc.string({ unit: fc.constantFrom('p', 'q', 'r', '\n'), minLength: 1, maxLength: 5 });
-const xname = fc.oneof(
-  { weight: 8, arbitrary: fc.constantFrom('user.a', 'user.b') },
+/** Ordinary names in user.* (or trusted.* where the layers have no user.*, S20.1), a few private ones. */
+const xname = (ns: string) => fc.oneof(
+  { weight: 8, arbitrary: fc.constantFrom(`${ns}.a`, `${ns}.b`) },
   { weight: 1, arbitrary: fc.constantFrom('trusted.a', 'trusted.overlay.opaque', 'trusted.overlay.x') },
 );
 
@@ -66,7 +67,8 @@ const xname = fc.oneof(
  * Weighted like the workloads overlay sees: opens and renames most. `rotateWeight` sets how
  * often the upper is rotated into a new lower layer (0 never).
  */
-export function opArbitrary(rotateWeight = 1, remountWeight = 1): fc.Arbitrary<AbstractOp> {
+export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true): fc.Arbitrary<AbstractOp> {
+  const ns = userXattrs ? 'user' : 'trusted';
   return fc.oneof(
   ...(remountWeight > 0 ? [{ weight: remountWeight, arbitrary: op('remount', 0) }] : []),
   ...(rotateWeight > 0 ? [{ weight: rotateWeight, arbitrary: op('rotate', 0) }] : []),
@@ -80,8 +82,8 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1): fc.Arbitrary<A
   { weight: 2, arbitrary: op('link', fc.tuple(pathPick, newPathPick)) },
   { weight: 2, arbitrary: op('chmod', 1, { mode: fc.constantFrom(0o600, 0o644, 0o755, 0o700) }) },
   { weight: 1, arbitrary: op('mknod', fc.tuple(newPathPick), { flags: fc.constantFrom(['fifo'], ['fifo'], ['fifo'], ['whiteout']) }) },
-  { weight: 2, arbitrary: op('setxattr', 1, { name: xname, value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }) },
-  { weight: 1, arbitrary: op('removexattr', 1, { name: xname }) },
+  { weight: 2, arbitrary: op('setxattr', 1, { name: xname(ns), value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }) },
+  { weight: 1, arbitrary: op('removexattr', 1, { name: xname(ns) }) },
   );
 }
 
