@@ -23,6 +23,7 @@ export const PROFILES: Record<string, { options: string; modelled: boolean; abou
   userxattr: { options: 'userxattr', modelled: true, about: 'private xattrs in user.overlay.*, redirect_dir=nofollow (S10.3, S1.15)' },
   ro: { options: 'ro', modelled: true, about: 'an upper mounted read-only: every change is EROFS (S14.2)' },
   'data-only': { options: '', dataOnly: true, modelled: true, about: 'a data-only layer ("::") reached through metacopy files\' absolute redirects (S7.4)' },
+  'data-only-metacopy': { options: 'metacopy=on', dataOnly: true, modelled: true, about: 'data-only layers with metacopy=on, as composefs mounts them (S7.4; before 6.16 they need it)' },
   'lower-only': { options: '', noUpper: true, modelled: true, about: 'no upper layer: read-only, every change is EROFS (S14.1)' },
   'redirect-on': { options: 'redirect_dir=on', modelled: true, about: 'directory renames with redirects (S5.3, S13)' },
   index: { options: 'index=on', modelled: true, about: 'hard links kept across copy-up (S6.6, S12)' },

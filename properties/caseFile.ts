@@ -1,7 +1,7 @@
 // The case file: a JSON document that replays one case anywhere (see README, "Case files").
 
-import { DEFAULT_PROFILE, namedProfile } from '../model/index.js';
-import type { EntrySpec, LayerSpec, Op, Outcome, Profile, SnapEntry, StackSpec } from '../model/index.js';
+import { BEHAVIOURS, DEFAULT_PROFILE, hasFeature, namedProfile, type Behaviour } from '../model/index.js';
+import type { EntrySpec, KernelVersion, LayerSpec, Op, Outcome, Profile, SnapEntry, StackSpec } from '../model/index.js';
 
 /** Partial facts about one name; null means "must not exist". */
 export type EntryExpect = Partial<Pick<SnapEntry, 'kind' | 'mode' | 'data' | 'target' | 'nlink'>> & {
@@ -22,6 +22,12 @@ export interface CaseFile {
   description?: string;
   /** Catalog items the case demonstrates. */
   cites?: string[];
+  /**
+   * The kernels its known answers hold for: comparisons (">=6.7 <6.16") and behaviours of
+   * model/versions.ts ("with:indexedNlinkXattr", "without:escapedXattrs"), all of which must
+   * hold; elsewhere the case is not replayed.
+   */
+  kernels?: string;
   /** A profile name (see `ovlcheck probe`) or explicit effective options; default: the upstream defaults. */
   profile?: string | Partial<Profile>;
   layers: StackSpec;
@@ -66,6 +72,10 @@ export function parseCase(text: string, source = 'case'): CaseFile {
     c.layers.data.forEach((l, i) => checkLayer(l, `${source}: layers.data[${i}]`));
   }
   if (!Array.isArray(c.steps)) throw new CaseError(`${source}: steps must be an array`);
+  if (c.kernels !== undefined) {
+    if (typeof c.kernels !== 'string') throw new CaseError(`${source}: kernels must be a string such as ">=6.7 <6.16"`);
+    parseRange(c.kernels, source);
+  }
   c.steps.forEach((s, i) => checkOp(s, `${source}: steps[${i}]`));
   return c;
 }
@@ -102,6 +112,33 @@ function checkTarget(t: unknown, where: string): void {
   if (typeof t !== 'string' || t === '' || t.startsWith('/') || t.split('/').includes('..')) {
     throw new CaseError(`${where}: a symlink target must be a relative path without ".." (it must not leave the mount)`);
   }
+}
+
+/** The terms of a kernels condition, each a test of a kernel version. */
+function parseRange(range: string, source: string): ((k: KernelVersion) => boolean)[] {
+  const cmp = (a: KernelVersion, b: KernelVersion) => a[0] - b[0] || a[1] - b[1] || (a[2] ?? 0) - (b[2] ?? 0);
+  return range.trim().split(/\s+/).map((part) => {
+    const b = /^(with|without):(\w+)$/.exec(part);
+    if (b) {
+      if (!(b[2] in BEHAVIOURS)) throw new CaseError(`${source}: kernels: "${b[2]}" is not a behaviour of model/versions.ts (${Object.keys(BEHAVIOURS).join(', ')})`);
+      return (k) => hasFeature(k, b[2] as Behaviour) === (b[1] === 'with');
+    }
+    const m = /^(>=|<=|>|<|=)(\d+)\.(\d+)(?:\.(\d+))?$/.exec(part);
+    if (!m) throw new CaseError(`${source}: kernels: "${part}" is not a comparison such as >=6.7 or <6.16.3, nor with:BEHAVIOUR`);
+    const v: KernelVersion = [Number(m[2]), Number(m[3]), Number(m[4] ?? 0)];
+    const op = m[1];
+    return (k) => {
+      const d = cmp(k, v);
+      return op === '>=' ? d >= 0 : op === '<=' ? d <= 0 : op === '>' ? d > 0 : op === '<' ? d < 0 : d === 0;
+    };
+  });
+}
+
+/** null if the case's known answers hold for this kernel, else why it is not replayed there. */
+export function outsideKernels(c: CaseFile, k: KernelVersion): string | null {
+  if (!c.kernels) return null;
+  const holds = parseRange(c.kernels, 'case').every((test) => test(k));
+  return holds ? null : `its known answers hold for kernels ${c.kernels}, this one is ${k.join('.')}`;
 }
 
 export function profileOf(c: CaseFile): Profile {

@@ -58,13 +58,15 @@ describe.skipIf(!inPrivateNamespace())('runs', () => {
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
   }, 30_000);
 
-  it('a case the model does not hold yet is refused with one line, exit 2', async () => {
+  it('a case the model does not hold yet is reported with its reason, exit 2', async () => {
     const dir = tmp();
     const noData = { '/f': { type: 'file', xattrs: { 'trusted.overlay.metacopy': '' } } };
     const c = { ovlcheck: 1, profile: 'data-only', layers: { lowers: [noData], upper: {}, data: [{ '/x': { type: 'file' } }] }, steps: [] };
     fs.writeFileSync(join(dir, 'nm.json'), JSON.stringify(c));
     const r = await ovlcheck(['replay', join(dir, 'nm.json')]);
-    expect([r.exitCode, r.stderr]).toEqual([2, 'ovlcheck: the model does not hold this yet: a metacopy file whose data is missing, with data-only layers (ENOENT at open) (S7.4)']);
+    // Reported for that case, with the reason; the other cases of a replay still run.
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toContain('CANNOT RUN (the model does not hold this yet: a metacopy file whose data is missing, with data-only layers (ENOENT at open) (S7.4))');
   }, 30_000);
 
   it('a divergence exits 1, is printed with its steps and saved as a case file that replays', async () => {

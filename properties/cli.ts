@@ -12,12 +12,18 @@ import { localSys, runningKernel } from '../harness/sys.js';
 import { runSuite } from './suite.js';
 import { inPrivateNamespace, runInPrivateNamespace } from '../harness/namespace.js';
 import { openSandbox, type Sandbox } from '../harness/sandbox.js';
-import { CaseError, parseCase } from './caseFile.js';
+import { CaseError, parseCase, type CaseFile } from './caseFile.js';
 import type { Progress } from './conformance.js';
 import { failureCase, formatFailure, type Failure } from './report.js';
 import { MUTATIONS } from './mutations.js';
 import { formatProbe, probe } from './probeReport.js';
-import { replayCase, toleratedBy } from './replay.js';
+import { replayCase, replayOnKernel, toleratedBy } from './replay.js';
+import { openTarget, type Target } from '../harness/guest/target.js';
+import { probeLayerFs } from '../harness/probe.js';
+import { SetupError } from '../harness/guest/executor.js';
+import { runMatrix } from './matrix/run.js';
+import { unexplained } from './matrix/report.js';
+import { workerMain } from './matrix/worker.js';
 import { DRIVER_NAMES, makeDriver, probeDriver, CODECS, type DriverArgs, type DriverName } from '../harness/drivers/index.js';
 import type { Driver } from '../harness/driver.js';
 import { ExpectationsError, loadExpectations, runCompare, type Expectation } from './compareRun.js';
@@ -33,8 +39,10 @@ const USAGE = `usage:
                [--time-budget SECONDS] [--out DIR] [--expectations FILE] [--max-findings N]
                [--profile NAME] [--mount-cmd CMD [--umount-cmd CMD] [--codec FORMAT]]
   ovlcheck cross --from NAME --to NAME [--runs N] [--steps N] [--seed N]
-  ovlcheck replay [--driver NAME [--against model|kernel]] FILE...
+  ovlcheck replay [--kernel SPEC | --driver NAME [--against model|kernel]] FILE...
   ovlcheck probe [--json]
+  ovlcheck matrix [--kernels host,6.1,6.12] [--runs N] [--steps N] [--seed N] [--jobs N]
+               [--cross N] [--cli-runs N] [--profile NAME|all] [--out DIR] [--worker-limit MINUTES]
 
 run     random layer stacks and operation sequences against the model and the running
         kernel's overlayfs; a divergence is shrunk, printed and saved as a case file.
@@ -58,9 +66,19 @@ cross   an upper dir written through one implementation (--from), mounted by ano
         (--to) over the same lowers: the merged views must agree; where they do not, the
         shrunk case and how the two read the upper's format. Defaults: --runs 100 --steps 15.
 replay  run case files (see README, "Case files"), checking their known answers too;
-        --driver/--against as for compare (default: kernel vs model).
+        --driver/--against as for compare (default: kernel vs model). --kernel SPEC
+        replays them on another kernel, booted under qemu: a line (6.1, 6.12) or a
+        linux-image-* package from Debian's lists; cases a kernel cannot hold are skipped,
+        each with the reason.
 probe   the kernel's version, module defaults, and which profiles and option combinations
         mount and what /proc/mounts shows for them.
+matrix  the suite on several kernels, one report (DIR/report.md, .json, .html; default
+        reports/matrix): each profile the kernel can hold, the mount properties, every
+        known-answer case, the cross-kernel property (each kernel mounts the layers every
+        other one wrote) and \`ovlcheck run\` inside each guest. Guest kernels are Debian's,
+        downloaded once (apt-get download) and booted under qemu, two side by side.
+        Defaults: --kernels host,6.1,6.12 --runs 300 --steps 15 --jobs 2 --cross 40
+        --cli-runs 3 --worker-limit 40.
 exit: 0 conforms, 1 divergence, 2 bad input or environment, 3 internal error`;
 
 class UsageError extends Error {}
@@ -393,12 +411,72 @@ async function cmdCross(argv: string[]): Promise<number> {
   }
 }
 
-async function cmdReplay(argv: string[]): Promise<number> {
-  const { choice, rest: files } = takeDriverArgs(argv, { driver: 'kernel', against: 'model' });
-  const flag = files.find((f) => f.startsWith('--'));
-  if (flag) throw new UsageError(`unknown option "${flag}"`);
-  if (files.length === 0) throw new UsageError('replay needs at least one case file');
-  const cases = files.map((f) => {
+interface MatrixArgs {
+  kernels: string[]; runs: number; steps: number; seed: number; jobs: number; cross: number; cliRuns: number;
+  profile: string; out: string; workerLimit: number; rotate: number;
+}
+
+function parseMatrixArgs(argv: string[]): MatrixArgs {
+  const a: MatrixArgs = {
+    kernels: ['host', '6.1', '6.12'], runs: 300, steps: 15, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, jobs: 2, cross: 40, cliRuns: 3,
+    profile: 'all', out: join('reports', 'matrix'), workerLimit: 40, rotate: 1,
+  };
+  const ints: Record<string, keyof MatrixArgs> = {
+    '--runs': 'runs', '--steps': 'steps', '--seed': 'seed', '--jobs': 'jobs', '--cross': 'cross', '--cli-runs': 'cliRuns', '--worker-limit': 'workerLimit', '--rotate': 'rotate',
+  };
+  for (const [flag, value] of flagPairs(argv)) {
+    if (flag === '--cross' || flag === '--cli-runs') {
+      if (!/^\d+$/.test(value)) throw new UsageError(`${flag}: expected an integer >= 0, got "${value}"`);
+      (a as unknown as Record<string, number>)[ints[flag]] = Number(value);
+    } else if (flag in ints) (a as unknown as Record<string, number>)[ints[flag]] = intOption(flag, value);
+    else if (flag === '--kernels') a.kernels = value.split(',').map((k) => k.trim()).filter(Boolean);
+    else if (flag === '--profile') a.profile = value;
+    else if (flag === '--out') a.out = value;
+    else throw new UsageError(`unknown option "${flag}"`);
+  }
+  if (a.kernels.length === 0) throw new UsageError('--kernels: name at least one (host, 6.1, 6.12, or a linux-image-* package)');
+  for (const k of a.kernels) if (k !== 'host' && !/^\d+\.\d+$/.test(k) && !k.startsWith('linux-image-')) throw new UsageError(`--kernels: "${k}" is not host, a line such as 6.1, or a linux-image-* package`);
+  profilesToRun({ profile: a.profile } as RunArgs);
+  return a;
+}
+
+async function cmdMatrix(argv: string[], whole: string[]): Promise<number> {
+  const a = parseMatrixArgs(argv);
+  const workDir = join(process.env.OVLCHECK_TMP ?? '/tmp', 'matrix');
+  mkdirSync(workDir, { recursive: true });
+  const r = await runMatrix({
+    kernels: a.kernels, runs: a.runs, steps: a.steps, seed: a.seed, rotate: a.rotate, jobs: a.jobs, out: a.out, crossCases: a.cross, cliRuns: a.cliRuns,
+    workerLimitMs: a.workerLimit * 60_000, workDir, profiles: profilesToRun({ profile: a.profile } as RunArgs).map((p) => p.name),
+    command: ['ovlcheck', ...whole.map(shellWord), ...(whole.some((x) => x.startsWith('--seed')) ? [] : [`--seed ${a.seed}`])].join(' '),
+  });
+  const bad = unexplained(r);
+  console.log(`ovlcheck: matrix of ${r.kernels.length} kernels (${r.kernels.map((k) => k.release ?? k.spec).join(', ')}) in ${(r.elapsedMs / 60000).toFixed(1)} min: ` +
+    `${bad.length} unexplained; report ${join(a.out, 'report.md')} (also .html, .json); seed ${a.seed}`);
+  for (const b of bad) console.log(`  ${b.kernel}: ${b.row}: ${b.short}`);
+  if (r.kernels.some((k) => k.status === 'error')) return 3;
+  if (bad.some((b) => !/^kernel status/.test(b.row))) return 1;
+  return bad.length ? 2 : 0;
+}
+
+/** --kernel SPEC: where replay and run send their syscalls (the running kernel, or a guest). */
+function takeKernelArg(argv: string[]): { kernel: string; rest: string[] } {
+  const rest: string[] = [];
+  let kernel = 'host';
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
+    if (flag !== '--kernel') {
+      rest.push(argv[i]);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new UsageError('--kernel needs a value (host, a line such as 6.1, or a linux-image-* package)');
+    kernel = value;
+  }
+  return { kernel, rest };
+}
+
+function readCases(files: string[]): { file: string; c: CaseFile }[] {
+  return files.map((f) => {
     let text: string;
     try {
       text = readFileSync(f, 'utf8');
@@ -407,6 +485,17 @@ async function cmdReplay(argv: string[]): Promise<number> {
     }
     return { file: f, c: parseCase(text, f) };
   });
+}
+
+async function cmdReplay(argv: string[]): Promise<number> {
+  const { kernel: target, rest: args } = takeKernelArg(argv);
+  const { choice, rest: files } = takeDriverArgs(args, { driver: 'kernel', against: 'model' });
+  const flag = files.find((f) => f.startsWith('--'));
+  if (flag) throw new UsageError(`unknown option "${flag}"`);
+  if (files.length === 0) throw new UsageError('replay needs at least one case file');
+  if (target !== 'host' && (choice.driver !== 'kernel' || choice.against !== 'model')) throw new UsageError('--kernel replays the kernel against the model');
+  const cases = readCases(files);
+  if (choice.driver === 'kernel' && choice.against === 'model') return replayOnKernelTarget(target, cases);
   const sandbox = openSandbox();
   const driver: Driver = makeDriver(choice.driver, sandbox, choice);
   const reference = choice.against === 'kernel' ? makeDriver('kernel', sandbox) : undefined;
@@ -415,8 +504,7 @@ async function cmdReplay(argv: string[]): Promise<number> {
   try {
     for (const { file, c } of cases) {
       // A case compare found against this driver replays with what compare tolerated then.
-      const sameRun = choice.driver !== 'kernel' || choice.against !== 'model';
-      const r = await replayCase(c, driver, runningKernel(), kernelRelease, reference, sameRun ? toleratedBy(c) : []);
+      const r = await replayCase(c, driver, runningKernel(), kernelRelease, reference, toleratedBy(c));
       if (r.failure) console.log(formatFailure(r.failure));
       for (const e of r.knownAnswerErrors) console.log(`known answer: ${e}`);
       const verdict = r.failure ? 'DIVERGES' : r.knownAnswerErrors.length ? 'WRONG KNOWN ANSWER' : 'ok';
@@ -433,6 +521,35 @@ async function cmdReplay(argv: string[]): Promise<number> {
   return bad ? 1 : 0;
 }
 
+/** Case files on the running kernel or a guest, each against the model at that kernel's version. */
+async function replayOnKernelTarget(spec: string, cases: { file: string; c: CaseFile }[]): Promise<number> {
+  const sandbox = openSandbox();
+  let t: Target | undefined;
+  let driver: KernelDriver | undefined;
+  let bad = 0;
+  let errors = 0;
+  try {
+    t = await openTarget(spec, sandbox, { workDir: join(sandbox.root, 'replay'), say: (l) => console.error(`ovlcheck: ${l}`) });
+    driver = new KernelDriver(t.sys);
+    const layerFs = probeLayerFs(t.sys);
+    for (const { file, c } of cases) {
+      const v = await replayOnKernel(c, driver, layerFs);
+      if (v.detail) console.log(v.detail);
+      const found = (c.divergence as { signature?: string } | undefined)?.signature;
+      const same = v.signature && found ? (v.signature === found ? ' (as when found)' : ` (found as: ${found})`) : '';
+      const label = v.status === 'skipped' ? `skipped (${v.why})` : v.status === 'error' ? `CANNOT RUN (${v.why})` : v.status === 'ok' ? 'ok' : v.status.toUpperCase();
+      console.log(`${label}${same}  ${file}${c.name ? `  (${c.name})` : ''}`);
+      if (v.status === 'diverges' || v.status === 'wrong known answer') bad++;
+      if (v.status === 'error') errors++;
+    }
+  } finally {
+    await driver?.teardown().catch(() => {});
+    await t?.close();
+    sandbox.close();
+  }
+  return bad ? 1 : errors ? 2 : 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -440,12 +557,13 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return cmd ? 0 : 2;
     }
-    if (!['run', 'replay', 'probe', 'compare', 'cross'].includes(cmd)) throw new UsageError(`unknown command "${cmd}" (try --help)`);
+    if (!['run', 'replay', 'probe', 'compare', 'cross', 'matrix', 'matrix-worker'].includes(cmd)) throw new UsageError(`unknown command "${cmd}" (try --help)`);
+    if (cmd === 'matrix') parseMatrixArgs(rest);
     // Reject bad options and unusable drivers before anything else.
     if (cmd === 'run') parseRunArgs(rest);
     if (cmd === 'compare') parseCompareArgs(rest);
     if (cmd === 'cross') parseCrossArgs(rest);
-    if (cmd === 'replay') takeDriverArgs(rest, { driver: 'kernel', against: 'model' });
+    if (cmd === 'replay') takeDriverArgs(takeKernelArg(rest).rest, { driver: 'kernel', against: 'model' });
     if (cmd === 'run' || cmd === 'probe') checkEnvironment();
     else if (process.getuid?.() !== 0) throw new UsageError('must run as root: the drivers mount in a private namespace');
     if (!inPrivateNamespace()) {
@@ -453,11 +571,13 @@ export async function main(argv: string[]): Promise<number> {
       return await runInPrivateNamespace(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv]);
     }
     if (cmd === 'probe') return await cmdProbe(rest);
+    if (cmd === 'matrix') return await cmdMatrix(rest, argv);
+    if (cmd === 'matrix-worker') return await workerMain(rest[0]);
     if (cmd === 'compare') return await cmdCompare(rest);
     if (cmd === 'cross') return await cmdCross(rest);
     return cmd === 'run' ? await cmdRun(rest) : await cmdReplay(rest);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof CaseError || e instanceof NotModelled || e instanceof ExpectationsError) {
+    if (e instanceof UsageError || e instanceof CaseError || e instanceof NotModelled || e instanceof ExpectationsError || e instanceof SetupError) {
       console.error(`ovlcheck: ${e.message}`);
       return 2;
     }

@@ -83,8 +83,10 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 
   let shrinkingSince = 0;
+  /** An error that leaves nothing to run the next case on (a hung or dead guest): no shrinking. */
+  let fatal = false;
   const property = fc.asyncProperty(stacks, commands, async (stack, cmds) => {
-    if (progress.shrinking && Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000)) return;
+    if (fatal || (progress.shrinking && Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000))) return;
     progress.cases++;
     if (!progress.shrinking) progress.generated++;
     const session = new Session(o.driver, o.profile, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known });
@@ -106,6 +108,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
       } else {
         crash = e as Error;
         crashCase = { stack, steps: session.history.map((h) => h.op) };
+        fatal = (e as { fatal?: boolean }).fatal === true;
       }
       if (!progress.shrinking) shrinkingSince = Date.now();
       progress.shrinking = true;
@@ -114,7 +117,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
       for (const k of session.knownSeen) o.seen?.add(k);
       progress.steps += session.history.length;
       if (session.history.length || !progress.shrinking) progress.deepest = Math.max(progress.deepest, session.state?.lowers.length ?? 0);
-      await session.close();
+      if (!fatal) await session.close();
       progress.elapsedMs = Date.now() - started;
       o.onCase?.(progress);
       // Every step is a synchronous syscall: let the event loop run (signals, Ctrl-C).

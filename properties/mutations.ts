@@ -174,4 +174,12 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       return r.outcome === 'EPERM' && op.op === 'open' ? { ...r, outcome: 'ok' } : r;
     },
   },
+  'data-layers-unseen': {
+    breaks: 'S7.4: a metacopy file finds its data in a data-only layer through its absolute redirect',
+    profile: 'data-only-metacopy',
+    step(s, op) {
+      const r = applyOp({ ...s, dataLayers: [] }, op); // the step decided as if there were none
+      return { ...r, state: { ...r.state, dataLayers: s.dataLayers } };
+    },
+  },
 };

@@ -1,8 +1,13 @@
 // Run one case file against the model and a driver, checking known answers on both sides.
 
-import type { KernelVersion } from '../model/index.js';
+import { NotModelled, unsupportedBy, type KernelVersion } from '../model/index.js';
+import type { KernelDriver } from '../harness/drivers/kernel.js';
+import { SpecError } from '../harness/materialize.js';
+import { formatFailure } from './report.js';
+import type { LayerFsFacts } from '../harness/probe.js';
+import { layerFsRefusal } from './probeReport.js';
 import type { Driver } from '../harness/driver.js';
-import { checkExpectation, profileOf, type CaseFile, type Expectation } from './caseFile.js';
+import { checkExpectation, outsideKernels, profileOf, type CaseFile, type Expectation } from './caseFile.js';
 import type { Failure } from './report.js';
 import { Divergence, KnownDivergence, Session, type Views } from './session.js';
 
@@ -10,6 +15,25 @@ export interface ReplayResult {
   failure: Failure | null;
   /** Known answers that the model or the driver did not give. */
   knownAnswerErrors: string[];
+}
+
+/** Whether a case names user.* xattrs, in its layers or its steps. */
+function usesUserXattrs(c: CaseFile): boolean {
+  const layers = [...c.layers.lowers, c.layers.upper, ...(c.layers.data ?? [])];
+  const inLayers = layers.some((l) => Object.values(l).some((e) => 'xattrs' in e && Object.keys(e.xattrs ?? {}).some((n) => n.startsWith('user.'))));
+  return inLayers || c.steps.some((s) => (s.op === 'setxattr' || s.op === 'removexattr') && s.name.startsWith('user.'));
+}
+
+/**
+ * Why a case cannot be replayed on this kernel, or null: its known answers are for other
+ * versions, the kernel cannot mount its profile, or the layers' filesystem cannot hold it.
+ */
+export function replayRefusal(c: CaseFile, kernel: KernelVersion, layerFs: LayerFsFacts): string | null {
+  const profile = profileOf(c);
+  const why = outsideKernels(c, kernel) ?? unsupportedBy(profile, kernel) ?? layerFsRefusal(profile, layerFs);
+  if (why) return why;
+  if (!layerFs.userXattrs && usesUserXattrs(c)) return 'it uses user.* xattrs, which the layers\' tmpfs cannot hold on this kernel (before 6.6)';
+  return null;
 }
 
 /** The divergences a case found by `compare` was found with tolerated (see report.ts). */
@@ -53,4 +77,30 @@ export async function replayCase(
   } finally {
     await session.close();
   }
+}
+
+export interface CaseVerdict {
+  /** skipped: this kernel cannot hold the case (why); error: it could not be run (why). */
+  status: 'ok' | 'diverges' | 'wrong known answer' | 'skipped' | 'error';
+  why?: string;
+  /** What diverged and how, as printed. */
+  detail?: string;
+  signature?: string;
+}
+
+/** A case file on the kernel a KernelDriver reaches, against the model at that kernel's version. */
+export async function replayOnKernel(c: CaseFile, driver: KernelDriver, layerFs: LayerFsFacts): Promise<CaseVerdict> {
+  const why = replayRefusal(c, driver.kernel, layerFs);
+  if (why) return { status: 'skipped', why };
+  let r: ReplayResult;
+  try {
+    r = await replayCase(c, driver, driver.kernel, driver.sys.release());
+  } catch (e) {
+    if ((e as { fatal?: boolean }).fatal || e instanceof SpecError || e instanceof NotModelled) return { status: 'error', why: (e as Error).message };
+    throw e;
+  }
+  const detail = [...(r.failure ? [formatFailure(r.failure)] : []), ...r.knownAnswerErrors.map((e) => `known answer: ${e}`)].join('\n');
+  if (r.failure) return { status: 'diverges', detail, signature: r.failure.info.signature };
+  if (r.knownAnswerErrors.length) return { status: 'wrong known answer', detail };
+  return { status: 'ok' };
 }

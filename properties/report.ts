@@ -51,7 +51,7 @@ export function formatStack(stack: StackSpec): string[] {
 
 /** Layer paths shown by their names in the case dir (l0, u, w). */
 export function shortOptions(options: string): string {
-  return options.replace(/(?<=[=:])[^,:=]*\/(?=([lr]\d+|u|w)(?=[,:]|$))/g, '');
+  return options.replace(/(?<=[=:])[^,:=]*\/(?=([lrd]\d+|u|w)(?=[,:]|$))/g, '');
 }
 
 export function formatFailure(f: Failure, savedAs?: string): string {

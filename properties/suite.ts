@@ -12,6 +12,7 @@ import { formatMountFailure, formatSequenceFailure, runMountSequences, runMountV
 import { MUTATIONS } from './mutations.js';
 import { profileRefusal } from './probeReport.js';
 import { formatStack, type Failure } from './report.js';
+import { GuestGone, GuestTimeout } from '../harness/guest/channel.js';
 
 export interface SuiteOptions {
   runs: number;
@@ -31,13 +32,18 @@ export interface SuiteOptions {
   onCase?: (profile: string, p: Progress) => void;
   /** Each result as soon as it is known. */
   onResult?: (r: ProfileResult | PropertyResult) => void;
+  /** A guest that hung or went away is booted anew through this, and the run goes on with the next profile. */
+  reopen?: () => Promise<Sys>;
 }
 
 export interface ProfileResult {
   kind: 'profile';
   profile: Profile;
-  /** skipped: this kernel or its layer filesystem cannot hold the profile (why says so). */
-  status: 'pass' | 'fail' | 'skipped' | 'not-modelled' | 'crash';
+  /**
+   * skipped: this kernel or its layer filesystem cannot hold the profile (why says so); hang:
+   * the guest stopped answering during a case; gone: the guest went away (a panic).
+   */
+  status: 'pass' | 'fail' | 'skipped' | 'not-modelled' | 'crash' | 'hang' | 'gone';
   why?: string;
   cases: number;
   steps: number;
@@ -69,7 +75,8 @@ export interface SuiteResult {
   properties: PropertyResult[];
 }
 
-export async function runSuite(sys: Sys, o: SuiteOptions): Promise<SuiteResult> {
+export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult> {
+  let sys = first;
   const kernelRelease = sys.release();
   const kernel = kernelOf(sys);
   const layerFs = probeLayerFs(sys);
@@ -85,7 +92,7 @@ export async function runSuite(sys: Sys, o: SuiteOptions): Promise<SuiteResult> 
     if (why) result.profiles.push(emit({ kind: 'profile', profile: p, status: 'skipped', why, ...empty }));
     else runnable.push(p);
   }
-  const driver = new KernelDriver(sys);
+  let driver = new KernelDriver(sys);
   try {
     for (const profile of runnable) {
       const s = await runConformance({
@@ -103,8 +110,15 @@ export async function runSuite(sys: Sys, o: SuiteOptions): Promise<SuiteResult> 
         const errorCase = s.crashCase
           ? ['case:', ...formatStack(s.crashCase.stack), 'steps:', ...s.crashCase.steps.map((op, i) => `  ${i + 1}. ${formatOp(op)}`)].join('\n')
           : undefined;
-        const status = s.crash instanceof NotModelled ? 'not-modelled' : 'crash';
-        result.profiles.push(emit({ ...base, status, error: s.crash instanceof NotModelled ? s.crash.message : (s.crash.stack ?? String(s.crash)), errorCase }));
+        const status = s.crash instanceof NotModelled ? 'not-modelled' : s.crash instanceof GuestTimeout ? 'hang' : s.crash instanceof GuestGone ? 'gone' : 'crash';
+        const plain = s.crash instanceof NotModelled || status === 'hang' || status === 'gone';
+        result.profiles.push(emit({ ...base, status, error: plain ? s.crash.message : (s.crash.stack ?? String(s.crash)), errorCase }));
+        if ((status === 'hang' || status === 'gone') && o.reopen) {
+          sys = await o.reopen();
+          driver = new KernelDriver(sys);
+        } else if (status === 'hang' || status === 'gone') {
+          return result; // nothing more can be asked of this kernel
+        }
       } else if (s.failure) {
         result.profiles.push(emit({ ...base, status: 'fail', failure: s.failure }));
       } else {
@@ -112,7 +126,9 @@ export async function runSuite(sys: Sys, o: SuiteOptions): Promise<SuiteResult> 
       }
     }
   } finally {
-    await driver.teardown();
+    await driver.teardown().catch((e) => {
+      if (!(e as { fatal?: boolean }).fatal) throw e;
+    });
   }
   if (o.mutate) return result;
   const m = runMountValidation(sys, o.runs, o.seed);

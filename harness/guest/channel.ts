@@ -14,8 +14,16 @@ const load = libcBindings<{ poll: (fds: Buffer, n: number, timeout: number) => n
   poll: 'int poll(_Inout_ void *fds, unsigned long nfds, int timeout)',
 });
 
-export class GuestTimeout extends Error {}
-export class GuestGone extends Error {}
+/**
+ * The guest stopped answering, or went away: the kernel hung or panicked. Fatal to the run on
+ * that guest (nothing more can be asked of it), so the case is reported as it was, unshrunk.
+ */
+export class GuestTimeout extends Error {
+  readonly fatal = true;
+}
+export class GuestGone extends Error {
+  readonly fatal = true;
+}
 
 /** One token: a string (latin1, so any byte) or raw bytes. */
 export type Token = string | Buffer;

@@ -71,8 +71,9 @@ export class RemoteSys implements Sys {
   readonly where: string;
   private readonly kernelRelease: string;
 
-  constructor(private readonly channel: Channel, sandboxRoot = '/sbx') {
-    const [status, rel, protocol] = channel.request(['hello']);
+  /** helloDeadlineMs: how long the executor may take to answer first (a guest's boot). */
+  constructor(readonly channel: Channel, sandboxRoot = '/sbx', helloDeadlineMs?: number) {
+    const [status, rel, protocol] = channel.request(['hello'], helloDeadlineMs);
     if (status !== '0' || protocol !== PROTOCOL) throw new Error(`the guest executor speaks protocol ${protocol}, not ${PROTOCOL}`);
     this.kernelRelease = rel;
     this.where = `guest ${rel}`;
