@@ -4,7 +4,7 @@ import { BEHAVIOURS, DEFAULT_PROFILE, hasFeature, namedProfile, type Behaviour }
 import type { EntrySpec, KernelVersion, LayerSpec, Op, Outcome, Profile, SnapEntry, StackSpec } from '../model/index.js';
 
 /** Partial facts about one name; null means "must not exist". */
-export type EntryExpect = Partial<Pick<SnapEntry, 'kind' | 'mode' | 'data' | 'target' | 'nlink'>> & {
+export type EntryExpect = Partial<Pick<SnapEntry, 'kind' | 'mode' | 'data' | 'target' | 'nlink' | 'errno'>> & {
   xattrs?: Record<string, string | null>;
 };
 

@@ -77,7 +77,7 @@ matrix  the suite on several kernels, one report (DIR/report.md, .json, .html; d
         known-answer case, the cross-kernel property (each kernel mounts the layers every
         other one wrote) and \`ovlcheck run\` inside each guest. Guest kernels are Debian's,
         downloaded once (apt-get download) and booted under qemu, two side by side.
-        Defaults: --kernels host,6.1,6.12 --runs 300 --steps 15 --jobs 2 --cross 40
+        Defaults: --kernels host,6.1,6.12 --runs 300 --steps 25 --jobs 2 --cross 40
         --cli-runs 3 --worker-limit 40.
 exit: 0 conforms, 1 divergence, 2 bad input or environment, 3 internal error`;
 
@@ -418,7 +418,7 @@ interface MatrixArgs {
 
 function parseMatrixArgs(argv: string[]): MatrixArgs {
   const a: MatrixArgs = {
-    kernels: ['host', '6.1', '6.12'], runs: 300, steps: 15, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, jobs: 2, cross: 40, cliRuns: 3,
+    kernels: ['host', '6.1', '6.12'], runs: 300, steps: 25, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, jobs: 2, cross: 40, cliRuns: 3,
     profile: 'all', out: join('reports', 'matrix'), workerLimit: 40, rotate: 1,
   };
   const ints: Record<string, keyof MatrixArgs> = {

@@ -29,7 +29,6 @@
 
 #define PROTOCOL "1"
 #define MAX_FRAME (64u << 20)
-#define MAX_TOKENS 65536
 
 static int in_fd, out_fd;
 
@@ -84,9 +83,9 @@ static int write_full(int fd, const void *p, size_t n) {
 static uint32_t get_u32(const unsigned char *b) { return b[0] | (b[1] << 8) | (b[2] << 16) | ((uint32_t)b[3] << 24); }
 
 /** Request tokens: NUL-terminated copies (values may hold NULs: their length is kept). */
-static char *arg[MAX_TOKENS];
-static size_t arg_len[MAX_TOKENS];
-static int nargs;
+static char **arg;
+static size_t *arg_len;
+static int nargs, cap_args;
 
 static int read_request(void) {
   static unsigned char *buf;
@@ -101,7 +100,13 @@ static int read_request(void) {
   if (read_full(in_fd, raw, n)) return -1;
   char *dst = (char *)buf;
   nargs = 0;
-  for (size_t off = 0; off + 4 <= n && nargs < MAX_TOKENS;) {
+  for (size_t off = 0; off + 4 <= n;) {
+    if (nargs == cap_args) {
+      cap_args = cap_args ? cap_args * 2 : 1024;
+      arg = realloc(arg, cap_args * sizeof *arg);
+      arg_len = realloc(arg_len, cap_args * sizeof *arg_len);
+      if (!arg || !arg_len) return -1;
+    }
     uint32_t len = get_u32(raw + off);
     off += 4;
     if (len > n - off) { fprintf(stderr, "ovlexec: bad token\n"); return -1; }

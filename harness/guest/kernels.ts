@@ -64,11 +64,15 @@ export async function prepareKernel(pkg: string, say: (line: string) => void = (
   const debVersion = /^Version: (.+)$/m.exec(show)?.[1];
   if (!debVersion) throw new SetupError(`apt knows no version of ${pkg}`);
   const dir = path.join(cacheDir(), 'kernels', `${pkg}_${debVersion.replace(/[^\w.+-]/g, '_')}`);
-  const ready = path.join(dir, 'ready');
-  if (fs.existsSync(ready)) return { pkg, debVersion, release: fs.readFileSync(path.join(dir, 'release'), 'utf8').trim(), dir };
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(dir, 'unpack-'));
+  const ready = () => ({ pkg, debVersion, release: fs.readFileSync(path.join(dir, 'release'), 'utf8').trim(), dir });
+  if (fs.existsSync(dir)) return ready();
+  // Prepared aside and renamed into place: two runs preparing the same kernel do not mix.
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const work = fs.mkdtempSync(`${dir}.prepare-`);
+  const tmp = path.join(work, 'unpack');
+  const out = path.join(work, 'kernel');
+  fs.mkdirSync(tmp);
+  fs.mkdirSync(out);
   try {
     say(`${pkg}: apt-get download`);
     await execa('apt-get', ['download', pkg], { cwd: tmp, reject: true }).catch((e) => {
@@ -81,9 +85,9 @@ export async function prepareKernel(pkg: string, say: (line: string) => void = (
     await run('dpkg-deb', ['-x', path.join(tmp, deb), root], 'unpacking the kernel');
     const release = fs.readdirSync(path.join(root, 'lib', 'modules'))[0];
     await run('depmod', ['-b', root, release], 'depmod'); // the .deb ships no modules.dep
-    fs.copyFileSync(path.join(root, 'boot', `vmlinuz-${release}`), path.join(dir, 'vmlinuz'));
-    await extractElf(path.join(dir, 'vmlinuz'), path.join(dir, 'vmlinux'));
-    const mods = path.join(dir, 'modules');
+    fs.copyFileSync(path.join(root, 'boot', `vmlinuz-${release}`), path.join(out, 'vmlinuz'));
+    await extractElf(path.join(out, 'vmlinuz'), path.join(out, 'vmlinux'));
+    const mods = path.join(out, 'modules');
     fs.mkdirSync(mods);
     const order: string[] = [];
     for (const m of MODULES) {
@@ -99,11 +103,15 @@ export async function prepareKernel(pkg: string, say: (line: string) => void = (
       }
     }
     fs.writeFileSync(path.join(mods, 'order'), order.join('\n') + '\n');
-    fs.writeFileSync(path.join(dir, 'release'), release + '\n');
-    fs.writeFileSync(ready, `${new Date().toISOString()}\n`);
-    return { pkg, debVersion, release, dir };
+    fs.writeFileSync(path.join(out, 'release'), release + '\n');
+    try {
+      fs.renameSync(out, dir);
+    } catch (e) {
+      if (!fs.existsSync(dir)) throw e; // else another run got there first: theirs is as good
+    }
+    return ready();
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.rmSync(work, { recursive: true, force: true });
   }
 }
 

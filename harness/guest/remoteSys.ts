@@ -152,13 +152,13 @@ export class RemoteSys implements Sys {
   }
 
   /** Flushes the guest's filesystems (before it is powered off with a disk attached). */
-  sync(): void {
-    this.req(['sync']);
+  sync(deadlineMs?: number): void {
+    this.channel.request(['sync'], deadlineMs);
   }
 
   /** Asks the executor to exit; the guest's init then powers it off. */
-  exit(): void {
-    this.req(['exit']);
+  exit(deadlineMs?: number): void {
+    this.channel.request(['exit'], deadlineMs);
   }
 
   /** The guest's sandbox: a tmpfs at root; the guest itself is the isolation, so nothing is torn down on exit. */

@@ -13,7 +13,10 @@ export interface Target {
   sys: Sys;
   guest?: Guest;
   kernel?: GuestKernel;
+  /** Ends it in order (a guest is asked to power off). */
   close(): Promise<void>;
+  /** Ends it at once (a guest that hung). */
+  kill(): Promise<void>;
 }
 
 /** Finds and prepares a guest kernel (download and unpack on first use). */
@@ -22,8 +25,8 @@ export async function guestKernel(spec: string, say: (line: string) => void = ()
 }
 
 export async function openTarget(spec: string, sandbox: Sandbox, o: { workDir: string; disks?: string[]; say?: (line: string) => void }): Promise<Target> {
-  if (spec === 'host') return { spec, sys: localSys(sandbox), close: async () => {} };
+  if (spec === 'host') return { spec, sys: localSys(sandbox), close: async () => {}, kill: async () => {} };
   const kernel = await guestKernel(spec, o.say);
   const guest = await Guest.boot({ kernel, workDir: path.join(o.workDir, 'guest'), disks: o.disks });
-  return { spec, sys: guest.sys, guest, kernel, close: () => guest.shutdown() };
+  return { spec, sys: guest.sys, guest, kernel, close: () => guest.shutdown(), kill: () => guest.kill() };
 }

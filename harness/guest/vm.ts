@@ -101,6 +101,11 @@ export class Guest {
     }
   }
 
+  /** qemu's pid. */
+  get pid(): number | undefined {
+    return this.qemu.pid;
+  }
+
   /** The console so far (kernel messages, the init script's, the executor's errors). */
   console(): string {
     return readConsole(this.consolePath);
@@ -109,8 +114,8 @@ export class Guest {
   /** Asks the executor to end (the guest then powers off); kills qemu if it does not go within the deadline. */
   async shutdown(deadlineMs = 60_000): Promise<void> {
     try {
-      this.sys.sync();
-      this.sys.exit();
+      this.sys.sync(deadlineMs / 2);
+      this.sys.exit(deadlineMs / 2);
     } catch {
       this.qemu.kill('SIGKILL'); // hung or gone already
     }

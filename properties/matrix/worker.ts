@@ -53,7 +53,10 @@ export async function runWorker(job: WorkerJob): Promise<KernelResult> {
   const disks = job.crossWrite ? [job.crossWrite.image] : (job.crossRead ?? []).map((r) => r.image);
   let target: Target | undefined;
   const open = async (): Promise<Sys> => {
-    say(job, target ? 'booting again (the last one hung or went away)' : job.kernel === 'host' ? 'starting' : 'booting');
+    if (target) {
+      say(job, 'booting again (the last one hung or went away)');
+      await target.kill();
+    } else say(job, job.kernel === 'host' ? 'starting' : 'booting');
     target = await openTarget(job.kernel, sandbox, { workDir: job.dir, disks, say: (l) => say(job, l) });
     return target.sys;
   };
