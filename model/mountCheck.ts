@@ -187,16 +187,7 @@ function splitAll(value: string): string[] {
  */
 export function splitLowerdir(value: string): string[] | null {
   if (value === '') return [];
-  const out: string[] = [];
-  let cur = '';
-  for (let i = 0; i < value.length; i++) {
-    if (value[i] === '\\' && i + 1 < value.length) cur += value[++i];
-    else if (value[i] === ':') {
-      out.push(cur);
-      cur = '';
-    } else cur += value[i];
-  }
-  out.push(cur);
+  const out = splitAll(value);
   return out.includes('') ? null : out;
 }
 

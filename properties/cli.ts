@@ -453,9 +453,9 @@ async function cmdMatrix(argv: string[], whole: string[]): Promise<number> {
   console.log(`ovlcheck: matrix of ${r.kernels.length} kernels (${r.kernels.map((k) => k.release ?? k.spec).join(', ')}) in ${(r.elapsedMs / 60000).toFixed(1)} min: ` +
     `${bad.length} unexplained; report ${join(a.out, 'report.md')} (also .html, .json); seed ${a.seed}`);
   for (const b of bad) console.log(`  ${b.kernel}: ${b.row}: ${b.short}`);
-  if (r.kernels.some((k) => k.status === 'error')) return 3;
-  if (bad.some((b) => !/^kernel status/.test(b.row))) return 1;
-  return bad.length ? 2 : 0;
+  if (r.kernels.some((k) => k.status === 'error')) return 3; // a worker failed: a bug in ovlcheck
+  if (r.kernels.some((k) => k.status === 'hang') || bad.some((b) => !/^kernel status/.test(b.row))) return 1;
+  return bad.length ? 2 : 0; // a kernel that did not boot, or a worker past its limit
 }
 
 /** --kernel SPEC: where replay and run send their syscalls (the running kernel, or a guest). */

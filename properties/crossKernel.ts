@@ -38,6 +38,8 @@ export interface WrittenCase extends CrossCase {
   outcomes: Outcome[];
   /** null: A did what the model says; else where it did not (then B does not read this case). */
   divergence: string | null;
+  /** Why A could not hold the case at all (its profile), if so. */
+  skipped?: string;
 }
 
 /** What kernel A wrote: the cases and how A did; the layers are in c<i>/ on the image. */
@@ -117,13 +119,16 @@ export function writeCrossCases(sys: Sys, base: string, cases: CrossCase[], onCa
     const p = namedProfile(c.profile);
     const d = dirsOf(base, c);
     const outcomes: Outcome[] = [];
-    let divergence: string | null = unsupportedBy(p, kernel);
-    if (!divergence) {
-      for (const dir of [`${base}/c${c.i}`, ...d.lowers, d.upper, d.work, d.merged]) sys.run({ c: 'mkdir', path: dir, mode: 0o755 });
-      const prefix = privatePrefix(p);
-      sys.build([...c.stack.lowers.flatMap((l, i) => layerPlan(d.lowers[i], l, prefix)), ...layerPlan(d.upper, c.stack.upper, prefix)]);
-      divergence = runOnA(sys, c, d, p, kernel, outcomes);
+    const skipped = unsupportedBy(p, kernel);
+    if (skipped) {
+      written.push({ ...c, outcomes, divergence: null, skipped });
+      onCase?.(written.length);
+      continue;
     }
+    for (const dir of [`${base}/c${c.i}`, ...d.lowers, d.upper, d.work, d.merged]) sys.run({ c: 'mkdir', path: dir, mode: 0o755 });
+    const prefix = privatePrefix(p);
+    sys.build([...c.stack.lowers.flatMap((l, i) => layerPlan(d.lowers[i], l, prefix)), ...layerPlan(d.upper, c.stack.upper, prefix)]);
+    const divergence = runOnA(sys, c, d, p, kernel, outcomes);
     written.push({ ...c, outcomes, divergence });
     onCase?.(written.length);
   }
@@ -170,7 +175,8 @@ export function readCrossCases(sys: Sys, base: string, written: CrossManifest, o
     onCase?.(n + 1);
     const p = namedProfile(c.profile);
     const skip = (why: string): CrossReadCase => ({ i: c.i, profile: c.profile, status: 'skipped', why });
-    if (c.divergence) return skip(`${written.kernel} diverged already: ${c.divergence}`);
+    if (c.skipped) return skip(`${written.kernel} could not hold it: ${c.skipped}`);
+    if (c.divergence) return skip(`${written.kernel} diverged already (its own row says how)`);
     const cannot = unsupportedBy(p, kernel);
     if (cannot) return skip(cannot);
     const d = dirsOf(base, c);
@@ -185,6 +191,16 @@ export function readCrossCases(sys: Sys, base: string, written: CrossManifest, o
       if (mounted === 'ok') sys.sandbox.unmount(d.merged);
     }
   });
+}
+
+/** A case on which the writing kernel itself diverged, as printed. */
+export function formatWriterDivergence(c: WrittenCase, writer: string): string {
+  return [
+    `CROSS-KERNEL CASE DIVERGED ON THE WRITER: ${writer}, layers on ext4  profile=${c.profile} case=${c.i}`,
+    'layers:', ...formatStack(c.stack),
+    'steps:', ...(c.steps.length ? c.steps.map((op, k) => `  ${String(k + 1).padStart(2)}. ${formatOp(op).padEnd(44)} ${c.outcomes[k] ?? ''}`) : ['  (none)']),
+    `  ${c.divergence}`,
+  ].join('\n');
 }
 
 export function formatCrossKernelFailure(c: WrittenCase, writer: string, reader: string, what: string[]): string {

@@ -295,13 +295,8 @@ static int drain(void) {
   }
 }
 
-static int watch_tree(const char *path) {
-  int wd = inotify_add_watch(ino_fd, path, CHANGES);
-  if (wd < 0) return -1;
-  if (nwds == capwds) wds = realloc(wds, (capwds = capwds ? capwds * 2 : 64) * sizeof *wds);
-  wds[nwds++] = wd;
-  struct stat st;
-  if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) return 0;
+/** Calls fn on every entry of a dir ("." and ".." aside) until it fails. */
+static int each_child(const char *path, int (*fn)(const char *)) {
   DIR *d = opendir(path);
   if (!d) return -1;
   struct dirent *e;
@@ -310,11 +305,21 @@ static int watch_tree(const char *path) {
     if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
     char *p = malloc(strlen(path) + strlen(e->d_name) + 2);
     sprintf(p, "%s/%s", path, e->d_name);
-    rc = watch_tree(p);
+    rc = fn(p);
     free(p);
   }
   closedir(d);
   return rc;
+}
+
+static int watch_tree(const char *path) {
+  int wd = inotify_add_watch(ino_fd, path, CHANGES);
+  if (wd < 0) return -1;
+  if (nwds == capwds) wds = realloc(wds, (capwds = capwds ? capwds * 2 : 64) * sizeof *wds);
+  wds[nwds++] = wd;
+  struct stat st;
+  if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) return 0;
+  return each_child(path, watch_tree);
 }
 
 // ------------------------------------------------------------------ other requests
@@ -323,18 +328,7 @@ static int remove_tree(const char *path) {
   struct stat st;
   if (lstat(path, &st) < 0) return errno == ENOENT ? 0 : -1;
   if (!S_ISDIR(st.st_mode)) return unlink(path);
-  DIR *d = opendir(path);
-  if (!d) return -1;
-  struct dirent *e;
-  int rc = 0;
-  while (rc == 0 && (e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    char *p = malloc(strlen(path) + strlen(e->d_name) + 2);
-    sprintf(p, "%s/%s", path, e->d_name);
-    rc = remove_tree(p);
-    free(p);
-  }
-  closedir(d);
+  int rc = each_child(path, remove_tree);
   return rc ? rc : rmdir(path);
 }
 

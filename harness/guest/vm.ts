@@ -41,8 +41,9 @@ export function consoleVerdict(text: string): string {
   return lines.slice(-3).join(' | ');
 }
 
-export function qemuArgs(k: GuestKernel, initrd: string, o: { fifo?: string; console: string; disks?: string[]; memoryMb?: number; append?: string; shares?: [string, string, boolean][]; bzImage?: boolean }): string[] {
-  const image = !o.bzImage && fs.existsSync(path.join(k.dir, 'vmlinux')) ? path.join(k.dir, 'vmlinux') : path.join(k.dir, 'vmlinuz');
+/** qemu's command line: the ELF image when it could be extracted, else the bzImage. */
+export function qemuArgs(k: GuestKernel, initrd: string, o: { fifo?: string; console: string; disks?: string[]; memoryMb?: number; append?: string; shares?: [string, string, boolean][] }): string[] {
+  const image = fs.existsSync(path.join(k.dir, 'vmlinux')) ? path.join(k.dir, 'vmlinux') : path.join(k.dir, 'vmlinuz');
   const args = [
     '-accel', 'tcg', '-cpu', 'max,-erms,-fsrm', '-m', String(o.memoryMb ?? 1024), '-smp', '1',
     '-display', 'none', '-monitor', 'none', '-no-reboot', '-nodefaults',

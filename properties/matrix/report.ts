@@ -80,6 +80,15 @@ function rows(r: MatrixResult): Row[] {
       return { verdict: 'fail', short: c.status, detail: [c.why, c.detail].filter(Boolean).join('\n') };
     }) });
   }
+  if (ks.some((k) => k.crossWritten)) {
+    out.push({ group: 'cross-kernel', name: 'layers written on ext4 (each step, then a remount, against the model)', cells: ks.map((k) => {
+      const w = k.crossWritten;
+      if (!w) return none;
+      const ok = w.cases - w.skipped - w.divergences.length;
+      const short = `${ok} written${w.skipped ? `, ${w.skipped} skipped` : ''}${w.divergences.length ? `, ${w.divergences.length} DIVERGED` : ''}`;
+      return { verdict: w.divergences.length ? 'fail' : 'pass', short, ...(w.divergences.length ? { detail: w.divergences.join('\n\n') } : {}) };
+    }) });
+  }
   const writers = [...new Set(ks.flatMap((k) => (k.crossRead ?? []).map((c) => c.writer)))].sort();
   for (const writer of writers) {
     out.push({ group: 'cross-kernel', name: `upper written by ${writer}`, cells: ks.map((k) => {

@@ -109,6 +109,7 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixResult> {
   const result: MatrixResult = { date: new Date().toISOString(), command: o.command, options: { ...o }, kernels: [], cli: [], elapsedMs: 0 };
   const report = () => {
     result.elapsedMs = Date.now() - started;
+    result.kernels.sort((a, b) => o.kernels.indexOf(a.spec) - o.kernels.indexOf(b.spec)); // columns as asked for
     writeMatrixReport(o.out, result);
   };
   // Prepare every guest kernel first, one at a time: downloads, unpacking, the initramfs.

@@ -62,8 +62,12 @@ export interface KernelResult {
   where: 'host' | 'guest';
   package?: string;
   debVersion?: string;
-  /** done: every part ran; boot failed, or the worker itself failed or ran out of time. */
-  status: 'done' | 'boot-failed' | 'error' | 'timeout';
+  /**
+   * done: every part ran; boot failed; hang: the guest stopped answering or went away outside
+   * a profile (a profile's own hang is its row's); error: the worker itself failed (a bug);
+   * timeout: the worker ran past its limit.
+   */
+  status: 'done' | 'boot-failed' | 'hang' | 'error' | 'timeout';
   why?: string;
   /** What the guest's console said at the end (a panic line, or its last lines). */
   console?: string;
@@ -73,7 +77,8 @@ export interface KernelResult {
   profiles: ProfileRow[];
   properties: PropertyResult[];
   knownAnswers: KnownAnswerRow[];
-  crossWritten?: { cases: number; diverged: number };
+  /** The cross-kernel cases this kernel wrote, and those on which it diverged itself (as printed). */
+  crossWritten?: { cases: number; skipped: number; divergences: string[] };
   crossRead?: CrossReadRow[];
   /** How the reading worker ended, if not well. */
   crossReadStatus?: string;

@@ -14,7 +14,7 @@ import { probeLayerFs } from '../../harness/probe.js';
 import { openSandbox } from '../../harness/sandbox.js';
 import { kernelOf, type Sys } from '../../harness/sys.js';
 import { parseCase } from '../caseFile.js';
-import { crossCases, readCrossCases, writeCrossCases, type CrossManifest } from '../crossKernel.js';
+import { crossCases, formatWriterDivergence, readCrossCases, writeCrossCases, type CrossManifest } from '../crossKernel.js';
 import { probe } from '../probeReport.js';
 import { replayOnKernel } from '../replay.js';
 import { failureCase, formatFailure } from '../report.js';
@@ -111,7 +111,10 @@ export async function runWorker(job: WorkerJob): Promise<KernelResult> {
       const manifest = writeCrossCases(sys, dir, crossCases(job.crossWrite.cases, job.seed), (n) => say(job, `cross-kernel: wrote ${n}/${job.crossWrite!.cases} cases`));
       sys.sandbox.unmount(dir);
       fs.writeFileSync(job.crossWrite.manifest, JSON.stringify(manifest) + '\n');
-      result.crossWritten = { cases: manifest.cases.length, diverged: manifest.cases.filter((c) => c.divergence).length };
+      result.crossWritten = {
+        cases: manifest.cases.length, skipped: manifest.cases.filter((c) => c.skipped).length,
+        divergences: manifest.cases.filter((c) => c.divergence).map((c) => formatWriterDivergence(c, manifest.kernel)),
+      };
     }
     for (const [k, r] of (job.crossRead ?? []).entries()) {
       const manifest = JSON.parse(fs.readFileSync(r.manifest, 'utf8')) as CrossManifest;
@@ -124,9 +127,9 @@ export async function runWorker(job: WorkerJob): Promise<KernelResult> {
       write();
     }
   } catch (e) {
-    result.status = 'error';
-    result.why = (e as Error).stack ?? String(e);
-    if ((e as { fatal?: boolean }).fatal) result.why = (e as Error).message;
+    const fatal = (e as { fatal?: boolean }).fatal === true; // the guest hung or went away
+    result.status = fatal ? 'hang' : 'error';
+    result.why = fatal ? (e as Error).message : ((e as Error).stack ?? String(e));
   } finally {
     if (target?.guest) result.console = consoleVerdict(target.guest.console());
     try {
