@@ -144,6 +144,11 @@ describe('mount requests by kernel version (S20.1)', () => {
     expect(predictMount(world, r, [6, 1, 192]).outcome).toBe('EINVAL');
     expect(predictMount(world, r, [6, 18, 44]).outcome).toBe('ENOENT');
   });
+  it('6.1 refuses an empty lowerdir= before it looks the upper up (regression: matrix seed 20261130)', () => {
+    const r = { lowers: [], upper: 'missing', work: 'w', options: [] };
+    expect(predictMount(world, r, [6, 1, 192]).outcome).toBe('EINVAL'); // "lowerdir=" does not match "lowerdir=%s"
+    expect(predictMount(world, r, [6, 18, 44]).outcome).toBe('ENOENT'); // the upper is resolved as it is parsed
+  });
   it('6.1 knows uuid=on|off only, and refuses "ro" in the option string', () => {
     const req = (o: string) => ({ lowers: ['l0'], upper: 'u', work: 'w', options: [o] });
     expect(predictMount(world, req('uuid=null'), [6, 1, 192]).outcome).toBe('EINVAL');

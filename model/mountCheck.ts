@@ -118,8 +118,10 @@ function predictNewApi(world: World, r: MountRequest, kernel: KernelVersion): Mo
 
 /** Before 6.5 (super.c ovl_parse_opt, then ovl_fill_super): options first, then the paths. */
 function predictLegacy(world: World, r: MountRequest, kernel: KernelVersion): MountVerdict {
-  // "ro" and the like are mount flags to the legacy parser, not options: unrecognized (S20.1).
+  // "ro" and the like are mount flags to the legacy parser, not options: unrecognized (S20.1);
+  // so is a path option with an empty value (match_token's %s never matches an empty string).
   if (r.options.some((o) => o.split(',').includes('ro'))) return fail('EINVAL', 'S1.1');
+  if (lowerdirValue(r) === '' || r.upper === '' || r.work === '') return fail('EINVAL', 'S1.1');
   const badOption = checkOptions(r, kernel);
   if (badOption) return badOption;
   const conflict = checkConflicts(r, kernel);
