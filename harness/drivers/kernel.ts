@@ -4,6 +4,7 @@
 
 import fs from 'node:fs';
 import { privatePrefix } from '../../model/profile.js';
+import { hasFeature } from '../../model/versions.js';
 import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
 import { opCall } from '../calls.js';
 import type { Driver, MountFacts } from '../driver.js';
@@ -127,11 +128,18 @@ export class KernelDriver implements Driver {
 
   /**
    * mount(2) with the legacy option string while it fits in its one page; beyond that, the
-   * new mount API with one lowerdir+= per layer (S1.10), as rotation makes stacks deep.
+   * new mount API with one lowerdir+= per layer (S1.10), as rotation makes stacks deep; and
+   * before 6.7, which has no lowerdir+=, mount(2) with paths relative to the case's root.
    */
   private doMount(): Outcome {
     const dirs = this.requireDirs();
-    if (this.options.length < LEGACY_LIMIT) return this.sys.mount('overlay', dirs.merged, 'overlay', mountFlags(this.profile!), this.options);
+    const flags = mountFlags(this.profile!);
+    if (this.options.length < LEGACY_LIMIT) return this.sys.mount('overlay', dirs.merged, 'overlay', flags, this.options);
+    if (!hasFeature(this.kernel, 'lowerdirAppend')) {
+      const rel = (p: string) => p.slice(dirs.root.length + 1);
+      const options = overlayOptions(dirs.lowers.map(rel), rel(dirs.upper), 'w', this.profile!, this.kernel, dirs.data.map(rel));
+      return this.sys.mount('overlay', dirs.merged, 'overlay', flags, options, dirs.root);
+    }
     const params: [string, string | null][] = [...dirs.lowers.map((l): [string, string] => ['lowerdir+', l]), ...dirs.data.map((d): [string, string] => ['datadir+', d])];
     if (this.profile!.readonly !== 'no-upper') params.push(['upperdir', dirs.upper], ['workdir', `${dirs.root}/w`]);
     params.push(...profileParams(this.profile!, this.kernel));

@@ -3,7 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { namedProfile } from '../../model/index.js';
+import { Session } from '../../properties/session.js';
 import { runSuite } from '../../properties/suite.js';
+import { KernelDriver } from '../drivers/kernel.js';
+import { kernelOf } from '../sys.js';
 import { inPrivateNamespace } from '../namespace.js';
 import { openSandbox } from '../sandbox.js';
 import { guestKernel } from './target.js';
@@ -45,6 +48,24 @@ describe.skipIf(why !== '')(`guests that hang or go away${why ? ` [skipped: ${wh
       expect(guests).toHaveLength(3);
     } finally {
       for (const g of guests) await g.kill().catch(() => {});
+      sandbox.close();
+    }
+  }, 20 * 60_000);
+
+  it('mounts a stack deeper than one page of options on 6.1, which has no lowerdir+= (relative paths)', async () => {
+    const sandbox = openSandbox();
+    const g = await Guest.boot({ kernel: await guestKernel('6.1'), workDir: path.join(sandbox.root, 'deep') });
+    try {
+      const lowers = Array.from({ length: 300 }, (_, i) => ({ [`/f${i % 7}`]: { type: 'file' as const, data: `L${i}` } }));
+      const s = new Session(new KernelDriver(g.sys), namedProfile('default'), kernelOf(g.sys));
+      await s.start({ lowers, upper: {} });
+      await s.step({ op: 'open', path: '/f3', flags: ['O_WRONLY', 'O_APPEND'], data: 'x' });
+      await s.step({ op: 'rotate' }); // 301 lowers
+      await s.finish();
+      await s.close();
+      expect(s.facts!.options.length).toBeGreaterThan(4096);
+    } finally {
+      await g.shutdown();
       sandbox.close();
     }
   }, 20 * 60_000);
