@@ -82,11 +82,21 @@ export function atLeast(k: KernelVersion, major: number, minor: number, sublevel
   return (k[2] ?? 0) >= sublevel;
 }
 
+/** The answers for one version tuple: the model asks for every entry of every lookup. */
+const answered = new WeakMap<KernelVersion, Map<Behaviour, boolean>>();
+
 /** Whether a kernel of this version has the behaviour: from its mainline release, or a stable backport. */
 export function hasFeature(k: KernelVersion, b: Behaviour): boolean {
-  const v: VersionedBehaviour = BEHAVIOURS[b];
-  if (atLeast(k, v.since[0], v.since[1], v.since[2])) return true;
-  return (v.backports ?? []).some(([major, minor, sub]) => k[0] === major && k[1] === minor && (k[2] ?? 0) >= (sub ?? 0));
+  let known = answered.get(k);
+  if (!known) answered.set(k, (known = new Map()));
+  let has = known.get(b);
+  if (has === undefined) {
+    const v: VersionedBehaviour = BEHAVIOURS[b];
+    has = atLeast(k, v.since[0], v.since[1], v.since[2])
+      || (v.backports ?? []).some(([major, minor, sub]) => k[0] === major && k[1] === minor && (k[2] ?? 0) >= (sub ?? 0));
+    known.set(b, has);
+  }
+  return has;
 }
 
 /**
