@@ -55,7 +55,7 @@ export function probe(sys: Sys): ProbeResult {
     const t = tryMount(sys, options);
     let model = 'ok';
     try {
-      resolveProfile('probe', options);
+      resolveProfile('probe', options, true, kernel);
     } catch (e) {
       if (!(e instanceof ParamError)) throw e;
       model = 'EINVAL';

@@ -86,6 +86,8 @@ export interface CaseVerdict {
   /** What diverged and how, as printed. */
   detail?: string;
   signature?: string;
+  /** The guest hung or went away during the case: nothing more can be asked of it. */
+  fatal?: boolean;
 }
 
 /** A case file on the kernel a KernelDriver reaches, against the model at that kernel's version. */
@@ -96,7 +98,8 @@ export async function replayOnKernel(c: CaseFile, driver: KernelDriver, layerFs:
   try {
     r = await replayCase(c, driver, driver.kernel, driver.sys.release());
   } catch (e) {
-    if ((e as { fatal?: boolean }).fatal || e instanceof SpecError || e instanceof NotModelled) return { status: 'error', why: (e as Error).message };
+    const fatal = (e as { fatal?: boolean }).fatal === true;
+    if (fatal || e instanceof SpecError || e instanceof NotModelled) return { status: 'error', why: (e as Error).message, ...(fatal ? { fatal } : {}) };
     throw e;
   }
   const detail = [...(r.failure ? [formatFailure(r.failure)] : []), ...r.knownAnswerErrors.map((e) => `known answer: ${e}`)].join('\n');

@@ -106,7 +106,8 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixResult> {
   const started = Date.now();
   const progress = progressBoard(started);
   const label = (spec: string) => spec.replace(/[^\w.+-]/g, '_');
-  const result: MatrixResult = { date: new Date().toISOString(), command: o.command, options: { ...o }, kernels: [], cli: [], elapsedMs: 0 };
+  const { workDir: _temp, ...options } = o; // the temp dir means nothing once the run is over
+  const result: MatrixResult = { date: new Date().toISOString(), command: o.command, options, kernels: [], cli: [], elapsedMs: 0 };
   const report = () => {
     result.elapsedMs = Date.now() - started;
     result.kernels.sort((a, b) => o.kernels.indexOf(a.spec) - o.kernels.indexOf(b.spec)); // columns as asked for

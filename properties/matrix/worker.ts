@@ -152,7 +152,7 @@ async function knownAnswers(job: WorkerJob, result: KernelResult, sys: () => Sys
     const c = parseCase(fs.readFileSync(file, 'utf8'), file);
     const v = await replayOnKernel(c, driver, layerFs);
     result.knownAnswers.push({ file: path.basename(file), ...(c.name ? { name: c.name } : {}), status: v.status, ...(v.why ? { why: v.why } : {}), ...(v.detail ? { detail: v.detail } : {}) });
-    if (v.status === 'error' && /no answer|went away/.test(v.why ?? '')) driver = new KernelDriver(await reopen());
+    if (v.fatal) driver = new KernelDriver(await reopen());
   }
   await driver.teardown().catch(() => {});
 }
