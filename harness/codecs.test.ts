@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LayerSpec } from '../model/types.js';
+import { DEFAULT_PROFILE } from '../model/profile.js';
+import type { LayerSpec, Op, Snapshot } from '../model/types.js';
 import { fuseOverlayfsCodec, kernelCodec, unionfsFuseCodec } from './codecs.js';
+import { FUSE_IMPLEMENTATIONS, FuseDriver, probeFuse } from './drivers/fuse.js';
 import { materializeLayer } from './materialize.js';
 import { inPrivateNamespace } from './namespace.js';
 import { openSandbox, type Sandbox } from './sandbox.js';
@@ -59,4 +61,146 @@ describe.skipIf(!inPrivateNamespace())('layer codecs', () => {
     expect(e).toMatchObject({ nlink: 0, ino: 'abstract', xattrs: { 'user.k': 'v' } });
     expect(e.dev).toBeUndefined();
   });
+
+  // What a format does not account for stays in the decoded view, so that compare reports it.
+
+  it('kernel: its bookkeeping is left out, a P.whiteout or P.opaque that means nothing and unknown P.* names stay', () => {
+    const decoded = KERNEL.decode(written({
+      '/book': { type: 'file', data: 'b', xattrs: { 'trusted.overlay.origin': 'o', 'trusted.overlay.nlink': 'U+1', 'trusted.overlay.metacopy': '' } },
+      '/d': { type: 'dir', xattrs: { 'trusted.overlay.impure': 'y', 'trusted.overlay.redirect': '/x', 'trusted.overlay.opaque': 'x' } },
+      '/full': { type: 'file', data: 'not empty', xattrs: { 'trusted.overlay.whiteout': 'y' } }, // S3.4: an ordinary file
+      '/wdir': { type: 'dir', xattrs: { 'trusted.overlay.whiteout': 'y' } },
+      '/ofile': { type: 'file', xattrs: { 'trusted.overlay.opaque': 'y' } },
+      '/odir': { type: 'dir', xattrs: { 'trusted.overlay.opaque': 'n' } },
+      '/unknown': { type: 'file', xattrs: { 'trusted.overlay.frobnicate': '1' } },
+    }));
+    expect(decoded.get('/book')?.xattrs).toEqual({});
+    expect(decoded.get('/d')?.xattrs).toEqual({});
+    expect(decoded.get('/full')).toMatchObject({ kind: 'file', xattrs: { 'trusted.overlay.whiteout': 'y' } });
+    expect(decoded.get('/wdir')).toMatchObject({ kind: 'dir', xattrs: { 'trusted.overlay.whiteout': 'y' } });
+    expect(decoded.get('/ofile')?.xattrs).toEqual({ 'trusted.overlay.opaque': 'y' });
+    expect(decoded.get('/odir')?.xattrs).toEqual({ 'trusted.overlay.opaque': 'n' });
+    expect(decoded.get('/unknown')?.xattrs).toEqual({ 'trusted.overlay.frobnicate': '1' });
+  });
+
+  it('fuse-overlayfs: the layer 1.10 writes (markers beside the xattr, .wh..opq device, origin) reads as the kernel layer', () => {
+    const fuse = written({
+      '/d': { type: 'dir', xattrs: { 'trusted.overlay.opaque': 'y' } },
+      '/d/.wh..wh..opq': { type: 'file', mode: 0o700 },
+      '/d/.wh..opq': { type: 'whiteout' },
+      '/d/f': { type: 'file', data: 'x', xattrs: { 'user.fuseoverlayfs.origin': 'd/f\0' } },
+      '/e': { type: 'dir', xattrs: { 'user.fuseoverlayfs.opaque': 'y' } }, // where trusted.* is refused
+      '/e/.wh..wh..opq': { type: 'file', mode: 0o700 },
+      '/g': { type: 'whiteout' },
+      '/.wh.h': { type: 'file', mode: 0o700 },
+    });
+    const kernel = written({
+      '/d': { type: 'dir', opaque: true }, '/d/f': { type: 'file', data: 'x' }, '/e': { type: 'dir', opaque: true }, '/g': { type: 'whiteout' }, '/h': { type: 'whiteout' },
+    });
+    const sorted = (s: Snapshot) => new Map([...s].sort(([a], [b]) => (a < b ? -1 : 1)));
+    expect(sorted(fuseOverlayfsCodec.decode(fuse))).toEqual(sorted(KERNEL.decode(kernel)));
+  });
+
+  it('fuse-overlayfs: a .wh. marker beside its name, or not an empty file, stays under its own name', () => {
+    const decoded = fuseOverlayfsCodec.decode(written({
+      '/g': { type: 'file', data: 'g' }, '/.wh.g': { type: 'file' }, // fuse-overlayfs hides /g, the kernel does not
+      '/.wh.full': { type: 'file', data: 'x' },
+      '/.wh.dir': { type: 'dir' },
+      '/.wh.x': { type: 'file', xattrs: { 'user.k': 'v' } },
+      '/.wh.dev': { type: 'whiteout' }, // the kernel's whiteout of ".wh.dev", fuse-overlayfs's of "dev"
+    }));
+    expect(decoded.get('/g')).toMatchObject({ kind: 'file', data: 'g' });
+    expect(decoded.get('/.wh.g')).toMatchObject({ kind: 'file', data: '' });
+    expect(decoded.get('/.wh.full')).toMatchObject({ kind: 'file', data: 'x' });
+    expect(decoded.get('/.wh.dir')?.kind).toBe('dir');
+    expect(decoded.get('/.wh.x')?.xattrs).toEqual({ 'user.k': 'v' });
+    expect(decoded.get('/.wh.dev')?.kind).toBe('whiteout');
+    expect(['/full', '/dir', '/x', '/dev'].filter((p) => decoded.has(p))).toEqual([]);
+  });
+
+  it('fuse-overlayfs: opaque markers the dir\'s xattrs contradict, or of the wrong kind, stay', () => {
+    const decoded = fuseOverlayfsCodec.decode(written({
+      '/x': { type: 'dir', xattrs: { 'trusted.overlay.opaque': 'x' } }, // holds xattr whiteouts: not opaque
+      '/x/.wh..wh..opq': { type: 'file' },
+      '/n': { type: 'dir', xattrs: { 'user.fuseoverlayfs.opaque': 'n' } },
+      '/n/.wh..wh..opq': { type: 'file' },
+      '/full': { type: 'dir' },
+      '/full/.wh..wh..opq': { type: 'file', data: 'x' },
+      '/plain': { type: 'dir' },
+      '/plain/.wh..opq': { type: 'whiteout' }, // 1.10's device, in a dir that is not opaque
+    }));
+    expect(decoded.get('/x')?.xattrs).toEqual({});
+    expect(decoded.get('/x/.wh..wh..opq')?.kind).toBe('file');
+    expect(decoded.get('/n')?.xattrs).toEqual({ 'user.fuseoverlayfs.opaque': 'n' });
+    expect(decoded.get('/n/.wh..wh..opq')?.kind).toBe('file');
+    expect(decoded.get('/full/.wh..wh..opq')).toMatchObject({ kind: 'file', data: 'x' });
+    expect(decoded.get('/plain/.wh..opq')?.kind).toBe('whiteout');
+  });
+
+  it('fuse-overlayfs: its xattrs stay where they mean nothing, and so do the ones it does not decode', () => {
+    const decoded = fuseOverlayfsCodec.decode(written({
+      '/d': { type: 'dir', xattrs: { 'user.fuseoverlayfs.origin': 'd' } }, // only copy-up of a file writes one
+      '/f': { type: 'file', xattrs: { 'user.fuseoverlayfs.opaque': 'y', 'user.fuseoverlayfs.override_stat': '0:0:0755', 'user.fuseoverlayfs.what': '1' } },
+      '/k': { type: 'file', xattrs: { 'trusted.overlay.frobnicate': '1' } },
+    }));
+    expect(decoded.get('/d')?.xattrs).toEqual({ 'user.fuseoverlayfs.origin': 'd' });
+    expect(decoded.get('/f')?.xattrs).toEqual({ 'user.fuseoverlayfs.opaque': 'y', 'user.fuseoverlayfs.override_stat': '0:0:0755', 'user.fuseoverlayfs.what': '1' });
+    expect(decoded.get('/k')?.xattrs).toEqual({ 'trusted.overlay.frobnicate': '1' });
+  });
+
+  it('unionfs-fuse: dir markers (empty dirs) hide as file markers do', () => {
+    const decoded = unionfsFuseCodec.decode(written({ '/.unionfs-fuse/d_HIDDEN~': { type: 'dir', mode: 0o700 }, '/.unionfs-fuse/e/f_HIDDEN~': { type: 'file' } }));
+    expect([...decoded].map(([p, e]) => `${p} ${e.kind}`)).toEqual(['/ dir', '/d whiteout', '/e/f whiteout']);
+  });
+
+  it('unionfs-fuse: a marker beside a non-dir of its name, one of the wrong kind and strays under .unionfs-fuse/ stay', () => {
+    const decoded = unionfsFuseCodec.decode(written({
+      '/f': { type: 'file', data: 'f' }, '/.unionfs-fuse/f_HIDDEN~': { type: 'file' }, // making /f removes its marker
+      '/.unionfs-fuse/full_HIDDEN~': { type: 'file', data: 'x' },
+      '/.unionfs-fuse/x_HIDDEN~': { type: 'file', xattrs: { 'user.k': 'v' } },
+      '/.unionfs-fuse/nonempty_HIDDEN~/y': { type: 'file' },
+      '/.unionfs-fuse/_HIDDEN~': { type: 'file' }, // names nothing
+      '/.unionfs-fuse/stray': { type: 'file' },
+      '/.unionfs-fuse/sub': { type: 'dir' }, // a dir that held markers: explained
+      '/dev': { type: 'whiteout' }, // a chardev 0/0: a device to unionfs-fuse
+    }));
+    expect([...decoded].map(([p, e]) => `${p} ${e.kind}`)).toEqual([
+      '/ dir', '/.unionfs-fuse/_HIDDEN~ file', '/.unionfs-fuse/f_HIDDEN~ file', '/.unionfs-fuse/full_HIDDEN~ file',
+      '/.unionfs-fuse/nonempty_HIDDEN~ dir', '/.unionfs-fuse/nonempty_HIDDEN~/y file', '/.unionfs-fuse/stray file',
+      '/.unionfs-fuse/x_HIDDEN~ file', '/dev chardev', '/f file',
+    ]);
+  });
+});
+
+describe.skipIf(!inPrivateNamespace() || probeFuse('fuse-overlayfs') !== null)('the layers fuse-overlayfs writes', () => {
+  let sandbox: Sandbox;
+  beforeAll(() => {
+    sandbox = openSandbox();
+  });
+  afterAll(() => sandbox?.close());
+
+  it('are accounted for in full: no marker file and no private xattr is left in the decoded view', async () => {
+    const driver = new FuseDriver(sandbox, FUSE_IMPLEMENTATIONS['fuse-overlayfs']);
+    try {
+      await driver.setup({ lowers: [{ '/d/f': { type: 'file', data: 'x' }, '/g': { type: 'file' }, '/e/h': { type: 'file' } }], upper: {} }, DEFAULT_PROFILE);
+      const ops: Op[] = [
+        { op: 'mkdir', path: '/a', mode: 0o755 }, { op: 'unlink', path: '/g' }, { op: 'unlink', path: '/e/h' }, { op: 'rmdir', path: '/e' },
+        { op: 'mkdir', path: '/e', mode: 0o755 }, { op: 'open', path: '/d/f', flags: ['O_WRONLY', 'O_APPEND'], data: 'y' }, { op: 'rotate' },
+        { op: 'rename', src: '/d/f', dst: '/a/f' },
+      ];
+      for (const op of ops) expect(await driver.apply(op)).toBe('ok');
+      const raw = [driver.snapshot('upper'), driver.snapshot(0)]; // the upper now, and the one rotated into a lower
+      const names = (s: Snapshot) => [...s.keys()].filter((p) => p.includes('/.wh.'));
+      const xattrs = (s: Snapshot) => [...s.values()].flatMap((e) => Object.keys(e.xattrs)).filter((k) => k !== 'overlay.opaque');
+      expect(raw.flatMap(names)).toContain('/a/.wh..wh..opq');
+      expect(raw.flatMap(xattrs)).toContain('user.fuseoverlayfs.origin');
+      const decoded = raw.map((s) => fuseOverlayfsCodec.decode(s));
+      expect(decoded.flatMap(names)).toEqual([]);
+      expect(decoded.flatMap(xattrs)).toEqual([]);
+      expect(decoded[1].get('/a')?.xattrs).toEqual({ 'overlay.opaque': 'y' });
+      expect(decoded[1].get('/g')?.kind).toBe('whiteout');
+    } finally {
+      await driver.teardown();
+    }
+  }, 60_000);
 });

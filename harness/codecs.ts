@@ -6,7 +6,12 @@
 //     permission bits, owner, content, symlink target and the xattrs a user set;
 //   - an opaque dir carries the pseudo-xattr "overlay.opaque" = "y";
 //   - the implementation's private bookkeeping (origin, impure, redirect, nlink, uuid, its
-//     own marker files) is left out, as are link counts, inode numbers and devices.
+//     own marker files) is left out where it is what the format writes, as are link counts,
+//     inode numbers and devices.
+// Nothing is masked: a marker file or private xattr that the format does not account for
+// (an unknown name, a marker of the wrong kind or in the wrong place, one that contradicts
+// its neighbours) stays in the decoded view as it is on disk, under its own name, so that
+// the comparison reports it.
 
 import type { LayerSpec, SnapEntry, Snapshot, StackSpec } from '../model/types.js';
 
@@ -14,6 +19,11 @@ export type UpperCodec = (raw: Snapshot) => Snapshot;
 
 export interface LayerCodec {
   readonly name: string;
+  /**
+   * The layers it writes are in the kernel's format (perhaps with extras of its own), so the
+   * kernel can be given its upper (properties/kernelReading.ts). Absent: they are not.
+   */
+  readonly kernelFormat?: boolean;
   /** The stack as this implementation expects to find it on disk (kernel format in, its format out). */
   encode(stack: StackSpec): StackSpec;
   decode: UpperCodec;
@@ -29,62 +39,131 @@ function abstractEntry(e: SnapEntry, xattrs: Record<string, string>): SnapEntry 
   return out;
 }
 
-function userXattrs(e: SnapEntry, isPrivate: (name: string) => boolean): Record<string, string> {
+/** The xattrs that remain once those the format accounts for are taken out. */
+function remaining(e: SnapEntry, accounted: (name: string, value: string) => boolean): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(e.xattrs)) if (!isPrivate(k)) out[k] = v;
+  for (const [k, v] of Object.entries(e.xattrs)) if (!accounted(k, v)) out[k] = v;
   return out;
+}
+
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf('/')) || '/';
+}
+
+function baseOf(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+function childOf(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+/** An empty regular file with no xattrs: what open(O_CREAT) makes, the marker files below. */
+function isEmptyFile(e: SnapEntry | undefined): boolean {
+  return e?.kind === 'file' && e.data === '' && Object.keys(e.xattrs).length === 0;
+}
+
+/**
+ * The kernel's own xattrs by name after the prefix P (OVL_XATTR_* in fs/overlayfs/overlayfs.h;
+ * "whiteouts" is 6.7's dir marker, replaced by opaque=x, S3.5).
+ */
+const KERNEL_XATTRS = new Set(['opaque', 'redirect', 'origin', 'impure', 'nlink', 'upper', 'uuid', 'metacopy', 'protattr', 'whiteout', 'whiteouts']);
+
+/** The kernel's xattr whiteout: an empty regular file with P.whiteout, any value (S3.4). */
+function isXattrWhiteout(e: SnapEntry, prefix: string): boolean {
+  return e.kind === 'file' && e.data === '' && `${prefix}whiteout` in e.xattrs;
+}
+
+/**
+ * Whether P.NAME on e is bookkeeping the kernel writes or reads there. Not a P.* xattr:
+ * a user's (or one escaped for a nested overlay as P.overlay.*, S3.8). P.whiteout only makes
+ * an empty file a whiteout, P.opaque only marks a dir ("y" opaque, S3.6; "x" holding xattr
+ * whiteouts, S3.5): anywhere else they mean nothing to the kernel, as do unknown names.
+ */
+function kernelAccounts(e: SnapEntry, prefix: string, k: string, v: string): boolean {
+  if (!k.startsWith(prefix) || k.startsWith(`${prefix}overlay.`)) return false;
+  const name = k.slice(prefix.length);
+  if (name === 'whiteout') return isXattrWhiteout(e, prefix);
+  if (name === 'opaque') return e.kind === 'dir' && (v === 'y' || v === 'x');
+  return KERNEL_XATTRS.has(name);
+}
+
+/**
+ * One entry by the kernel's rules (S3): a whiteout is a chardev 0/0 or an xattr whiteout; an
+ * opaque dir has P.opaque=y. `accounted` names the xattrs of an extended format on top.
+ */
+function kernelEntry(e: SnapEntry, prefix: string, accounted: (name: string, value: string) => boolean = () => false): SnapEntry {
+  const xattrs = remaining(e, (k, v) => kernelAccounts(e, prefix, k, v) || accounted(k, v));
+  if (e.kind === 'dir' && e.xattrs[`${prefix}opaque`] === 'y') xattrs[OPAQUE] = 'y';
+  return abstractEntry(isXattrWhiteout(e, prefix) ? { ...e, kind: 'whiteout' } : e, xattrs);
 }
 
 /** Kernel overlayfs (S3): chardev 0/0 or P.whiteout files are whiteouts, P.opaque=y dirs opaque. */
 export function kernelCodec(prefix: string): LayerCodec {
-  return { name: 'kernel', encode: (s) => s, decode: kernelDecode(prefix) };
+  return { name: 'kernel', kernelFormat: true, encode: (s) => s, decode: kernelDecode(prefix) };
 }
 
 function kernelDecode(prefix: string): UpperCodec {
   return (raw) => {
     const out: Snapshot = new Map();
-    for (const [path, e] of raw) {
-      const xattrs = userXattrs(e, (k) => k.startsWith(prefix) && !k.startsWith(`${prefix}overlay.`));
-      if (e.kind === 'dir' && e.xattrs[`${prefix}opaque`] === 'y') xattrs[OPAQUE] = 'y';
-      const whiteout = e.kind === 'file' && e.data === '' && `${prefix}whiteout` in e.xattrs;
-      out.set(path, abstractEntry(whiteout ? { ...e, kind: 'whiteout' } : e, whiteout ? {} : xattrs));
-    }
+    for (const [path, e] of raw) out.set(path, kernelEntry(e, prefix));
     return out;
   };
 }
 
+// fuse-overlayfs (the vendor's 1.16 source, main.c; 1.10 as packaged, by experiment).
+const FO_ORIGIN = 'user.fuseoverlayfs.origin';
+const FO_OPAQUE = 'user.fuseoverlayfs.opaque';
+const WH = '.wh.';
+const OPQ_MARKER = '.wh..wh..opq';
+const OPQ_DEVICE = '.wh..opq';
+
 /**
  * fuse-overlayfs: the kernel's format (chardev 0/0 whiteouts, trusted.overlay.opaque), plus
- * ".wh.NAME" files for whiteouts it cannot make as devices, ".wh..wh..opq" (and a ".wh..opq"
- * device) inside opaque dirs, and user.fuseoverlayfs.* bookkeeping xattrs.
+ *   - ".wh.NAME", an empty file, for a whiteout it cannot make as a device (create_whiteout,
+ *     main.c:830-836); it hides NAME in its own layer too (load_dir, main.c:1800-1812), so a
+ *     NAME beside it is not accounted for: both stay;
+ *   - ".wh..wh..opq", an empty file, in every dir it makes opaque (set_fd_opaque, main.c:734,
+ *     beside the xattr); it makes the dir opaque where it has no opaque xattr at all, and means
+ *     nothing where the xattr says otherwise (is_directory_opaque, main.c:739-767);
+ *   - 1.10 also makes a ".wh..opq" chardev 0/0 in each dir it makes opaque (seen with strace:
+ *     mknodat after the dir is renamed into place; 1.16 does not);
+ *   - user.fuseoverlayfs.opaque=y on a dir where trusted.overlay.opaque is refused (main.c:730);
+ *   - user.fuseoverlayfs.origin on a file it copied up: the lower path (main.c:704-717, 3310).
+ * Not decoded: user.fuseoverlayfs.override_stat and the other stat overrides (xattr_permissions=,
+ * utils.h:35-37) change what mode and owner mean, and ovlcheck mounts without them: one found
+ * stays in the view, as does any other user.fuseoverlayfs.* xattr.
  */
-export const fuseOverlayfsCodec: LayerCodec = { name: 'fuse-overlayfs', encode: (s) => s, decode: (raw) => fuseOverlayfsDecode(raw) };
+export const fuseOverlayfsCodec: LayerCodec = { name: 'fuse-overlayfs', kernelFormat: true, encode: (s) => s, decode: (raw) => fuseOverlayfsDecode(raw) };
+
+/** Whether fuse-overlayfs reads the dir at path as opaque (is_directory_opaque, main.c:739-767). */
+function fuseOpaque(raw: Snapshot, dir: string): boolean {
+  const d = raw.get(dir);
+  const x = d?.xattrs['trusted.overlay.opaque'] ?? d?.xattrs['user.overlay.opaque'] ?? d?.xattrs[FO_OPAQUE];
+  return x === undefined ? raw.has(childOf(dir, OPQ_MARKER)) : x === 'y';
+}
 
 function fuseOverlayfsDecode(raw: Snapshot): Snapshot {
   const out: Snapshot = new Map();
-  const isPrivate = (k: string) => k.startsWith('user.fuseoverlayfs.') || (k.startsWith('trusted.overlay.') && !k.startsWith('trusted.overlay.overlay.'));
   for (const [path, e] of raw) {
-    const dir = path.slice(0, path.lastIndexOf('/')) || '/';
-    const base = path.slice(path.lastIndexOf('/') + 1);
-    if (base === '.wh..wh..opq' || base === '.wh..opq') {
+    const dir = parentOf(path);
+    const base = baseOf(path);
+    if (base === OPQ_MARKER && isEmptyFile(e) && fuseOpaque(raw, dir)) {
       const parent = out.get(dir);
       if (parent) parent.xattrs[OPAQUE] = 'y';
       continue;
     }
-    if (base.startsWith('.wh.')) {
-      const name = dir === '/' ? `/${base.slice(4)}` : `${dir}/${base.slice(4)}`;
-      out.set(name, abstractEntry({ ...e, kind: 'whiteout' }, {}));
+    if (base === OPQ_DEVICE && e.kind === 'whiteout' && fuseOpaque(raw, dir)) continue;
+    const name = base.slice(WH.length);
+    const reserved = base === OPQ_MARKER || base === OPQ_DEVICE; // the opaque markers, where they are not accounted for
+    if (base.startsWith(WH) && name && !reserved && isEmptyFile(e) && !raw.has(childOf(dir, name))) {
+      out.set(childOf(dir, name), abstractEntry({ ...e, kind: 'whiteout' }, {}));
       continue;
     }
-    if (e.kind === 'file' && e.data === '' && 'trusted.overlay.whiteout' in e.xattrs) {
-      // The kernel's xattr whiteout (S3.5, 6.7+) in a layer given to it: the same format on
-      // disk, whether fuse-overlayfs honours it or not (that shows in the merged view).
-      out.set(path, abstractEntry({ ...e, kind: 'whiteout' }, {}));
-      continue;
-    }
-    const xattrs = userXattrs(e, isPrivate);
-    if (e.kind === 'dir' && (e.xattrs['trusted.overlay.opaque'] === 'y' || e.xattrs['user.fuseoverlayfs.opaque'] === 'y')) xattrs[OPAQUE] = 'y';
-    out.set(path, abstractEntry(e, xattrs));
+    const own = (k: string, v: string) => (k === FO_ORIGIN && e.kind === 'file') || (k === FO_OPAQUE && v === 'y' && e.kind === 'dir');
+    const entry = kernelEntry(e, 'trusted.overlay.', own);
+    if (e.kind === 'dir' && e.xattrs[FO_OPAQUE] === 'y') entry.xattrs[OPAQUE] = 'y';
+    out.set(path, entry);
   }
   return out;
 }
@@ -93,13 +172,20 @@ const UNIONFS_META = '/.unionfs-fuse';
 const HIDDEN = '_HIDDEN~';
 
 /**
- * unionfs-fuse (cow mode): a deletion is a file named NAME_HIDDEN~ under .unionfs-fuse/ at
- * the same relative path, in the branch that hides NAME from the branches below it. It has
- * no opaque dirs as such: a dir deleted and made again carries a marker and the new dir in
- * one branch, which hides the lower dirs' contents just as an opaque dir does (checked by
- * experiment on unionfs-fuse 1.0). Markers it leaves for the old contents of a deleted dir
- * (.unionfs-fuse/d/x_HIDDEN~ beside d_HIDDEN~) hide nothing more and are dropped, unless the
- * name is a dir in the layer again (then it is opaque, as nested opaque dirs are written).
+ * unionfs-fuse (cow mode; 1.0 keeps its metadata in .unionfs-fuse/, 3.x in .unionfs/): a
+ * deletion is a marker named NAME_HIDDEN~ under .unionfs-fuse/ at the same relative path, in
+ * the branch that hides NAME (and everything below it) from the branches below it: an empty
+ * file for a file, an empty dir for a dir (hide_file, hide_dir: general.c:136-176 in the
+ * vendor's 3.7). It has no opaque dirs as such: a dir deleted and made again carries a marker
+ * and the new dir in one branch (mkdir leaves the marker, fuse_ops.c:352-368), which hides the
+ * lower dirs' contents just as an opaque dir does (checked by experiment on unionfs-fuse 1.0).
+ * Markers it leaves for the old contents of a deleted dir (.unionfs-fuse/d/x_HIDDEN~ beside
+ * d_HIDDEN~) hide nothing more and are dropped, unless the name is a dir in the layer again
+ * (then it is opaque, as nested opaque dirs are written), and so are the dirs under
+ * .unionfs-fuse/ that held markers. Not accounted for, and kept as they are on disk: a marker
+ * beside a non-dir of its name (every call that makes a non-dir removes it: fuse_ops.c:138,
+ * 300, 404, 430, 604, 744), a marker that is not an empty file or dir, anything else under
+ * .unionfs-fuse/. A chardev 0/0 is a device to unionfs-fuse, not a deletion.
  */
 export const unionfsFuseCodec: LayerCodec = { name: 'unionfs-fuse', encode: unionfsEncode, decode: unionfsDecode };
 
@@ -144,20 +230,33 @@ function unionfsEncode(stack: StackSpec): StackSpec {
   return { ...stack, lowers: stack.lowers.map(unionfsEncodeLayer), upper: unionfsEncodeLayer(stack.upper) };
 }
 
+/** A marker as unionfs-fuse makes them: an empty file or an empty dir, no xattrs. */
+function isMarker(raw: Snapshot, path: string, e: SnapEntry): boolean {
+  if (baseOf(path) === HIDDEN || Object.keys(e.xattrs).length > 0) return false; // "_HIDDEN~" alone names nothing (whiteout_tag)
+  if (e.kind === 'dir') return ![...raw.keys()].some((p) => p.startsWith(`${path}/`));
+  return isEmptyFile(e);
+}
+
 function unionfsDecode(raw: Snapshot): Snapshot {
   const out: Snapshot = new Map();
   const inMeta = (p: string) => p === UNIONFS_META || p.startsWith(UNIONFS_META + '/');
-  for (const [path, e] of raw) if (!inMeta(path)) out.set(path, abstractEntry(e, userXattrs(e, () => false)));
+  const asIs = (e: SnapEntry) => abstractEntry(e.kind === 'whiteout' ? { ...e, kind: 'chardev' } : e, { ...e.xattrs });
+  for (const [path, e] of raw) if (!inMeta(path)) out.set(path, asIs(e));
   const hidden = new Set<string>();
-  for (const path of raw.keys()) if (inMeta(path) && path.endsWith(HIDDEN)) hidden.add(path.slice(UNIONFS_META.length, -HIDDEN.length));
+  for (const [path, e] of raw) {
+    if (!inMeta(path)) continue;
+    if (path.endsWith(HIDDEN) && isMarker(raw, path, e)) hidden.add(path.slice(UNIONFS_META.length, -HIDDEN.length));
+    else if (e.kind !== 'dir' || path.endsWith(HIDDEN)) out.set(path, asIs(e)); // a dir that held markers is explained
+  }
   const underHidden = (name: string) => {
-    for (let p = name.slice(0, name.lastIndexOf('/')); p; p = p.slice(0, p.lastIndexOf('/'))) if (hidden.has(p)) return true;
+    for (let p = parentOf(name); p !== '/'; p = parentOf(p)) if (hidden.has(p)) return true;
     return false;
   };
   for (const name of [...hidden].sort()) {
     const real = out.get(name);
     if (real?.kind === 'dir') real.xattrs[OPAQUE] = 'y'; // deleted, then made again
-    else if (!real && !underHidden(name)) out.set(name, abstractEntry({ ...raw.get(markerPath(name))!, kind: 'whiteout' }, {}));
+    else if (real) out.set(markerPath(name), asIs(raw.get(markerPath(name))!)); // made again, yet still hidden below
+    else if (!underHidden(name)) out.set(name, abstractEntry({ ...raw.get(markerPath(name))!, kind: 'whiteout' }, {}));
   }
   return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

@@ -26,13 +26,19 @@
 // Implementations with a layer format of their own (a driver with a codec: fuse-overlayfs,
 // unionfs-fuse, the in-process control; harness/codecs.ts): the merged view is compared in
 // full as above; the upper and lower layers are compared decoded on both sides into abstract
-// terms (a whiteout is a whiteout whatever its format, an opaque dir carries "overlay.opaque",
-// each one's private bookkeeping xattrs and marker files are dropped, and so are nlink, inode
-// numbers and devices, which belong to the format).
+// terms (a whiteout is a whiteout whatever its format, an opaque dir carries "overlay.opaque";
+// the private bookkeeping xattrs and marker files its format accounts for are dropped, and
+// anything else is kept under its own name so that it is reported; nlink, inode numbers and
+// devices belong to the format). Where the format is the kernel's (fuse-overlayfs, exec with
+// --codec kernel), every case ends with the kernel mounting the implementation's layers, and
+// its merged view is compared in the same abstract terms (view "kernel-read",
+// properties/kernelReading.ts).
 // Against another implementation (compare --against kernel), its outcomes and views are the
 // expected ones, compared the same way.
-// Divergences already known to `compare` (properties/signature.ts) are left out: a difference
-// with a known signature is dropped, an outcome with a known signature ends the case.
+// How much harm each difference shows: properties/harm.ts. Divergences already known to
+// `compare` (properties/signature.ts): a difference with a known signature is left out, and
+// so is one still there, unchanged, from the last comparison that left it out; after a known
+// outcome the case goes on where the reference can follow (properties/session.ts).
 
 import type { SnapEntry, Snapshot } from '../model/types.js';
 

@@ -91,12 +91,30 @@ function cleanupAll(): void {
   }
 }
 
+const onSignal = new Set<(signal: NodeJS.Signals) => void>();
+
+/**
+ * Runs fn (synchronous: it must not wait) when a signal ends the run, before the cleanup:
+ * `compare` writes its report there. Returns how to take it back.
+ */
+export function beforeSignalExit(fn: (signal: NodeJS.Signals) => void): () => void {
+  onSignal.add(fn);
+  return () => onSignal.delete(fn);
+}
+
 function installHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
   process.on('exit', cleanupAll);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
+      for (const fn of onSignal) {
+        try {
+          fn(signal);
+        } catch (e) {
+          console.error(`ovlcheck: while stopping: ${(e as Error).message}`);
+        }
+      }
       cleanupAll();
       process.exit(128 + os.constants.signals[signal]);
     });

@@ -64,6 +64,7 @@ export function mknod(s: OvlState, path: string, kind: 'fifo' | 'whiteout', mode
 }
 
 export function symlink(s: OvlState, target: string, path: string): Step {
+  if (target === '') return fail(s, 'ENOENT', 'VFS'); // getname() of the target, before any lookup
   const n = newName(s, path);
   if (isStep(n)) return n;
   const s2 = forWrite(s);
@@ -122,8 +123,10 @@ export function rmdir(s: OvlState, path: string): Step {
   if (!isDir(w.child)) return fail(s, 'ENOTDIR', 'VFS');
   const lp = lowerPositive(s, w.parent, w.child);
   if ((lp || !isPureUpper(s, w.child)) && !checkEmptyDir(s, w.child)) return fail(s, 'ENOTEMPTY', 'S4.8');
-  if (!lp && w.child.upper!.children!.size > 0) {
-    return fail(s, 'ENOTEMPTY', 'VFS'); // the upper fs refuses (pure upper dir)
+  // A pure upper dir is not checked by overlay: the upper fs refuses if it holds anything. A
+  // merged one (a renamed lower dir too) passed ovl_check_empty_dir: its whiteouts are cleared.
+  if (!lp && isPureUpper(s, w.child) && w.child.upper!.children!.size > 0) {
+    return fail(s, 'ENOTEMPTY', 'VFS');
   }
   return remove(s, w.parent, w.child, w.name);
 }

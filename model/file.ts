@@ -15,6 +15,8 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
   let w = walkPath(s, path, false);
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (w.child.error) return fail(s, w.child.error, 'S2.8');
+  // The root is no name in a parent (LAST_ROOT): O_CREAT there is EISDIR before O_EXCL is looked at.
+  if (creat && !w.name) return fail(s, 'EISDIR', 'VFS');
   if (creat && f.has('O_EXCL') && isPositive(w.child)) return fail(s, 'EEXIST', 'VFS');
   if (isPositive(w.child) && realInode(w.child).type === 'symlink') {
     if (f.has('O_NOFOLLOW')) return fail(s, 'ELOOP', 'VFS');

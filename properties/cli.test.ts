@@ -8,6 +8,7 @@ import { inPrivateNamespace } from '../harness/namespace.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'properties', 'cli.js');
 const tmp = () => fs.mkdtempSync(join(process.env.OVLCHECK_TMP ?? os.tmpdir(), 'cli-'));
+const ORDER = ['data', 'hang', 'outcome', 'metadata', 'bookkeeping'];
 const ovlcheck = (args: string[]) => execa(process.execPath, [CLI, ...args], { reject: false, timeout: 120_000 });
 
 describe('bad input: one line, exit 2', () => {
@@ -37,13 +38,17 @@ describe('bad input: one line, exit 2', () => {
   });
   it('compare without a driver, with an unknown one, exec without its command', async () => {
     const r1 = await ovlcheck(['compare']);
-    expect([r1.exitCode, r1.stderr]).toEqual([2, 'ovlcheck: compare needs --driver NAME (one of: kernel, fuse-overlayfs, unionfs-fuse, memfs-unionfs, exec)']);
+    expect([r1.exitCode, r1.stderr]).toEqual([2, 'ovlcheck: compare needs --driver NAME (one of: kernel, fuse-overlayfs, unionfs-fuse, memfs-unionfs, exec, planted)']);
     const r2 = await ovlcheck(['compare', '--driver', 'zfs']);
-    expect([r2.exitCode, r2.stderr]).toEqual([2, 'ovlcheck: --driver: unknown driver "zfs" (one of: kernel, fuse-overlayfs, unionfs-fuse, memfs-unionfs, exec)']);
+    expect([r2.exitCode, r2.stderr]).toEqual([2, 'ovlcheck: --driver: unknown driver "zfs" (one of: kernel, fuse-overlayfs, unionfs-fuse, memfs-unionfs, exec, planted)']);
     const r3 = await ovlcheck(['compare', '--driver', 'exec']);
     expect([r3.exitCode, r3.stderr]).toEqual([2, 'ovlcheck: driver exec: the exec driver needs --mount-cmd "..." (see README, "Your own implementation")']);
     const r4 = await ovlcheck(['cross', '--from', 'kernel', '--to', 'kernel']);
     expect([r4.exitCode, r4.stderr]).toEqual([2, 'ovlcheck: cross needs two different implementations']);
+    const r5 = await ovlcheck(['compare', '--driver', 'memfs-unionfs', '--fail-on', 'data,cosmetic']);
+    expect([r5.exitCode, r5.stderr]).toEqual([2, 'ovlcheck: --fail-on: "cosmetic" is not a harm class (data, hang, outcome, metadata, bookkeeping)']);
+    const r6 = await ovlcheck(['compare', '--driver', 'planted']);
+    expect([r6.exitCode, r6.stderr]).toEqual([2, 'ovlcheck: --driver planted needs --plant FAULT[,FAULT] (and --plant is for it only)']);
   });
   it('not root', async () => {
     const r = await execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, CLI, 'run'], { reject: false });
@@ -81,24 +86,59 @@ describe.skipIf(!inPrivateNamespace())('runs', () => {
     expect(replay.exitCode, replay.stdout).toBe(0);
   }, 60_000);
 
-  it('compare writes a report with one row and one replayable case per divergence; exit 1', async () => {
+  it('compare writes a report with one row and one replayable case per finding, worst first, capped per class; exit 1', async () => {
     const out = tmp();
-    const r = await ovlcheck(['compare', '--driver', 'memfs-unionfs', '--runs', '40', '--max-findings', '3', '--seed', '1', '--out', out]);
+    const r = await ovlcheck(['compare', '--driver', 'memfs-unionfs', '--runs', '60', '--max-findings', '1', '--seed', '1', '--out', out]);
     expect(r.exitCode, r.stderr).toBe(1);
-    expect(r.stdout).toMatch(/3 new divergences/);
+    expect(r.stdout).toMatch(/5 new findings \(data 1, hang 0, outcome 1, metadata 1, bookkeeping 1\)|4 new findings/);
     const report = fs.readFileSync(join(out, 'report.md'), 'utf8');
-    expect(report.split('\n').filter((l) => /^\| \d+ \|/.test(l))).toHaveLength(3);
+    const rows = report.split('\n').filter((l) => /^\| \d+ \|/.test(l));
+    const classes = rows.map((l) => l.split('|')[2].trim());
+    expect(classes).toEqual([...classes].sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b))); // worst first
+    expect(new Set(classes).size).toBe(classes.length); // one per class
     expect(report).toContain('agrees with the model'); // each case replayed on the kernel too
     const json = JSON.parse(fs.readFileSync(join(out, 'report.json'), 'utf8'));
-    expect(json.findings).toHaveLength(3);
+    expect(json.findings.map((f: { harm: string }) => f.harm)).toEqual(classes);
+    for (const f of json.findings) expect(f.signature.startsWith(`${f.harm}: `)).toBe(true);
+    expect(json.findings[0].foundAfterMs).toBeGreaterThanOrEqual(0);
     const again = await ovlcheck(['replay', '--driver', 'memfs-unionfs', json.findings[0].case]);
     expect(again.exitCode, again.stdout).toBe(1);
     const onKernel = await ovlcheck(['replay', json.findings[0].case]);
     expect(onKernel.exitCode, onKernel.stdout).toBe(0);
+    // --fail-on: findings outside the gate's classes leave the exit 0.
+    const gate = await ovlcheck(['compare', '--driver', 'memfs-unionfs', '--runs', '60', '--max-findings', '1', '--seed', '1', '--out', tmp(), '--fail-on', 'hang']);
+    expect(gate.exitCode, gate.stdout).toBe(0);
+    expect(gate.stdout).toContain('0 of them in the classes that fail (--fail-on hang)');
     const bad = join(out, 'expect.json');
     fs.writeFileSync(bad, JSON.stringify({ driver: 'memfs-unionfs', expected: [{ signature: 'x' }] }));
     const r2 = await ovlcheck(['compare', '--driver', 'memfs-unionfs', '--expectations', bad]);
     expect([r2.exitCode, r2.stderr]).toEqual([2, `ovlcheck: ${bad}: expected[0] needs a "signature" and a non-empty "reason"`]);
+    fs.writeFileSync(bad, JSON.stringify({ driver: 'memfs-unionfs', expected: [{ signature: 'merged: nlink (more), root', reason: 'old style' }] }));
+    const r3 = await ovlcheck(['compare', '--driver', 'memfs-unionfs', '--expectations', bad]);
+    expect(r3.exitCode).toBe(2);
+    expect(r3.stderr).toMatch(/expected\[0\]: a signature starts with its class/);
+  }, 120_000);
+
+  it('a SIGTERM mid-compare (a CI timeout) leaves a complete report of what was found so far', async () => {
+    const out = tmp();
+    const child = execa(process.execPath, [CLI, 'compare', '--driver', 'memfs-unionfs', '--runs', '100000', '--max-findings', '1000', '--time-budget', '3600', '--seed', '2', '--out', out], { reject: false });
+    const found = () => {
+      try {
+        return JSON.parse(fs.readFileSync(join(out, 'report.json'), 'utf8')).findings.length as number;
+      } catch {
+        return 0; // not written yet, or being written
+      }
+    };
+    const deadline = Date.now() + 60_000;
+    while (found() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(found()).toBeGreaterThanOrEqual(3); // written as found, before the run ends
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode).toBe(143);
+    const json = JSON.parse(fs.readFileSync(join(out, 'report.json'), 'utf8'));
+    expect(json.stoppedBy).toBe('signal');
+    expect(json.findings.length).toBeGreaterThanOrEqual(3);
+    for (const f of json.findings) expect(fs.existsSync(f.case)).toBe(true);
   }, 120_000);
 
   it('Ctrl-C stops a compare against fuse-overlayfs and leaves no daemon, mount or temp dir', async () => {

@@ -11,7 +11,7 @@ import { KernelDriver, probeOverlaySupport } from '../harness/drivers/kernel.js'
 import { localSys, runningKernel } from '../harness/sys.js';
 import { runSuite } from './suite.js';
 import { inPrivateNamespace, runInPrivateNamespace } from '../harness/namespace.js';
-import { openSandbox, type Sandbox } from '../harness/sandbox.js';
+import { beforeSignalExit, openSandbox, type Sandbox } from '../harness/sandbox.js';
 import { CaseError, parseCase, type CaseFile } from './caseFile.js';
 import type { Progress } from './conformance.js';
 import { failureCase, formatFailure, type Failure } from './report.js';
@@ -22,11 +22,14 @@ import { openTarget, type Target } from '../harness/guest/target.js';
 import { probeLayerFs } from '../harness/probe.js';
 import { SetupError } from '../harness/guest/executor.js';
 import { runMatrix } from './matrix/run.js';
+import { patternStats } from './stats.js';
 import { unexplained } from './matrix/report.js';
 import { workerMain } from './matrix/worker.js';
 import { DRIVER_NAMES, makeDriver, probeDriver, CODECS, type DriverArgs, type DriverName } from '../harness/drivers/index.js';
 import type { Driver } from '../harness/driver.js';
-import { ExpectationsError, loadExpectations, runCompare, type Expectation } from './compareRun.js';
+import { byHarm, ExpectationsError, loadExpectations, runCompare, type CompareResult, type Expectation } from './compareRun.js';
+import { HARM_CLASSES, isHarmClass, type HarmClass } from './harm.js';
+import { PLANTED } from '../harness/drivers/planted.js';
 import { writeCompareReport } from './compareReport.js';
 import { formatCrossFailure, runCrossUpper } from './crossUpper.js';
 import { implementationVersion } from '../harness/drivers/versions.js';
@@ -37,10 +40,12 @@ const USAGE = `usage:
                [--mutate NAME]
   ovlcheck compare --driver NAME [--against model|kernel] [--runs N] [--steps N] [--seed N]
                [--time-budget SECONDS] [--out DIR] [--expectations FILE] [--max-findings N]
-               [--profile NAME] [--mount-cmd CMD [--umount-cmd CMD] [--codec FORMAT]]
+               [--fail-on CLASS,...] [--profile NAME] [--plant FAULT,...]
+               [--mount-cmd CMD [--umount-cmd CMD] [--codec FORMAT]]
   ovlcheck cross --from NAME --to NAME [--runs N] [--steps N] [--seed N]
   ovlcheck replay [--kernel SPEC | --driver NAME [--against model|kernel]] FILE...
   ovlcheck probe [--json]
+  ovlcheck stats [--cases N] [--steps N] [--seed N] [--profile NAME]
   ovlcheck matrix [--kernels host,6.1,6.12] [--runs N] [--steps N] [--seed N] [--jobs N]
                [--cross N] [--cli-runs N] [--profile NAME|all] [--out DIR] [--worker-limit MINUTES]
 
@@ -54,11 +59,16 @@ run     random layer stacks and operation sequences against the model and the ru
         --mutate NAME breaks one rule of the model on purpose (a self-test: the run must
         fail fast with a tiny case); NAME is one of: ${Object.keys(MUTATIONS).join(', ')}
 compare every distinct divergence of an implementation (drivers: ${DRIVER_NAMES.join(', ')}),
-        each shrunk to a minimal case, grouped by signature, written to DIR/report.md,
-        report.json and cases/ (default DIR reports/<driver>[-vs-kernel]). Signatures in
-        the --expectations file (default expectations/<driver>.json if present) are known
-        and tolerated: exit 1 only for new ones. Defaults: --runs 300 --steps 25
-        --max-findings 40 --against model --profile default.
+        each shrunk to a minimal case, classed by harm (data, hang, outcome, metadata,
+        bookkeeping) and written, worst first, to DIR/report.md, report.json and cases/ as
+        soon as it is found (default DIR reports/<driver>[-vs-kernel]); a signal or the time
+        budget ends it with the report complete. Signatures in the --expectations file
+        (default expectations/<driver>.json if present; "*" patterns allowed within a class)
+        are tolerated. --max-findings caps each class; --fail-on sets the classes whose new
+        findings exit 1 (default all). Defaults: --runs 300 --steps 25 --time-budget 300
+        --max-findings 20 --against model --profile default.
+        planted: the kernel with faults planted on purpose (--plant, one of:
+        ${Object.keys(PLANTED).join(', ')}), the suite's own check that it finds them.
         exec: --mount-cmd runs through sh with {lowerdir} {upperdir} {workdir} {merged}
         {options} filled in; --umount-cmd likewise (default: umount(2)); --codec kernel,
         fuse-overlayfs or unionfs-fuse names its layer format (default kernel).
@@ -70,6 +80,10 @@ replay  run case files (see README, "Case files"), checking their known answers 
         replays them on another kernel, booted under qemu: a line (6.1, 6.12) or a
         linux-image-* package from Debian's lists; cases a kernel cannot hold are skipped,
         each with the reason.
+stats   how often generated cases reach each multi-step scenario and single-step
+        situation (properties/patterns.ts), per 1000 cases, with the generator's locality
+        and scenarios and without them; on the model alone (no mounts). Defaults: --cases
+        2000 --steps 25 --seed 1 --profile default.
 probe   the kernel's version, module defaults, and which profiles and option combinations
         mount and what /proc/mounts shows for them.
 matrix  the suite on several kernels, one report (DIR/report.md, .json, .html; default
@@ -258,7 +272,7 @@ function takeDriverArgs(argv: string[], defaults: DriverChoice): { choice: Drive
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
-    const known = ['--driver', '--against', '--mount-cmd', '--umount-cmd', '--codec'];
+    const known = ['--driver', '--against', '--mount-cmd', '--umount-cmd', '--codec', '--plant'];
     if (!known.includes(flag)) {
       rest.push(argv[i]);
       continue;
@@ -271,6 +285,11 @@ function takeDriverArgs(argv: string[], defaults: DriverChoice): { choice: Drive
     } else if (flag === '--against') {
       if (value !== 'model' && value !== 'kernel') throw new UsageError(`--against: expected model or kernel, got "${value}"`);
       choice.against = value;
+    } else if (flag === '--plant') {
+      const names = value.split(',').map((x) => x.trim()).filter(Boolean);
+      const unknown = names.filter((n) => !(n in PLANTED));
+      if (unknown.length || !names.length) throw new UsageError(`--plant: unknown fault "${unknown[0] ?? value}" (one of: ${Object.keys(PLANTED).join(', ')})`);
+      choice.plant = names;
     } else if (flag === '--mount-cmd') choice.mountCmd = value;
     else if (flag === '--umount-cmd') choice.umountCmd = value;
     else {
@@ -279,6 +298,7 @@ function takeDriverArgs(argv: string[], defaults: DriverChoice): { choice: Drive
     }
   }
   if (choice.driver !== 'exec' && (choice.mountCmd || choice.umountCmd || choice.codec)) throw new UsageError('--mount-cmd, --umount-cmd and --codec are for --driver exec');
+  if ((choice.driver === 'planted') !== (choice.plant !== undefined)) throw new UsageError('--driver planted needs --plant FAULT[,FAULT] (and --plant is for it only)');
   if (choice.against === 'kernel' && choice.driver === 'kernel') throw new UsageError('--against kernel needs another --driver than kernel');
   const why = probeDriver(choice.driver, choice) ?? (choice.against === 'kernel' ? probeDriver('kernel') : null);
   if (why) throw new UsageError(`driver ${choice.driver}: ${why}`);
@@ -286,15 +306,16 @@ function takeDriverArgs(argv: string[], defaults: DriverChoice): { choice: Drive
 }
 
 interface CompareArgs extends DriverChoice {
-  runs: number; steps: number; seed: number; timeBudget?: number; out?: string; expectations?: string; maxFindings: number;
-  profile: string; maxLowers: number; entries: number; rotate: number;
+  runs: number; steps: number; seed: number; timeBudget: number; out?: string; expectations?: string; maxFindings: number;
+  profile: string; maxLowers: number; entries: number; rotate: number; failOn: HarmClass[];
 }
 
 function parseCompareArgs(argv: string[]): CompareArgs {
   const { choice, rest } = takeDriverArgs(argv, { driver: 'kernel', against: 'model' });
   if (!argv.some((a) => a === '--driver' || a.startsWith('--driver='))) throw new UsageError(`compare needs --driver NAME (one of: ${DRIVER_NAMES.join(', ')})`);
   const a: CompareArgs = {
-    ...choice, runs: 300, steps: 25, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, maxFindings: 40, profile: 'default', maxLowers: 4, entries: 12, rotate: 1,
+    ...choice, runs: 300, steps: 25, seed: (Date.now() ^ (Math.random() * 2 ** 31)) | 0, maxFindings: 20, profile: 'default', maxLowers: 4, entries: 12, rotate: 1,
+    timeBudget: 300, failOn: [...HARM_CLASSES],
   };
   const ints: Record<string, keyof CompareArgs> = {
     '--runs': 'runs', '--steps': 'steps', '--seed': 'seed', '--time-budget': 'timeBudget', '--max-findings': 'maxFindings',
@@ -305,7 +326,12 @@ function parseCompareArgs(argv: string[]): CompareArgs {
     else if (flag === '--out') a.out = value;
     else if (flag === '--expectations') a.expectations = value;
     else if (flag === '--profile') a.profile = value;
-    else throw new UsageError(`unknown option "${flag}"`);
+    else if (flag === '--fail-on') {
+      const classes = value.split(',').map((x) => x.trim()).filter(Boolean);
+      const bad = classes.find((c) => !isHarmClass(c));
+      if (bad !== undefined || !classes.length) throw new UsageError(`--fail-on: "${bad ?? value}" is not a harm class (${HARM_CLASSES.join(', ')})`);
+      a.failOn = classes as HarmClass[];
+    } else throw new UsageError(`unknown option "${flag}"`);
   }
   profilesToRun({ profile: a.profile } as RunArgs);
   return a;
@@ -320,35 +346,56 @@ async function cmdCompare(argv: string[]): Promise<number> {
   const sandbox = openSandbox();
   const driver = makeDriver(a.driver, sandbox, a);
   const reference = a.against === 'kernel' ? makeDriver('kernel', sandbox) : undefined;
+  // Where the implementation writes the kernel's format, each case ends with the kernel mounting its layers.
+  const kernelReader = a.driver !== 'kernel' ? makeDriver('kernel', sandbox) : undefined;
   const kernelRelease = release();
   try {
     const why = driver.supports?.(profile) ?? reference?.supports?.(profile);
     if (why) throw new UsageError(`driver ${driver.name}: ${why}`);
-    const r = await runCompare({
-      driver, reference, profile, kernel: runningKernel(), kernelRelease, runs: a.runs, steps: a.steps,
-      maxLowers: a.maxLowers, entries: a.entries, rotate: a.rotate, seed: a.seed, timeBudgetMs: a.timeBudget ? a.timeBudget * 1000 : undefined,
-      expectations: expected, maxFindings: a.maxFindings,
-      crossCheck: a.against === 'model' && a.driver !== 'kernel' ? (f) => kernelVerdict(f, sandbox, kernelRelease) : undefined,
-      onRound: ({ round, cases, findings, latest, repeated }) => process.stderr.write(`${driver.name}: round ${round}, ${cases} cases, ` +
-        `${findings} divergences; ${latest ? `new: ${latest}` : `ended on the known "${repeated}" again`}\n`),
-    });
     const implementation = implementationVersion(a.driver);
-    const report = writeCompareReport(out, {
+    const ctx = {
       driver: a.driver, implementation, against: a.against, kernelRelease, profile: profile.name,
       command: ['ovlcheck compare', ...argv.map(shellWord), ...(argv.some((x) => x.startsWith('--seed')) ? [] : [`--seed ${a.seed}`])].join(' '),
       date: new Date().toISOString(), expectationsFile,
-    }, r);
-    console.log(`ovlcheck: compare ${implementation} vs ${a.against}: ${r.cases} cases, ${r.steps} steps, ${r.findings.length} new divergences` +
+    };
+    // The report is written whenever it changes, and once more, synchronously, if a signal ends the run.
+    let latest: CompareResult | undefined;
+    const forget = beforeSignalExit((signal) => {
+      if (!latest) return;
+      latest.stoppedBy = 'signal';
+      writeCompareReport(out, ctx, latest);
+      console.error(`ovlcheck: ${signal}: stopped; ${latest.findings.length} findings so far in ${join(out, 'report.md')}`);
+    });
+    const elapsed = (ms: number) => `[${(ms / 1000).toFixed(0).padStart(4)} s]`;
+    const r = await runCompare({
+      driver, reference, kernelReader, profile, kernel: runningKernel(), kernelRelease, runs: a.runs, steps: a.steps,
+      maxLowers: a.maxLowers, entries: a.entries, rotate: a.rotate, seed: a.seed, timeBudgetMs: a.timeBudget * 1000,
+      expectations: expected, maxPerClass: a.maxFindings,
+      crossCheck: a.against === 'model' && a.driver !== 'kernel' ? (f) => kernelVerdict(f, sandbox, kernelRelease) : undefined,
+      onUpdate: (partial) => {
+        latest = partial;
+        writeCompareReport(out, ctx, partial);
+      },
+      onRound: ({ round, cases, findings, elapsedMs, latest: f, repeated }) => process.stderr.write(`${elapsed(elapsedMs)} ${driver.name}: round ${round}, ${cases} cases, ` +
+        `${findings} findings; ${f ? `new: ${f.signature}` : `ended on the known "${repeated}" again`}\n`),
+    });
+    forget();
+    const report = writeCompareReport(out, ctx, r);
+    const failing = r.findings.filter((f) => a.failOn.includes(f.harm));
+    const perClass = HARM_CLASSES.map((c) => `${c} ${r.findings.filter((f) => f.harm === c).length}`).join(', ');
+    console.log(`ovlcheck: compare ${implementation} vs ${a.against}: ${r.cases} cases, ${r.steps} steps, ${r.findings.length} new findings (${perClass})` +
       `${expectationsFile ? `, ${r.expectedSeen.length} expected ones seen` : ''} in ${(r.elapsedMs / 1000).toFixed(1)} s (stopped: ${r.stoppedBy}); seed ${a.seed}; report ${report}`);
-    for (const [i, f] of r.findings.entries()) console.log(`  ${String(i + 1).padStart(2)}. ${f.signature}`);
+    for (const [i, f] of byHarm(r.findings).entries()) console.log(`  ${String(i + 1).padStart(2)}. ${f.signature}`);
     if (r.crash) {
       console.error(`ovlcheck: internal error (a bug in ovlcheck, not a divergence):\n${r.crash.stack ?? r.crash}`);
       return 3;
     }
-    return r.findings.length ? 1 : 0;
+    if (failing.length < r.findings.length) console.log(`ovlcheck: ${failing.length} of them in the classes that fail (--fail-on ${a.failOn.join(',')})`);
+    return failing.length ? 1 : 0;
   } finally {
     await driver.teardown();
     await reference?.teardown();
+    await kernelReader?.teardown();
     sandbox.close();
   }
 }
@@ -458,6 +505,25 @@ async function cmdMatrix(argv: string[], whole: string[]): Promise<number> {
   return bad.length ? 2 : 0; // a kernel that did not boot, or a worker past its limit
 }
 
+async function cmdStats(argv: string[]): Promise<number> {
+  const a = { cases: 2000, steps: 25, seed: 1, profile: 'default' };
+  for (const [flag, value] of flagPairs(argv)) {
+    if (flag === '--cases' || flag === '--steps' || flag === '--seed') a[flag.slice(2) as 'cases' | 'steps' | 'seed'] = intOption(flag, value);
+    else if (flag === '--profile') a.profile = value;
+    else throw new UsageError(`unknown option "${flag}"`);
+  }
+  const profile = profilesToRun({ profile: a.profile } as RunArgs)[0];
+  const o = { cases: a.cases, steps: a.steps, seed: a.seed, profile, kernel: runningKernel() };
+  const [off, on] = [await patternStats({ ...o, locality: false }), await patternStats(o)];
+  console.log(`ovlcheck stats: ${on.cases} cases of up to ${a.steps} steps, seed ${a.seed}, profile ${profile.name}; per 1000 cases`);
+  console.log(`${'pattern'.padEnd(32)} ${'kind'.padEnd(12)} ${'without locality'.padStart(16)} ${'with'.padStart(6)}`);
+  for (const [i, r] of on.rates.entries()) {
+    console.log(`${r.pattern.padEnd(32)} ${r.kind.padEnd(12)} ${String(off.rates[i].perThousand).padStart(16)} ${String(r.perThousand).padStart(6)}`);
+  }
+  console.log(`${'(steps per case)'.padEnd(45)} ${(off.steps / off.cases).toFixed(1).padStart(16)} ${(on.steps / on.cases).toFixed(1).padStart(6)}`);
+  return 0;
+}
+
 /** --kernel SPEC: where replay and run send their syscalls (the running kernel, or a guest). */
 function takeKernelArg(argv: string[]): { kernel: string; rest: string[] } {
   const rest: string[] = [];
@@ -499,12 +565,13 @@ async function cmdReplay(argv: string[]): Promise<number> {
   const sandbox = openSandbox();
   const driver: Driver = makeDriver(choice.driver, sandbox, choice);
   const reference = choice.against === 'kernel' ? makeDriver('kernel', sandbox) : undefined;
+  const kernelReader = choice.driver !== 'kernel' ? makeDriver('kernel', sandbox) : undefined; // used where the layers are in its format
   const kernelRelease = release();
   let bad = 0;
   try {
     for (const { file, c } of cases) {
       // A case compare found against this driver replays with what compare tolerated then.
-      const r = await replayCase(c, driver, runningKernel(), kernelRelease, reference, toleratedBy(c));
+      const r = await replayCase(c, driver, runningKernel(), kernelRelease, reference, toleratedBy(c), kernelReader);
       if (r.failure) console.log(formatFailure(r.failure));
       for (const e of r.knownAnswerErrors) console.log(`known answer: ${e}`);
       const verdict = r.failure ? 'DIVERGES' : r.knownAnswerErrors.length ? 'WRONG KNOWN ANSWER' : 'ok';
@@ -557,7 +624,8 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return cmd ? 0 : 2;
     }
-    if (!['run', 'replay', 'probe', 'compare', 'cross', 'matrix', 'matrix-worker'].includes(cmd)) throw new UsageError(`unknown command "${cmd}" (try --help)`);
+    if (!['run', 'replay', 'probe', 'compare', 'cross', 'matrix', 'matrix-worker', 'stats'].includes(cmd)) throw new UsageError(`unknown command "${cmd}" (try --help)`);
+    if (cmd === 'stats') return await cmdStats(rest); // the model only: no root, no namespace
     if (cmd === 'matrix') parseMatrixArgs(rest);
     // Reject bad options and unusable drivers before anything else.
     if (cmd === 'run') parseRunArgs(rest);

@@ -1,14 +1,41 @@
-// fast-check commands: one generic command per operation. Its paths are resolved against
-// the model state when it runs, so the printed and saved steps are concrete.
+// fast-check commands: one generic command per operation, and scenario commands that run
+// several steps which follow each other (issue 10). Paths are resolved against the model
+// state when a command runs, so the printed and saved steps are concrete.
 
-import type fc from 'fast-check';
-import type { Op, OpenFlag, RenameFlag, StackSpec, XattrFlag } from '../model/index.js';
-import type { AbstractOp, PathPick } from './arb/ops.js';
-import type { Session } from './session.js';
+import fc from 'fast-check';
+import type { Op, OpenFlag, OvlState, RenameFlag, StackSpec, XattrFlag } from '../model/index.js';
+import { parentPath } from '../model/layerFs.js';
+import { isDir, isPositive, lookupPath, realInode, type OvlDentry } from '../model/lookup.js';
+import { readDir } from '../model/readdir.js';
+import { opArbitrary, scenarioArbitrary, type AbstractOp, type AbstractScenario, type PathPick } from './arb/ops.js';
+
+/** What a command steps: a Session (against a mount), or the model alone (properties/stats.ts). */
+export interface Stepper {
+  /** The model's state after the steps so far. */
+  readonly state: OvlState;
+  step(op: Op): Promise<unknown>;
+}
 
 export interface Real {
-  session: Session;
+  session: Stepper;
   candidates: Candidates;
+  /** What earlier steps of the case touched; made by the first command that needs it. */
+  reach?: Reach;
+}
+
+/** The concrete paths the case's steps touched so far, the latest last (each once). */
+export interface Reach {
+  touched: string[];
+}
+
+/** The commands of a case, as conformance.ts and stats.ts generate them. */
+export function commandArbitrary(o: { rotate: number; userXattrs: boolean; locality?: boolean }): fc.Arbitrary<fc.AsyncCommand<object, Real>> {
+  const ops = opArbitrary(o.rotate, 1, o.userXattrs, o.locality ?? true).map((a): fc.AsyncCommand<object, Real> => new OpCommand(a));
+  if (o.locality === false) return ops;
+  return fc.oneof(
+    { weight: 6, arbitrary: ops },
+    { weight: 1, arbitrary: scenarioArbitrary(o.userXattrs).map((a): fc.AsyncCommand<object, Real> => new ScenarioCommand(a)) },
+  );
 }
 
 export class OpCommand implements fc.AsyncCommand<object, Real> {
@@ -18,7 +45,9 @@ export class OpCommand implements fc.AsyncCommand<object, Real> {
     return true;
   }
   async run(_m: object, r: Real): Promise<void> {
-    this.concrete = resolveOp(this.abstract, r.candidates);
+    const reach = (r.reach ??= { touched: [] });
+    this.concrete = resolveOp(this.abstract, r.candidates, reach, r.session.state);
+    touch(reach, this.concrete);
     await r.session.step(this.concrete);
   }
   toString(): string {
@@ -32,10 +61,10 @@ export interface Candidates {
 }
 
 /**
- * The paths a pick chooses from: every path of the initial stack (whiteouts and hidden names
- * included) plus two fresh names under each of its dirs. They depend on the stack only, not
- * on the steps run so far, so that dropping a step while shrinking leaves the paths of the
- * other steps unchanged.
+ * The paths a uniform pick chooses from: every path of the initial stack (whiteouts and
+ * hidden names included) plus two fresh names under each of its dirs. They depend on the
+ * stack only, not on the steps run so far, so that dropping a step while shrinking leaves
+ * the uniform picks of the other steps unchanged (relative picks may move: acceptable).
  */
 export function candidatePaths(stack: StackSpec): Candidates {
   const all = new Set<string>();
@@ -48,20 +77,93 @@ export function candidatePaths(stack: StackSpec): Candidates {
       if (e.type === 'dir') dirs.add(path);
     }
   }
-  for (const d of [...dirs]) for (const n of FRESH) all.add(d === '/' ? `/${n}` : `${d}/${n}`);
+  for (const d of [...dirs]) for (const n of FRESH) all.add(join(d, n));
   return { all: [...all].sort(), dirs: [...dirs].sort() };
 }
 
 const FRESH = ['n1', 'n2'];
 
-function resolvePath(p: PathPick, c: Candidates): string {
-  if (p.fresh === undefined) return c.all[p.pick % c.all.length];
-  const dir = c.dirs[p.pick % c.dirs.length];
-  return dir === '/' ? `/${p.fresh}` : `${dir}/${p.fresh}`;
+const join = (dir: string, name: string) => (dir === '/' ? `/${name}` : `${dir}/${name}`);
+
+/** The model's dentry for a path, or null (missing, or a lookup the model does not hold). */
+function dentry(s: OvlState | undefined, path: string): OvlDentry | null {
+  if (!s) return null;
+  try {
+    const d = lookupPath(s, path);
+    return d && isPositive(d) ? d : null;
+  } catch {
+    return null;
+  }
 }
 
-export function resolveOp(a: AbstractOp, c: Candidates): Op {
-  const [p, q] = a.paths.map((x) => resolvePath(x, c));
+function isDirAt(path: string, c: Candidates, s?: OvlState): boolean {
+  const d = dentry(s, path);
+  return d ? isDir(d) : !s && c.dirs.includes(path);
+}
+
+/** Every name the case knows of: the stack's and those its steps touched, sorted. */
+function known(c: Candidates, reach?: Reach): string[] {
+  if (!reach?.touched.length) return c.all;
+  return [...new Set([...c.all, ...reach.touched])].sort();
+}
+
+/** Names directly under dir: the stack's, and those created or touched so far (issue 10). */
+function childrenOf(dir: string, c: Candidates, reach?: Reach): string[] {
+  return known(c, reach).filter((p) => p !== '/' && p !== dir && parentPath(p) === dir);
+}
+
+/** Other names of the same inode (hard links), as the model sees them now. */
+function otherLinks(path: string, c: Candidates, reach: Reach | undefined, s: OvlState | undefined): string[] {
+  const d = dentry(s, path);
+  if (!d || isDir(d)) return [];
+  const id = realInode(d).id;
+  return known(c, reach).filter((p) => {
+    if (p === path) return false;
+    const o = dentry(s, p);
+    return o !== null && !isDir(o) && realInode(o).id === id;
+  });
+}
+
+/** Names no step touched yet, if there are any: still as the stack has them (lower-only, say). */
+function untouchedFirst(names: string[], reach: Reach): string[] {
+  const fresh = names.filter((p) => !reach.touched.includes(p));
+  return fresh.length ? fresh : names;
+}
+
+function choose<T>(xs: readonly T[], pick: number): T | undefined {
+  return xs.length ? xs[pick % xs.length] : undefined;
+}
+
+/** A relative pick: the path `back` touches ago, or one related to it. */
+function resolveNear(p: PathPick, base: string, c: Candidates, reach: Reach, s?: OvlState): string {
+  const pick = p.pick;
+  switch (p.near) {
+    case 'parent': return parentPath(base);
+    case 'child': return choose(untouchedFirst(childrenOf(base, c, reach), reach), pick) ?? base;
+    case 'sibling': return choose(untouchedFirst(childrenOf(parentPath(base), c, reach).filter((x) => x !== base), reach), pick) ?? base;
+    case 'link': return choose(otherLinks(base, c, reach, s), pick) ?? base;
+    default: return base;
+  }
+}
+
+function resolvePath(p: PathPick, c: Candidates, reach?: Reach, s?: OvlState): string {
+  const touched = reach?.touched ?? [];
+  if (p.near !== undefined && touched.length > 0) {
+    const base = touched[touched.length - 1 - ((p.back ?? 0) % touched.length)];
+    const near = resolveNear(p, base, c, reach!, s);
+    if (p.fresh !== undefined) return join(isDirAt(near, c, s) ? near : parentPath(near), p.fresh);
+    return near === '/' ? base : near; // never the root itself, as uniform picks (the model is not checked there)
+  }
+  if (p.fresh === undefined) return c.all[p.pick % c.all.length];
+  return join(c.dirs[p.pick % c.dirs.length], p.fresh);
+}
+
+/**
+ * The concrete step. `reach` and `s` (the model state) are for relative picks: without
+ * them those are uniform picks, as for callers that resolve a step on its own.
+ */
+export function resolveOp(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlState): Op {
+  const [p, q] = a.paths.map((x) => resolvePath(x, c, reach, s));
   switch (a.op) {
     case 'open': return { op: 'open', path: p, flags: a.flags as OpenFlag[], mode: a.mode, ...(a.data !== undefined && !a.flags.includes('O_RDONLY') ? { data: a.data } : {}) };
     case 'truncate': return { op: 'truncate', path: p, size: a.size };
@@ -77,6 +179,273 @@ export function resolveOp(a: AbstractOp, c: Candidates): Op {
     case 'removexattr': return { op: 'removexattr', path: p, name: a.name };
     case 'remount': return { op: 'remount' };
     case 'rotate': return { op: 'rotate' };
+  }
+}
+
+/** Steps resolved in order, relative picks following the earlier ones (no model state). */
+export function resolveOps(as: AbstractOp[], c: Candidates): Op[] {
+  const reach: Reach = { touched: [] };
+  return as.map((a) => {
+    const op = resolveOp(a, c, reach);
+    touch(reach, op);
+    return op;
+  });
+}
+
+/** The paths a step names. */
+export function opPaths(op: Op): string[] {
+  switch (op.op) {
+    case 'rename': case 'link': return [op.src, op.dst];
+    case 'remount': case 'rotate': return [];
+    default: return [op.path];
+  }
+}
+
+/** Record a step's paths (or one path) as the latest touched. */
+export function touch(reach: Reach, what: Op | string): void {
+  for (const p of typeof what === 'string' ? [what] : opPaths(what)) {
+    const i = reach.touched.indexOf(p);
+    if (i >= 0) reach.touched.splice(i, 1);
+    reach.touched.push(p);
+  }
+}
+
+// ---------------------------------------------------------------- scenarios
+
+/** A scenario's view of the case while it runs. */
+class Ctx {
+  readonly done: Op[] = [];
+  constructor(readonly r: Real, readonly reach: Reach) {}
+  get s(): OvlState {
+    return this.r.session.state;
+  }
+  async step(op: Op): Promise<void> {
+    touch(this.reach, op);
+    this.done.push(op);
+    await this.r.session.step(op);
+  }
+  d(path: string): OvlDentry | null {
+    return dentry(this.s, path);
+  }
+  isDir(path: string): boolean {
+    const d = this.d(path);
+    return d !== null && isDir(d);
+  }
+  /** The model's merged listing of a dir now (full paths). */
+  list(path: string): string[] {
+    const d = this.d(path);
+    if (!d || !isDir(d)) return [];
+    try {
+      return readDir(this.s, d).map((n) => join(path, n));
+    } catch {
+      return [];
+    }
+  }
+  /** Known names (not the root) that exist now and fit. */
+  names(fits: (d: OvlDentry) => boolean): string[] {
+    return known(this.r.candidates, this.reach).filter((p) => {
+      if (p === '/') return false;
+      const d = this.d(p);
+      return d !== null && fits(d);
+    });
+  }
+  /** A name under dir that does not exist now. */
+  freshIn(dir: string): string {
+    const free = FRESH.map((n) => join(dir, n)).find((p) => !this.d(p));
+    return free ?? join(dir, FRESH[0]);
+  }
+}
+
+const fromLower = (d: OvlDentry) => d.lowers.length > 0;
+const isFile = (d: OvlDentry) => !isDir(d) && realInode(d).type === 'file';
+
+/** rm -r down to `depth` levels: the children the model lists now, removed one by one. */
+async function removeTree(x: Ctx, dir: string, depth: number): Promise<void> {
+  for (const child of x.list(dir)) {
+    if (x.isDir(child)) {
+      if (depth > 1) await removeTree(x, child, depth - 1);
+      await x.step({ op: 'rmdir', path: child });
+    } else await x.step({ op: 'unlink', path: child });
+  }
+}
+
+/** The index of the write among change()'s ways for a non-dir. */
+const WRITE = 2;
+
+/** A step that changes a name, chosen by `way`: chmod, setxattr; for a non-dir also a write, a truncate. */
+function change(a: AbstractScenario, path: string, way: number, isDirectory: boolean): Op {
+  const ways: Op[] = [
+    { op: 'chmod', path, mode: a.mode },
+    { op: 'setxattr', path, name: a.name, value: a.value },
+  ];
+  if (!isDirectory) ways.push({ op: 'open', path, flags: ['O_WRONLY', 'O_APPEND'], data: a.data }, { op: 'truncate', path, size: 1 });
+  return ways[way % ways.length];
+}
+
+type Run = (x: Ctx, a: AbstractScenario) => Promise<void>;
+
+const RUNS: Record<AbstractScenario['scenario'], Run> = {
+  /**
+   * Empty a lower or merged dir through the overlay, then remove it or rename a dir onto it:
+   * its upper holds only whiteouts then (S4.8: they do not count; S5.9).
+   */
+  async 'empty-then-remove'(x, a) {
+    const dirs = x.names((d) => isDir(d) && fromLower(d));
+    const full = dirs.filter((p) => x.list(p).length > 0);
+    const dir = choose(full.length ? full : dirs, a.pick);
+    if (!dir) return;
+    await removeTree(x, dir, 2);
+    const end = a.way % 4;
+    if (end === 2) {
+      const other = x.freshIn(parentPath(dir));
+      await x.step({ op: 'mkdir', path: other, mode: 0o755 });
+      await x.step({ op: 'rename', src: other, dst: dir });
+    } else if (end === 3) {
+      const other = choose(x.list(parentPath(dir)).filter((p) => p !== dir), a.way >> 2) ?? x.freshIn(parentPath(dir));
+      await x.step({ op: 'rename', src: other, dst: dir });
+    } else await x.step({ op: 'rmdir', path: dir });
+  },
+
+  /** Change a child (write, chmod, setxattr, create, unlink), then rename or copy up its parent (S6.2, S5.2). */
+  async 'child-then-parent'(x, a) {
+    const dirs = x.names((d) => isDir(d) && fromLower(d));
+    const dir = choose(dirs.length ? dirs : x.names(isDir), a.pick);
+    if (!dir) return;
+    const kind = a.way % 5;
+    const children = x.list(dir);
+    if (kind === 3 || children.length === 0) {
+      await x.step({ op: 'open', path: x.freshIn(dir), flags: ['O_WRONLY', 'O_CREAT'], mode: 0o644, data: a.data });
+    } else {
+      const child = choose(children, a.way >> 3)!;
+      const childIsDir = x.isDir(child);
+      if (kind === 4) await x.step(childIsDir ? { op: 'rmdir', path: child } : { op: 'unlink', path: child });
+      else await x.step(change(a, child, kind === 0 ? WRITE : kind - 1, childIsDir));
+    }
+    const end = (a.way >> 8) % 4;
+    if (end < 2) await x.step({ op: 'rename', src: dir, dst: x.freshIn(parentPath(dir)) });
+    else await x.step(change(a, dir, end - 2, true));
+  },
+
+  /** A call that fails on a name from a lower layer, then steps on that name, its parent or a child. */
+  async 'fail-then-look'(x, a) {
+    // Names only in lower layers first: a failed call can leave their copy-up behind.
+    const names = x.names(fromLower);
+    const lowerOnly = names.filter((p) => !x.d(p)!.upper && ['file', 'dir'].includes(realInode(x.d(p)!).type));
+    const target = choose(lowerOnly.length ? lowerOnly : names, a.pick);
+    if (!target) return;
+    const d = x.d(target)!;
+    const sibling = x.freshIn(parentPath(target));
+    // S22.4: the upper fs checks the flags after the copy-up, so the failed call leaves a copy.
+    const leaves: Op = a.name in realInode(d).xattrs
+      ? { op: 'setxattr', path: target, name: a.name, value: a.value, flags: 'XATTR_CREATE' } // EEXIST
+      : { op: 'setxattr', path: target, name: a.name, value: a.value, flags: 'XATTR_REPLACE' }; // ENODATA
+    const ways: Op[] = isDir(d)
+      ? [
+        x.list(target).length ? { op: 'rmdir', path: target } : { op: 'unlink', path: target }, // ENOTEMPTY (S4.8, S4.9), EISDIR
+        { op: 'rename', src: target, dst: sibling }, // EXDEV without redirect_dir=on (S5.2)
+        { op: 'mkdir', path: target, mode: 0o755 }, // EEXIST
+        { op: 'rename', src: target, dst: join(target, 'n1') }, // EINVAL: into itself
+      ]
+      : [
+        { op: 'rmdir', path: target }, // ENOTDIR
+        { op: 'open', path: target, flags: ['O_WRONLY', 'O_CREAT', 'O_EXCL'], mode: 0o644 }, // EEXIST
+        { op: 'rename', src: target, dst: sibling, flags: ['RENAME_WHITEOUT'] }, // EINVAL (S5.1)
+        { op: 'open', path: join(target, 'n1'), flags: ['O_WRONLY', 'O_CREAT'], mode: 0o644 }, // ENOTDIR
+      ];
+    ways.push(leaves, leaves, leaves);
+    await x.step(ways[a.way % ways.length]);
+    touch(x.reach, target); // the follow-up steps start from the name
+    if (a.then.length === 0) await x.step({ op: 'chmod', path: target, mode: a.mode });
+    await thenSteps(x, a);
+  },
+
+  /** Delete a lower name, then create it again: a whiteout replaced, an opaque dir (S4.2, S3.6). */
+  async 'delete-then-recreate'(x, a) {
+    const target = choose(x.names(fromLower), a.pick);
+    if (!target) return;
+    if (x.isDir(target)) {
+      await removeTree(x, target, 1);
+      await x.step({ op: 'rmdir', path: target });
+    } else await x.step({ op: 'unlink', path: target });
+    const other = choose(x.names(isFile), a.way >> 3);
+    const ways: Op[] = [
+      { op: 'mkdir', path: target, mode: 0o755 },
+      { op: 'open', path: target, flags: ['O_WRONLY', 'O_CREAT'], mode: 0o644, data: a.data },
+      { op: 'symlink', target: 'n1', path: target },
+      { op: 'mknod', path: target, kind: 'fifo', mode: 0o644 },
+      ...(other ? [{ op: 'link', src: other, dst: target } as Op, { op: 'rename', src: other, dst: target } as Op] : []),
+    ];
+    await x.step(ways[a.way % ways.length]);
+    await thenSteps(x, a);
+  },
+
+  /** Rename a dir (a new one half the time: it may move), then create or remove inside it (S5.3, S5.8). */
+  async 'rename-dir-then-inside'(x, a) {
+    let dir = choose(x.names(isDir), a.pick);
+    if (!dir || a.way % 2 === 0) {
+      dir = x.freshIn(dir ?? '/');
+      await x.step({ op: 'mkdir', path: dir, mode: 0o755 });
+    }
+    const into = (a.way >> 1) % 2 ? parentPath(dir) : choose(x.names(isDir).filter((p) => p !== dir && !p.startsWith(dir + '/')), a.pick >> 4) ?? '/';
+    const dst = x.freshIn(into);
+    await x.step({ op: 'rename', src: dir, dst });
+    const inside = x.d(dst) ? dst : dir;
+    const child = choose(x.list(inside), a.way >> 4);
+    const ways: Op[] = [
+      { op: 'open', path: x.freshIn(inside), flags: ['O_WRONLY', 'O_CREAT'], mode: 0o644, data: a.data },
+      { op: 'mkdir', path: x.freshIn(inside), mode: 0o755 },
+      ...(child ? [x.isDir(child) ? { op: 'rmdir', path: child } as Op : { op: 'unlink', path: child } as Op] : []),
+    ];
+    await x.step(ways[(a.way >> 2) % ways.length]);
+    await thenSteps(x, a);
+  },
+
+  /** Hard-link a file, then change it through one of its names (S4.6, S6.6). */
+  async 'link-then-modify'(x, a) {
+    const files = x.names(isFile);
+    const lower = files.filter((p) => fromLower(x.d(p)!));
+    const src = choose(lower.length ? lower : files, a.pick);
+    if (!src) return;
+    const dst = x.freshIn(a.way % 2 ? parentPath(src) : choose(x.names(isDir), a.way >> 6) ?? '/');
+    await x.step({ op: 'link', src, dst });
+    await x.step(change(a, (a.way >> 1) % 2 ? src : dst, a.way >> 2, false));
+    await thenSteps(x, a);
+  },
+
+  /** Copy up a lower dir by chmod or setxattr (the dir alone, S6.2), then change a name inside it. */
+  async 'dir-copy-up-then-inside'(x, a) {
+    const dirs = x.names((d) => isDir(d) && fromLower(d));
+    const untouched = dirs.filter((p) => !x.d(p)!.upper);
+    const dir = choose(untouched.length ? untouched : dirs, a.pick);
+    if (!dir) return;
+    await x.step(change(a, dir, a.way, true));
+    const child = choose(untouchedFirst(x.list(dir), x.reach), a.way >> 2);
+    if (!child || (a.way >> 1) % 4 === 0) await x.step({ op: 'open', path: x.freshIn(dir), flags: ['O_WRONLY', 'O_CREAT'], mode: 0o644, data: a.data });
+    else if (x.isDir(child)) await x.step(change(a, child, a.way >> 5, true));
+    else await x.step(change(a, child, (a.way >> 5) % 2 ? WRITE : a.way >> 6, false)); // the child's own copy-up, by a write half the time
+    await thenSteps(x, a);
+  },
+};
+
+/** The scenario's last steps: on the name it ended on, its parent or a child. */
+async function thenSteps(x: Ctx, a: AbstractScenario): Promise<void> {
+  for (const t of a.then) await x.step(resolveOp(t, x.r.candidates, x.reach, x.s));
+}
+
+export class ScenarioCommand implements fc.AsyncCommand<object, Real> {
+  private done: Op[] | null = null;
+  constructor(readonly abstract: AbstractScenario) {}
+  check(): boolean {
+    return true;
+  }
+  async run(_m: object, r: Real): Promise<void> {
+    const x = new Ctx(r, (r.reach ??= { touched: [] }));
+    this.done = x.done;
+    await RUNS[this.abstract.scenario](x, this.abstract);
+  }
+  toString(): string {
+    if (!this.done) return `${this.abstract.scenario}(...)`;
+    return `${this.abstract.scenario}: ${this.done.length ? this.done.map(formatOp).join('; ') : '(nothing fits)'}`;
   }
 }
 

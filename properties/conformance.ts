@@ -4,14 +4,14 @@
 import fc from 'fast-check';
 import type { KernelVersion, Op, Profile, StackSpec } from '../model/index.js';
 import type { Driver } from '../harness/driver.js';
-import { opArbitrary } from './arb/ops.js';
 import { dataOnlyStack, layerStack } from './arb/layerStack.js';
-import { candidatePaths, OpCommand } from './commands.js';
+import { candidatePaths, commandArbitrary } from './commands.js';
 import { minimizeFailure } from './minimize.js';
 import type { StepFn } from './mutations.js';
 import type { Failure } from './report.js';
 import { Divergence, KnownDivergence, Session } from './session.js';
 import type { Tolerance } from './signature.js';
+import { harmRank, type HarmClass } from './harm.js';
 
 export interface RunOptions {
   runs: number;
@@ -32,6 +32,8 @@ export interface RunOptions {
   modelStep?: StepFn;
   /** Another implementation as the reference instead of the model (compare --against kernel). */
   reference?: Driver;
+  /** The kernel driver, to mount the implementation's layers at the end of each case (Session). */
+  kernelReader?: Driver;
   /** false: the layers' filesystem has no user.* xattrs (tmpfs before 6.6): ordinary xattrs are trusted.* (S20.1). */
   userXattrs?: boolean;
   /** Divergences already known: left out of the comparison (see Session). */
@@ -44,12 +46,18 @@ export interface RunOptions {
    * step deadline per candidate. Default 120 s.
    */
   shrinkBudgetMs?: number;
+  /** Checked before each case: true ends the run as a time budget does (a signal, compare's stop). */
+  stop?: () => boolean;
+  /** The first failure, before it is shrunk: a report written now holds it even if the run is killed while shrinking. */
+  onFailure?: (f: Failure) => void;
 }
 
 export interface Progress {
   cases: number;
   /** Cases that ended early at a known divergence (compare). */
   knownStops: number;
+  /** Tolerated outcomes that cases went on past (compare; Session.followActual). */
+  continued: number;
   /** Cases generated (cases counts the shrinker's runs too). */
   generated: number;
   steps: number;
@@ -71,25 +79,27 @@ export interface RunSummary extends Progress {
 
 export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const started = Date.now();
-  const progress: Progress = { cases: 0, knownStops: 0, generated: 0, steps: 0, shrinking: false, elapsedMs: 0, deepest: 0 };
+  const progress: Progress = { cases: 0, knownStops: 0, continued: 0, generated: 0, steps: 0, shrinking: false, elapsedMs: 0, deepest: 0 };
   let failure: Failure | null = null;
   let crash: Error | null = null;
   let crashCase: RunSummary['crashCase'];
   const noUpper = o.profile.readonly === 'no-upper';
   const rotate = noUpper ? 0 : o.rotateWeight ?? 1;
   const userXattrs = o.userXattrs ?? true;
-  const commands = fc.commands([opArbitrary(rotate, 1, userXattrs).map((a) => new OpCommand(a))], { maxCommands: o.steps, size: 'max' });
+  const commands = fc.commands([commandArbitrary({ rotate, userXattrs })], { maxCommands: o.steps, size: 'max' });
   const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 
   let shrinkingSince = 0;
+  /** The class of the failure being shrunk (properties/harm.ts). */
+  let firstHarm: HarmClass = 'data';
   /** An error that leaves nothing to run the next case on (a hung or dead guest): no shrinking. */
   let fatal = false;
   const property = fc.asyncProperty(stacks, commands, async (stack, cmds) => {
-    if (fatal || (progress.shrinking && Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000))) return;
+    if (fatal || o.stop?.() || (progress.shrinking && Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000))) return;
     progress.cases++;
     if (!progress.shrinking) progress.generated++;
-    const session = new Session(o.driver, o.profile, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known });
+    const session = new Session(o.driver, o.profile, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known, kernelReader: o.kernelReader });
     try {
       await session.start(stack);
       await fc.asyncModelRun(() => ({ model: {}, real: { session, candidates: candidatePaths(stack) } }), cmds);
@@ -100,7 +110,11 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
         if (!progress.shrinking) progress.knownStops++;
         return; // the rest of this case would only compare two states known to differ
       }
+      if (e instanceof Divergence && progress.shrinking && harmRank(e.info.harm ?? 'data') > harmRank(firstHarm)) {
+        return; // a lesser divergence than the one being shrunk: shrinking must not trade it away
+      }
       if (e instanceof Divergence) {
+        if (!progress.shrinking) firstHarm = e.info.harm ?? 'data';
         failure = {
           driver: o.driver.name, against: session.against, kernel: o.kernelRelease, profile: o.profile, options: session.facts?.options ?? '', moduleDefaults: session.facts?.moduleDefaults ?? {},
           stack, history: [...session.history], info: e.info,
@@ -110,12 +124,14 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
         crashCase = { stack, steps: session.history.map((h) => h.op) };
         fatal = (e as { fatal?: boolean }).fatal === true;
       }
+      if (!progress.shrinking && failure) o.onFailure?.(failure);
       if (!progress.shrinking) shrinkingSince = Date.now();
       progress.shrinking = true;
       throw e;
     } finally {
       for (const k of session.knownSeen) o.seen?.add(k);
       progress.steps += session.history.length;
+      if (!progress.shrinking) progress.continued += session.continued;
       if (session.history.length || !progress.shrinking) progress.deepest = Math.max(progress.deepest, session.state?.lowers.length ?? 0);
       if (!fatal) await session.close();
       progress.elapsedMs = Date.now() - started;
@@ -134,7 +150,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   progress.elapsedMs = Date.now() - started;
   let f = failure as Failure | null;
   if (f && result.failed) {
-    f = await minimizeFailure(f, o.driver, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known });
+    f = await minimizeFailure(f, o.driver, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known, kernelReader: o.kernelReader });
     f.seed = o.seed;
     f.path = result.counterexamplePath ?? undefined;
   }

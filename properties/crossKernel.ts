@@ -20,7 +20,7 @@ import { layerPlan } from '../harness/materialize.js';
 import { kernelOf, type Sys } from '../harness/sys.js';
 import { opArbitrary } from './arb/ops.js';
 import { layerStack } from './arb/layerStack.js';
-import { candidatePaths, formatOp, resolveOp } from './commands.js';
+import { candidatePaths, formatOp, resolveOps } from './commands.js';
 import { formatStack } from './report.js';
 
 /** Profiles the cases take in turn: every one a container engine uses whose upper outlives a mount. */
@@ -65,7 +65,7 @@ export function crossCases(n: number, seed: number, profiles = CROSS_PROFILES): 
   const samples = fc.sample(fc.tuple(layerStack(shape), fc.array(opArbitrary(0, 0), { maxLength: 10 })), { numRuns: n, seed });
   return samples.map(([stack, abstractOps], i) => {
     const candidates = candidatePaths(stack);
-    return { i, profile: profiles[i % profiles.length], stack, steps: abstractOps.map((a) => resolveOp(a, candidates)) };
+    return { i, profile: profiles[i % profiles.length], stack, steps: resolveOps(abstractOps, candidates) };
   });
 }
 

@@ -12,14 +12,14 @@
 // Not carried over: xattrs on symlinks and fifos (the layer spec has none), timestamps.
 
 import fc from 'fast-check';
-import type { EntrySpec, LayerSpec, Op, Snapshot, StackSpec } from '../model/index.js';
+import type { EntrySpec, LayerSpec, Op, Profile, Snapshot, StackSpec } from '../model/index.js';
 import { DEFAULT_PROFILE } from '../model/index.js';
 import { diffSnapshots, formatDifference, InodeMap, type Difference } from '../harness/compare.js';
 import { kernelCodec, type LayerCodec } from '../harness/codecs.js';
 import type { Driver } from '../harness/driver.js';
 import { layerStack } from './arb/layerStack.js';
 import { opArbitrary } from './arb/ops.js';
-import { candidatePaths, formatOp, resolveOp } from './commands.js';
+import { candidatePaths, formatOp, resolveOps } from './commands.js';
 import { formatStack } from './report.js';
 
 export interface CrossOptions {
@@ -73,9 +73,11 @@ export function layerOfSnapshot(raw: Snapshot): LayerSpec {
 }
 
 /** Mount the stack through driver, apply the steps, take the views, tear down. */
-async function mountedView(driver: Driver, stack: StackSpec, steps: Op[] = [], outcomes?: string[]): Promise<{ before: Snapshot; merged: Snapshot; upper: Snapshot }> {
+export async function mountedView(
+  driver: Driver, stack: StackSpec, steps: Op[] = [], outcomes?: string[], profile: Profile = DEFAULT_PROFILE,
+): Promise<{ before: Snapshot; merged: Snapshot; upper: Snapshot }> {
   try {
-    await driver.setup(stack, DEFAULT_PROFILE);
+    await driver.setup(stack, profile);
     const before = driver.snapshot('merged');
     for (const op of steps) outcomes?.push(await driver.apply(op));
     return { before, merged: steps.length ? driver.snapshot('merged') : before, upper: driver.snapshot('upper') };
@@ -84,7 +86,8 @@ async function mountedView(driver: Driver, stack: StackSpec, steps: Op[] = [], o
   }
 }
 
-const abstract = (s: Snapshot) => NATIVE.decode(s); // merged views hold no private xattrs: this drops ino, nlink, dev
+/** A merged view in abstract terms: it holds no private xattrs, so this drops ino, nlink and dev. */
+export const abstractView = (s: Snapshot) => NATIVE.decode(s);
 
 /**
  * One case: null if the reader shows what the writer showed, 'skip' if the two already
@@ -95,9 +98,9 @@ export async function crossCase(o: CrossOptions, stack: StackSpec, steps: Op[]):
   const initial = await mountedView(o.reader, stack);
   const outcomes: string[] = [];
   const written = await mountedView(o.writer, stack, steps, outcomes);
-  if (diffSnapshots('merged', abstract(written.before), abstract(initial.merged), new InodeMap(), new Set()).length) return 'skip';
+  if (diffSnapshots('merged', abstractView(written.before), abstractView(initial.merged), new InodeMap(), new Set()).length) return 'skip';
   const read = await mountedView(o.reader, { lowers: stack.lowers, upper: layerOfSnapshot(written.upper) });
-  const differences = diffSnapshots('merged', abstract(written.merged), abstract(read.merged), new InodeMap(), new Set());
+  const differences = diffSnapshots('merged', abstractView(written.merged), abstractView(read.merged), new InodeMap(), new Set());
   if (differences.length === 0) return null;
   const writerCodec: LayerCodec = o.writer.codec ?? NATIVE;
   const readerCodec: LayerCodec = o.reader.codec ?? NATIVE;
@@ -113,7 +116,7 @@ export async function runCrossUpper(o: CrossOptions): Promise<CrossResult> {
   const property = fc.asyncProperty(layerStack(shape), fc.array(opArbitrary(0), { maxLength: o.steps }), async (stack, abstractOps) => {
     cases++;
     const candidates = candidatePaths(stack);
-    const steps = abstractOps.map((a) => resolveOp(a, candidates)).filter((op) => op.op !== 'rotate' && op.op !== 'remount');
+    const steps = resolveOps(abstractOps, candidates).filter((op) => op.op !== 'rotate' && op.op !== 'remount');
     const f = await crossCase(o, stack, steps);
     if (f === 'skip') {
       if (!failure) skipped++;

@@ -3,6 +3,7 @@
 
 import { applyOp, type Op, type Step } from '../model/index.js';
 import { baseName, findInLayer, parentPath, walkLayer } from '../model/layerFs.js';
+import { lookupPath } from '../model/lookup.js';
 import { forWrite, type OvlState } from '../model/state.js';
 
 export type StepFn = (s: OvlState, op: Op) => Step;
@@ -172,6 +173,17 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
     step(s, op) {
       const r = applyOp(s, op);
       return r.outcome === 'EPERM' && op.op === 'open' ? { ...r, outcome: 'ok' } : r;
+    },
+  },
+  'rmdir-whited-out-children-count': {
+    breaks: 'S4.8: rmdir of a merged dir whose lower children were all whited out succeeds (ovl_check_empty_dir keeps the upper whiteouts aside, to clear them)',
+    profile: 'default',
+    step(s, op) {
+      const r = applyOp(s, op);
+      if (op.op !== 'rmdir' || r.outcome !== 'ok') return r;
+      const d = lookupPath(s, op.path);
+      const whiteouts = d?.upper && d.lowers.length > 0 && [...d.upper.children!.values()].some((c) => c.type === 'whiteout');
+      return whiteouts ? { state: s, outcome: 'ENOTEMPTY', rule: 'S4.8 (broken: whiteouts counted)' } : r;
     },
   },
   'data-layers-unseen': {

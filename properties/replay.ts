@@ -44,11 +44,11 @@ export function toleratedBy(c: CaseFile): string[] {
 
 /** Replays a case; `tolerate` leaves out known divergences, as compare did when it found the case. */
 export async function replayCase(
-  c: CaseFile, driver: Driver, kernel: KernelVersion, kernelRelease: string, reference?: Driver, tolerate: string[] = [],
+  c: CaseFile, driver: Driver, kernel: KernelVersion, kernelRelease: string, reference?: Driver, tolerate: string[] = [], kernelReader?: Driver,
 ): Promise<ReplayResult> {
   const profile = profileOf(c);
   const known = new Set(tolerate);
-  const session = new Session(driver, profile, kernel, { reference, ...(known.size ? { known } : {}) });
+  const session = new Session(driver, profile, kernel, { reference, kernelReader, ...(known.size ? { known } : {}) });
   const errors: string[] = [];
   const check = (exp: Expectation | undefined, where: string, v: Views, outcome?: { expected: string; actual: string }) => {
     errors.push(...checkExpectation(exp, outcome?.expected, v.expected, `${where} ${session.against}`));

@@ -73,7 +73,8 @@ export function formatFailure(f: Failure, savedAs?: string): string {
   });
   if (info.signature) lines.push(`signature: ${info.signature}`);
   if (info.known?.length) lines.push(`known divergences also seen (left out): ${info.known.join('; ')}`);
-  const when = info.phase === 'mount' ? 'right after mount' : info.phase === 'remount' ? 'after the final umount + mount' : `after step ${info.step} [${info.rule}]`;
+  const when = info.phase === 'mount' ? 'right after mount' : info.phase === 'remount' ? 'after the final umount + mount'
+    : info.phase === 'kernel-read' ? 'when the kernel mounted the layers the case left (expected = the merged view the case ended with)' : `after step ${info.step} [${info.rule}]`;
   if (info.differences.length) {
     lines.push(`differences ${when} (expected = ${f.against ?? 'model'}):`);
     for (const d of info.differences.slice(0, 40)) lines.push('  ' + formatDifference(d));

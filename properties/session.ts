@@ -7,8 +7,10 @@ import type { OvlState, Step } from '../model/state.js';
 import { diffSnapshots, InodeMap, maskedXattrs, type Difference } from '../harness/compare.js';
 import { kernelCodec, type LayerCodec } from '../harness/codecs.js';
 import type { Driver, MountFacts } from '../harness/driver.js';
+import { kernelReadsUpper, writesKernelFormat } from './kernelReading.js';
 import { StepTimeout } from '../harness/watchdog.js';
-import { differenceSignature, outcomeSignature, type Tolerance } from './signature.js';
+import type { HarmClass } from './harm.js';
+import { carryKey, differencePart, outcomePart, worstPart, type Moment, type Part, type Tolerance } from './signature.js';
 
 export interface StepRecord {
   op: Op;
@@ -18,8 +20,11 @@ export interface StepRecord {
 }
 
 export interface DivergenceInfo {
-  /** 'mount' (before any step), 'step' or 'remount' (the final unmount + mount). */
-  phase: 'mount' | 'step' | 'remount';
+  /**
+   * 'mount' (before any step), 'step', 'remount' (the final unmount + mount), or
+   * 'kernel-read' (the kernel mounting the implementation's layers at the end).
+   */
+  phase: 'mount' | 'step' | 'remount' | 'kernel-read';
   /** 1-based index of the step after which the views differ (0 for mount). */
   step: number;
   op?: Op;
@@ -27,8 +32,13 @@ export interface DivergenceInfo {
   actual?: Outcome;
   rule?: string;
   differences: Difference[];
-  /** What went differently, without the generated names (properties/signature.ts). */
+  /** What went differently, without the generated names (properties/signature.ts): its worst part's. */
   signature?: string;
+  /** How much harm the worst part shows (properties/harm.ts), and its rank within the class. */
+  harm?: HarmClass;
+  rank?: number;
+  /** The signatures of every part not tolerated (the outcome, each difference), worst first. */
+  parts?: string[];
   /** Known divergences (tolerated) this case showed before it diverged anew. */
   known?: string[];
 }
@@ -39,7 +49,10 @@ export class Divergence extends Error {
   }
 }
 
-/** An outcome differed in a way already known: the case ends there, neither passed nor failed. */
+/**
+ * An outcome differed in a way already known, and the reference cannot follow the
+ * implementation past it (see Session.step): the case ends there, neither passed nor failed.
+ */
 export class KnownDivergence extends Error {
   constructor(readonly signature: string) {
     super(`known divergence: ${signature}`);
@@ -54,8 +67,16 @@ export interface SessionOptions {
    * views are the expected ones. The model still runs beside it (for the rule names).
    */
   reference?: Driver;
-  /** Divergences already known: such a difference is left out, such an outcome ends the case. */
+  /**
+   * Divergences already known: such a difference is left out; after such an outcome the case
+   * goes on where the reference can follow (see Session.step), else it ends there.
+   */
   known?: Tolerance;
+  /**
+   * The kernel driver, to mount the implementation's layers at the end of every case where
+   * they are in the kernel's format (properties/kernelReading.ts); absent: not done.
+   */
+  kernelReader?: Driver;
 }
 
 /** Both sides' views after a step, for known-answer expectations. */
@@ -75,6 +96,7 @@ export class Session {
   private readonly modelStep: (s: OvlState, op: Op) => Step;
   private readonly reference?: Driver;
   private readonly known?: Tolerance;
+  private readonly kernelReader?: Driver;
   /** Layers in another format than the kernel's are compared decoded, on both sides (harness/codecs.ts). */
   private readonly codecs?: { expected: LayerCodec; actual: LayerCodec };
   /** The reference's views at the last comparison: the layer situation for signatures. */
@@ -82,6 +104,10 @@ export class Session {
   private readonly seenKnown = new Set<string>();
   /** Mounts so far (remounts and rotations): a reference's st_dev holds for one mount. */
   private mounts = 0;
+  /** Per view, the differences tolerated at its last comparison (carryKey -> signature). */
+  private carried = new Map<string, Map<string, string>>();
+  /** Tolerated outcomes the case went on past. */
+  continued = 0;
 
   constructor(
     readonly driver: Driver,
@@ -93,6 +119,7 @@ export class Session {
     this.modelStep = o.modelStep ?? applyOp;
     this.reference = o.reference;
     this.known = o.known;
+    this.kernelReader = o.kernelReader && writesKernelFormat(driver) ? o.kernelReader : undefined;
     this.masked = maskedXattrs(privatePrefix(profile));
     const native = kernelCodec(privatePrefix(profile));
     if (driver.codec || o.reference?.codec) this.codecs = { expected: o.reference?.codec ?? native, actual: driver.codec ?? native };
@@ -125,12 +152,64 @@ export class Session {
     const rule = this.reference ? this.reference.name : want.rule;
     const got = await this.applyActual(op, expected, rule, 'step');
     this.history.push({ op, expected, actual: got, rule });
-    this.settle(want.state);
     const at = { phase: 'step' as const, step: this.history.length, op, expected, actual: got, rule };
     const layersMoved = op.op === 'rotate' || op.op === 'remount';
     if (layersMoved) this.mounts++;
+    if (op.op === 'rotate') this.carryIntoLowers();
+    let outcomeDiffers = expected !== got;
+    let next = want.state;
+    let consequence: ((path: string) => boolean) | undefined;
+    if (outcomeDiffers) {
+      const followed = this.followActual(op, want.state, expected, got);
+      const signature = outcomePart(at, this.before).signature;
+      if (this.known?.has(signature)) {
+        this.seenKnown.add(signature);
+        if (!followed) throw new KnownDivergence(signature);
+        this.continued++;
+        outcomeDiffers = false;
+      }
+      if (followed) next = followed;
+      else consequence = footprint(op); // what the reference did and the implementation did not, or the reverse
+    }
+    this.settle(next);
     const lowersMoved = layersMoved || (this.driver.lowersChanged?.() ?? true) || (this.reference?.lowersChanged?.() ?? false);
-    return this.compare(at, expected !== got, lowersMoved);
+    return this.compare(at, outcomeDiffers, lowersMoved, consequence);
+  }
+
+  /**
+   * After an outcome that differs, the state the model goes on from, so that what the call
+   * left behind is compared on its own, and the rest of the case can still be checked once
+   * the outcome is tolerated:
+   *   - the implementation failed where the model succeeded: the model's state before the
+   *     step (a failed call must leave nothing behind);
+   *   - both failed: the model's state after its own failure;
+   *   - the implementation succeeded where the model refused: the model's step under the
+   *     profile in which the call succeeds, if there is one (a lower dir renamed where
+   *     redirect_dir is off: as with redirect_dir=on, S5.2), which the case then keeps.
+   * null where the model cannot follow: a success with no such profile, or a reference
+   * implementation that already did (or refused) the call, unless both failed.
+   */
+  private followActual(op: Op, failedState: OvlState, expected: Outcome, got: Outcome): OvlState | null {
+    const gotFailed = got !== 'ok' && got !== 'TIMEOUT';
+    if (gotFailed && expected !== 'ok') return failedState;
+    if (this.reference) return null;
+    if (gotFailed) return this.model;
+    for (const over of SUCCEEDING_PROFILES) {
+      const alt = this.modelStep({ ...this.model, profile: { ...this.model.profile, ...over } }, op);
+      if (alt.outcome === 'ok') return alt.state;
+    }
+    return null;
+  }
+
+  /** A rotation moves the upper into the top lower, and each lower one down: so do their tolerated differences. */
+  private carryIntoLowers(): void {
+    const moved = new Map<string, Map<string, string>>();
+    for (const [view, keys] of this.carried) {
+      if (view === 'upper') moved.set('lower0', keys);
+      else if (/^lower\d+$/.test(view)) moved.set(`lower${Number(view.slice(5)) + 1}`, keys);
+      else moved.set(view, keys);
+    }
+    this.carried = moved;
   }
 
   /** Unmount, mount again, and compare every view once more (S6.5, S8.1: state persists). */
@@ -143,7 +222,33 @@ export class Session {
     const got = await this.applyActual(op, expected, rule, 'remount');
     this.settle(want.state);
     const at = { phase: 'remount' as const, step: this.history.length, expected, actual: got, rule };
-    return this.compare(at, expected !== got);
+    if (expected !== got && this.known?.has(outcomePart(at, this.before).signature)) throw new KnownDivergence(outcomePart(at, this.before).signature);
+    const views = this.compare(at, expected !== got);
+    await this.kernelRead(views.expected.get('merged')!);
+    return views;
+  }
+
+  /**
+   * The kernel mounts the implementation's layers as the case left them: it must show the
+   * merged view the case ended with (Docker and Podman hand uppers between the two).
+   */
+  private async kernelRead(expectedMerged: Snapshot): Promise<void> {
+    if (!this.kernelReader) return;
+    const at: Moment = { phase: 'kernel-read' };
+    const parts: Part[] = [];
+    const differences: Difference[] = [];
+    for (const d of await kernelReadsUpper(this.kernelReader, this.driver, this.profile, expectedMerged)) {
+      const part = differencePart(d, at, this.before);
+      if (this.known?.has(part.signature)) this.seenKnown.add(part.signature);
+      else {
+        parts.push(part);
+        differences.push(d);
+      }
+    }
+    if (parts.length === 0) return;
+    const worst = worstPart(parts);
+    const signatures = [...new Set([worst, ...parts].map((p) => p.signature))];
+    throw new Divergence({ phase: 'kernel-read', step: this.history.length, differences, signature: worst.signature, harm: worst.harm, rank: worst.rank, parts: signatures, known: [...this.seenKnown] });
   }
 
   async close(): Promise<void> {
@@ -151,6 +256,7 @@ export class Session {
       await this.driver.teardown();
     } finally {
       await this.reference?.teardown();
+      await this.kernelReader?.teardown();
     }
   }
 
@@ -161,10 +267,10 @@ export class Session {
     } catch (e) {
       if (!(e instanceof StepTimeout)) throw e;
       if (phase === 'step') this.history.push({ op, expected, actual: 'TIMEOUT', rule });
-      const signature = `${op.op}: no answer (${e.message.replace(/ \(pid \d+\)/, '')})`;
+      const signature = `hang: ${op.op}: no answer (${e.message.replace(/ \(pid \d+\)/, '')})`;
       if (this.known?.has(signature)) throw new KnownDivergence(signature);
       const at = { phase, step: this.history.length, ...(phase === 'step' ? { op } : {}), expected, actual: 'TIMEOUT', rule };
-      throw new Divergence({ ...at, differences: [], signature, known: [...this.seenKnown] });
+      throw new Divergence({ ...at, differences: [], signature, harm: 'hang', parts: [signature], known: [...this.seenKnown] });
     }
   }
 
@@ -175,9 +281,9 @@ export class Session {
     } catch (e) {
       if (!(e instanceof StepTimeout)) throw e;
       const d: Difference = { view: String(view), path: '/', what: 'timeout', expected: 'an answer', actual: e.message };
-      const signature = `${view}: no answer to a walk`;
+      const signature = `hang: ${view}: no answer to a walk`;
       if (this.known?.has(signature)) throw new KnownDivergence(signature); // the daemon is gone: the case ends
-      throw new Divergence({ ...at, differences: [d], signature, known: [...this.seenKnown] });
+      throw new Divergence({ ...at, differences: [d], signature, harm: 'hang', parts: [signature], known: [...this.seenKnown] });
     }
   }
 
@@ -198,7 +304,12 @@ export class Session {
     this.model = walkEffects(s);
   }
 
-  private compare(at: Omit<DivergenceInfo, 'differences'>, outcomeDiffers = false, lowers = true): Views {
+  /**
+   * Compares every view. With an outcome that differs, differences at the names in the
+   * step's `consequence` (what the reference's outcome did and the implementation's did not,
+   * or the reverse) belong to the outcome: they are reported with it, not as parts of their own.
+   */
+  private compare(at: Omit<DivergenceInfo, 'differences'>, outcomeDiffers = false, lowers = true, consequence?: (path: string) => boolean): Views {
     const actual = new Map<string, Snapshot>([['merged', this.actualSnapshot('merged', at)]]);
     const expected = new Map<string, Snapshot>([['merged', this.expectedSnapshot('merged')]]);
     const decode = (side: 'expected' | 'actual', snap: Snapshot) => (this.codecs ? this.codecs[side].decode(snap) : snap);
@@ -214,33 +325,57 @@ export class Session {
     }
     // The situation of a name is where it was before this step (at mount: where it is).
     const before = at.phase === 'mount' ? expected : this.before;
-    let differences: Difference[] = [];
+    const moment: Moment = at;
+    const parts: (Part & { difference?: Difference })[] = [];
+    const outcome: Part & { differences: Difference[] } = { ...outcomePart(moment, before), differences: [] };
+    if (outcomeDiffers) parts.push(outcome);
     for (const [view, snap] of expected) {
-      differences.push(...diffSnapshots(view, snap, actual.get(view)!, this.inodes, this.masked));
+      const carried = this.carried.get(view);
+      const tolerated = new Map<string, string>();
+      for (const d of diffSnapshots(view, snap, actual.get(view)!, this.inodes, this.masked)) {
+        if (outcomeDiffers && consequence?.(d.path)) {
+          outcome.differences.push(d);
+          continue;
+        }
+        const key = carryKey(d);
+        // Still there, unchanged, since the last comparison tolerated it: the same divergence.
+        const was = this.known ? carried?.get(key) : undefined;
+        const part = differencePart(d, moment, before, expected);
+        const sig = was ?? (this.known?.has(part.signature) ? part.signature : undefined);
+        if (sig === undefined) parts.push({ ...part, difference: d });
+        else {
+          tolerated.set(key, sig);
+          this.seenKnown.add(sig);
+        }
+      }
+      this.carried.set(view, tolerated);
     }
-    let signature: string | undefined;
-    if (outcomeDiffers) {
-      signature = at.op ? outcomeSignature(at.op, at.expected!, at.actual!, before) : `${at.phase}: expected ${at.expected}, actual ${at.actual}`;
-      if (this.known?.has(signature)) throw new KnownDivergence(signature);
-    }
-    if (this.known) {
-      differences = differences.filter((d) => {
-        const sig = differenceSignature(d, before);
-        // What a rotation moved from the upper into a lower is the same divergence.
-        const asUpper = sig.replace(/^lower:/, 'upper:');
-        if (!this.known!.has(sig) && !this.known!.has(asUpper)) return true;
-        this.seenKnown.add(sig);
-        return false;
-      });
-    }
-    if (outcomeDiffers || differences.length > 0) {
-      signature ??= differenceSignature(differences[0], before);
-      throw new Divergence({ ...at, differences, signature, known: [...this.seenKnown] });
+    if (parts.length > 0) {
+      const worst = worstPart(parts);
+      const ordered = [worst, ...parts.filter((p) => p !== worst)];
+      const signatures = [...new Set(ordered.map((p) => p.signature))];
+      const differences = [...outcome.differences, ...parts.flatMap((p) => (p.difference ? [p.difference] : []))];
+      throw new Divergence({ ...at, differences, signature: worst.signature, harm: worst.harm, rank: worst.rank, parts: signatures, known: [...this.seenKnown] });
     }
     for (const [view, snap] of expected) this.before.set(view, snap); // `before` may be this map: last
     return { expected, actual };
   }
 }
+
+/**
+ * The names an operation acts on: its paths, what is below them (a rename moves a tree),
+ * and their parent dirs (link counts). Where the outcome differs, what the reference's
+ * outcome did there and the implementation's did not is the outcome's consequence.
+ */
+function footprint(op: Op): (path: string) => boolean {
+  const roots = ['path' in op ? op.path : undefined, 'src' in op ? op.src : undefined, 'dst' in op ? op.dst : undefined].filter((p): p is string => p !== undefined);
+  if (roots.length === 0) return () => true; // remount, rotate: the whole tree
+  const parents = new Set(roots.map((p) => p.slice(0, p.lastIndexOf('/')) || '/'));
+  return (path) => parents.has(path) || roots.some((r) => path === r || path.startsWith(r + '/'));
+}
+
+/** Where a call the reference refuses succeeds (Session.followActual), tried in order. */
+const SUCCEEDING_PROFILES: Partial<Profile>[] = [{ redirect_dir: 'on' }];
 
 /**
  * A reference implementation's merged view with st_dev scoped to one mount: each mount gets

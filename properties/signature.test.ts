@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SnapEntry, Snapshot } from '../model/types.js';
-import { differenceSignature, outcomeSignature } from './signature.js';
+import { carryKey, differencePart, differenceSignature, outcomePart, outcomeSignature, toleranceOf, worstPart } from './signature.js';
+import { contentShape, differenceHarm } from './harm.js';
 
 const entry = (kind: SnapEntry['kind']): SnapEntry => ({ kind, mode: 0o644, uid: 0, gid: 0, nlink: 1, ino: 1, xattrs: {} });
 const views = new Map<string, Snapshot>([
@@ -25,7 +26,51 @@ describe('divergence signatures', () => {
     const b = differenceSignature({ view: 'merged', path: '/f', what: 'xattr user.b', expected: '"2"', actual: '(absent)' }, views);
     expect(a).toBe('merged: xattr user.* present became absent, file from lower');
     expect(b).toBe(a);
-    expect(differenceSignature({ view: 'lower1', path: '/', what: 'nlink', expected: 1, actual: 4 }, views)).toBe('lower: nlink (more), root');
+    expect(differenceSignature({ view: 'lower1', path: '/', what: 'nlink', expected: 1, actual: 4 }, views)).toBe('lower: nlink (more), root'); // the core, without class and moment
     expect(differenceSignature({ view: 'upper', path: '/gone', what: 'unexpected', actual: 'file 0644 ""' }, views)).toBe('upper: unexpected file whited out');
+  });
+
+  it('shape a content difference: what is wrong with it, not the bytes', () => {
+    expect(contentShape('xyz', '')).toBe('lost all bytes');
+    expect(contentShape('xyz', 'xy')).toBe('truncated');
+    expect(contentShape('xyz', 'x\0\0')).toBe('zero-filled');
+    expect(contentShape('xy', 'xyz')).toBe('gained bytes');
+    expect(contentShape('xy', 'pq', ['zz', 'pq'])).toBe("another name's data");
+    expect(contentShape('xy', 'pq', ['zz'])).toBe('other bytes');
+  });
+
+  it('class every part by harm, and keep class and moment in the signature', () => {
+    const step = { phase: 'step' as const, op: { op: 'unlink' as const, path: '/f' }, expected: 'ok' as const, actual: 'ok' as const };
+    const remount = { phase: 'remount' as const, expected: 'ok' as const, actual: 'ok' as const };
+    const lost = { view: 'merged', path: '/f', what: 'data', expected: 'xyz', actual: 'xy' };
+    expect(differencePart(lost, remount, views).signature).toBe('data: after the final remount: merged: data truncated, file from lower');
+    expect(differencePart(lost, step, views).signature).toBe('data: after unlink -> ok: merged: data truncated, file from lower');
+    expect(differencePart({ view: 'merged', path: '/', what: 'nlink', expected: 1, actual: 3 }, { phase: 'mount' }, views).signature)
+      .toBe('bookkeeping: at mount: merged: nlink (more), root');
+    expect(differenceHarm({ view: 'lower1', path: '/f', what: 'mode', expected: '0644', actual: '0600' })).toBe('data'); // a lower changed
+    expect(differenceHarm({ view: 'upper', path: '/f', what: 'unexpected', actual: 'whiteout' })).toBe('bookkeeping');
+    expect(differenceHarm({ view: 'merged', path: '/f', what: 'mode', expected: '0644', actual: '0600' })).toBe('metadata');
+    expect(differenceHarm({ view: 'merged', path: '/f', what: 'missing', expected: 'error ENOENT' })).toBe('metadata'); // listed, not lookup-able
+    expect(differenceHarm({ view: 'merged', path: '/f', what: 'timeout' })).toBe('hang');
+    const refused = outcomePart({ phase: 'step', op: { op: 'unlink', path: '/f' }, expected: 'ok', actual: 'EPERM' }, views);
+    const accepted = outcomePart({ phase: 'step', op: { op: 'unlink', path: '/f' }, expected: 'EPERM', actual: 'ok' }, views);
+    expect(refused.signature).toBe('outcome: unlink file from lower: expected ok, actual EPERM');
+    expect(worstPart([refused, accepted])).toBe(accepted); // success where the reference refuses ranks first
+    expect(worstPart([refused, differencePart(lost, step, views)]).harm).toBe('data');
+  });
+
+  it('tolerate by pattern only within the class the pattern names', () => {
+    const t = toleranceOf(['bookkeeping: *nlink*', 'metadata: at mount: merged: mode, root']);
+    expect(t.has('bookkeeping: at mount: merged: nlink (more), root')).toBe(true);
+    expect(t.has('data: after a remount: merged: nlink (more), root')).toBe(false);
+    expect(t.has('metadata: at mount: merged: mode, root')).toBe(true);
+    expect(t.has('metadata: at mount: merged: mode, file from lower')).toBe(false);
+  });
+
+  it('carry a difference to the next comparison by its values, a bookkeeping one by its direction', () => {
+    const n = (actual: number) => carryKey({ view: 'merged', path: '/', what: 'nlink', expected: 1, actual });
+    expect(n(3)).toBe(n(4));
+    const d = (actual: string) => carryKey({ view: 'merged', path: '/f', what: 'data', expected: 'xyz', actual });
+    expect(d('xy')).not.toBe(d('x'));
   });
 });

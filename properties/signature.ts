@@ -1,17 +1,23 @@
-// A divergence's signature: what went differently, without the names that happened to be
-// generated. `compare` groups divergences by it, tolerates the ones already found (so that
-// further ones surface) and matches them against an implementation's expectations file.
+// A divergence's signature: how much harm, when, and what went differently, without the
+// names that happened to be generated. `compare` groups findings by it, tolerates the ones
+// already found (so that further ones surface) and matches them against an
+// implementation's expectations file. Fine enough that tolerating one hides nothing of
+// another class (properties/harm.ts) or phase, or of another operation:
 //
-//   outcome:  "unlink file from lower: expected ok, actual EPERM"
-//   view:     "upper: unexpected whiteout in upper", "merged: nlink (more), root"
+//   outcome: "outcome: unlink file from lower: expected ok, actual EPERM"
+//   view:    "data: after the final remount: merged: data truncated, file from lower"
+//            "metadata: after chmod -> ok: merged: mode, file from lower"
+//            "bookkeeping: after a step: upper: unexpected whiteout in upper"
+//            "bookkeeping: at mount: merged: nlink (more), root"
 //
 // The layer situation of a name is taken from the reference's views before the step: where
 // the name lives (in the upper only, from a lower, whited out, new) and what it is in the
-// merged view. Deliberately coarse: which user xattr, which open flags beyond create, excl
-// and write, and which setxattr flag are the generator's choice, not the divergence's.
+// merged view. Left out as the generator's choice, not the divergence's: which user xattr,
+// which open flags beyond create, excl and write, which setxattr flag, how many links.
 
 import type { Op, Outcome, Snapshot } from '../model/types.js';
 import type { Difference } from '../harness/compare.js';
+import { contentShape, differenceHarm, harmRank, outcomeHarm, severity, type HarmClass } from './harm.js';
 
 export type Views = Map<string, Snapshot>;
 
@@ -59,7 +65,8 @@ function presence(v: unknown): string {
   return v === '(absent)' ? 'absent' : 'present';
 }
 
-export function differenceSignature(d: Difference, before: Views): string {
+/** The core of a view difference's signature; `now` (the expected views after the step) names another name's data. */
+export function differenceSignature(d: Difference, before: Views, now?: Views): string {
   const view = d.view.replace(/\d+$/, '');
   const what = d.what.replace(/^xattr user\..*/, 'xattr user.*'); // which user xattr is the generator's choice
   const where = d.path === '/' ? 'at root' : situation(before, d.path);
@@ -73,6 +80,10 @@ export function differenceSignature(d: Difference, before: Views): string {
       return `${view}: ${what} ${d.expected} became ${d.actual}, ${subject}`;
     case 'nlink':
       return `${view}: nlink (${Number(d.actual) > Number(d.expected) ? 'more' : 'fewer'}), ${subject}`;
+    case 'data': {
+      const others = [...(now?.get(d.view) ?? new Map()).entries()].filter(([p, e]) => p !== d.path && e.kind === 'file').map(([, e]) => e.data ?? '');
+      return `${view}: data ${contentShape(String(d.expected ?? ''), String(d.actual ?? ''), others)}, ${subject}`;
+    }
     default:
       if (what.startsWith('xattr ')) {
         const how = presence(d.expected) === presence(d.actual) ? 'value differs' : `${presence(d.expected)} became ${presence(d.actual)}`;
@@ -82,7 +93,92 @@ export function differenceSignature(d: Difference, before: Views): string {
   }
 }
 
+/** One part of a divergence (its outcome, or one difference), classed and signed. */
+export interface Part {
+  harm: HarmClass;
+  signature: string;
+  /** Within the class, lower ranks first (harm.ts severity). */
+  rank: number;
+}
+
+/** When a comparison happens: at mount, after a step (with its outcome), after the final remount. */
+export interface Moment {
+  phase: 'mount' | 'step' | 'remount' | 'kernel-read';
+  op?: Op;
+  expected?: Outcome;
+  actual?: Outcome;
+}
+
+/** "at mount", "after rename -> EXDEV", "after a rotation", "after the final remount". */
+export function momentText(at: Moment, before: Views): string {
+  if (at.phase === 'mount') return 'at mount';
+  if (at.phase === 'kernel-read') return 'when the kernel mounts its layers';
+  if (at.phase === 'remount') return 'after the final remount';
+  if (at.op?.op === 'remount') return 'after a remount';
+  if (at.op?.op === 'rotate') return 'after a rotation';
+  const result = at.expected === at.actual ? `${at.actual}` : `${at.expected} (actual ${at.actual})`;
+  return `after ${at.op ? opName(at.op, before) : 'a step'} -> ${result}`;
+}
+
+/** A phase other than an ordinary step: the layers were unmounted and mounted since. */
+function remounted(at: Moment): boolean {
+  return at.phase === 'remount' || at.phase === 'kernel-read' || at.op?.op === 'remount' || at.op?.op === 'rotate';
+}
+
+export function outcomePart(at: Moment, before: Views): Part {
+  const harm = outcomeHarm(at.actual!);
+  const core = at.op ? outcomeSignature(at.op, at.expected!, at.actual!, before) : `${at.phase}: expected ${at.expected}, actual ${at.actual}`;
+  return { harm, signature: `${harm}: ${core}`, rank: severity({ harm, expected: at.expected, actual: at.actual }) };
+}
+
+export function differencePart(d: Difference, at: Moment, before: Views, now?: Views): Part {
+  const harm = differenceHarm(d);
+  // Bookkeeping keeps the phase but not the operation: a link count that a merged dir gets
+  // wrong would otherwise be one finding per operation that makes a dir merged.
+  const moment = harm === 'bookkeeping' && at.phase === 'step' && !remounted(at) ? 'after a step' : momentText(at, before);
+  return {
+    harm,
+    signature: `${harm}: ${moment}: ${differenceSignature(d, before, now)}`,
+    rank: severity({ harm, view: d.view, phase: remounted(at) ? 'remount' : 'step' }),
+  };
+}
+
+/** The worst of some parts: by class, then by rank within it, then the first. */
+export function worstPart<T extends Part>(parts: T[]): T {
+  return parts.reduce((w, p) => (harmRank(p.harm) < harmRank(w.harm) || (p.harm === w.harm && p.rank < w.rank) ? p : w));
+}
+
+/**
+ * What makes a difference the same one at the next comparison: its view, name and field,
+ * and its values, except for bookkeeping, where only the direction counts (a link count that
+ * stays wrong by one more link after a mkdir is the same fault). A difference tolerated at
+ * one comparison that is still there, unchanged, at the next is not a new one.
+ */
+export function carryKey(d: Difference): string {
+  const field = d.what.replace(/^xattr user\..*/, 'xattr user.*');
+  if (differenceHarm(d) === 'bookkeeping') {
+    const direction = d.what === 'nlink' ? (Number(d.actual) > Number(d.expected) ? 'more' : 'fewer') : `${d.expected === undefined}${d.actual === undefined}`;
+    return `${d.path}|${field}|${direction}`;
+  }
+  return `${d.path}|${field}|${JSON.stringify([d.expected, d.actual])}`;
+}
+
 /** Which divergences count: none tolerated by default. */
 export interface Tolerance {
   has(signature: string): boolean;
+}
+
+/**
+ * Signatures to tolerate; one with "*" is a pattern ("bookkeeping: *nlink*"). A pattern
+ * must name its class literally, so that it can never tolerate a finding of another class.
+ */
+export function toleranceOf(signatures: Iterable<string>): Tolerance & { add(signature: string): void } {
+  const exact = new Set<string>();
+  const patterns: RegExp[] = [];
+  const add = (s: string) => {
+    if (!s.includes('*')) exact.add(s);
+    else patterns.push(new RegExp('^' + s.split('*').map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$', 's'));
+  };
+  for (const s of signatures) add(s);
+  return { has: (s) => exact.has(s) || patterns.some((p) => p.test(s)), add };
 }

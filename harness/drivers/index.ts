@@ -7,8 +7,9 @@ import { ExecDriver } from './exec.js';
 import { FUSE_IMPLEMENTATIONS, FuseDriver, probeFuse } from './fuse.js';
 import { KernelDriver, probeOverlaySupport } from './kernel.js';
 import { MemUnionDriver } from './memUnion.js';
+import { PlantedDriver } from './planted.js';
 
-export const DRIVER_NAMES = ['kernel', 'fuse-overlayfs', 'unionfs-fuse', 'memfs-unionfs', 'exec'] as const;
+export const DRIVER_NAMES = ['kernel', 'fuse-overlayfs', 'unionfs-fuse', 'memfs-unionfs', 'exec', 'planted'] as const;
 export type DriverName = (typeof DRIVER_NAMES)[number];
 
 /** Layer formats an exec driver can declare with --codec. */
@@ -22,12 +23,14 @@ export interface DriverArgs {
   mountCmd?: string;
   umountCmd?: string;
   codec?: string;
+  /** The planted driver's faults (drivers/planted.ts PLANTED). */
+  plant?: string[];
 }
 
 /** null if this machine can run the driver, else a one-line reason. */
 export function probeDriver(name: DriverName, args: DriverArgs = {}): string | null {
   if (name === 'memfs-unionfs') return null; // in process: nothing to mount
-  if (name === 'kernel') return probeOverlaySupport();
+  if (name === 'kernel' || name === 'planted') return probeOverlaySupport(); // planted: the kernel's overlayfs with bugs put in
   if (process.getuid?.() !== 0) return 'must run as root';
   if (name === 'exec') return args.mountCmd ? null : 'the exec driver needs --mount-cmd "..." (see README, "Your own implementation")';
   return probeFuse(name);
@@ -40,6 +43,7 @@ export function makeDriver(name: DriverName, sandbox: Sandbox, args: DriverArgs 
     case 'unionfs-fuse':
       return new FuseDriver(sandbox, FUSE_IMPLEMENTATIONS[name]);
     case 'memfs-unionfs': return new MemUnionDriver();
+    case 'planted': return new PlantedDriver(sandbox, args.plant ?? []);
     case 'exec': return new ExecDriver(sandbox, { mount: args.mountCmd!, unmount: args.umountCmd, codec: CODECS[args.codec ?? 'kernel'] });
   }
 }

@@ -71,6 +71,11 @@ export class KernelDriver implements Driver {
   private lowersChangedSince: (() => boolean) | null = null;
   private profile: Profile | null = null;
   private rotations = 0;
+  /**
+   * Runs while the overlay is unmounted for a remount or a rotation (before the upper moves):
+   * where a wrapping driver changes the layers offline (drivers/planted.ts).
+   */
+  onUnmounted: ((how: 'remount' | 'rotate') => void) | null = null;
 
   constructor(target: Sys | Sandbox) {
     this.sys = asSys(target);
@@ -160,6 +165,12 @@ export class KernelDriver implements Driver {
     this.sys.sandbox.unmount(this.requireDirs().merged); // falls back to MNT_DETACH on EBUSY
   }
 
+  /** The case's layer dirs as they are now (top lower first), for a wrapping driver. */
+  layerDirs(): { upper: string; lowers: string[]; merged: string } {
+    const d = this.requireDirs();
+    return { upper: d.upper, lowers: [...d.lowers], merged: d.merged };
+  }
+
   private requireDirs(): CaseDirs {
     if (!this.dirs) throw new Error('kernel driver: no case is set up');
     return this.dirs;
@@ -194,6 +205,7 @@ export class KernelDriver implements Driver {
   /** The upper dir is moved to become the top lower; a new empty upper and workdir take its place. */
   private rotateNow(): Outcome {
     this.unmountOverlay();
+    this.onUnmounted?.('rotate');
     const dirs = this.requireDirs();
     const lower = `${dirs.root}/r${++this.rotations}`;
     const work = `${dirs.root}/w`;
@@ -212,6 +224,7 @@ export class KernelDriver implements Driver {
 
   private remountNow(): Outcome {
     this.unmountOverlay();
+    this.onUnmounted?.('remount');
     return this.mountAgain();
   }
 

@@ -84,6 +84,46 @@ export function relativeTarget(path: string, other: string): string {
   return tail.slice(Math.min(depth, tail.length - 1)).join('/');
 }
 
+/**
+ * A dir with 2-4 children spread over one to three layers (the same dir in each, with
+ * children of its own there): a merged dir (S2.2) that steps can list, empty, rename and copy
+ * up. Half the time every child is a file, so that unlinks alone can empty it (S4.8).
+ */
+interface Cluster {
+  dir: string;
+  /** Layers holding the dir: lower indexes (modulo the stack's), -1 for the upper. */
+  layers: number[];
+  children: { name: string; layer: number; kind: string; data: string }[];
+  onlyFiles: boolean;
+}
+
+// The parts of a cluster do not shrink one by one (that made shrinking long): fast-check
+// drops whole clusters and children, and minimize.ts then drops single entries.
+const clusterArb = (maxLowers: number, upper: boolean): fc.Arbitrary<Cluster> => fc.record({
+  dir: fc.noShrink(fc.array(fc.constantFrom(...NAMES), { minLength: 1, maxLength: 2 }).map((cs) => '/' + cs.join('/'))),
+  layers: fc.noShrink(fc.uniqueArray(
+    upper ? fc.oneof({ weight: 4, arbitrary: fc.nat(maxLowers - 1) }, { weight: 1, arbitrary: fc.constant(-1) }) : fc.nat(maxLowers - 1),
+    { minLength: 1, maxLength: 3 },
+  )),
+  children: fc.uniqueArray(
+    fc.noShrink(fc.record({ name: fc.constantFrom(...NAMES), layer: fc.nat(2), kind: fc.constantFrom('file', 'file', 'dir', 'symlink', 'fifo', 'whiteout'), data: fc.constantFrom('', 'x', 'yz') })),
+    { minLength: 2, maxLength: 4, selector: (c) => c.name },
+  ),
+  onlyFiles: fc.noShrink(fc.boolean()),
+});
+
+/** A cluster's entries for each layer (index lowers.length: the upper), put before the random ones. */
+function clusterEntries(c: Cluster, nLowers: number): Map<number, Raw[]> {
+  const at = (l: number) => (l < 0 ? nLowers : l % nLowers);
+  const layers = [...new Set(c.layers.map(at))];
+  const out = new Map<number, Raw[]>(layers.map((l) => [l, [{ path: c.dir, kind: 'dir', mode: 0o755, data: '', other: c.dir }]]));
+  for (const ch of c.children) {
+    const path = `${c.dir}/${ch.name}`;
+    out.get(layers[ch.layer % layers.length])!.push({ path, kind: c.onlyFiles ? 'file' : ch.kind, mode: 0o644, data: ch.data, other: path });
+  }
+  return out;
+}
+
 export function layerStack(opts: {
   maxLowers: number;
   maxEntriesPerLayer: number;
@@ -93,12 +133,23 @@ export function layerStack(opts: {
   upper?: boolean;
   /** false: the layers' filesystem has no user.* xattrs, so ordinary xattrs are trusted.* (S20.1). */
   userXattrs?: boolean;
+  /** false: no clusters (merged dirs with several children), as before issue 10. */
+  clusters?: boolean;
 }): fc.Arbitrary<StackSpec> {
   const entry = rawEntry(opts.userXattrs === false ? 'trusted' : 'user');
-  const layer = fc.array(entry, { maxLength: opts.maxEntriesPerLayer, size: 'max' }).map(toLayer);
+  const raws = fc.array(entry, { maxLength: opts.maxEntriesPerLayer, size: 'max' });
   const upperEntries = opts.upper === false ? fc.constant([] as Raw[]) : fc.oneof(fc.constant([] as Raw[]), fc.array(entry, { maxLength: Math.ceil(opts.maxEntriesPerLayer / 2) }));
   const minLength = Math.min(opts.minLowers ?? 1, opts.maxLowers);
-  return fc.record({ lowers: fc.array(layer, { minLength, maxLength: Math.max(minLength, opts.maxLowers) }), upper: upperEntries.map(toLayer) });
+  const nLowers = { minLength, maxLength: Math.max(minLength, opts.maxLowers) };
+  if (opts.clusters === false) return fc.record({ lowers: fc.array(raws.map(toLayer), nLowers), upper: upperEntries.map(toLayer) });
+  const clusters = fc.array(clusterArb(opts.maxLowers, opts.upper !== false), { maxLength: 2, size: 'max' });
+  return fc.record({ lowers: fc.array(raws, nLowers), upper: upperEntries, clusters }).map(({ lowers, upper, clusters }) => {
+    const layers = [...lowers, upper];
+    const first = layers.map(() => [] as Raw[]);
+    for (const c of clusters) for (const [l, rs] of clusterEntries(c, lowers.length)) first[l].push(...rs);
+    const specs = layers.map((rs, i) => toLayer([...first[i], ...rs]));
+    return { lowers: specs.slice(0, -1), upper: specs[specs.length - 1] };
+  });
 }
 
 /**

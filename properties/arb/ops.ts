@@ -1,14 +1,25 @@
 // Random operations. Paths are picks, resolved when the step runs against the current
-// model state: mostly names that exist somewhere in the stack, sometimes fresh ones.
+// model state: mostly names that exist somewhere in the stack, sometimes fresh ones, and
+// (with locality) names near what the earlier steps of the case touched.
 
 import fc from 'fast-check';
 import type { OpenFlag, OpName, RenameFlag, XattrFlag } from '../../model/index.js';
 import { NAMES } from './layerStack.js';
 
-/** A pick among existing paths, or a fresh name under a picked directory. */
+/** How a relative pick relates to a path an earlier step touched (properties/commands.ts). */
+export type Near = 'same' | 'parent' | 'child' | 'sibling' | 'link';
+
+/**
+ * A pick among existing paths, or a fresh name under a picked directory. With `near`, the
+ * pick is relative to the path touched `back` touches ago (0: the last one): that path, its
+ * parent, a child, a sibling or another hard-link name of it; a fresh name goes into that
+ * path if it is a dir, else beside it. Without touched paths (the first step) it is uniform.
+ */
 export interface PathPick {
   pick: number;
   fresh?: string;
+  near?: Near;
+  back?: number;
 }
 
 export interface AbstractOp {
@@ -22,16 +33,36 @@ export interface AbstractOp {
   value: string;
 }
 
-const pathPick: fc.Arbitrary<PathPick> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ pick: fc.nat(1000) }) },
-  { weight: 1, arbitrary: fc.record({ pick: fc.nat(1000), fresh: fc.constantFrom(...NAMES, 'n1', 'n2') }) },
-);
+const freshName = fc.constantFrom(...NAMES, 'n1', 'n2');
+const nearArb = fc.constantFrom<Near>('same', 'same', 'parent', 'parent', 'child', 'child', 'child', 'sibling', 'sibling', 'sibling', 'link');
+const uniform = fc.record({ pick: fc.nat(1000) });
+const fresh = fc.record({ pick: fc.nat(1000), fresh: freshName });
+const near = fc.record({ pick: fc.nat(1000), near: nearArb, back: fc.nat(3) });
+const nearFresh = fc.record({ pick: fc.nat(1000), fresh: freshName, near: nearArb, back: fc.nat(3) });
 
-/** For names an operation creates: fresh half the time. */
-const newPathPick: fc.Arbitrary<PathPick> = fc.oneof(
-  { weight: 1, arbitrary: fc.record({ pick: fc.nat(1000) }) },
-  { weight: 1, arbitrary: fc.record({ pick: fc.nat(1000), fresh: fc.constantFrom(...NAMES, 'n1', 'n2') }) },
-);
+/** The picks of one generator: names an operation uses, and names it creates. */
+export interface Picks {
+  path: fc.Arbitrary<PathPick>;
+  newPath: fc.Arbitrary<PathPick>;
+}
+
+/** The generator as it was before locality (issue 10): uniform over the stack's names. */
+const UNIFORM: Picks = {
+  path: fc.oneof({ weight: 4, arbitrary: uniform }, { weight: 1, arbitrary: fresh }),
+  newPath: fc.oneof({ weight: 1, arbitrary: uniform }, { weight: 1, arbitrary: fresh }),
+};
+
+/** About half the picks stay uniform, the rest lean toward recent steps' names. */
+const LOCAL: Picks = {
+  path: fc.oneof({ weight: 6, arbitrary: uniform }, { weight: 1, arbitrary: fresh }, { weight: 3, arbitrary: near }, { weight: 1, arbitrary: nearFresh }),
+  newPath: fc.oneof({ weight: 2, arbitrary: uniform }, { weight: 2, arbitrary: fresh }, { weight: 1, arbitrary: near }, { weight: 2, arbitrary: nearFresh }),
+};
+
+/** Picks for the steps a scenario runs after its first: the last touched path, its parent or child. */
+export const FOLLOW: Picks = {
+  path: fc.record({ pick: fc.nat(1000), near: fc.constantFrom<Near>('same', 'same', 'same', 'parent', 'child'), back: fc.constant(0) }),
+  newPath: fc.record({ pick: fc.nat(1000), fresh: freshName, near: fc.constantFrom<Near>('same', 'parent'), back: fc.constant(0) }),
+};
 
 const accMode = fc.constantFrom<OpenFlag>('O_RDONLY', 'O_WRONLY', 'O_RDWR');
 const openExtras = fc.subarray<OpenFlag>(['O_CREAT', 'O_EXCL', 'O_TRUNC', 'O_APPEND', 'O_NOFOLLOW']);
@@ -43,10 +74,12 @@ const renameFlags = fc.oneof(
 );
 const xattrFlag = fc.constantFrom<(XattrFlag | 'none')[]>(['none'], ['none'], ['XATTR_CREATE'], ['XATTR_REPLACE']);
 
-function op(name: OpName, nPaths: number | fc.Arbitrary<PathPick[]>, extra: Partial<Record<'flags' | 'mode' | 'data' | 'size' | 'name' | 'value', fc.Arbitrary<unknown>>> = {}) {
+type Extra = Partial<Record<'flags' | 'mode' | 'data' | 'size' | 'name' | 'value', fc.Arbitrary<unknown>>>;
+
+function op(name: OpName, paths: fc.Arbitrary<PathPick[]>, extra: Extra = {}) {
   return fc.record({
     op: fc.constant(name),
-    paths: typeof nPaths === 'number' ? fc.array(pathPick, { minLength: nPaths, maxLength: nPaths }) : nPaths,
+    paths,
     flags: (extra.flags ?? fc.constant([])) as fc.Arbitrary<string[]>,
     mode: (extra.mode ?? fc.constant(0o644)) as fc.Arbitrary<number>,
     data: (extra.data ?? fc.constant(undefined)) as fc.Arbitrary<string | undefined>,
@@ -56,35 +89,111 @@ function op(name: OpName, nPaths: number | fc.Arbitrary<PathPick[]>, extra: Part
   });
 }
 
-const data = fc.string({ unit: fc.constantFrom('p', 'q', 'r', '\n'), minLength: 1, maxLength: 5 });
+export const data = fc.string({ unit: fc.constantFrom('p', 'q', 'r', '\n'), minLength: 1, maxLength: 5 });
 /** Ordinary names in user.* (or trusted.* where the layers have no user.*, S20.1), a few private ones. */
-const xname = (ns: string) => fc.oneof(
+export const xname = (ns: string) => fc.oneof(
   { weight: 8, arbitrary: fc.constantFrom(`${ns}.a`, `${ns}.b`) },
   { weight: 1, arbitrary: fc.constantFrom('trusted.a', 'trusted.overlay.opaque', 'trusted.overlay.x') },
 );
 
+/** The operations that change the namespace or an inode, with their own arguments, over the given picks. */
+function changes(p: Picks, ns: string) {
+  const one = fc.tuple(p.path);
+  return {
+    open: op('open', one, { flags: fc.tuple(accMode, openExtras).map(([a, e]) => [a, ...e]), data: fc.option(data, { nil: undefined }), mode: fc.constantFrom(0o644, 0o600) }),
+    truncate: op('truncate', one, { size: fc.nat(6) }),
+    unlink: op('unlink', one),
+    mkdir: op('mkdir', fc.tuple(p.newPath), { mode: fc.constantFrom(0o755, 0o700) }),
+    rmdir: op('rmdir', one),
+    rename: op('rename', fc.tuple(p.path, p.newPath), { flags: renameFlags }),
+    symlink: op('symlink', fc.tuple(p.newPath, p.path)),
+    link: op('link', fc.tuple(p.path, p.newPath)),
+    chmod: op('chmod', one, { mode: fc.constantFrom(0o600, 0o644, 0o755, 0o700) }),
+    mknod: op('mknod', fc.tuple(p.newPath), { flags: fc.constantFrom(['fifo'], ['fifo'], ['fifo'], ['whiteout']) }),
+    setxattr: op('setxattr', one, { name: xname(ns), value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }),
+    removexattr: op('removexattr', one, { name: xname(ns) }),
+  };
+}
+
 /**
  * Weighted like the workloads overlay sees: opens and renames most. `rotateWeight` sets how
- * often the upper is rotated into a new lower layer (0 never).
+ * often the upper is rotated into a new lower layer (0 never). `locality` false: every pick
+ * uniform, as before issue 10.
  */
-export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true): fc.Arbitrary<AbstractOp> {
-  const ns = userXattrs ? 'user' : 'trusted';
+export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true): fc.Arbitrary<AbstractOp> {
+  const c = changes(locality ? LOCAL : UNIFORM, userXattrs ? 'user' : 'trusted');
+  const none = fc.constant([] as PathPick[]);
   return fc.oneof(
-  ...(remountWeight > 0 ? [{ weight: remountWeight, arbitrary: op('remount', 0) }] : []),
-  ...(rotateWeight > 0 ? [{ weight: rotateWeight, arbitrary: op('rotate', 0) }] : []),
-  { weight: 6, arbitrary: op('open', 1, { flags: fc.tuple(accMode, openExtras).map(([a, e]) => [a, ...e]), data: fc.option(data, { nil: undefined }), mode: fc.constantFrom(0o644, 0o600) }) },
-  { weight: 2, arbitrary: op('truncate', 1, { size: fc.nat(6) }) },
-  { weight: 3, arbitrary: op('unlink', 1) },
-  { weight: 2, arbitrary: op('mkdir', fc.tuple(newPathPick), { mode: fc.constantFrom(0o755, 0o700) }) },
-  { weight: 2, arbitrary: op('rmdir', 1) },
-  { weight: 4, arbitrary: op('rename', fc.tuple(pathPick, newPathPick), { flags: renameFlags }) },
-  { weight: 1, arbitrary: op('symlink', fc.tuple(newPathPick, pathPick)) },
-  { weight: 2, arbitrary: op('link', fc.tuple(pathPick, newPathPick)) },
-  { weight: 2, arbitrary: op('chmod', 1, { mode: fc.constantFrom(0o600, 0o644, 0o755, 0o700) }) },
-  { weight: 1, arbitrary: op('mknod', fc.tuple(newPathPick), { flags: fc.constantFrom(['fifo'], ['fifo'], ['fifo'], ['whiteout']) }) },
-  { weight: 2, arbitrary: op('setxattr', 1, { name: xname(ns), value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }) },
-  { weight: 1, arbitrary: op('removexattr', 1, { name: xname(ns) }) },
+    ...(remountWeight > 0 ? [{ weight: remountWeight, arbitrary: op('remount', none) }] : []),
+    ...(rotateWeight > 0 ? [{ weight: rotateWeight, arbitrary: op('rotate', none) }] : []),
+    { weight: 6, arbitrary: c.open },
+    { weight: 2, arbitrary: c.truncate },
+    { weight: 3, arbitrary: c.unlink },
+    { weight: 2, arbitrary: c.mkdir },
+    { weight: 2, arbitrary: c.rmdir },
+    { weight: 4, arbitrary: c.rename },
+    { weight: 1, arbitrary: c.symlink },
+    { weight: 2, arbitrary: c.link },
+    { weight: 2, arbitrary: c.chmod },
+    { weight: 1, arbitrary: c.mknod },
+    { weight: 2, arbitrary: c.setxattr },
+    { weight: 1, arbitrary: c.removexattr },
   );
+}
+
+/** A step that follows a scenario's first steps: on the last touched name, its parent or a child. */
+export function followOp(userXattrs = true): fc.Arbitrary<AbstractOp> {
+  const c = changes(FOLLOW, userXattrs ? 'user' : 'trusted');
+  return fc.oneof(
+    { weight: 4, arbitrary: c.open },
+    { weight: 1, arbitrary: c.truncate },
+    { weight: 2, arbitrary: c.unlink },
+    { weight: 2, arbitrary: c.mkdir },
+    { weight: 2, arbitrary: c.rmdir },
+    { weight: 2, arbitrary: c.rename },
+    { weight: 1, arbitrary: c.link },
+    { weight: 2, arbitrary: c.chmod },
+    { weight: 2, arbitrary: c.setxattr },
+    { weight: 1, arbitrary: c.removexattr },
+  );
+}
+
+/**
+ * Scenarios: several steps that deliberately follow each other (issue 10), resolved against
+ * the model state when they run (properties/commands.ts). The names are the patterns
+ * properties/patterns.ts detects in what a case did.
+ */
+export const SCENARIOS = [
+  'empty-then-remove', 'child-then-parent', 'fail-then-look', 'delete-then-recreate', 'rename-dir-then-inside', 'link-then-modify',
+  'dir-copy-up-then-inside',
+] as const;
+export type ScenarioKind = (typeof SCENARIOS)[number];
+
+export interface AbstractScenario {
+  scenario: ScenarioKind;
+  /** Chooses the name it works on among those that fit. */
+  pick: number;
+  /** Chooses among its ways (which change, which ending). */
+  way: number;
+  mode: number;
+  data: string;
+  name: string;
+  value: string;
+  /** Steps after it, on the name it ended on, its parent or a child. */
+  then: AbstractOp[];
+}
+
+export function scenarioArbitrary(userXattrs = true): fc.Arbitrary<AbstractScenario> {
+  return fc.record({
+    scenario: fc.constantFrom(...SCENARIOS),
+    pick: fc.nat(1000),
+    way: fc.nat(1 << 12),
+    mode: fc.constantFrom(0o600, 0o700, 0o755),
+    data,
+    name: fc.constantFrom(...(userXattrs ? ['user.a', 'user.b'] : ['trusted.a', 'trusted.b'])),
+    value: fc.constantFrom('1', '2'),
+    then: fc.array(followOp(userXattrs), { maxLength: 2 }),
+  });
 }
 
 export const abstractOp = opArbitrary();
