@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PROFILE } from '../model/profile.js';
-import type { LayerSpec, Op, Snapshot } from '../model/types.js';
-import { fuseOverlayfsCodec, kernelCodec, unionfsFuseCodec } from './codecs.js';
+import type { LayerSpec, Op, SnapEntry, Snapshot } from '../model/types.js';
+import { fuseOverlayfsCodec, kernelCodec, OPAQUE, unionfsFuseCodec, withoutRedundantWhiteouts } from './codecs.js';
 import { FUSE_IMPLEMENTATIONS, FuseDriver, probeFuse } from './drivers/fuse.js';
 import { materializeLayer } from './materialize.js';
 import { inPrivateNamespace } from './namespace.js';
@@ -203,4 +203,14 @@ describe.skipIf(!inPrivateNamespace() || probeFuse('fuse-overlayfs') !== null)('
       await driver.teardown();
     }
   }, 60_000);
+});
+
+describe('abstract terms', () => {
+  it('leave out whiteouts below an opaque dir of the same layer: they hide nothing more', () => {
+    const e = (kind: SnapEntry['kind'], xattrs: Record<string, string> = {}): SnapEntry => ({ kind, mode: 0o755, uid: 0, gid: 0, nlink: 0, ino: 'abstract', xattrs });
+    const snap: Snapshot = new Map([
+      ['/', e('dir')], ['/d', e('dir', { [OPAQUE]: 'y' })], ['/d/c', e('dir')], ['/d/c/c', e('whiteout')], ['/x', e('whiteout')], ['/dd', e('dir')], ['/dd/y', e('whiteout')],
+    ]);
+    expect([...withoutRedundantWhiteouts(snap).keys()]).toEqual(['/', '/d', '/d/c', '/x', '/dd', '/dd/y']);
+  });
 });

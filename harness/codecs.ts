@@ -98,6 +98,18 @@ function kernelEntry(e: SnapEntry, prefix: string, accounted: (name: string, val
   return abstractEntry(isXattrWhiteout(e, prefix) ? { ...e, kind: 'whiteout' } : e, xattrs);
 }
 
+/**
+ * A decoded layer without the whiteouts below an opaque dir of the same layer: the dir already
+ * hides everything below it, so they hide nothing more (unionfs-fuse does not keep them: a
+ * deleted dir's markers go with it). Applied to both sides of a comparison in abstract terms;
+ * the merged view, compared as the mount shows it, still sees whatever they change there.
+ */
+export function withoutRedundantWhiteouts(snap: Snapshot): Snapshot {
+  const opaque = [...snap].filter(([, e]) => e.kind === 'dir' && e.xattrs[OPAQUE] === 'y').map(([p]) => p);
+  const below = (path: string) => opaque.some((d) => path.startsWith(d === '/' ? '/' : d + '/') && path !== d);
+  return new Map([...snap].filter(([path, e]) => e.kind !== 'whiteout' || !below(path)));
+}
+
 /** Kernel overlayfs (S3): chardev 0/0 or P.whiteout files are whiteouts, P.opaque=y dirs opaque. */
 export function kernelCodec(prefix: string): LayerCodec {
   return { name: 'kernel', kernelFormat: true, encode: (s) => s, decode: kernelDecode(prefix) };

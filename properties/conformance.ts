@@ -149,7 +149,10 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   });
   progress.elapsedMs = Date.now() - started;
   let f = failure as Failure | null;
-  if (f && result.failed) {
+  // fast-check counts a run interrupted before any case passed as failed (numSuccesses 0):
+  // when a time budget ends that way, with nothing found, it is an interruption.
+  const failed = result.failed && !(result.interrupted && !f && !crash);
+  if (f && failed) {
     f = await minimizeFailure(f, o.driver, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known, kernelReader: o.kernelReader });
     f.seed = o.seed;
     f.path = result.counterexamplePath ?? undefined;
@@ -157,8 +160,8 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   progress.elapsedMs = Date.now() - started;
   return {
     ...progress,
-    failure: result.failed ? f : null,
-    crash: result.failed && !f ? (crash ?? new Error(String(result.errorInstance))) : null,
+    failure: failed ? f : null,
+    crash: failed && !f ? (crash ?? new Error(String(result.errorInstance))) : null,
     crashCase,
     interrupted: result.interrupted,
     counterexamplePath: result.counterexamplePath ?? undefined,

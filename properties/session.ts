@@ -5,7 +5,7 @@ import { applyOp, createState, lowerView, mergedView, privatePrefix, upperView, 
 import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../model/index.js';
 import type { OvlState, Step } from '../model/state.js';
 import { diffSnapshots, InodeMap, maskedXattrs, type Difference } from '../harness/compare.js';
-import { kernelCodec, type LayerCodec } from '../harness/codecs.js';
+import { kernelCodec, withoutRedundantWhiteouts, type LayerCodec } from '../harness/codecs.js';
 import type { Driver, MountFacts } from '../harness/driver.js';
 import { kernelReadsUpper, writesKernelFormat } from './kernelReading.js';
 import { StepTimeout } from '../harness/watchdog.js';
@@ -312,7 +312,7 @@ export class Session {
   private compare(at: Omit<DivergenceInfo, 'differences'>, outcomeDiffers = false, lowers = true, consequence?: (path: string) => boolean): Views {
     const actual = new Map<string, Snapshot>([['merged', this.actualSnapshot('merged', at)]]);
     const expected = new Map<string, Snapshot>([['merged', this.expectedSnapshot('merged')]]);
-    const decode = (side: 'expected' | 'actual', snap: Snapshot) => (this.codecs ? this.codecs[side].decode(snap) : snap);
+    const decode = (side: 'expected' | 'actual', snap: Snapshot) => (this.codecs ? withoutRedundantWhiteouts(this.codecs[side].decode(snap)) : snap);
     if (this.profile.readonly !== 'no-upper') {
       expected.set('upper', decode('expected', this.expectedSnapshot('upper')));
       actual.set('upper', decode('actual', this.actualSnapshot('upper', at)));

@@ -156,8 +156,9 @@ export function worstPart<T extends Part>(parts: T[]): T {
  */
 export function carryKey(d: Difference): string {
   const field = d.what.replace(/^xattr user\..*/, 'xattr user.*');
-  if (differenceHarm(d) === 'bookkeeping') {
-    const direction = d.what === 'nlink' ? (Number(d.actual) > Number(d.expected) ? 'more' : 'fewer') : `${d.expected === undefined}${d.actual === undefined}`;
+  // By field, not by class: a rotation turns an upper (bookkeeping) difference into a lower one.
+  if (/^(nlink|st_ino|st_dev)/.test(d.what)) {
+    const direction = d.what === 'nlink' ? (Number(d.actual) > Number(d.expected) ? 'more' : 'fewer') : '';
     return `${d.path}|${field}|${direction}`;
   }
   return `${d.path}|${field}|${JSON.stringify([d.expected, d.actual])}`;
