@@ -50,6 +50,14 @@ describe('bad input: one line, exit 2', () => {
     const r6 = await ovlcheck(['compare', '--driver', 'planted']);
     expect([r6.exitCode, r6.stderr]).toEqual([2, 'ovlcheck: --driver planted needs --plant FAULT[,FAULT] (and --plant is for it only)']);
   });
+  it('stats: per 1000 cases, each scenario with and without locality; the model only, no root needed', async () => {
+    const r = await execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, CLI, 'stats', '--cases', '300'], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const row = (name: string) => r.stdout.split('\n').find((l) => l.startsWith(name))!.trim().split(/\s+/).slice(-2).map(Number);
+    const [without, withLocality] = row('empty-then-remove');
+    expect(withLocality).toBeGreaterThanOrEqual(50); // at least 5% of cases
+    expect(withLocality).toBeGreaterThan(without);
+  });
   it('not root', async () => {
     const r = await execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, CLI, 'run'], { reject: false });
     expect(r.exitCode).toBe(2);

@@ -91,12 +91,15 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 
   let shrinkingSince = 0;
+  /** The time budget bounds shrinking too, so that a run ends near it (a CI job's size). */
+  const deadline = o.timeBudgetMs ? started + o.timeBudgetMs : Infinity;
   /** The class of the failure being shrunk (properties/harm.ts). */
   let firstHarm: HarmClass = 'data';
   /** An error that leaves nothing to run the next case on (a hung or dead guest): no shrinking. */
   let fatal = false;
   const property = fc.asyncProperty(stacks, commands, async (stack, cmds) => {
-    if (fatal || o.stop?.() || (progress.shrinking && Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000))) return;
+    const shrinkOver = progress.shrinking && (Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000) || Date.now() > deadline);
+    if (fatal || o.stop?.() || shrinkOver) return;
     progress.cases++;
     if (!progress.shrinking) progress.generated++;
     const session = new Session(o.driver, o.profile, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known, kernelReader: o.kernelReader });
@@ -153,7 +156,8 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   // when a time budget ends that way, with nothing found, it is an interruption.
   const failed = result.failed && !(result.interrupted && !f && !crash);
   if (f && failed) {
-    f = await minimizeFailure(f, o.driver, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known, kernelReader: o.kernelReader });
+    const minimizeMs = Math.max(2_000, Math.min(20_000, deadline - Date.now()));
+    f = await minimizeFailure(f, o.driver, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known, kernelReader: o.kernelReader }, minimizeMs);
     f.seed = o.seed;
     f.path = result.counterexamplePath ?? undefined;
   }
