@@ -101,7 +101,8 @@ function kernelEntry(e: SnapEntry, prefix: string, accounted: (name: string, val
 /**
  * A decoded layer without the whiteouts below an opaque dir of the same layer: the dir already
  * hides everything below it, so they hide nothing more (unionfs-fuse does not keep them: a
- * deleted dir's markers go with it). Applied to both sides of a comparison in abstract terms;
+ * deleted dir's markers go with it). Applied to both sides of a comparison in abstract terms
+ * where the implementation's format cannot hold them (properties/session.ts);
  * the merged view, compared as the mount shows it, still sees whatever they change there.
  */
 export function withoutRedundantWhiteouts(snap: Snapshot): Snapshot {

@@ -29,7 +29,8 @@
 // terms (a whiteout is a whiteout whatever its format, an opaque dir carries "overlay.opaque";
 // the private bookkeeping xattrs and marker files its format accounts for are dropped, and
 // anything else is kept under its own name so that it is reported; whiteouts below an opaque
-// dir of the same layer hide nothing and are left out on both sides; nlink, inode numbers and
+// dir of the same layer hide nothing and, for a format that cannot hold them, are left out
+// on both sides; nlink, inode numbers and
 // devices belong to the format). Where the format is the kernel's (fuse-overlayfs, exec with
 // --codec kernel), every case ends with the kernel mounting the implementation's layers, and
 // its merged view is compared in the same abstract terms (view "kernel-read",

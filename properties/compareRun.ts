@@ -150,6 +150,7 @@ export function byHarm(findings: Finding[]): Finding[] {
 export async function runCompare(o: CompareOptions): Promise<CompareResult> {
   const started = Date.now();
   const expected = toleranceOf(o.expectations.map((x) => x.signature));
+  const each = o.expectations.map((x) => toleranceOf([x.signature])); // which expectation a seen signature matched
   const found = new Set<string>();
   const capped = new Set<HarmClass>();
   const tolerated = (sig: string) => expected.has(sig) || found.has(sig) || capped.has(harmOf(sig) ?? 'data');
@@ -159,7 +160,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
     findings, expectedSeen: [], expectedUnseen: [], capped: [], cases: 0, steps: 0, knownStops: 0, continued: 0, rounds: 0, elapsedMs: 0, crash: null, stoppedBy: 'cases',
   };
   const update = () => {
-    r.expectedSeen = o.expectations.filter((x) => [...seen].some((sig) => toleranceOf([x.signature]).has(sig)));
+    r.expectedSeen = o.expectations.filter((_, i) => [...seen].some((sig) => each[i].has(sig)));
     r.expectedUnseen = o.expectations.filter((x) => !r.expectedSeen.includes(x));
     r.capped = [...capped];
     r.elapsedMs = Date.now() - started;

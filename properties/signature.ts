@@ -61,6 +61,14 @@ export function outcomeSignature(op: Op, expected: Outcome, actual: Outcome, bef
   return `${opName(op, before)}${subject ? ' ' + subject : ''}: expected ${expected}, actual ${actual}`;
 }
 
+/**
+ * The field a difference is in, with which ordinary xattr folded in: that is the generator's
+ * choice (user.a or user.b; trusted.a or trusted.b where the layers have no user.*, S20.1).
+ */
+function fieldOf(d: Difference): string {
+  return d.what.replace(/^xattr user\..*/, 'xattr user.*').replace(/^xattr trusted\.[ab]$/, 'xattr trusted.*');
+}
+
 function presence(v: unknown): string {
   return v === '(absent)' ? 'absent' : 'present';
 }
@@ -68,7 +76,7 @@ function presence(v: unknown): string {
 /** The core of a view difference's signature; `now` (the expected views after the step) names another name's data. */
 export function differenceSignature(d: Difference, before: Views, now?: Views): string {
   const view = d.view.replace(/\d+$/, '');
-  const what = d.what.replace(/^xattr user\..*/, 'xattr user.*'); // which user xattr is the generator's choice
+  const what = fieldOf(d);
   const where = d.path === '/' ? 'at root' : situation(before, d.path);
   const subject = d.path === '/' ? 'root' : thing(before, d.path);
   const kindOf = (v: unknown) => String(v).split(' ')[0];
@@ -155,7 +163,7 @@ export function worstPart<T extends Part>(parts: T[]): T {
  * one comparison that is still there, unchanged, at the next is not a new one.
  */
 export function carryKey(d: Difference): string {
-  const field = d.what.replace(/^xattr user\..*/, 'xattr user.*');
+  const field = fieldOf(d);
   // By field, not by class: a rotation turns an upper (bookkeeping) difference into a lower one.
   if (/^(nlink|st_ino|st_dev)/.test(d.what)) {
     const direction = d.what === 'nlink' ? (Number(d.actual) > Number(d.expected) ? 'more' : 'fewer') : '';
