@@ -24,17 +24,24 @@ function mkdirs(sys: Sys, root: string, dirs: string[]): void {
   sys.build(plan);
 }
 
+/** The world as the model sees it (model/mountCheck.ts), without building it. */
+export function validationWorld(): World {
+  const dirs = [...WORLD_DIRS, ...Array.from({ length: MANY }, (_, i) => `m${i}`)];
+  return { dirs: new Set(dirs), files: new Set(WORLD_FILES), mounts: new Set(['other']) };
+}
+
 export function buildWorld(sys: Sys): MountWorld {
   const { sandbox } = sys;
   const root = sandbox.newDir('world-');
   sandbox.mountTmpfs(root);
-  const dirs = [...WORLD_DIRS, ...Array.from({ length: MANY }, (_, i) => `m${i}`)];
+  const world = validationWorld();
+  const dirs = [...world.dirs];
   const other = dirs.indexOf('other');
   mkdirs(sys, root, dirs.slice(0, other + 1));
   sandbox.mountTmpfs(`${root}/other`);
   mkdirs(sys, root, [...dirs.slice(other + 1), 'mnt']);
   sys.build(WORLD_FILES.map((f) => ({ call: { c: 'open', path: `${root}/${f}`, flags: fs.constants.O_WRONLY | fs.constants.O_CREAT, mode: 0o644, data: '' }, entry: `/${f}`, what: 'create' })));
-  return { root, world: { dirs: new Set(dirs), files: new Set(WORLD_FILES), mounts: new Set(['other']) } };
+  return { root, world };
 }
 
 export function closeWorld(sys: Sys, w: MountWorld): void {
@@ -53,8 +60,12 @@ export function tryRequest(sys: Sys, w: MountWorld, r: MountRequest): Outcome {
   return outcome;
 }
 
-/** The dirs mount sequences use (model/mountSequence.ts), on a tmpfs of their own. */
-export const SEQUENCE_DIRS = ['l0', 'l1', 'u0', 'u1', 'w0', 'w1'];
+/**
+ * The dirs mount sequences use (model/mountSequence.ts), on a tmpfs of their own: u0/d (a
+ * lower or an upper) and u1/w (a workdir) are layers inside another (S15.1, S15.2, and EBUSY
+ * below a dir in use, S12.2).
+ */
+export const SEQUENCE_DIRS = ['l0', 'l1', 'u0', 'u1', 'w0', 'w1', 'u0/d', 'u1/w'];
 
 /** A fresh world for one sequence: every dir empty, no xattrs from an earlier sequence. */
 export function buildSequenceWorld(sys: Sys, points: number): string {
@@ -62,6 +73,34 @@ export function buildSequenceWorld(sys: Sys, points: number): string {
   sys.sandbox.mountTmpfs(root);
   mkdirs(sys, root, [...SEQUENCE_DIRS, ...Array.from({ length: points }, (_, i) => `m${i}`)]);
   return root;
+}
+
+/** The private xattr prefixes (P, S10.3) and how a footprint names them ("origin", "user.origin"). */
+const PRIVATE: [string, string][] = [['trusted.overlay.', ''], ['user.overlay.', 'user.']];
+const privateName = (x: string) => {
+  const p = PRIVATE.find(([prefix]) => x.startsWith(prefix));
+  return p ? p[1] + x.slice(p[0].length) : null;
+};
+
+/**
+ * What the layer dirs hold beyond the world's own dirs, as model/mountSequence.ts footprint()
+ * names it: every other name ("w1/work/incompat") and every P.* xattr ("u0@origin",
+ * "u0@user.origin"), sorted.
+ * Read on the layers themselves (never through a mount, whose lookups may write, S22.1).
+ */
+export function layerFootprint(sys: Sys, root: string): string[] {
+  const out: string[] = [];
+  for (const top of SEQUENCE_DIRS.filter((d) => !d.includes('/'))) {
+    for (const [rel, e] of sys.walk(`${root}/${top}`)) {
+      const name = rel === '/' ? top : top + rel;
+      if (rel !== '/' && !SEQUENCE_DIRS.includes(name)) out.push(name);
+      for (const x of Object.keys(e.xattrs ?? {})) {
+        const p = privateName(x);
+        if (p !== null) out.push(`${name}@${p}`);
+      }
+    }
+  }
+  return out.sort();
 }
 
 /** mount(2) of an overlay at root/m<at>, with paths relative to root. */

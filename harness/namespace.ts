@@ -7,11 +7,18 @@ import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { dir as tmpDir } from 'tmp-promise';
+import { hasSysAdmin, NO_SYS_ADMIN } from './lifeline.js';
 
 const NS_PARENT_ENV = 'OVLCHECK_NS_PARENT';
 const TMP_ENV = 'OVLCHECK_TMP';
-/** How long a forwarded SIGTERM may take before the whole namespace is killed. */
-const TERM_GRACE_MS = 5000;
+const STARTED_ENV = 'OVLCHECK_STARTED_FD';
+/** A pipe the command writes to once it runs inside (fd 3 of the command). */
+const STARTED_FD = '3';
+/** How long a forwarded signal may take before the whole namespace is killed. */
+const GRACE_MS = 3000;
+
+/** The namespace could not be made (no CAP_SYS_ADMIN, seccomp, no unshare): exit 2, one line. */
+export class NamespaceError extends Error {}
 
 function ownMountNamespace(): string {
   return fs.readlinkSync('/proc/self/ns/mnt');
@@ -35,27 +42,28 @@ function namespaceInit(unsharePid: number): number | undefined {
 }
 
 /**
- * unshare blocks SIGTERM while it waits, so a SIGTERM goes to the command itself. pid-1 of a
- * namespace only receives signals it handles; if it is still running after a grace period,
- * SIGKILL unshare: --kill-child then kills the namespace and the kernel drops its mounts.
- * SIGHUP kills unshare directly, with the same effect.
+ * unshare blocks SIGINT and SIGTERM while it waits, so both go to the command itself, pid 1 of
+ * the namespace, which receives (from here, an ancestor namespace) only signals it handles:
+ * the CLI handles them from its first line. If it has not ended after a grace period, SIGKILL,
+ * which an ancestor namespace can always deliver, ends the namespace, its mounts and daemons.
+ * SIGHUP kills unshare, and --kill-child then sends SIGTERM to the command.
  */
 function forwardSignal(unsharePid: number, signal: NodeJS.Signals): void {
-  const target = signal === 'SIGTERM' ? namespaceInit(unsharePid) ?? unsharePid : unsharePid;
+  const init = namespaceInit(unsharePid);
   try {
-    process.kill(target, signal);
+    process.kill(signal === 'SIGHUP' ? unsharePid : init ?? unsharePid, signal);
   } catch {
     return; // already gone
   }
-  if (signal === 'SIGTERM') {
-    setTimeout(() => {
+  setTimeout(() => {
+    for (const pid of [init, unsharePid]) {
       try {
-        process.kill(unsharePid, 'SIGKILL');
+        if (pid !== undefined) process.kill(pid, 'SIGKILL');
       } catch {
         /* already gone */
       }
-    }, TERM_GRACE_MS).unref();
-  }
+    }
+  }, GRACE_MS).unref();
 }
 
 /**
@@ -84,43 +92,77 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Runs cmd in a fresh mount+pid namespace with a private temp dir; resolves to its exit code. */
-export async function runInPrivateNamespace(cmd: string, args: string[]): Promise<number> {
+/**
+ * The command, started inside and with its signal handlers installed, says so: a failure
+ * before that is the namespace's (unshare's "Operation not permitted"), not the command's.
+ * A launcher that died before (the SIGTERM --kill-child sent then found no handler, and pid 1
+ * of a namespace drops those) shows as a broken pipe: the command then stops as on SIGTERM.
+ */
+export function markStarted(): void {
+  if (process.env[STARTED_ENV] !== STARTED_FD) return;
+  try {
+    fs.writeSync(Number(STARTED_FD), 'started\n');
+    fs.closeSync(Number(STARTED_FD)); // daemons started later must not hold it open
+  } catch {
+    process.kill(process.pid, 'SIGTERM'); // EPIPE: nobody is left to read it
+  }
+}
+
+/**
+ * Runs cmd in a fresh mount+pid namespace with a private temp dir; resolves to its exit code.
+ * markStarted: cmd calls markStarted() once inside (the CLI does), so a namespace that could
+ * not be made is told from the command's own failure.
+ */
+export async function runInPrivateNamespace(cmd: string, args: string[], o: { markStarted?: boolean } = {}): Promise<number> {
+  if (!hasSysAdmin()) {
+    throw new NamespaceError(NO_SYS_ADMIN);
+  }
   removeStaleTempDirs();
   // named ovlcheck-<pid namespace>-<pid>-<random>
   const tmp = await tmpDir({ tmpdir: os.tmpdir(), prefix: `ovlcheck-${pidNamespace()}` });
   const child = execa(
     // setpriv: if this process dies (even by SIGKILL), unshare is killed, and --kill-child
-    // then takes the whole namespace, its mounts and any daemon in it, down with it.
+    // then sends SIGTERM to the command: it stops as on any SIGTERM, removing this temp dir.
     'setpriv',
-    ['--pdeathsig', 'KILL', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', cmd, ...args],
+    ['--pdeathsig', 'KILL', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGTERM', '--mount-proc', cmd, ...args],
     {
-      stdio: 'inherit',
+      stdio: ['inherit', 'inherit', 'inherit', o.markStarted ? 'pipe' : 'ignore'],
       reject: false,
-      env: { [NS_PARENT_ENV]: ownMountNamespace(), [TMP_ENV]: tmp.path },
+      env: { [NS_PARENT_ENV]: ownMountNamespace(), [TMP_ENV]: tmp.path, ...(o.markStarted ? { [STARTED_ENV]: STARTED_FD } : {}) },
     },
   );
-  // The terminal delivers SIGINT to the whole foreground group, the child included.
-  const ignoreInt = (): void => {};
+  let started = false;
+  child.stdio[3]?.on('data', () => (started = true));
   const forward = (signal: NodeJS.Signals): void => {
     if (child.pid !== undefined) forwardSignal(child.pid, signal);
   };
-  process.on('SIGINT', ignoreInt);
-  process.on('SIGTERM', forward);
-  process.on('SIGHUP', forward);
+  for (const signal of FORWARDED) process.on(signal, forward);
   try {
     const result = await child;
+    if (o.markStarted && !started && !result.signal && result.exitCode !== 0) {
+      throw new NamespaceError(`cannot make a private mount and pid namespace (setpriv/unshare exited with ${result.exitCode ?? result.shortMessage})`);
+    }
     if (result.signal) return 128 + (os.constants.signals[result.signal] ?? 0);
     if (result.exitCode !== undefined) return result.exitCode;
     process.stderr.write(`ovlcheck: ${result.shortMessage}\n`); // e.g. unshare not installed
     return 2;
   } finally {
-    process.off('SIGINT', ignoreInt);
-    process.off('SIGTERM', forward);
-    process.off('SIGHUP', forward);
+    for (const signal of FORWARDED) process.off(signal, forward);
     // In this (parent) namespace the dir holds no mounts: they lived in the child's namespace.
     fs.rmSync(tmp.path, { recursive: true, force: true });
   }
+}
+
+/** Ctrl-C reaches the whole foreground group, the command too; a signal to this process alone must reach it as well. */
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * The command, pid 1 of the namespace, removes the launcher's temp dir itself when it ends: a
+ * launcher killed by SIGKILL cannot. Call after every mount in it is gone.
+ */
+export function removeLauncherTemp(): void {
+  const tmp = process.env[TMP_ENV];
+  if (process.pid === 1 && tmp && inPrivateNamespace()) fs.rmSync(tmp, { recursive: true, force: true });
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -134,7 +176,7 @@ async function main(argv: string[]): Promise<void> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main(process.argv.slice(2)).catch((error: unknown) => {
-    process.stderr.write(`ovlcheck: cannot run in a private namespace: ${String(error)}\n`);
+    process.stderr.write(`ovlcheck: cannot run in a private namespace: ${(error as Error).message ?? String(error)}\n`);
     process.exit(2);
   });
 }

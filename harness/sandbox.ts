@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { inPrivateNamespace } from './namespace.js';
+import { inPrivateNamespace, removeLauncherTemp } from './namespace.js';
 import { MNT_DETACH, mount, umount2 } from './native.js';
 
 export interface Sandbox {
@@ -89,6 +89,7 @@ function cleanupAll(): void {
     }
     dirsToRemove.delete(d);
   }
+  removeLauncherTemp();
 }
 
 const onSignal = new Set<(signal: NodeJS.Signals) => void>();
@@ -102,7 +103,12 @@ export function beforeSignalExit(fn: (signal: NodeJS.Signals) => void): () => vo
   return () => onSignal.delete(fn);
 }
 
-function installHandlers(): void {
+/**
+ * On exit and on SIGINT/SIGTERM/SIGHUP: the beforeSignalExit hooks, then every mount and daemon
+ * taken down. The CLI installs it on its first line: pid 1 of a pid namespace receives only
+ * the signals it handles.
+ */
+export function installHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
   process.on('exit', cleanupAll);

@@ -156,3 +156,85 @@ describe('mount requests by kernel version (S20.1)', () => {
     expect(predictMount(world, req('ro'), [6, 1, 192]).outcome).toBe('EINVAL');
   });
 });
+
+// (imports are hoisted: kept with the tests they serve, this file being appended to)
+import { emptySequence, footprint, stepSequence } from './mountSequence.js';
+import type { KernelVersion } from './types.js';
+
+describe('mount sequences: what a mount leaves, failed or not (model/mountSequence.ts)', () => {
+  type A = Parameters<typeof stepSequence>[1];
+  const mount = (lower: string, upper: string, work: string, o: { index?: boolean; volatile?: boolean; userxattr?: boolean; uuid?: 'off' | 'null' } = {}): A =>
+    ({ do: 'mount', lower, upper, work, index: o.index ?? false, ...(o.volatile ? { volatile: true } : {}), ...(o.userxattr ? { userxattr: true } : {}), ...(o.uuid ? { uuid: o.uuid } : {}) });
+  /** Outcomes of the actions in turn, and the state after the last. */
+  const seq = (k: KernelVersion, ...actions: A[]) => {
+    let st = emptySequence();
+    const outcomes: string[] = [];
+    for (const a of actions) {
+      const r = stepSequence(st, a, k);
+      outcomes.push(r.outcome);
+      st = r.state;
+    }
+    return { outcomes, st, leaves: footprint(st) };
+  };
+  const K18: KernelVersion = [6, 18, 44];
+
+  it('S12.1 an index=on mount refused by the index dir has already set the new upper\'s origin (issue 11)', () => {
+    const r = seq(K18, mount('l0', 'u1', 'w1', { index: true }), { do: 'umount', pick: 0 },
+      mount('l0', 'u0', 'w1', { index: true }), mount('u1', 'u0', 'w0', { index: true }));
+    expect(r.outcomes).toEqual(['ok', 'ok', 'ESTALE', 'ESTALE']);
+    expect(r.st.origin.get('u0')).toBe('l0');
+    expect(r.leaves).not.toContain('w0/index'); // refused at the origin, before the index dir
+  });
+  it('S14.3 volatile leaves a dirty file that no unmount removes: every later mount of that workdir is EINVAL, after EBUSY, before ELOOP', () => {
+    const r = seq(K18, mount('l0', 'u0', 'w0', { volatile: true }), mount('l1', 'u1', 'w0'), mount('l1', 'u1', 'w0', { index: true }),
+      { do: 'umount', pick: 0 }, mount('u1', 'u1', 'w0'), mount('l0', 'u0', 'w1'));
+    expect(r.outcomes).toEqual(['ok', 'EINVAL', 'EBUSY', 'ok', 'EINVAL', 'ok']);
+    expect(r.leaves).toContain('w0/work/incompat/volatile/dirty');
+  });
+  it('S14.3 a volatile mount failing after ovl_make_workdir leaves the dirty file; one refused on its upper does not', () => {
+    const r = seq(K18, mount('l0', 'u0', 'w0', { index: true }), mount('l1', 'u0', 'w1', { index: true, volatile: true }));
+    expect(r.outcomes).toEqual(['ok', 'EBUSY']);
+    expect(r.leaves.filter((x) => x.startsWith('w1'))).toEqual([]);
+    const s = seq(K18, mount('u1', 'u1', 'w1', { volatile: true }));
+    expect(s.outcomes).toEqual(['ELOOP']);
+    expect(s.leaves).toContain('w1/work/incompat/volatile/dirty');
+  });
+  it('S15.2 the overlap check comes after the index dir: a lower inside the upper is ELOOP with origin and index written', () => {
+    const r = seq(K18, mount('u0/d', 'u0', 'w0', { index: true }), mount('l0', 'u0', 'w1', { index: true }), mount('l0', 'u1', 'w0', { index: true }));
+    expect(r.outcomes).toEqual(['ELOOP', 'ESTALE', 'ESTALE']);
+    expect(r.st.origin.get('u0')).toBe('u0/d');
+    expect(r.st.indexOf.get('w0')).toBe('u0');
+  });
+  it('S12.2 a layer below a dir in use is EBUSY with index=on only after the index dir; without index=on it mounts', () => {
+    const r = seq(K18, mount('l1', 'u0', 'w0'), mount('l0', 'u0/d', 'w1', { index: true }), mount('l0', 'u0/d', 'w1'));
+    expect(r.outcomes).toEqual(['ok', 'EBUSY', 'ok']);
+    expect(r.st.origin.get('u0/d')).toBe('l0');
+  });
+  it('S8.9 P.uuid is stored after the lower\'s checks (none on ELOOP "conflicting"), from 6.6 only', () => {
+    expect(seq(K18, mount('u1', 'u1', 'w0')).leaves).toEqual(['w0/work']);
+    expect(seq(K18, mount('l0', 'u1', 'w0')).leaves).toEqual(['u1@uuid', 'w0/work']);
+    expect(seq([6, 1, 192], mount('l0', 'u1', 'w0', { index: true })).leaves).toEqual(['u1@origin', 'w0/index', 'w0/index@upper', 'w0/work']);
+  });
+  it('S12.1 a handle stored with uuid=off (null uuid) matches no mount without it, and the other way round; no P.uuid with off', () => {
+    const r = seq(K18, mount('l0', 'u0', 'w0', { index: true, uuid: 'off' }), { do: 'umount', pick: 0 },
+      mount('l0', 'u0', 'w1', { index: true }), mount('l0', 'u0', 'w0', { index: true, uuid: 'off' }));
+    expect(r.outcomes).toEqual(['ok', 'ok', 'ESTALE', 'ok']);
+    expect(r.leaves).toContain('u0@uuid'); // by the refused mount without uuid=off, before its index dir
+    expect(seq(K18, mount('l0', 'u0', 'w0', { index: true, uuid: 'off' })).leaves).not.toContain('u0@uuid');
+    expect(seq([6, 1, 192], mount('l0', 'u0', 'w0', { uuid: 'null' })).outcomes).toEqual(['EINVAL']); // no uuid=null before 6.6
+  });
+  it('S10.3 userxattr keeps its ties in user.overlay.*; S15.6 before 6.6 (tmpfs without user.* xattrs) it falls back to index=off after the upper\'s and workdir\'s in-use checks', () => {
+    const u = { index: true, userxattr: true };
+    const r = seq(K18, mount('l0', 'u0', 'w0', u), { do: 'umount', pick: 0 }, mount('l1', 'u0', 'w1', { index: true }), { do: 'umount', pick: 0 }, mount('l1', 'u0', 'w1', u));
+    expect(r.outcomes).toEqual(['ok', 'ok', 'ok', 'ok', 'ESTALE']);
+    expect(r.leaves).toEqual(expect.arrayContaining(['u0@user.origin', 'u0@origin', 'w0/index@user.upper', 'w1/index@upper']));
+    const old = seq([6, 1, 192], mount('l0', 'u0', 'w0', { index: true }), mount('l1', 'u0', 'w1', u), mount('u0', 'u1', 'w1', u));
+    expect(old.outcomes).toEqual(['ok', 'EBUSY', 'ok']);
+    expect(old.leaves).not.toContain('w1/index');
+  });
+  it('a case file names the mount point to unmount; one not mounted does nothing', () => {
+    const r = seq(K18, mount('l0', 'u0', 'w0'), mount('l1', 'u1', 'w1'), { do: 'umount', at: 1 }, { do: 'umount', at: 1 });
+    expect([...r.st.live.keys()]).toEqual([0]);
+    expect(stepSequence(r.st, { do: 'umount', at: 2 }, K18).at).toBeNull();
+  });
+});

@@ -1,7 +1,9 @@
-// The case file: a JSON document that replays one case anywhere (see README, "Case files").
+// The case file: a JSON document that replays one case anywhere (see README, "Case files", and
+// properties/case-format.md, generated from the schema in properties/caseSchema.ts).
 
-import { BEHAVIOURS, DEFAULT_PROFILE, hasFeature, namedProfile, type Behaviour } from '../model/index.js';
-import type { EntrySpec, KernelVersion, LayerSpec, Op, Outcome, Profile, SnapEntry, StackSpec } from '../model/index.js';
+import { DEFAULT_PROFILE, namedProfile } from '../model/index.js';
+import type { KernelVersion, Op, Outcome, Profile, SnapEntry, StackSpec } from '../model/index.js';
+import { caseSchema, kernelTerms, oneLine, show, validate } from './caseSchema.js';
 
 /** Partial facts about one name; null means "must not exist". */
 export type EntryExpect = Partial<Pick<SnapEntry, 'kind' | 'mode' | 'data' | 'target' | 'nlink' | 'errno'>> & {
@@ -44,94 +46,34 @@ export interface CaseFile {
 
 export class CaseError extends Error {}
 
-const OPS: Record<string, string[]> = {
-  open: ['path', 'flags'], truncate: ['path', 'size'], unlink: ['path'], mkdir: ['path', 'mode'], rmdir: ['path'],
-  rename: ['src', 'dst'], symlink: ['target', 'path'], link: ['src', 'dst'], chmod: ['path', 'mode'],
-  mknod: ['path', 'kind', 'mode'], setxattr: ['path', 'name', 'value'], removexattr: ['path', 'name'], remount: [], rotate: [],
-};
-const ENTRY_TYPES = new Set(['dir', 'file', 'symlink', 'link', 'whiteout', 'fifo']);
-
-/** Parse and validate; throws CaseError with a one-line reason. */
+/**
+ * Parse and validate against the format's schema (properties/caseSchema.ts); throws CaseError
+ * with one line naming the field and the problem ("case.json: steps[2].flags[0]: unknown open flag ...").
+ */
 export function parseCase(text: string, source = 'case'): CaseFile {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
   } catch (e) {
-    throw new CaseError(`${source}: not JSON (${(e as Error).message})`);
+    throw new CaseError(oneLine(`${source}: not JSON (${(e as Error).message})`));
   }
-  const c = raw as CaseFile;
-  if (!c || typeof c !== 'object' || c.ovlcheck !== 1) throw new CaseError(`${source}: "ovlcheck": 1 is missing`);
-  if (!c.layers || !Array.isArray(c.layers.lowers) || c.layers.lowers.length < 1) {
-    throw new CaseError(`${source}: layers.lowers must list at least one layer`);
+  const kind = (raw as { kind?: unknown } | null)?.kind;
+  if (typeof kind === 'string' && kind.startsWith('mount-')) {
+    throw new CaseError(oneLine(`${source}: "kind": ${show(kind)} is a mount case (properties/mountCase.ts reads those), not a case of layers and steps`));
   }
-  c.layers.upper ??= {};
-  c.layers.lowers.forEach((l, i) => checkLayer(l, `${source}: layers.lowers[${i}]`));
-  checkLayer(c.layers.upper, `${source}: layers.upper`);
-  if (c.layers.data !== undefined) {
-    if (!Array.isArray(c.layers.data)) throw new CaseError(`${source}: layers.data must list data-only layers`);
-    c.layers.data.forEach((l, i) => checkLayer(l, `${source}: layers.data[${i}]`));
-  }
-  if (!Array.isArray(c.steps)) throw new CaseError(`${source}: steps must be an array`);
-  if (c.kernels !== undefined) {
-    if (typeof c.kernels !== 'string') throw new CaseError(`${source}: kernels must be a string such as ">=6.7 <6.16"`);
-    parseRange(c.kernels, source);
-  }
-  c.steps.forEach((s, i) => checkOp(s, `${source}: steps[${i}]`));
+  const r = validate(caseSchema, raw, source);
+  if (!r.ok) throw new CaseError(r.message);
+  const c: CaseFile = r.data; // the schema's output is a CaseFile: checked here by the compiler
   return c;
-}
-
-function checkLayer(layer: LayerSpec, where: string): void {
-  if (!layer || typeof layer !== 'object') throw new CaseError(`${where}: must be an object of path -> entry`);
-  for (const [path, e] of Object.entries(layer)) {
-    checkPath(path, `${where}["${path}"]`);
-    if (path === '/') throw new CaseError(`${where}: the layer root cannot be an entry`);
-    const entry = e as EntrySpec;
-    if (!entry || !ENTRY_TYPES.has(entry.type)) throw new CaseError(`${where}["${path}"]: unknown type ${JSON.stringify(entry?.type)}`);
-    if (entry.type === 'symlink') checkTarget(entry.target, `${where}["${path}"].target`);
-    if (entry.type === 'link') checkPath(entry.to, `${where}["${path}"].to`);
-  }
-}
-
-function checkOp(op: Op, where: string): void {
-  const need = OPS[op?.op];
-  if (!need) throw new CaseError(`${where}: unknown op ${JSON.stringify(op?.op)}`);
-  for (const k of need) {
-    if (!(k in op)) throw new CaseError(`${where}: ${op.op} needs "${k}"`);
-  }
-  for (const k of ['path', 'src', 'dst'] as const) if (k in op) checkPath((op as Record<string, string>)[k], `${where}.${k}`);
-  if (op.op === 'symlink' && op.target !== '') checkTarget(op.target, `${where}.target`); // "" is ENOENT: a step may try it
-}
-
-function checkPath(p: unknown, where: string): void {
-  if (typeof p !== 'string' || !p.startsWith('/')) throw new CaseError(`${where}: a path must be a string starting with "/"`);
-  if (p.split('/').includes('..')) throw new CaseError(`${where}: ".." is not allowed in paths`);
-}
-
-/** Symlink targets stay inside the mount: relative, without "..". */
-function checkTarget(t: unknown, where: string): void {
-  if (typeof t !== 'string' || t === '' || t.startsWith('/') || t.split('/').includes('..')) {
-    throw new CaseError(`${where}: a symlink target must be a relative path without ".." (it must not leave the mount)`);
-  }
 }
 
 /** The terms of a kernels condition, each a test of a kernel version. */
 function parseRange(range: string, source: string): ((k: KernelVersion) => boolean)[] {
-  const cmp = (a: KernelVersion, b: KernelVersion) => a[0] - b[0] || a[1] - b[1] || (a[2] ?? 0) - (b[2] ?? 0);
-  return range.trim().split(/\s+/).map((part) => {
-    const b = /^(with|without):(\w+)$/.exec(part);
-    if (b) {
-      if (!(b[2] in BEHAVIOURS)) throw new CaseError(`${source}: kernels: "${b[2]}" is not a behaviour of model/versions.ts (${Object.keys(BEHAVIOURS).join(', ')})`);
-      return (k) => hasFeature(k, b[2] as Behaviour) === (b[1] === 'with');
-    }
-    const m = /^(>=|<=|>|<|=)(\d+)\.(\d+)(?:\.(\d+))?$/.exec(part);
-    if (!m) throw new CaseError(`${source}: kernels: "${part}" is not a comparison such as >=6.7 or <6.16.3, nor with:BEHAVIOUR`);
-    const v: KernelVersion = [Number(m[2]), Number(m[3]), Number(m[4] ?? 0)];
-    const op = m[1];
-    return (k) => {
-      const d = cmp(k, v);
-      return op === '>=' ? d >= 0 : op === '<=' ? d <= 0 : op === '>' ? d > 0 : op === '<' ? d < 0 : d === 0;
-    };
-  });
+  try {
+    return kernelTerms(range);
+  } catch (e) {
+    throw new CaseError(oneLine(`${source}: ${(e as Error).message}`));
+  }
 }
 
 /** null if the case's known answers hold for this kernel, else why it is not replayed there. */

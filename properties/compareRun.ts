@@ -166,6 +166,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
     r.elapsedMs = Date.now() - started;
     o.onUpdate?.(r);
   };
+  update(); // a report from the start: a signal before the first finding still leaves one
   let repeats = 0;
   while (true) {
     const left = o.runs - r.cases;

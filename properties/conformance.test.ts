@@ -1,7 +1,7 @@
 // The suite itself, with a CI-sized budget: the running kernel against the model, for every
 // profile the model holds and the kernel mounts.
 import { release } from 'node:os';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { namedProfile, notModelled, PROFILES } from '../model/index.js';
 import { profileOptions } from '../harness/drivers/kernelOptions.js';
 import { useKernelDriver } from '../harness/drivers/kernelForTests.js';
@@ -14,6 +14,7 @@ import { stepSequence } from '../model/mountSequence.js';
 import { openSandbox } from '../harness/sandbox.js';
 import { localSys, runningKernel } from '../harness/sys.js';
 import { formatFailure } from './report.js';
+import { runSuite } from './suite.js';
 
 const kernelRelease = release();
 const RUNS = Number(process.env.OVLCHECK_CI_RUNS ?? 150);
@@ -49,23 +50,24 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
     }, 300_000);
   }
 
-  it('mount-time validation: 600 random mount requests give the errno the model predicts', () => {
+  it('mount-time validation: 600 random mount requests give the errno the model predicts', async () => {
     const sandbox = openSandbox();
     try {
-      const m = runMountValidation(localSys(sandbox), 600, 20261126);
+      const m = await runMountValidation(localSys(sandbox), 600, 20261126);
       expect(m.failure ? formatMountFailure(m.failure, m.seed, m.path) : '').toBe('');
       expect(Object.keys(m.outcomes).sort()).toEqual(['EINVAL', 'ELOOP', 'ENOENT', 'ok']);
+      expect(m.interrupted).toBe(false);
     } finally {
       sandbox.close();
     }
   }, 120_000);
 
-  it('has teeth (mount-time validation): a model that lets a lower be the upper dir (S15.2) fails', () => {
+  it('has teeth (mount-time validation): a model that lets a lower be the upper dir (S15.2) fails', async () => {
     const sandbox = openSandbox();
     try {
       const broken: typeof predictMount = (w, r, k) =>
         r.upper !== undefined && r.lowers.includes(r.upper) && predictMount(w, r, k).outcome === 'ELOOP' ? { outcome: 'ok', rule: 'broken' } : predictMount(w, r, k);
-      const m = runMountValidation(localSys(sandbox), 600, 1, broken);
+      const m = await runMountValidation(localSys(sandbox), 600, 1, { predict: broken });
       expect(m.failure, 'not caught').not.toBeNull();
       expect(m.failure!.actual).toBe('ELOOP');
     } finally {
@@ -73,29 +75,75 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
     }
   }, 120_000);
 
-  it('mount sequences: index=on exclusivity (EBUSY) and ties to the first lower and upper (ESTALE) as the model predicts', () => {
+  it('mount sequences: index=on exclusivity (EBUSY), ties to the first lower and upper (ESTALE), volatile leftovers (EINVAL) and what each mount leaves in the layers, as the model predicts', async () => {
     const sandbox = openSandbox();
     try {
-      const q = runMountSequences(localSys(sandbox), 300, 20261126);
+      const q = await runMountSequences(localSys(sandbox), 300, 20261126);
       expect(q.failure ? formatSequenceFailure(q.failure, q.seed, q.path) : '').toBe('');
-      expect(Object.keys(q.outcomes).sort()).toEqual(['EBUSY', 'ELOOP', 'ESTALE', 'ok']);
+      expect(Object.keys(q.outcomes).sort()).toEqual(['EBUSY', 'EINVAL', 'ELOOP', 'ESTALE', 'ok']);
     } finally {
       sandbox.close();
     }
   }, 120_000);
 
-  it('has teeth (mount sequences): a model where index=on does not make the upper exclusive (S12.2) fails', () => {
+  it('has teeth (mount sequences): a model where index=on does not make the upper exclusive (S12.2) fails', async () => {
     const sandbox = openSandbox();
     try {
-      const broken: typeof stepSequence = (st, a) => {
-        const r = stepSequence(st, a);
-        return r.outcome === 'EBUSY' ? stepSequence(st, { ...a, index: false } as typeof a) : r;
+      const broken: typeof stepSequence = (st, a, k) => {
+        const r = stepSequence(st, a, k);
+        return r.outcome === 'EBUSY' ? stepSequence(st, { ...a, index: false } as typeof a, k) : r;
       };
-      const q = runMountSequences(localSys(sandbox), 300, 1, broken);
+      const q = await runMountSequences(localSys(sandbox), 300, 1, { step: broken });
       expect(q.failure, 'not caught').not.toBeNull();
       expect(q.failure!.actual).toBe('EBUSY');
     } finally {
       sandbox.close();
     }
   }, 120_000);
+
+  it('a deadline reached while shrinking ends the shrinking: the failure found so far is kept, and the property says it was interrupted', async () => {
+    const sandbox = openSandbox();
+    const now = Date.now();
+    let late = false; // the clock jumps past the deadline once the broken model has been caught
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => (late ? now + 3_600_000 : now));
+    try {
+      const broken: typeof stepSequence = (st, a, k) => {
+        const r = stepSequence(st, a, k);
+        if (r.outcome !== 'EBUSY') return r;
+        late = true;
+        return stepSequence(st, { ...a, index: false } as typeof a, k);
+      };
+      const q = await runMountSequences(localSys(sandbox), 300, 1, { step: broken, deadline: now + 60_000 });
+      expect(q.failure?.actual).toBe('EBUSY');
+      expect(q.interrupted).toBe(true);
+    } finally {
+      clock.mockRestore();
+      sandbox.close();
+    }
+  });
+
+  it('the suite\'s deadline bounds the mount properties too: past it they report interrupted, pass, and run nothing', async () => {
+    const sandbox = openSandbox();
+    try {
+      const r = await runSuite(localSys(sandbox), { runs: 1e12, steps: 1, maxLowers: 1, entries: 1, seed: 1, rotate: 0, profiles: [], deadline: Date.now() - 1 });
+      expect(r.properties.map((p) => [p.name, p.status, p.interrupted, p.caseFile])).toEqual([
+        ['mount-time validation', 'pass', true, undefined], ['mount sequences', 'pass', true, undefined],
+      ]);
+      expect(r.properties.map((p) => p.summary.split(',')[0])).toEqual(['0 requests ()', '0 sequences ()']);
+    } finally {
+      sandbox.close();
+    }
+  });
+
+  it('the mount properties stop at a deadline already past: interrupted, not failed, nothing run', async () => {
+    const sandbox = openSandbox();
+    try {
+      const m = await runMountValidation(localSys(sandbox), 1e9, 1, { deadline: Date.now() - 1 });
+      const q = await runMountSequences(localSys(sandbox), 1e9, 1, { deadline: Date.now() - 1 });
+      expect([m.interrupted, m.failure, m.requests]).toEqual([true, null, 0]);
+      expect([q.interrupted, q.failure, q.sequences]).toEqual([true, null, 0]);
+    } finally {
+      sandbox.close();
+    }
+  });
 });

@@ -94,7 +94,7 @@ export const abstractView = (s: Snapshot) => NATIVE.decode(s);
  * differ on the initial stack (a difference in behaviour, which `compare` reports; this
  * property is about what the writer writes).
  */
-export async function crossCase(o: CrossOptions, stack: StackSpec, steps: Op[]): Promise<CrossFailure | null | 'skip'> {
+export async function crossCase(o: Pick<CrossOptions, 'writer' | 'reader'>, stack: StackSpec, steps: Op[]): Promise<CrossFailure | null | 'skip'> {
   const initial = await mountedView(o.reader, stack);
   const outcomes: string[] = [];
   const written = await mountedView(o.writer, stack, steps, outcomes);
@@ -129,7 +129,7 @@ export async function runCrossUpper(o: CrossOptions): Promise<CrossResult> {
   return { cases, skipped, failure: r.failed ? failure : null, seed: o.seed, path: r.counterexamplePath ?? undefined };
 }
 
-export function formatCrossFailure(f: CrossFailure, o: { writer: string; reader: string; seed: number; path?: string }): string {
+export function formatCrossFailure(f: CrossFailure, o: { writer: string; reader: string; seed: number | 'replay'; path?: string }): string {
   return [
     `CROSS-IMPLEMENTATION DIVERGENCE: upper written by ${o.writer}, mounted by ${o.reader}  seed=${o.seed} path=${JSON.stringify(o.path ?? '')}`,
     'layers:', ...formatStack(f.stack),

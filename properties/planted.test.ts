@@ -20,7 +20,7 @@ import { failureCase, type Failure } from './report.js';
 const kernel = runningKernel();
 const kernelRelease = release();
 const SEED = 1;
-/** `ovlcheck compare`'s defaults (properties/cli.ts), with a wall-time budget. */
+/** `ovlcheck compare`'s defaults (properties/cliMain.ts), with a wall-time budget. */
 const SETTINGS = { runs: 300, steps: 25, maxLowers: 4, entries: 12, rotate: 1, seed: SEED, maxPerClass: 20, timeBudgetMs: 60_000 };
 /** The bookkeeping faults that stand for cosmetic divergences: they change only what a view reports. */
 const COSMETIC = ['link-nlink-stale', 'copyup-new-ino'];

@@ -8,7 +8,8 @@ import { probeLayerFs, type LayerFsFacts } from '../harness/probe.js';
 import { kernelOf, type Sys } from '../harness/sys.js';
 import { formatOp } from './commands.js';
 import { runConformance, type Progress } from './conformance.js';
-import { formatMountFailure, formatSequenceFailure, runMountSequences, runMountValidation } from './mountValidation.js';
+import { mountFailureCase, sequenceFailureCase } from './mountCase.js';
+import { formatMountFailure, formatSequenceFailure, mountSignature, runMountSequences, runMountValidation, sequenceSignature } from './mountValidation.js';
 import { MUTATIONS } from './mutations.js';
 import { profileRefusal } from './probeReport.js';
 import { formatStack, type Failure } from './report.js';
@@ -21,7 +22,14 @@ export interface SuiteOptions {
   entries: number;
   seed: number;
   path?: string;
-  /** For the random cases of all profiles together. */
+  /**
+   * Date.now() in ms at which the whole suite stops: the profiles share the first 90% of the
+   * time left (each taking an equal part of what remains when it starts), the mount
+   * properties the rest, and stop at the deadline, shrinking included. Without it every
+   * property runs its full count.
+   */
+  deadline?: number;
+  /** The same as a deadline this many ms after the suite starts (deadline wins if both are given). */
   timeBudgetMs?: number;
   rotate: number;
   /** A mutation of the model (properties/mutations.ts): the mount properties are left out. */
@@ -65,7 +73,16 @@ export interface PropertyResult {
   summary: string;
   /** The minimal failing request or sequence. */
   failureText?: string;
+  /** The failure as a mount case file (properties/mountCase.ts): a JSON object to save and replay. */
+  caseFile?: unknown;
+  /** The kind of divergence, in one line (as replayMountCase gives it). */
+  signature?: string;
+  /** The deadline ended it: how many ran is in summary. Not a failure. */
+  interrupted?: boolean;
 }
+
+/** The part of the time left that the profiles share; the mount properties have the rest. */
+export const PROFILES_SHARE = 0.9;
 
 export interface SuiteResult {
   kernel: string;
@@ -76,6 +93,7 @@ export interface SuiteResult {
 }
 
 export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult> {
+  const started = Date.now();
   let sys = first;
   const kernelRelease = sys.release();
   const kernel = kernelOf(sys);
@@ -92,12 +110,16 @@ export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult
     if (why) result.profiles.push(emit({ kind: 'profile', profile: p, status: 'skipped', why, ...empty }));
     else runnable.push(p);
   }
+  const deadline = o.deadline ?? (o.timeBudgetMs ? started + o.timeBudgetMs : undefined);
+  const profilesEnd = deadline === undefined ? undefined : started + Math.max(0, deadline - started) * PROFILES_SHARE;
   let driver = new KernelDriver(sys);
   try {
-    for (const profile of runnable) {
+    for (const [i, profile] of runnable.entries()) {
+      // An equal part of what is left to the profiles, at least 1 ms (0 would mean no budget).
+      const share = profilesEnd === undefined ? undefined : Math.max(1, (profilesEnd - Date.now()) / (runnable.length - i));
       const s = await runConformance({
         runs: o.runs, steps: o.steps, maxLowers: o.maxLowers, maxEntriesPerLayer: o.entries, seed: o.seed, path: o.path,
-        timeBudgetMs: o.timeBudgetMs ? o.timeBudgetMs / runnable.length : undefined, profile, kernel, kernelRelease, driver,
+        timeBudgetMs: share, profile, kernel, kernelRelease, driver,
         onCase: (p) => o.onCase?.(profile.name, p), modelStep: o.mutate ? MUTATIONS[o.mutate].step : undefined,
         rotateWeight: o.rotate, userXattrs: layerFs.userXattrs,
       });
@@ -131,19 +153,32 @@ export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult
     });
   }
   if (o.mutate) return result;
-  const m = runMountValidation(sys, o.runs, o.seed);
-  const tally = Object.entries(m.outcomes).sort().map(([k, v]) => `${k} ${v}`).join(', ');
-  result.properties.push(emit({
-    kind: 'property', name: 'mount-time validation', status: m.failure ? 'fail' : 'pass',
-    summary: `${m.requests} requests (${tally}), ${m.failure ? 1 : 0} divergences; seed ${o.seed}`,
-    ...(m.failure ? { failureText: formatMountFailure(m.failure, m.seed, m.path) } : {}),
-  }));
-  const q = runMountSequences(sys, o.sequences ?? Math.max(1, Math.round(o.runs / 3)), o.seed);
-  const seen = Object.entries(q.outcomes).sort().map(([k, v]) => `${k} ${v}`).join(', ');
-  result.properties.push(emit({
-    kind: 'property', name: 'mount sequences', status: q.failure ? 'fail' : 'pass',
-    summary: `${q.sequences} sequences (${seen}), ${q.failure ? 1 : 0} divergences; seed ${o.seed}`,
-    ...(q.failure ? { failureText: formatSequenceFailure(q.failure, q.seed, q.path) } : {}),
-  }));
+  await runMountProperties(sys, o, deadline, (r) => result.properties.push(emit(r)));
   return result;
+}
+
+/** The mount-time and mount-sequence properties; the first half of the time left to the first. */
+async function runMountProperties(sys: Sys, o: SuiteOptions, deadline: number | undefined, push: (r: PropertyResult) => void): Promise<void> {
+  const tally = (outcomes: Record<string, number>) => Object.entries(outcomes).sort().map(([k, v]) => `${k} ${v}`).join(', ');
+  const stopped = (interrupted: boolean) => (interrupted ? ', interrupted at the deadline' : '');
+  const date = () => new Date().toISOString();
+  const half = deadline === undefined ? undefined : Date.now() + Math.max(0, deadline - Date.now()) / 2;
+  const m = await runMountValidation(sys, o.runs, o.seed, { deadline: half });
+  push({
+    kind: 'property', name: 'mount-time validation', status: m.failure ? 'fail' : 'pass', interrupted: m.interrupted,
+    summary: `${m.requests} requests (${tally(m.outcomes)}), ${m.failure ? 1 : 0} divergences${stopped(m.interrupted)}; seed ${o.seed}`,
+    ...(m.failure ? {
+      failureText: formatMountFailure(m.failure, m.seed, m.path), signature: mountSignature(m.failure),
+      caseFile: mountFailureCase(m.failure, { seed: m.seed, path: m.path, kernel: m.kernel, date: date() }),
+    } : {}),
+  });
+  const q = await runMountSequences(sys, o.sequences ?? Math.max(1, Math.round(o.runs / 3)), o.seed, { deadline });
+  push({
+    kind: 'property', name: 'mount sequences', status: q.failure ? 'fail' : 'pass', interrupted: q.interrupted,
+    summary: `${q.sequences} sequences (${tally(q.outcomes)}), ${q.failure ? 1 : 0} divergences${stopped(q.interrupted)}; seed ${o.seed}`,
+    ...(q.failure ? {
+      failureText: formatSequenceFailure(q.failure, q.seed, q.path), signature: sequenceSignature(q.failure),
+      caseFile: sequenceFailureCase(q.failure, { seed: q.seed, path: q.path, kernel: q.kernel, date: date() }),
+    } : {}),
+  });
 }

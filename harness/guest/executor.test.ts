@@ -139,10 +139,10 @@ describe.skipIf(!inPrivateNamespace())('guest executor on the running kernel', (
     }
   }, 120_000);
 
-  it('runs the mount-time and mount-sequence properties through the executor', () => {
-    const m = runMountValidation(exec.sys, 150, 3);
+  it('runs the mount-time and mount-sequence properties through the executor', async () => {
+    const m = await runMountValidation(exec.sys, 150, 3);
     expect(m.failure).toBeNull();
-    const q = runMountSequences(exec.sys, 40, 3);
+    const q = await runMountSequences(exec.sys, 40, 3);
     expect(q.failure).toBeNull();
   }, 120_000);
 

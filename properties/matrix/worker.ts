@@ -13,10 +13,11 @@ import { consoleVerdict } from '../../harness/guest/vm.js';
 import { probeLayerFs } from '../../harness/probe.js';
 import { openSandbox } from '../../harness/sandbox.js';
 import { kernelOf, type Sys } from '../../harness/sys.js';
-import { parseCase } from '../caseFile.js';
+import { CaseError, parseCase } from '../caseFile.js';
+import { isMountCase, parseMountCase, replayMountCase, type MountCase, type MountReplay } from '../mountCase.js';
 import { crossCases, formatWriterDivergence, readCrossCases, writeCrossCases, type CrossManifest } from '../crossKernel.js';
 import { probe } from '../probeReport.js';
-import { replayOnKernel } from '../replay.js';
+import { replayOnKernel, type CaseVerdict } from '../replay.js';
 import { failureCase, formatFailure } from '../report.js';
 import { runSuite, type ProfileResult } from '../suite.js';
 import type { KernelResult, ProfileRow, WorkerJob } from './types.js';
@@ -149,12 +150,29 @@ async function knownAnswers(job: WorkerJob, result: KernelResult, sys: () => Sys
   const layerFs = probeLayerFs(sys());
   for (const [n, file] of job.caseFiles.entries()) {
     if (n % 10 === 0) say(job, `known answers: ${n}/${job.caseFiles.length}`);
-    const c = parseCase(fs.readFileSync(file, 'utf8'), file);
-    const v = await replayOnKernel(c, driver, layerFs);
+    const text = fs.readFileSync(file, 'utf8');
+    const c = isMountCase(JSON.parse(text)) ? parseMountCase(text, file) : parseCase(text, file);
+    const v = 'kind' in c ? await mountCaseVerdict(c, sys()) : await replayOnKernel(c, driver, layerFs);
     result.knownAnswers.push({ file: path.basename(file), ...(c.name ? { name: c.name } : {}), status: v.status, ...(v.why ? { why: v.why } : {}), ...(v.detail ? { detail: v.detail } : {}) });
     if (v.fatal) driver = new KernelDriver(await reopen());
   }
   await driver.teardown().catch(() => {});
+}
+
+/** A mount case (properties/mountCase.ts) on this kernel, as a known-answer verdict. */
+async function mountCaseVerdict(c: MountCase, sys: Sys): Promise<CaseVerdict> {
+  let r: MountReplay;
+  try {
+    r = await replayMountCase(c, sys);
+  } catch (e) {
+    const fatal = (e as { fatal?: boolean }).fatal === true;
+    if (fatal || e instanceof CaseError) return { status: 'error', why: (e as Error).message, ...(fatal ? { fatal } : {}) };
+    throw e;
+  }
+  if (r.skipped) return { status: 'skipped', why: r.skipped };
+  const detail = [...(r.divergence ? [r.divergence] : []), ...r.knownAnswerErrors.map((e) => `known answer: ${e}`)].join('\n');
+  if (r.divergence) return { status: 'diverges', detail, ...(r.signature ? { signature: r.signature } : {}) };
+  return r.knownAnswerErrors.length ? { status: 'wrong known answer', detail } : { status: 'ok' };
 }
 
 /** The entry point of `ovlcheck matrix-worker JOB.json`. */

@@ -1,0 +1,481 @@
+// ovlcheck's commands: run the conformance property against the running kernel, compare other
+// implementations, replay case files, probe, matrix.
+// Exit codes: 0 conforms, 1 divergence, 2 bad input or unusable environment, 3 ovlcheck bug.
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { constants, release } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NotModelled } from '../model/index.js';
+import { KernelDriver, probeOverlaySupport } from '../harness/drivers/kernel.js';
+import { localSys, runningKernel } from '../harness/sys.js';
+import { runSuite } from './suite.js';
+import { inPrivateNamespace, markStarted, NamespaceError, runInPrivateNamespace } from '../harness/namespace.js';
+import { dieWithParent, hasSysAdmin, NO_SYS_ADMIN } from '../harness/lifeline.js';
+import { beforeSignalExit, installHandlers, openSandbox, type Sandbox } from '../harness/sandbox.js';
+import { CaseError, parseCase, type CaseFile } from './caseFile.js';
+import { isMountCase, parseMountCase, replayMountCase, type MountCase } from './mountCase.js';
+import { crossFailureCase, isCrossCase, parseCrossCase, replayCrossCase, type CrossCase } from './crossCase.js';
+import {
+  checkDriverEnvironment, checkOutDir, outDirOf, parseCommandLine, profilesToRun, quote, UsageError,
+  type CompareArgs, type CrossArgs, type MatrixArgs, type ProbeArgs, type ReplayArgs, type RunArgs, type StatsArgs,
+} from './cliArgs.js';
+import type { Progress } from './conformance.js';
+import { failureCase, formatFailure, type Failure } from './report.js';
+import { MUTATIONS } from './mutations.js';
+import { formatProbe, probe } from './probeReport.js';
+import { replayCase, replayOnKernel, toleratedBy } from './replay.js';
+import { openTarget, type Target } from '../harness/guest/target.js';
+import { probeLayerFs } from '../harness/probe.js';
+import { SetupError } from '../harness/guest/executor.js';
+import { runMatrix } from './matrix/run.js';
+import { patternStats } from './stats.js';
+import { unexplained } from './matrix/report.js';
+import { workerMain } from './matrix/worker.js';
+import { makeDriver } from '../harness/drivers/index.js';
+import type { Driver } from '../harness/driver.js';
+import { byHarm, ExpectationsError, loadExpectations, runCompare, type CompareResult, type Expectation } from './compareRun.js';
+import { HARM_CLASSES } from './harm.js';
+import { writeCompareReport } from './compareReport.js';
+import { formatCrossFailure, runCrossUpper } from './crossUpper.js';
+import { implementationVersion } from '../harness/drivers/versions.js';
+
+function checkEnvironment(): void {
+  const why = probeOverlaySupport();
+  if (why) throw new UsageError(why);
+}
+
+function progressPrinter(runs: number, profile: string): (p: Progress) => void {
+  let last = 0;
+  const tty = process.stderr.isTTY;
+  return (p) => {
+    const now = Date.now();
+    if (!tty && now - last < 5000 && p.cases < runs) return;
+    last = now;
+    const rate = p.elapsedMs ? Math.round((p.steps * 1000) / p.elapsedMs) : 0;
+    const line = `${profile}: ${p.shrinking ? 'shrinking' : 'cases'} ${p.cases}/${runs}  steps ${p.steps}  ${rate} steps/s  ${(p.elapsedMs / 1000).toFixed(1)} s`;
+    process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+  };
+}
+
+function saveFailure(f: Failure, out: string): string {
+  const date = new Date().toISOString();
+  return saveCase(failureCase(f, date), out, `seed${f.seed ?? 'replay'}`);
+}
+
+/** A case file under out, named by the time and what found it; returns its path. */
+function saveCase(c: unknown, out: string, what: string): string {
+  mkdirSync(out, { recursive: true });
+  const file = join(out, `divergence-${new Date().toISOString().replace(/[:.]/g, '-')}-${what}.json`);
+  writeFileSync(file, JSON.stringify(c, null, 2) + '\n');
+  return file;
+}
+
+async function cmdRun(a: RunArgs): Promise<number> {
+  const sandbox = openSandbox();
+  const sys = localSys(sandbox);
+  const kernelRelease = sys.release();
+  const started = Date.now();
+  let divergences = 0;
+  let notModelledSeen = false;
+  let crashed = false;
+  const tally = { profiles: 0, skipped: 0, cases: 0, steps: 0, interrupted: false };
+  const printers = new Map<string, (p: Progress) => void>();
+  try {
+    await runSuite(sys, {
+      runs: a.runs, steps: a.steps, maxLowers: a.maxLowers, entries: a.entries, seed: a.seed, path: a.path, rotate: a.rotate, mutate: a.mutate,
+      deadline: a.timeBudget ? started + a.timeBudget * 1000 : undefined, profiles: profilesToRun(a),
+      onCase: (name, p) => {
+        if (!printers.has(name)) printers.set(name, progressPrinter(a.runs, name));
+        printers.get(name)!(p);
+      },
+      onResult: (r) => {
+        if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+        if (r.kind === 'property') {
+          console.log(`ovlcheck: ${r.name === 'mount sequences' ? 'mount sequences (index=on exclusivity and origin)' : r.name}: ${r.summary}`);
+          if (r.failureText) {
+            divergences++;
+            console.log(r.failureText);
+            const saved = (r as { caseFile?: unknown }).caseFile;
+            if (saved) console.log(`replay: ovlcheck replay ${saveCase(saved, a.out, `${r.name.replace(/\W+/g, '-')}-seed${a.seed}`)}`);
+          }
+          return;
+        }
+        if (r.status === 'skipped') {
+          tally.skipped++;
+          console.log(`ovlcheck: profile ${r.profile.name} skipped: ${r.why}`);
+          return;
+        }
+        tally.profiles++;
+        tally.cases += r.cases;
+        tally.steps += r.steps;
+        tally.interrupted ||= r.interrupted;
+        const rate = r.elapsedMs ? Math.round((r.steps * 1000) / r.elapsedMs) : 0;
+        console.log(`ovlcheck: profile ${r.profile.name}: ${r.cases} cases, ${r.steps} steps, ${r.failure ? 1 : 0} divergences in ` +
+          `${(r.elapsedMs / 1000).toFixed(1)} s (${rate} checked steps/s), stacks up to ${r.deepest} lower layers; kernel ${kernelRelease}, driver kernel, seed ${a.seed}` +
+          (r.interrupted ? ' (time budget reached)' : '') +
+          (a.mutate ? `; MUTATED MODEL ${a.mutate} (${MUTATIONS[a.mutate].breaks})` : ''));
+        if (r.status === 'not-modelled') {
+          notModelledSeen = true;
+          if (r.errorCase) console.log(r.errorCase);
+          console.error(`ovlcheck: ${r.error}`);
+        } else if (r.status === 'crash') {
+          crashed = true;
+          console.error(`ovlcheck: internal error (a bug in ovlcheck, not a divergence), profile ${r.profile.name} seed ${a.seed} path ${r.counterexamplePath}:`);
+          if (r.errorCase) console.error(r.errorCase);
+          console.error(r.error);
+        } else if (r.failure) {
+          divergences++;
+          console.log(formatFailure(r.failure, saveFailure(r.failure, a.out)));
+        }
+      },
+    });
+    const code = crashed ? 3 : divergences ? 1 : notModelledSeen ? 2 : 0;
+    const verdict = ['CONFORMS', `DIVERGES (${divergences})`, 'INCOMPLETE (a profile the model does not hold)', 'INTERNAL ERROR (a bug in ovlcheck)'][code];
+    console.log(`ovlcheck: ${verdict}: kernel ${kernelRelease}, ${tally.profiles} profiles (${tally.skipped} skipped), ${tally.cases} cases, ` +
+      `${tally.steps} steps and the mount properties in ${((Date.now() - started) / 1000).toFixed(1)} s` +
+      `${tally.interrupted || (a.timeBudget !== undefined && Date.now() - started >= a.timeBudget * 1000) ? ' (time budget reached)' : ''}; seed ${a.seed}; exit ${code}`);
+    return code;
+  } finally {
+    sandbox.close();
+  }
+}
+
+async function cmdProbe({ json }: ProbeArgs): Promise<number> {
+  const sandbox = openSandbox();
+  try {
+    const r = probe(localSys(sandbox));
+    console.log(json ? JSON.stringify(r, null, 2) : formatProbe(r));
+    return 0;
+  } finally {
+    sandbox.close();
+  }
+}
+
+async function cmdCompare(a: CompareArgs, argv: string[]): Promise<number> {
+  const profile = profilesToRun({ profile: a.profile })[0];
+  const expectationsFile = a.expectations ?? (existsSync(`expectations/${a.driver}.json`) ? `expectations/${a.driver}.json` : undefined);
+  const expected: Expectation[] = expectationsFile ? loadExpectations(expectationsFile).expected : [];
+  const out = a.out;
+  const sandbox = openSandbox();
+  const driver = makeDriver(a.driver, sandbox, a);
+  const reference = a.against === 'kernel' ? makeDriver('kernel', sandbox) : undefined;
+  // Where the implementation writes the kernel's format, each case ends with the kernel mounting its layers.
+  const kernelReader = a.driver !== 'kernel' ? makeDriver('kernel', sandbox) : undefined;
+  const kernelRelease = release();
+  try {
+    const why = driver.supports?.(profile) ?? reference?.supports?.(profile);
+    if (why) throw new UsageError(`driver ${driver.name}: ${why}`);
+    const implementation = implementationVersion(a.driver);
+    const ctx = {
+      driver: a.driver, implementation, against: a.against, kernelRelease, profile: profile.name,
+      command: ['ovlcheck compare', ...argv.map(shellWord), ...(argv.some((x) => x.startsWith('--seed')) ? [] : [`--seed ${a.seed}`])].join(' '),
+      date: new Date().toISOString(), expectationsFile,
+    };
+    // The report is written whenever it changes, and once more, synchronously, if a signal ends the run.
+    let latest: CompareResult | undefined;
+    const forget = beforeSignalExit((signal) => {
+      if (!latest) return;
+      latest.stoppedBy = 'signal';
+      writeCompareReport(out, ctx, latest);
+      console.error(`ovlcheck: ${signal}: stopped; ${latest.findings.length} findings so far in ${join(out, 'report.md')}`);
+    });
+    const elapsed = (ms: number) => `[${(ms / 1000).toFixed(0).padStart(4)} s]`;
+    const r = await runCompare({
+      driver, reference, kernelReader, profile, kernel: runningKernel(), kernelRelease, runs: a.runs, steps: a.steps,
+      maxLowers: a.maxLowers, entries: a.entries, rotate: a.rotate, seed: a.seed, timeBudgetMs: a.timeBudget * 1000,
+      expectations: expected, maxPerClass: a.maxFindings,
+      crossCheck: a.against === 'model' && a.driver !== 'kernel' ? (f) => kernelVerdict(f, sandbox, kernelRelease) : undefined,
+      onUpdate: (partial) => {
+        latest = partial;
+        writeCompareReport(out, ctx, partial);
+      },
+      onRound: ({ round, cases, findings, elapsedMs, latest: f, repeated }) => process.stderr.write(`${elapsed(elapsedMs)} ${driver.name}: round ${round}, ${cases} cases, ` +
+        `${findings} findings; ${f ? `new: ${f.signature}` : `ended on the known "${repeated}" again`}\n`),
+    });
+    forget();
+    const report = writeCompareReport(out, ctx, r);
+    const failing = r.findings.filter((f) => a.failOn.includes(f.harm));
+    const perClass = HARM_CLASSES.map((c) => `${c} ${r.findings.filter((f) => f.harm === c).length}`).join(', ');
+    console.log(`ovlcheck: compare ${implementation} vs ${a.against}: ${r.cases} cases, ${r.steps} steps, ${r.findings.length} new findings (${perClass})` +
+      `${expectationsFile ? `, ${r.expectedSeen.length} expected ones seen` : ''} in ${(r.elapsedMs / 1000).toFixed(1)} s (stopped: ${r.stoppedBy}); seed ${a.seed}; report ${report}`);
+    for (const [i, f] of byHarm(r.findings).entries()) console.log(`  ${String(i + 1).padStart(2)}. ${f.signature}`);
+    if (r.crash) {
+      console.error(`ovlcheck: internal error (a bug in ovlcheck, not a divergence):\n${r.crash.stack ?? r.crash}`);
+      return 3;
+    }
+    if (failing.length < r.findings.length) console.log(`ovlcheck: ${failing.length} of them in the classes that fail (--fail-on ${a.failOn.join(',')})`);
+    return failing.length ? 1 : 0;
+  } finally {
+    await driver.teardown();
+    await reference?.teardown();
+    await kernelReader?.teardown();
+    sandbox.close();
+  }
+}
+
+/** A finding's minimal case, replayed on the running kernel against the model. */
+async function kernelVerdict(f: Failure, sandbox: Sandbox, kernelRelease: string): Promise<string> {
+  const kernel = new KernelDriver(sandbox);
+  try {
+    const c = failureCase(f, new Date().toISOString());
+    const r = await replayCase(c, kernel, runningKernel(), kernelRelease);
+    return r.failure ? `diverges too (${r.failure.info.signature})` : 'agrees with the model';
+  } catch (e) {
+    return `cannot run it (${(e as Error).message.split('\n')[0]})`;
+  } finally {
+    await kernel.teardown();
+  }
+}
+
+function shellWord(w: string): string {
+  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
+async function cmdCross(a: CrossArgs): Promise<number> {
+  const sandbox = openSandbox();
+  const writer = makeDriver(a.from, sandbox);
+  const reader = makeDriver(a.to, sandbox);
+  const started = Date.now();
+  try {
+    const r = await runCrossUpper({ writer, reader, runs: a.runs, steps: a.steps, seed: a.seed });
+    console.log(`ovlcheck: cross ${implementationVersion(a.from)} -> ${implementationVersion(a.to)}: ${r.cases} cases, ` +
+      `${r.skipped} skipped (the two differ on the initial stack already), ${r.failure ? 1 : 0} divergences in ${((Date.now() - started) / 1000).toFixed(1)} s; seed ${a.seed}`);
+    if (r.failure) {
+      console.log(formatCrossFailure(r.failure, { writer: a.from, reader: a.to, seed: a.seed, path: r.path }));
+      const c = crossFailureCase(r.failure, { from: a.from, to: a.to, seed: a.seed, path: r.path, kernelRelease: release(), date: new Date().toISOString() });
+      console.log(`replay: ovlcheck replay ${saveCase(c, a.out, `cross-${a.from}-to-${a.to}-seed${a.seed}`)}`);
+    }
+    return r.failure ? 1 : 0;
+  } finally {
+    await writer.teardown();
+    await reader.teardown();
+    sandbox.close();
+  }
+}
+
+async function cmdMatrix(a: MatrixArgs, whole: string[]): Promise<number> {
+  const workDir = join(process.env.OVLCHECK_TMP ?? '/tmp', 'matrix');
+  mkdirSync(workDir, { recursive: true });
+  const r = await runMatrix({
+    kernels: a.kernels, runs: a.runs, steps: a.steps, seed: a.seed, rotate: a.rotate, jobs: a.jobs, out: a.out, crossCases: a.cross, cliRuns: a.cliRuns,
+    workerLimitMs: a.workerLimit * 60_000, workDir, profiles: profilesToRun({ profile: a.profile }).map((p) => p.name),
+    command: ['ovlcheck', ...whole.map(shellWord), ...(whole.some((x) => x.startsWith('--seed')) ? [] : [`--seed ${a.seed}`])].join(' '),
+  });
+  const bad = unexplained(r);
+  console.log(`ovlcheck: matrix of ${r.kernels.length} kernels (${r.kernels.map((k) => k.release ?? k.spec).join(', ')}) in ${(r.elapsedMs / 60000).toFixed(1)} min: ` +
+    `${bad.length} unexplained; report ${join(a.out, 'report.md')} (also .html, .json); seed ${a.seed}`);
+  for (const b of bad) console.log(`  ${b.kernel}: ${b.row}: ${b.short}`);
+  if (r.kernels.some((k) => k.status === 'error')) return 3; // a worker failed: a bug in ovlcheck
+  if (r.kernels.some((k) => k.status === 'hang') || bad.some((b) => !/^kernel status/.test(b.row))) return 1;
+  return bad.length ? 2 : 0; // a kernel that did not boot, or a worker past its limit
+}
+
+async function cmdStats(a: StatsArgs): Promise<number> {
+  const profile = profilesToRun({ profile: a.profile })[0];
+  const o = { cases: a.cases, steps: a.steps, seed: a.seed, profile, kernel: runningKernel() };
+  const [off, on] = [await patternStats({ ...o, locality: false }), await patternStats(o)];
+  console.log(`ovlcheck stats: ${on.cases} cases of up to ${a.steps} steps, seed ${a.seed}, profile ${profile.name}; per 1000 cases`);
+  console.log(`${'pattern'.padEnd(32)} ${'kind'.padEnd(12)} ${'without locality'.padStart(16)} ${'with'.padStart(6)}`);
+  for (const [i, r] of on.rates.entries()) {
+    console.log(`${r.pattern.padEnd(32)} ${r.kind.padEnd(12)} ${String(off.rates[i].perThousand).padStart(16)} ${String(r.perThousand).padStart(6)}`);
+  }
+  console.log(`${'(steps per case)'.padEnd(45)} ${(off.steps / off.cases).toFixed(1).padStart(16)} ${(on.steps / on.cases).toFixed(1).padStart(6)}`);
+  return 0;
+}
+
+/** A case file, read and checked: a case of steps, a mount case (properties/mountCase.ts) or a cross case (crossCase.ts). */
+type LoadedCase =
+  | { file: string; c: CaseFile; mount?: undefined; cross?: undefined }
+  | { file: string; c?: undefined; mount: MountCase; cross?: undefined }
+  | { file: string; c?: undefined; mount?: undefined; cross: CrossCase };
+
+function readCases(files: string[]): LoadedCase[] {
+  return files.map((f) => {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such case file' : code === 'EISDIR' ? 'a directory, not a case file' : code === 'EACCES' ? 'not readable (permission denied)' : `cannot read it (${code ?? (e as Error).message})`;
+      throw new UsageError(`${quote(f, 120)}: ${why}`);
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      raw = undefined; // parseCase says what is wrong
+    }
+    if (isCrossCase(raw)) return { file: f, cross: parseCrossCase(text, f) };
+    return isMountCase(raw) ? { file: f, mount: parseMountCase(text, f) } : { file: f, c: parseCase(text, f) };
+  });
+}
+
+async function cmdReplay(choice: ReplayArgs, cases: LoadedCase[]): Promise<number> {
+  const target = choice.kernel;
+  if (choice.driver === 'kernel' && choice.against === 'model') return replayOnKernelTarget(target, cases);
+  const sandbox = openSandbox();
+  const driver: Driver = makeDriver(choice.driver, sandbox, choice);
+  const reference = choice.against === 'kernel' ? makeDriver('kernel', sandbox) : undefined;
+  const kernelReader = choice.driver !== 'kernel' ? makeDriver('kernel', sandbox) : undefined; // used where the layers are in its format
+  const kernelRelease = release();
+  let bad = 0;
+  try {
+    for (const { file, c } of cases) {
+      if (!c) continue; // a mount case: refused for other drivers before anything ran
+      // A case compare found against this driver replays with what compare tolerated then.
+      const r = await replayCase(c, driver, runningKernel(), kernelRelease, reference, toleratedBy(c), kernelReader);
+      if (r.failure) console.log(formatFailure(r.failure));
+      for (const e of r.knownAnswerErrors) console.log(`known answer: ${e}`);
+      const verdict = r.failure ? 'DIVERGES' : r.knownAnswerErrors.length ? 'WRONG KNOWN ANSWER' : 'ok';
+      const found = (c.divergence as { signature?: string } | undefined)?.signature;
+      const same = r.failure && found ? (r.failure.info.signature === found ? ' (as when found)' : ` (found as: ${found})`) : '';
+      console.log(`${verdict}${same}  ${file}${c.name ? `  (${c.name})` : ''}`);
+      if (verdict !== 'ok') bad++;
+    }
+  } finally {
+    await driver.teardown();
+    await reference?.teardown();
+    sandbox.close();
+  }
+  return bad ? 1 : 0;
+}
+
+/** Cross cases, each through its own two implementations on this machine; returns how many diverge. */
+async function replayCrossCases(cases: LoadedCase[]): Promise<number> {
+  if (!cases.some((x) => x.cross)) return 0;
+  let bad = 0;
+  const sandbox = openSandbox();
+  try {
+    for (const { file, cross } of cases) {
+      if (!cross) continue;
+      const r = await replayCrossCase(cross, sandbox);
+      if (r.divergence) console.log(r.divergence);
+      const found = cross.divergence?.signature;
+      const same = r.signature && found ? (r.signature === found ? ' (as when found)' : ` (found as: ${found})`) : '';
+      console.log(`${r.skipped ? `skipped (${r.skipped})` : r.divergence ? 'DIVERGES' : 'ok'}${same}  ${file}${cross.name ? `  (${cross.name})` : ''}`);
+      if (r.divergence) bad++;
+    }
+  } finally {
+    sandbox.close();
+  }
+  return bad;
+}
+
+/** Case files on the running kernel or a guest, each against the model at that kernel's version. */
+async function replayOnKernelTarget(spec: string, cases: LoadedCase[]): Promise<number> {
+  const sandbox = openSandbox();
+  let t: Target | undefined;
+  let driver: KernelDriver | undefined;
+  let bad = 0;
+  let errors = 0;
+  try {
+    t = await openTarget(spec, sandbox, { workDir: join(sandbox.root, 'replay'), say: (l) => console.error(`ovlcheck: ${l}`) });
+    driver = new KernelDriver(t.sys);
+    const layerFs = probeLayerFs(t.sys);
+    for (const { file, c, mount } of cases) {
+      if (mount) {
+        const m = await replayMountCase(mount, t.sys);
+        if (m.divergence) console.log(m.divergence);
+        for (const e of m.knownAnswerErrors) console.log(`known answer: ${e}`);
+        const found = (mount.divergence as { signature?: string } | undefined)?.signature;
+        const same = m.signature && found ? (m.signature === found ? ' (as when found)' : ` (found as: ${found})`) : '';
+        const label = m.skipped ? `skipped (${m.skipped})` : m.divergence ? 'DIVERGES' : m.knownAnswerErrors.length ? 'WRONG KNOWN ANSWER' : 'ok';
+        console.log(`${label}${same}  ${file}${mount.name ? `  (${mount.name})` : ''}`);
+        if (m.divergence || m.knownAnswerErrors.length) bad++;
+        continue;
+      }
+      if (!c) continue; // a cross case: replayCrossCases ran it
+      const v = await replayOnKernel(c, driver, layerFs);
+      if (v.detail) console.log(v.detail);
+      const found = (c.divergence as { signature?: string } | undefined)?.signature;
+      const same = v.signature && found ? (v.signature === found ? ' (as when found)' : ` (found as: ${found})`) : '';
+      const label = v.status === 'skipped' ? `skipped (${v.why})` : v.status === 'error' ? `CANNOT RUN (${v.why})` : v.status === 'ok' ? 'ok' : v.status.toUpperCase();
+      console.log(`${label}${same}  ${file}${c.name ? `  (${c.name})` : ''}`);
+      if (v.status === 'diverges' || v.status === 'wrong known answer') bad++;
+      if (v.status === 'error') errors++;
+    }
+  } finally {
+    await driver?.teardown().catch(() => {});
+    await t?.close();
+    sandbox.close();
+  }
+  return bad ? 1 : errors ? 2 : 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const line = parseCommandLine(argv);
+    if (line.kind === 'help') {
+      (line.exitCode ? console.error : console.log)(line.text);
+      return line.exitCode;
+    }
+    if (line.kind === 'version') {
+      console.log(line.text);
+      return 0;
+    }
+    if (line.cmd === 'stats') return await cmdStats(line.args); // the model only: no root, no namespace
+    // Everything the machine and the inputs can be refused for, before anything is mounted.
+    if (line.cmd === 'run' || line.cmd === 'probe') checkEnvironment();
+    else if (process.getuid?.() !== 0) throw new UsageError('must run as root: the drivers mount in a private namespace');
+    if (!hasSysAdmin()) throw new UsageError(NO_SYS_ADMIN);
+    if (line.cmd === 'compare' || (line.cmd === 'replay' && line.args.kernel === 'host')) checkDriverEnvironment(line.args);
+    if (line.cmd === 'cross') for (const driver of [line.args.from, line.args.to]) checkDriverEnvironment({ driver, against: 'model' });
+    const out = outDirOf(line);
+    if (out) checkOutDir(out.dir, { force: out.force });
+    const cases = line.cmd === 'replay' ? readCases(line.args.files) : [];
+    const mountCase = cases.find((x) => x.mount);
+    if (mountCase && line.cmd === 'replay' && (line.args.driver !== 'kernel' || line.args.against !== 'model')) {
+      throw new UsageError(`${quote(mountCase.file, 120)}: a mount case replays on the kernel against the model only`);
+    }
+    const crossCase = cases.find((x) => x.cross);
+    if (crossCase && line.cmd === 'replay' && line.args.kernel !== 'host') {
+      throw new UsageError(`${quote(crossCase.file, 120)}: a cross case replays on this machine's implementations (its "from" and "to"), not with --kernel`);
+    }
+    if (line.cmd === 'compare' && line.args.expectations) loadExpectations(line.args.expectations);
+    if (!inPrivateNamespace()) {
+      // Every mount lives in a private mount namespace that dies with the process.
+      return await runInPrivateNamespace(process.execPath, [...process.execArgv, fileURLToPath(new URL('./cli.js', import.meta.url)), ...argv], { markStarted: true });
+    }
+    switch (line.cmd) {
+      case 'probe': return await cmdProbe(line.args);
+      case 'matrix': return await cmdMatrix(line.args, argv);
+      case 'matrix-worker': return await workerMain(line.args.job);
+      case 'compare': return await cmdCompare(line.args, argv);
+      case 'cross': return await cmdCross(line.args);
+      case 'run': return await cmdRun(line.args);
+      case 'replay': {
+        const crossBad = await replayCrossCases(cases);
+        const code = cases.some((x) => !x.cross) ? await cmdReplay(line.args, cases) : 0;
+        return crossBad ? 1 : code;
+      }
+    }
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof NamespaceError || e instanceof CaseError || e instanceof NotModelled || e instanceof ExpectationsError || e instanceof SetupError) {
+      console.error(`ovlcheck: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+/**
+ * The command line, run as the process's own: the CLI (properties/cli.ts) comes here once its
+ * first handlers have held any signal that arrived while this module loaded (early).
+ */
+export function runProcess(argv: string[], early: NodeJS.Signals[]): void {
+  if (inPrivateNamespace() && process.pid === 1) {
+    installHandlers(); // pid 1 of the namespace: a signal it does not handle never arrives
+    markStarted();
+  } else {
+    dieWithParent('SIGTERM'); // npx, a CI runner or a shell killed: this run stops too
+  }
+  if (early.length) process.exit(128 + constants.signals[early[0]]); // nothing has started yet; 'exit' removes the temp dir
+  main(argv).then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(`ovlcheck: internal error: ${(e as Error).stack ?? e}`);
+      process.exit(3);
+    },
+  );
+}
