@@ -801,6 +801,11 @@ const PSEUDO_FS: Record<number, string> = {
   0x1cd1: 'devpts', 0xf97cff8c: 'selinuxfs', 0x42494e4d: 'binfmt_misc', 0x65735543: 'fusectl', 0x6e736673: 'nsfs',
 };
 
+/** A path in a message: its end (where the problem usually is) when it is long. */
+function quotePath(p: string): string {
+  return quote(p.length > 70 ? `…${p.slice(-69)}` : p, 80);
+}
+
 /** The report files compare writes: their presence marks a directory as holding a report. */
 const REPORT_FILES = ['report.json', 'report.md'];
 
@@ -815,7 +820,7 @@ const REPORT_FILES = ['report.json', 'report.md'];
  */
 export function checkOutDir(dir: string, o: { force?: boolean } = {}): void {
   const fail = (why: string): never => {
-    throw new UsageError(`--out ${quote(dir)}: ${why}`);
+    throw new UsageError(`--out ${quotePath(dir)}: ${why}`);
   };
   if (dir === '') fail('empty path');
   const target = path.resolve(dir);
@@ -827,34 +832,34 @@ export function checkOutDir(dir: string, o: { force?: boolean } = {}): void {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // ENOTDIR: a file on the way, found (and named) further up.
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') fail(`cannot reach ${quote(at)} (${code ?? (e as Error).message})`);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') fail(`cannot reach ${quotePath(at)} (${code ?? (e as Error).message})`);
       let link = false;
       try {
         link = fs.lstatSync(at).isSymbolicLink();
       } catch {
         /* nothing there at all */
       }
-      if (link) fail(`${quote(at)} is a symlink to nothing`);
+      if (link) fail(`${quotePath(at)} is a symlink to nothing`);
       const up = path.dirname(at);
       if (up === at) fail('no part of it exists');
       at = up;
       continue;
     }
-    if (!st.isDirectory()) fail(at === target ? 'not a directory' : `${quote(at)} is not a directory`);
+    if (!st.isDirectory()) fail(at === target ? 'not a directory' : `${quotePath(at)} is not a directory`);
     break;
   }
   let type: number | undefined;
   try {
     type = Number(fs.statfsSync(at).type);
   } catch (e) {
-    fail(`cannot statfs ${quote(at)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    fail(`cannot statfs ${quotePath(at)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   const pseudo = PSEUDO_FS[type!];
-  if (pseudo) fail(`${at === target ? 'it' : quote(at)} is on ${pseudo}, a kernel interface, not a place for files`);
+  if (pseudo) fail(`${at === target ? 'it' : quotePath(at)} is on ${pseudo}, a kernel interface, not a place for files`);
   try {
     fs.accessSync(at, fs.constants.W_OK | fs.constants.X_OK);
   } catch (e) {
-    fail(`${at === target ? 'not' : `${quote(at)} is not`} writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    fail(`${at === target ? 'not' : `${quotePath(at)} is not`} writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   if (at === target && !o.force) {
     const held = REPORT_FILES.find((f) => fs.existsSync(path.join(target, f)));

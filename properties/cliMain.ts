@@ -96,9 +96,9 @@ async function cmdRun(a: RunArgs): Promise<number> {
           if (r.failureText) {
             divergences++;
             console.log(r.failureText);
-            const saved = (r as { caseFile?: unknown }).caseFile;
-            if (saved) console.log(`replay: ovlcheck replay ${saveCase(saved, a.out, `${r.name.replace(/\W+/g, '-')}-seed${a.seed}`)}`);
+            if (r.caseFile) console.log(`replay: ovlcheck replay ${saveCase(r.caseFile, a.out, `${r.name.replace(/\W+/g, '-')}-seed${a.seed}`)}`);
           }
+          tally.interrupted ||= r.interrupted ?? false;
           return;
         }
         if (r.status === 'skipped') {
@@ -133,8 +133,8 @@ async function cmdRun(a: RunArgs): Promise<number> {
     const code = crashed ? 3 : divergences ? 1 : notModelledSeen ? 2 : 0;
     const verdict = ['CONFORMS', `DIVERGES (${divergences})`, 'INCOMPLETE (a profile the model does not hold)', 'INTERNAL ERROR (a bug in ovlcheck)'][code];
     console.log(`ovlcheck: ${verdict}: kernel ${kernelRelease}, ${tally.profiles} profiles (${tally.skipped} skipped), ${tally.cases} cases, ` +
-      `${tally.steps} steps and the mount properties in ${((Date.now() - started) / 1000).toFixed(1)} s` +
-      `${tally.interrupted || (a.timeBudget !== undefined && Date.now() - started >= a.timeBudget * 1000) ? ' (time budget reached)' : ''}; seed ${a.seed}; exit ${code}`);
+      `${tally.steps} steps${a.mutate ? '' : ' and the mount properties'} in ${((Date.now() - started) / 1000).toFixed(1)} s` +
+      `${tally.interrupted ? ' (time budget reached)' : ''}; seed ${a.seed}; exit ${code}`);
     return code;
   } finally {
     sandbox.close();
