@@ -120,8 +120,15 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
   for (let i = 0; i < stack.length && !stop; i++) {
     const pl = stack[i];
     if (pl.inode.type !== 'dir') break;
-    const found = findBelow(s, pl.inode, target);
+    const found = findBelow(s, pl.inode, target, pl.layer === s.lowers.length - 1);
     if (found === 'stop') break;
+    if (found.path) {
+      target = found.path;
+      if (found.absolute) {
+        stack = roots();
+        i = pl.layer;
+      }
+    }
     const l = found.inode;
     if (!l) {
       if (found.stopAfter) break;
@@ -218,14 +225,19 @@ function findData(s: OvlState, layers: readonly LowerRef[], target: string[], me
       layers = s.lowers.map((l, layer) => ({ layer, inode: l.root })).filter((l) => l.layer >= below);
     } else if (redirect !== undefined) comps = [...comps.slice(0, -1), redirect];
     let next: { ino: Inode; at: number } | undefined;
-    for (const [k, pl] of layers.entries()) {
-      const found = findBelow(s, pl.inode, comps);
+    for (let k = 0; k < layers.length; k++) {
+      const pl = layers[k];
+      const found = findBelow(s, pl.inode, comps, pl.layer === s.lowers.length - 1);
       if (found === 'stop') break;
       if (found.inode) {
         if (found.inode.type === 'file' && !isWhiteout(s, found.inode)) next = { ino: found.inode, at: k };
         break;
       }
       if (found.stopAfter) break;
+      if (found.path) {
+        comps = found.path;
+        if (found.absolute) layers = [...layers.slice(0, k + 1), ...s.lowers.map((l, layer) => ({ layer, inode: l.root })).filter((l) => l.layer > pl.layer)];
+      }
     }
     if (!next && redirect?.startsWith('/')) {
       // S7.4: an absolute redirect that no lower layer satisfies is looked up in the data-only
@@ -306,18 +318,40 @@ export function redirectOf(s: OvlState, ino: Inode): string | undefined {
  * or a non-dir on the way stops the whole lookup; an opaque dir on the way stops it after
  * this layer.
  */
-function findBelow(s: OvlState, base: Inode, comps: string[]): { inode?: Inode; stopAfter: boolean } | 'stop' {
+function findBelow(s: OvlState, base: Inode, comps: string[], last = true): Below | 'stop' {
   let cur = base;
   let stopAfter = false;
+  let path = comps; // what the layers below look up: rewritten by redirects on the way
+  let absolute = false;
   for (const [i, c] of comps.entries()) {
     const next = cur.children?.get(c);
-    if (!next) return { stopAfter };
-    if (i === comps.length - 1) return { inode: next, stopAfter };
+    const rewritten = path === comps ? {} : { path, absolute };
+    if (!next) return { stopAfter, ...rewritten };
+    if (i === comps.length - 1) return { inode: next, stopAfter, ...rewritten };
     if (isWhiteout(s, next) || next.type !== 'dir') return 'stop';
     if (isOpaque(s, next)) stopAfter = true;
+    // S13.1 (ovl_lookup_single, ovl_check_redirect): a dir on the way that has a redirect
+    // rewrites the path the layers below look up (not the rest of this layer's walk), except
+    // in the last layer (d->last) and below an opaque dir.
+    const redirect = !last && !isOpaque(s, next) ? redirectOf(s, next) : undefined;
+    if (redirect?.startsWith('/')) {
+      path = [...splitPath(redirect), ...comps.slice(i + 1)];
+      absolute = true;
+    } else if (redirect !== undefined) {
+      const at = path.length - (comps.length - i); // this component, counted from the end
+      path = [...path.slice(0, at), redirect, ...path.slice(at + 1)];
+    }
     cur = next;
   }
   return { stopAfter };
+}
+
+/** What findBelow met in one layer; path: what the layers below look up instead (absolute: from their roots). */
+interface Below {
+  inode?: Inode;
+  stopAfter: boolean;
+  path?: string[];
+  absolute?: boolean;
 }
 
 /** A copied-up non-dir finds its lower through P.origin, not by name (namei.c ovl_check_origin). */
