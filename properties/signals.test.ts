@@ -102,11 +102,14 @@ describe.sequential('a signal to any process of the run leaves nothing behind', 
           delete env.OVLCHECK_NS_PARENT; // a run of its own, with its own launcher and namespace
           delete env.OVLCHECK_TMP;
           const args = [...COMMANDS[cmd], '--out', `${tmp}-out`];
-          child = execa('npx', ['--yes', 'ovlcheck', ...args], { cwd: ROOT, env, extendEnv: false, reject: false, stdio: 'ignore' });
+          child = execa('npx', ['--yes', 'ovlcheck', ...args], { cwd: ROOT, env, extendEnv: false, reject: false, stdio: ['ignore', 'ignore', 'pipe'] });
+          let ended = '';
+          void child.then((r) => (ended = `npx ended first: exit ${r.exitCode}, ${String(r.stderr).slice(-300)}`));
           // Running: the CLI inside its namespace, handling signals (the kernel drops a signal
           // to pid 1 of a namespace that has no handler for it, and Node needs a moment to run
           // the CLI's first line), and for compare a FUSE daemon (fuse-overlayfs).
           const inner = await until('the CLI runs inside its namespace', START_LIMIT_MS, () => {
+            if (ended) throw new Error(ended); // not started at all: say why at once
             const ps = processesWith(marker);
             const cli = ps.find((p) => isCli(p) && p.innerPid === 1 && p.handles);
             const daemon = cmd === 'run' || ps.some((p) => p.cmdline[0]?.endsWith('fuse-overlayfs'));
