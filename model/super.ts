@@ -3,6 +3,7 @@
 
 import { cloneLayer, findInLayer, parentPath } from './layerFs.js';
 import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, rootDentry, type OvlDentry } from './lookup.js';
+import { fsLayout } from './inodeNumbers.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
 import { walkedNames } from './readdir.js';
@@ -63,7 +64,10 @@ function walkWrites(s: OvlState, apply: boolean): boolean {
     }
     const children = walkedNames(s, d).map((n) => lookupChild(s, d, n));
     const realUpperDir = d.upper && !isMergedDir(d) && !hasOrigin(s, d.upper);
-    if (realUpperDir && `${P}impure` in d.upper!.xattrs && !children.some(isOriginType)) {
+    // Only ovl_iterate_real reads the impure entries, and it runs only where d_ino is unified:
+    // with xino, or on one fs (an impure dir). On split layers without xino, iterate_dir reads
+    // the real dir and the flag stays.
+    if (realUpperDir && `${P}impure` in d.upper!.xattrs && readsImpureEntries(s) && !children.some(isOriginType)) {
       any = true;
       if (!apply) return;
       delete d.upper!.xattrs[`${P}impure`];
@@ -72,6 +76,12 @@ function walkWrites(s: OvlState, apply: boolean): boolean {
   };
   visit(rootDentry(s), null);
   return any;
+}
+
+/** ovl_iterate takes ovl_iterate_real for an impure upper dir (S9.9): with xino, or on one fs. */
+function readsImpureEntries(s: OvlState): boolean {
+  const { sameFs, xinoBits } = fsLayout(s);
+  return xinoBits > 0 || sameFs;
 }
 
 /** ovl_type_origin: an upper object with a lower found by name (dir) or by origin (non-dir). */
