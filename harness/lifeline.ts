@@ -23,7 +23,8 @@ export function dieWithParent(signal: NodeJS.Signals = 'SIGTERM'): void {
   if (process.ppid !== parent || !isAlive(parent)) process.kill(process.pid, signal);
 }
 
-function isAlive(pid: number): boolean {
+/** Is a process of this pid running (EPERM: yes, someone else's)? */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

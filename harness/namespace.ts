@@ -7,7 +7,7 @@ import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { dir as tmpDir } from 'tmp-promise';
-import { hasSysAdmin, NO_SYS_ADMIN } from './lifeline.js';
+import { hasSysAdmin, isAlive, NO_SYS_ADMIN } from './lifeline.js';
 
 const NS_PARENT_ENV = 'OVLCHECK_NS_PARENT';
 const TMP_ENV = 'OVLCHECK_TMP';
@@ -81,15 +81,6 @@ function removeStaleTempDirs(): void {
 /** Pids only mean something within one pid namespace: temp dirs are named after it too. */
 function pidNamespace(): string {
   return /\[(\d+)\]/.exec(fs.readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -325,9 +325,7 @@ function findBelow(s: OvlState, base: Inode, comps: string[], last = true): Belo
   let absolute = false;
   for (const [i, c] of comps.entries()) {
     const next = cur.children?.get(c);
-    const rewritten = path === comps ? {} : { path, absolute };
-    if (!next) return { stopAfter, ...rewritten };
-    if (i === comps.length - 1) return { inode: next, stopAfter, ...rewritten };
+    if (!next || i === comps.length - 1) return path === comps ? { inode: next, stopAfter } : { inode: next, stopAfter, path, absolute };
     if (isWhiteout(s, next) || next.type !== 'dir') return 'stop';
     if (isOpaque(s, next)) stopAfter = true;
     // S13.1 (ovl_lookup_single, ovl_check_redirect): a dir on the way that has a redirect

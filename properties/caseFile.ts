@@ -51,12 +51,7 @@ export class CaseError extends Error {}
  * with one line naming the field and the problem ("case.json: steps[2].flags[0]: unknown open flag ...").
  */
 export function parseCase(text: string, source = 'case'): CaseFile {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
-  } catch (e) {
-    throw new CaseError(oneLine(`${source}: not JSON (${(e as Error).message})`));
-  }
+  const raw = readJson(text, source);
   const kind = (raw as { kind?: unknown } | null)?.kind;
   if (typeof kind === 'string' && kind.startsWith('mount-')) {
     throw new CaseError(oneLine(`${source}: "kind": ${show(kind)} is a mount case (properties/mountCase.ts reads those), not a case of layers and steps`));
@@ -76,8 +71,17 @@ function parseRange(range: string, source: string): ((k: KernelVersion) => boole
   }
 }
 
+/** The JSON of a case file of any kind (a leading byte-order mark allowed); CaseError if it is not JSON. */
+export function readJson(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
+  } catch (e) {
+    throw new CaseError(oneLine(`${source}: not JSON (${(e as Error).message})`));
+  }
+}
+
 /** null if the case's known answers hold for this kernel, else why it is not replayed there. */
-export function outsideKernels(c: CaseFile, k: KernelVersion): string | null {
+export function outsideKernels(c: Pick<CaseFile, 'kernels'>, k: KernelVersion): string | null {
   if (!c.kernels) return null;
   const holds = parseRange(c.kernels, 'case').every((test) => test(k));
   return holds ? null : `its known answers hold for kernels ${c.kernels}, this one is ${k.join('.')}`;

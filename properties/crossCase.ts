@@ -12,8 +12,8 @@ import { formatDifference } from '../harness/compare.js';
 import { makeDriver, probeDriver, type DriverName } from '../harness/drivers/index.js';
 import { implementationVersion } from '../harness/drivers/versions.js';
 import type { Sandbox } from '../harness/sandbox.js';
-import { CaseError } from './caseFile.js';
-import { checkCase, Layers, oneLine, show, Step, validate } from './caseSchema.js';
+import { CaseError, readJson } from './caseFile.js';
+import { checkCase, Layers, show, Step, validate } from './caseSchema.js';
 import { crossCase, formatCrossFailure, type CrossFailure } from './crossUpper.js';
 
 /** The implementations `ovlcheck cross` moves an upper between. */
@@ -112,13 +112,7 @@ export function isCrossCase(raw: unknown): boolean {
 
 /** Parse and validate; throws CaseError with one line of at most 200 characters ("x.json: steps[2].op: ..."). */
 export function parseCrossCase(text: string, source = 'case'): CrossCase {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
-  } catch (e) {
-    throw new CaseError(oneLine(`${source}: not JSON (${(e as Error).message})`));
-  }
-  const r = validate(crossCaseSchema, raw, source);
+  const r = validate(crossCaseSchema, readJson(text, source), source);
   if (!r.ok) throw new CaseError(r.message);
   const c: CrossCase = r.data; // the schema's output is a CrossCase: checked here by the compiler
   return c;

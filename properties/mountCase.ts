@@ -9,7 +9,8 @@ import { predictMount, unescape } from '../model/mountCheck.js';
 import type { KernelVersion } from '../model/types.js';
 import { buildWorld, closeWorld, SEQUENCE_DIRS, validationWorld } from '../harness/mountWorld.js';
 import { kernelOf, type Sys } from '../harness/sys.js';
-import { CaseError, outsideKernels, type CaseFile } from './caseFile.js';
+import { CaseError, outsideKernels, readJson } from './caseFile.js';
+import { oneLine, validate } from './caseSchema.js';
 import {
   checkRequest, formatMountFailure, formatSequenceFailure, mountSignature, runSequence, sequenceSignature,
   type MountFailure, type SequenceFailure,
@@ -122,18 +123,8 @@ export function isMountCase(raw: unknown): boolean {
 
 /** Parse and validate; throws CaseError with a one-line reason of at most 200 characters. */
 export function parseMountCase(text: string, source = 'case'): MountCase {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
-  } catch (e) {
-    throw caseError(`${source}: not JSON (${(e as Error).message})`);
-  }
-  const r = mountCaseSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const where = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-    throw caseError(`${source}: ${where ? `${where}: ` : ''}${issue.message}`);
-  }
+  const r = validate(mountCaseSchema, readJson(text, source), source);
+  if (!r.ok) throw new CaseError(r.message);
   if (r.data.kernels !== undefined) {
     try {
       mountCaseRefusal(r.data, [0, 0, 0]);
@@ -146,16 +137,14 @@ export function parseMountCase(text: string, source = 'case'): MountCase {
 }
 
 function caseError(line: string): CaseError {
-  const one = line.replace(/\s+/g, ' ');
-  return new CaseError(one.length > 200 ? `${one.slice(0, 199)}…` : one);
+  return new CaseError(oneLine(line));
 }
 
 /** null if the case's known answers hold for this kernel, else why it is not replayed there. */
 export function mountCaseRefusal(c: MountCase, k: KernelVersion): string | null {
   if (c.kernels === undefined) return null;
   // caseFile.ts reads only "kernels" of the case it is given.
-  const stand: CaseFile = { ovlcheck: 1, kernels: c.kernels, layers: { lowers: [{}], upper: {} }, steps: [] };
-  return outsideKernels(stand, k);
+  return outsideKernels(c, k);
 }
 
 // ------------------------------------------------------------------ from a failure
