@@ -18,9 +18,13 @@ export function copyUp(s: OvlState, path: string, withData = false): Inode {
     cur = cur === '/' ? `/${c}` : `${cur}/${c}`;
     const d = lookupPath(s, cur);
     if (!d) throw new Error(`model: copy-up of missing ${cur}`);
+    if (!d.upper) {
+      copyUpOne(s, d, withData || cur !== path);
+      continue;
+    }
     if (d.indexOnly) linkUp(s, d);
-    else if (!d.upper) copyUpOne(s, d, withData || cur !== path);
-    else if (cur === path && withData && d.dataLower) copyUpData(s, d);
+    // S7.1: a metacopy upper (an index entry too, S6.6) gets its data on first write.
+    if (cur === path && withData && d.dataLower) copyUpData(s, d);
   }
   return findInLayer(s.upper, path)!;
 }

@@ -149,9 +149,12 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
       }
       // S7.1: a lower metacopy file (an earlier upper, rotated, or an image's) takes its data from below.
       const found = findData(s, stack.slice(i + 1), target, l, pl.layer + 1);
-      if (found) d.dataLower = found.data;
-      else d.error = noData(s);
-      return d;
+      if (!found) {
+        d.error = noData(s);
+        return d;
+      }
+      d.dataLower = found.data;
+      break; // on to the index: a hard-linked metacopy file may have an index entry (S6.6)
     }
     foundDir = l.type === 'dir';
     stop = !foundDir || isOpaque(s, l) || found.stopAfter; // S2.2, S2.6
@@ -179,6 +182,10 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
   if (indexed) {
     d.upper = indexed;
     d.indexOnly = true;
+    // S6.6, S7.1: an index entry copied up metadata-only takes its data from this lower (or
+    // from where this lower, a metacopy file itself, finds its own); once it has data, its own.
+    if (isMetacopy(s, indexed)) d.dataLower ??= d.lowers[0].inode;
+    else d.dataLower = undefined;
   }
   return d;
 }
