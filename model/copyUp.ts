@@ -35,6 +35,16 @@ function copyUpData(s: OvlState, d: OvlDentry): void {
   delete d.upper!.xattrs[`${privatePrefix(s.profile)}metacopy`];
 }
 
+/**
+ * A copy-up that fails: the operation fails with its errno, and what the copy-up wrote so
+ * far (ancestors, the index) stays in `state` (applyOp turns it into the step's outcome).
+ */
+export class CopyUpFailed extends Error {
+  constructor(readonly state: OvlState, readonly errno: string, readonly rule: string) {
+    super(`copy-up failed: ${errno} (${rule})`);
+  }
+}
+
 /** ovl_copy_up_one: one object whose parent already has an upper. */
 function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   const P = privatePrefix(s.profile);
@@ -55,6 +65,16 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   const indexed = needIndex(s, d);
   // S10.3: with userxattr, P is user.overlay., which only regular files and dirs can carry.
   const canCarry = !s.profile.userxattr || src.type === 'file' || src.type === 'dir';
+  if (!canCarry && indexed) {
+    // S10.3, S12.3 (found by experiment, 6.18): the copy is already in the index when its
+    // P.* xattrs fail with EPERM; the entry stays there, without P.origin (ovl_set_origin_fh
+    // ignores EPERM only for a copy that is not indexed). A later try finds that entry and
+    // links it up, marking the parent impure first, and fails the same way.
+    s.upper.unverifiable ??= new Set();
+    if (s.upper.unverifiable.has(src.id)) parentUpper.xattrs[`${P}impure`] = 'y';
+    else s.upper.unverifiable.add(src.id);
+    throw new CopyUpFailed(s, 'EPERM', 'S10.3, S12.3');
+  }
   if (canCarry && (single || indexed)) up.xattrs[`${P}origin`] = src.id;
   else if (single) s.memOrigin.set(d.path, { upper: up.id, lower: src.id }); // until the next mount
   // S6.4, S22.5: the parent is marked impure on every copy-up.

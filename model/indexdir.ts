@@ -6,7 +6,7 @@ import { linkCounts, type Inode, type LayerFs } from './layerFs.js';
 import type { LowerRef, OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
-import type { OvlState } from './state.js';
+import { activeIndex, type OvlState } from './state.js';
 
 const lowerCounts = new WeakMap<LayerFs, Map<Inode, number>>(); // lowers never change
 
@@ -23,14 +23,14 @@ export function lowerNlink(s: OvlState, ref: LowerRef): number {
  * nfs_export=on, copy-up of anything with a lower does (S6.6, S12.3).
  */
 export function needIndex(s: OvlState, d: OvlDentry): boolean {
-  if (!s.upper.index || d.lowers.length === 0) return false;
+  if (!activeIndex(s) || d.lowers.length === 0) return false;
   if (s.profile.nfs_export) return true;
   return d.lowers[0].inode.type !== 'dir' && lowerNlink(s, d.lowers[0]) > 1;
 }
 
 /** Whether the dentry's upper is what the index holds for its origin (the inode is OVL_INDEX). */
 export function isIndexed(s: OvlState, d: OvlDentry): boolean {
-  return d.upper !== null && d.lowers.length > 0 && s.upper.index?.get(d.lowers[0].inode.id) === d.upper;
+  return d.upper !== null && d.lowers.length > 0 && activeIndex(s)?.get(d.lowers[0].inode.id) === d.upper;
 }
 
 /** The index entry a non-dir dentry's upper is, if any. */

@@ -28,6 +28,12 @@ export interface LayerFs {
    * nfs_export=on, an entry of its own that names it). Absent without index=on.
    */
   index?: Map<string, Inode>;
+  /**
+   * Index entries that a failed copy-up left in the workdir without P.origin (S10.3, S12.3:
+   * an indexed symlink or special file with userxattr): an index=on mount cannot verify
+   * them and fails ENODATA until they are removed. The origins' ids.
+   */
+  unverifiable?: Set<string>;
 }
 
 const DEFAULT_MODE = { dir: 0o755, file: 0o644, fifo: 0o644, symlink: 0o777, whiteout: 0 } as const;
@@ -143,7 +149,7 @@ export function cloneLayer(layer: LayerFs): LayerFs {
     return c;
   };
   const index = layer.index && new Map([...layer.index].map(([k, v]) => [k, copy(v)]));
-  return { name: layer.name, root: copy(layer.root), next: layer.next, ...(index ? { index } : {}) };
+  return { name: layer.name, root: copy(layer.root), next: layer.next, ...(index ? { index } : {}), ...(layer.unverifiable ? { unverifiable: new Set(layer.unverifiable) } : {}) };
 }
 
 /** Real link counts: names per non-directory inode, 2 + subdirectories per directory. */

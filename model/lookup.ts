@@ -3,7 +3,7 @@
 import { joinPath, splitPath, type Inode } from './layerFs.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
-import { hasUpper, NotModelled, type OvlState } from './state.js';
+import { activeIndex, hasUpper, NotModelled, type OvlState } from './state.js';
 import type { Errno } from './types.js';
 
 export interface LowerRef {
@@ -142,8 +142,10 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     d.lowers.push({ layer: pl.layer, inode: l, xwhiteouts: !last && isXwhiteoutsDir(s, l) });
     if (isMetacopy(s, l) && !d.upper) {
       // S2.8, S7.3: following a metacopy file into the layers below needs metacopy=on; only
-      // from the last regular layer (d.last, as above) into data-only layers it does not (S7.4, 6.16+).
-      if (!s.profile.metacopy && !(last && s.dataLayers.length > 0)) {
+      // from the last regular layer of the stack into data-only layers it does not (S7.4,
+      // 6.16+), with redirect_dir=nofollow too (found by run --option-sets: not d.last there).
+      const lastRegular = pl.layer === s.lowers.length - 1;
+      if (!s.profile.metacopy && !(lastRegular && s.dataLayers.length > 0)) {
         d.error = 'EPERM';
         return d;
       }
@@ -178,7 +180,7 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
   }
   if (d.upper && d.upper.type !== 'dir') d.lowers = originOf(s, d.upper, d.path); // non-dir: origin, not name
   // S6.6 (namei.c ovl_lookup_index): a lower non-dir whose origin is indexed shows the index entry.
-  const indexed = !d.upper && d.lowers.length > 0 && d.lowers[0].inode.type !== 'dir' ? s.upper.index?.get(d.lowers[0].inode.id) : undefined;
+  const indexed = !d.upper && d.lowers.length > 0 && d.lowers[0].inode.type !== 'dir' ? activeIndex(s)?.get(d.lowers[0].inode.id) : undefined;
   if (indexed) {
     d.upper = indexed;
     d.indexOnly = true;

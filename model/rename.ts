@@ -11,7 +11,7 @@ import { checkEmptyDir } from './readdir.js';
 import { setRedirect } from './redirect.js';
 import { isPureUpper, nlinkStart } from './dir.js';
 import { nlinkEnd } from './indexdir.js';
-import { fail, forWrite, isReadOnly, ok, renameMemOrigin, type OvlState, type Step } from './state.js';
+import { activeIndex, fail, forWrite, isReadOnly, ok, renameMemOrigin, type OvlState, type Step } from './state.js';
 import type { RenameFlag } from './types.js';
 
 export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[] = []): Step {
@@ -57,7 +57,7 @@ function isAncestorOrSelf(a: string, b: string): boolean {
 function vfsInode(s: OvlState, d: OvlDentry): string {
   if (d.upper) return d.upper.id;
   const lower = d.lowers[0].inode;
-  return lower.type === 'dir' || s.upper.index ? lower.id : `${lower.id}@${d.path}`;
+  return lower.type === 'dir' || activeIndex(s) ? lower.id : `${lower.id}@${d.path}`;
 }
 
 /** ovl_can_move: only pure-upper dirs move without redirect_dir=on (S5.2). */

@@ -1,6 +1,6 @@
 // The whole overlay as the model sees it (ovl_fs + the layers), and the Step result.
 
-import { buildLayer, cloneLayer, emptyLayer, walkLayer, type LayerFs } from './layerFs.js';
+import { buildLayer, cloneLayer, emptyLayer, walkLayer, type Inode, type LayerFs } from './layerFs.js';
 import type { LowerRef } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { mount } from './super.js';
@@ -62,15 +62,18 @@ export interface Step {
 export function createState(stack: StackSpec, profile: Profile, kernel: KernelVersion): OvlState {
   const prefix = privatePrefix(profile);
   const lowers = stack.lowers.map((spec, i) => buildLayer(`L${i}`, spec, prefix));
-  const upper = withIndex(buildLayer('U', stack.upper, prefix), profile);
+  const upper = buildLayer('U', stack.upper, prefix);
   const dataLayers = (stack.data ?? []).map((spec, i) => buildLayer(`D${i}`, spec, prefix));
   return mount({ profile, kernel, lowers, dataLayers, upper, lowerById: indexLowers(lowers), memOrigin: new Map(), xwLayers: new Set(), memNlink: new Map(), mountGen: -1 });
 }
 
-/** index=on keeps an index dir in the workdir (S12.1); a new workdir starts it empty. */
-function withIndex(upper: LayerFs, profile: Profile): LayerFs {
-  if (profile.index && profile.readonly !== 'no-upper') upper.index = new Map();
-  return upper;
+/**
+ * The workdir's index (S6.6, S12.3) as this mount uses it: only with index=on. The entries
+ * stay in the workdir across mounts without it (a remount with other options), and count in
+ * the upper's link counts all the same.
+ */
+export function activeIndex(s: OvlState): Map<string, Inode> | undefined {
+  return s.profile.index ? s.upper.index : undefined;
 }
 
 function indexLowers(lowers: readonly LayerFs[]): Map<string, LowerRef> {
@@ -87,7 +90,7 @@ function indexLowers(lowers: readonly LayerFs[]): Map<string, LowerRef> {
  */
 export function rotate(s: OvlState): OvlState {
   const lowers = [{ name: s.upper.name, root: s.upper.root, next: s.upper.next }, ...s.lowers];
-  const upper = withIndex(emptyLayer(`U${upperGeneration(s) + 1}`), s.profile);
+  const upper = emptyLayer(`U${upperGeneration(s) + 1}`);
   return mount({ ...s, lowers, upper, lowerById: indexLowers(lowers) });
 }
 

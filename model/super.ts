@@ -19,8 +19,12 @@ export function mount(s: OvlState): OvlState {
   const wantsUuid = s.profile.uuid === 'on' || (s.profile.uuid === 'auto' && !(`${P}impure` in root));
   // S1.15: without an upper there is nothing to store it on.
   if (hasFeature(s.kernel, 'uuidAutoNull') && wantsUuid && !(`${P}uuid` in root) && hasUpper(s)) root[`${P}uuid`] = '<uuid>';
-  // S12.1: index=on ties the upper to its first lower layer, through P.origin on its root.
-  if (s.upper.index && s.lowers.length > 0 && !(`${P}origin` in root)) root[`${P}origin`] = s.lowers[0].root.id;
+  // S12.1: index=on makes the workdir's index dir (once; a new workdir starts it empty) and
+  // ties the upper to its first lower layer, through P.origin on its root.
+  if (s.profile.index && hasUpper(s)) {
+    s2.upper.index ??= new Map();
+    if (s.lowers.length > 0 && !(`${P}origin` in root)) root[`${P}origin`] = s.lowers[0].root.id;
+  }
   return s2;
 }
 

@@ -38,6 +38,8 @@ export interface DriverChoice extends DriverArgs {
 export interface RunArgs {
   runs: number; steps: number; maxLowers: number; entries: number; seed: number; path?: string;
   timeBudget?: number; out: string; mutate?: string; profile: string; options?: string; rotate: number;
+  /** Cases spread over the random option sets (properties/optionSets.ts); 0: none. */
+  optionSets: number;
 }
 
 export interface CompareArgs extends DriverChoice {
@@ -163,20 +165,24 @@ const SPECS: Record<CommandName, Spec> = {
   run: {
     name: 'run',
     synopsis: [
-      'ovlcheck run [--profile NAME|all | --options "k=v,..."] [--runs N] [--steps N] [--max-lowers N]',
-      '             [--entries N] [--seed N] [--path P] [--time-budget SECONDS] [--out DIR] [--rotate W]',
-      '             [--mutate NAME]',
+      'ovlcheck run [--profile NAME|all|none | --options "k=v,..."] [--option-sets N] [--runs N] [--steps N]',
+      '             [--max-lowers N] [--entries N] [--seed N] [--path P] [--time-budget SECONDS] [--out DIR]',
+      '             [--rotate W] [--mutate NAME]',
     ],
     about: 'random layer stacks and operation sequences against the model and the running kernel\'s overlayfs; ' +
       'a divergence is shrunk, printed and saved as a case file. ' +
       `Profiles: ${Object.keys(PROFILES).join(', ')}; --options gives exactly your engine's options instead (e.g. "userxattr,xino=on"). ` +
+      '--option-sets N: N more cases spread over every combination of redirect_dir, index, metacopy, xino, nfs_export and userxattr ' +
+      'the kernel accepts, each with uuid, volatile, ro, a data-only layer or split filesystems drawn from the seed (default: twice --runs ' +
+      'with all profiles, else 0; --profile none runs only those). ' +
       '--rotate W: how often a step turns the upper into a new lower layer, as image builds do (weight among ~40; default 1, 0 never; ' +
       '20 makes stacks 10+ layers deep). --mutate NAME breaks one rule of the model on purpose (a self-test: the run must fail fast ' +
       `with a tiny case); NAME is one of: ${Object.keys(MUTATIONS).join(', ')}. --seed S --path P --profile NAME replays one profile's run ` +
       'as fast-check found it.',
     flags: [
-      str('profile', 'NAME|all', 'a profile, or all of them (with --mutate: the profile where its rule shows)', 'all'),
+      str('profile', 'NAME|all|none', 'a profile, all of them, or none (with --mutate: the profile where its rule shows)', 'all'),
       str('options', '"k=v,..."', 'exactly these mount options instead of a profile', undefined, { allowEmpty: true }),
+      int('option-sets', 'N', 0, MAX_CASES, 'cases spread over the random option sets', undefined, { dfltNote: 'twice --runs with all profiles, else 0' }),
       runsFlag('300', 'generated cases per profile'),
       stepsFlag('25'),
       maxLowersFlag,
@@ -663,6 +669,7 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
       const a: RunArgs = {
         runs: n('runs') ?? 300, steps: n('steps') ?? 25, maxLowers: n('max-lowers') ?? 4, entries: n('entries') ?? 12,
         seed: n('seed') ?? randomSeed(now), out: t('out') ?? 'ovlcheck-out', profile: t('profile') ?? 'all', rotate: n('rotate') ?? 1,
+        optionSets: 0,
       };
       if (t('options') !== undefined) a.options = t('options');
       if (n('time-budget') !== undefined) a.timeBudget = n('time-budget');
@@ -682,7 +689,12 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
         if (a.profile === 'all' && a.options === undefined) throw new UsageError('--path replays one profile\'s run: give its --profile NAME (or --options) too');
         a.path = p;
       }
-      profilesToRun(a); // reject unknown profiles and bad options before anything else
+      const narrowed = a.profile !== 'all' || a.options !== undefined || a.mutate !== undefined || a.path !== undefined;
+      a.optionSets = n('option-sets') ?? (narrowed ? 0 : Math.min(2 * a.runs, MAX_CASES));
+      if (a.optionSets > 0 && (a.mutate !== undefined || a.path !== undefined)) throw new UsageError('--option-sets cannot go with --mutate or --path (they replay one profile)');
+      if (a.profile === 'none' && a.options !== undefined) throw new UsageError('give --profile none or --options, not both');
+      if (a.profile === 'none' && a.optionSets === 0) throw new UsageError('--profile none runs only the option sets: give --option-sets N too');
+      if (a.profile !== 'none') profilesToRun(a); // reject unknown profiles and bad options before anything else
       return { kind: 'command', cmd, args: a };
     }
     case 'compare': {

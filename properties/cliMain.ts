@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotModelled } from '../model/index.js';
 import { KernelDriver, probeOverlaySupport } from '../harness/drivers/kernel.js';
-import { localSys, runningKernel } from '../harness/sys.js';
+import { kernelOf, localSys, runningKernel } from '../harness/sys.js';
 import { runSuite } from './suite.js';
 import { inPrivateNamespace, markStarted, NamespaceError, runInPrivateNamespace } from '../harness/namespace.js';
 import { dieWithParent, hasSysAdmin, NO_SYS_ADMIN } from '../harness/lifeline.js';
@@ -23,6 +23,7 @@ import {
 import type { Progress } from './conformance.js';
 import { failureCase, formatFailure, type Failure } from './report.js';
 import { MUTATIONS } from './mutations.js';
+import { optionSetProfiles } from './optionSets.js';
 import { formatProbe, probe } from './probeReport.js';
 import { replayCase, replayOnKernel, toleratedBy } from './replay.js';
 import { openTarget, type Target } from '../harness/guest/target.js';
@@ -79,12 +80,13 @@ async function cmdRun(a: RunArgs): Promise<number> {
   let divergences = 0;
   let notModelledSeen = false;
   let crashed = false;
-  const tally = { profiles: 0, skipped: 0, cases: 0, steps: 0, interrupted: false };
+  const tally = { profiles: 0, optionSets: 0, skipped: 0, cases: 0, steps: 0, interrupted: false };
   const printers = new Map<string, (p: Progress) => void>();
   try {
     await runSuite(sys, {
       runs: a.runs, steps: a.steps, maxLowers: a.maxLowers, entries: a.entries, seed: a.seed, path: a.path, rotate: a.rotate, mutate: a.mutate,
-      deadline: a.timeBudget ? started + a.timeBudget * 1000 : undefined, profiles: profilesToRun(a),
+      deadline: a.timeBudget ? started + a.timeBudget * 1000 : undefined, profiles: a.profile === 'none' ? [] : profilesToRun(a),
+      optionSets: a.optionSets > 0 ? { profiles: optionSetProfiles(kernelOf(sys), a.seed), cases: a.optionSets } : undefined,
       onCase: (name, p) => {
         if (!printers.has(name)) printers.set(name, progressPrinter(a.runs, name));
         printers.get(name)!(p);
@@ -101,17 +103,24 @@ async function cmdRun(a: RunArgs): Promise<number> {
           tally.interrupted ||= r.interrupted ?? false;
           return;
         }
+        const what = r.optionSet ? 'options' : 'profile';
         if (r.status === 'skipped') {
           tally.skipped++;
-          console.log(`ovlcheck: profile ${r.profile.name} skipped: ${r.why}`);
+          console.log(`ovlcheck: ${what} ${r.profile.name} skipped: ${r.why}`);
           return;
         }
-        tally.profiles++;
+        if (r.status === 'refused') {
+          divergences++;
+          console.log(`DIVERGENCE: options ${r.profile.name}: the model accepts them (S1.15), ${r.why}; ovlcheck probe compares such combinations`);
+          return;
+        }
+        if (r.optionSet) tally.optionSets++;
+        else tally.profiles++;
         tally.cases += r.cases;
         tally.steps += r.steps;
         tally.interrupted ||= r.interrupted;
         const rate = r.elapsedMs ? Math.round((r.steps * 1000) / r.elapsedMs) : 0;
-        console.log(`ovlcheck: profile ${r.profile.name}: ${r.cases} cases, ${r.steps} steps, ${r.failure ? 1 : 0} divergences in ` +
+        console.log(`ovlcheck: ${what} ${r.profile.name}: ${r.cases} cases, ${r.steps} steps, ${r.failure ? 1 : 0} divergences in ` +
           `${(r.elapsedMs / 1000).toFixed(1)} s (${rate} checked steps/s), stacks up to ${r.deepest} lower layers; kernel ${kernelRelease}, driver kernel, seed ${a.seed}` +
           (r.interrupted ? ' (time budget reached)' : '') +
           (a.mutate ? `; MUTATED MODEL ${a.mutate} (${MUTATIONS[a.mutate].breaks})` : ''));
@@ -132,7 +141,8 @@ async function cmdRun(a: RunArgs): Promise<number> {
     });
     const code = crashed ? 3 : divergences ? 1 : notModelledSeen ? 2 : 0;
     const verdict = ['CONFORMS', `DIVERGES (${divergences})`, 'INCOMPLETE (a profile the model does not hold)', 'INTERNAL ERROR (a bug in ovlcheck)'][code];
-    console.log(`ovlcheck: ${verdict}: kernel ${kernelRelease}, ${tally.profiles} profiles (${tally.skipped} skipped), ${tally.cases} cases, ` +
+    console.log(`ovlcheck: ${verdict}: kernel ${kernelRelease}, ${tally.profiles} profiles${tally.optionSets ? ` and ${tally.optionSets} option sets` : ''} ` +
+      `(${tally.skipped} skipped), ${tally.cases} cases, ` +
       `${tally.steps} steps${a.mutate ? '' : ' and the mount properties'} in ${((Date.now() - started) / 1000).toFixed(1)} s` +
       `${tally.interrupted ? ' (time budget reached)' : ''}; seed ${a.seed}; exit ${code}`);
     return code;

@@ -11,6 +11,7 @@ import { runConformance, type Progress } from './conformance.js';
 import { mountFailureCase, sequenceFailureCase } from './mountCase.js';
 import { formatMountFailure, formatSequenceFailure, mountSignature, runMountSequences, runMountValidation, sequenceSignature } from './mountValidation.js';
 import { MUTATIONS } from './mutations.js';
+import { casesPerSet } from './optionSets.js';
 import { profileRefusal } from './probeReport.js';
 import { formatStack, type Failure } from './report.js';
 import { GuestGone, GuestTimeout } from '../harness/guest/channel.js';
@@ -35,6 +36,11 @@ export interface SuiteOptions {
   /** A mutation of the model (properties/mutations.ts): the mount properties are left out. */
   mutate?: string;
   profiles: Profile[];
+  /**
+   * Option sets (properties/optionSets.ts), after the profiles: `cases` spread evenly over
+   * them. A set the model accepts and the kernel refuses is a divergence (status 'refused').
+   */
+  optionSets?: { profiles: Profile[]; cases: number };
   /** Mount sequences to try: default a third of runs. */
   sequences?: number;
   onCase?: (profile: string, p: Progress) => void;
@@ -51,7 +57,9 @@ export interface ProfileResult {
    * skipped: this kernel or its layer filesystem cannot hold the profile (why says so); hang:
    * the guest stopped answering during a case; gone: the guest went away (a panic).
    */
-  status: 'pass' | 'fail' | 'skipped' | 'not-modelled' | 'crash' | 'hang' | 'gone';
+  status: 'pass' | 'fail' | 'skipped' | 'refused' | 'not-modelled' | 'crash' | 'hang' | 'gone';
+  /** One of the run's option sets, not a named profile. */
+  optionSet?: boolean;
   why?: string;
   cases: number;
   steps: number;
@@ -104,27 +112,39 @@ export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult
     return r;
   };
   const empty = { cases: 0, steps: 0, elapsedMs: 0, deepest: 0, interrupted: false };
-  const runnable: Profile[] = [];
+  const runnable: { profile: Profile; runs: number; optionSet?: boolean }[] = [];
   for (const p of o.profiles) {
     const { why } = profileRefusal(sys, p, layerFs);
     if (why) result.profiles.push(emit({ kind: 'profile', profile: p, status: 'skipped', why, ...empty }));
-    else runnable.push(p);
+    else runnable.push({ profile: p, runs: o.runs });
   }
+  const sets = o.optionSets?.profiles ?? [];
+  const setRuns = casesPerSet(o.optionSets?.cases ?? 0, sets.length);
+  for (const [i, p] of sets.entries()) {
+    if (setRuns[i] === 0) continue;
+    const r = profileRefusal(sys, p, layerFs);
+    // The model accepts every set (optionSets.ts): a kernel that refuses to mount one disagrees with it.
+    if (r.mounts !== '-' && r.why) result.profiles.push(emit({ kind: 'profile', profile: p, status: 'refused', why: r.why, optionSet: true, ...empty }));
+    else if (r.why) result.profiles.push(emit({ kind: 'profile', profile: p, status: 'skipped', why: r.why, optionSet: true, ...empty }));
+    else runnable.push({ profile: p, runs: setRuns[i], optionSet: true });
+  }
+  let runsLeft = runnable.reduce((n, r) => n + r.runs, 0);
   const deadline = o.deadline ?? (o.timeBudgetMs ? started + o.timeBudgetMs : undefined);
   const profilesEnd = deadline === undefined ? undefined : started + Math.max(0, deadline - started) * PROFILES_SHARE;
   let driver = new KernelDriver(sys);
   try {
-    for (const [i, profile] of runnable.entries()) {
-      // An equal part of what is left to the profiles, at least 1 ms (0 would mean no budget).
-      const share = profilesEnd === undefined ? undefined : Math.max(1, (profilesEnd - Date.now()) / (runnable.length - i));
+    for (const { profile, runs, optionSet } of runnable) {
+      // A part of what is left to the profiles by their share of the cases left, at least 1 ms (0 would mean no budget).
+      const share = profilesEnd === undefined ? undefined : Math.max(1, ((profilesEnd - Date.now()) * runs) / runsLeft);
+      runsLeft -= runs;
       const s = await runConformance({
-        runs: o.runs, steps: o.steps, maxLowers: o.maxLowers, maxEntriesPerLayer: o.entries, seed: o.seed, path: o.path,
+        runs, steps: o.steps, maxLowers: o.maxLowers, maxEntriesPerLayer: o.entries, seed: o.seed, path: o.path,
         timeBudgetMs: share, profile, kernel, kernelRelease, driver,
         onCase: (p) => o.onCase?.(profile.name, p), modelStep: o.mutate ? MUTATIONS[o.mutate].step : undefined,
         rotateWeight: o.rotate, userXattrs: layerFs.userXattrs,
       });
       const base = {
-        kind: 'profile' as const, profile, cases: s.cases, steps: s.steps, elapsedMs: s.elapsedMs, deepest: s.deepest,
+        kind: 'profile' as const, profile, ...(optionSet ? { optionSet } : {}), cases: s.cases, steps: s.steps, elapsedMs: s.elapsedMs, deepest: s.deepest,
         interrupted: s.interrupted, counterexamplePath: s.counterexamplePath,
       };
       if (s.crash) {

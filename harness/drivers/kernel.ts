@@ -229,23 +229,41 @@ export class KernelDriver implements Driver {
   }
 
   /**
-   * A mount after the first. After a volatile mount the workdir refuses it (S14.3): that
-   * EINVAL is the outcome, and the driver then does what a user must, removes
-   * work/incompat/volatile, and mounts, so the case goes on.
+   * A mount after the first. Where the workdir refuses it, the first refusal is the outcome,
+   * and the driver does what a user must and mounts again, so the case goes on:
+   * - after a volatile mount, EINVAL (S14.3): it removes work/incompat/volatile;
+   * - with index=on, ENODATA at an index entry without P.origin, which a failed copy-up left
+   *   (S12.3, model/copyUp.ts): it removes those entries.
    */
   private mountAgain(): Outcome {
     const dirs = this.requireDirs();
-    const rc = this.doMount();
-    if (rc === 'ok') {
-      this.sys.sandbox.track(dirs.merged);
-      this.mounted = true;
-      return 'ok';
+    let first: Outcome = 'ok';
+    for (;;) {
+      const rc = this.doMount();
+      if (rc === 'ok') {
+        this.sys.sandbox.track(dirs.merged);
+        this.mounted = true;
+        return first;
+      }
+      if (!this.clearRefusal(rc)) throw new Error(`mount -t overlay failed with ${rc} (options ${this.describeOptions()})`);
+      if (first === 'ok') first = rc;
     }
-    const dirty = `${dirs.root}/w/work/incompat/volatile`;
-    if (rc !== 'EINVAL' || !this.sys.exists(dirty)) throw new Error(`mount -t overlay failed with ${rc} (options ${this.describeOptions()})`);
-    this.sys.removeTree(dirty);
-    this.mountOverlay();
-    return rc;
+  }
+
+  /** Removes what made the workdir refuse a mount with this errno; false if there is nothing to remove. */
+  private clearRefusal(rc: Outcome): boolean {
+    const work = `${this.requireDirs().root}/w`;
+    const dirty = `${work}/work/incompat/volatile`;
+    if (rc === 'EINVAL' && this.sys.exists(dirty)) {
+      this.sys.removeTree(dirty);
+      return true;
+    }
+    if (rc !== 'ENODATA' || !this.sys.exists(`${work}/index`)) return false;
+    const origin = `${privatePrefix(this.profile!)}origin`;
+    // Non-dirs only: a dir's index entry (nfs_export) carries P.upper, not P.origin.
+    const orphans = [...this.sys.walk(`${work}/index`)].filter(([p, e]) => p !== '/' && !p.slice(1).includes('/') && e.kind !== 'dir' && !(origin in e.xattrs));
+    for (const [p] of orphans) this.sys.removeTree(`${work}/index${p}`);
+    return orphans.length > 0;
   }
 
   async teardown(): Promise<void> {

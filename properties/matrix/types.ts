@@ -27,7 +27,7 @@ export interface WorkerJob {
 
 export interface ProfileRow {
   name: string;
-  status: 'pass' | 'fail' | 'skipped' | 'not-modelled' | 'crash' | 'hang' | 'gone';
+  status: 'pass' | 'fail' | 'skipped' | 'refused' | 'not-modelled' | 'crash' | 'hang' | 'gone';
   why?: string;
   cases: number;
   steps: number;
