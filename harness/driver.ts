@@ -40,6 +40,11 @@ export interface Driver {
    * so; a driver that cannot tell leaves it out and gets the full comparison every step.
    */
   lowersChanged?(): boolean;
+  /**
+   * Whether apply() can remount the same layers with other options ({ op: 'remount', options });
+   * absent: it cannot, and such steps are neither generated nor replayed for it.
+   */
+  readonly remountOptions?: boolean;
   /** Unmount and mount again with the same layers and options. */
   remount(): Promise<void>;
   /** Unmount and remove everything setup created. Safe to call twice. */

@@ -5,6 +5,7 @@ import { open } from './file.js';
 import { chmod, setxattr, truncate } from './inode.js';
 import { rename } from './rename.js';
 import { CopyUpFailed } from './copyUp.js';
+import { profileForRemount } from './params.js';
 import { fail, forWrite, hasUpper, ok, rotate, type OvlState, type Step } from './state.js';
 import { mount } from './super.js';
 import type { Op } from './types.js';
@@ -32,7 +33,7 @@ function applyOne(s: OvlState, op: Op): Step {
     case 'mknod': return mknod(s, op.path, op.kind, op.mode);
     case 'setxattr': return setxattr(s, op.path, op.name, op.value, op.flags);
     case 'removexattr': return setxattr(s, op.path, op.name, null);
-    case 'remount': return remount(s);
+    case 'remount': return remount(s, op.options);
     case 'rotate':
       if (!hasUpper(s)) return fail(s, 'EROFS', 'S14.1'); // nothing to rotate
       return ok(rotate(s), 'S15.5'); // with a new workdir: nothing of a volatile mount is left
@@ -48,10 +49,12 @@ function applyOne(s: OvlState, op: Op): Step {
  * - S12.3: an index=on mount checks every index entry (super.c ovl_indexdir_cleanup) and fails
  *   ENODATA at one without P.origin (layerFs.ts unverifiable; the harness removes them).
  */
-function remount(s: OvlState): Step {
-  const failed = s.profile.volatile ? 'S14.3' : s.profile.index && s.upper.unverifiable?.size ? 'S12.3' : null;
-  if (!failed) return ok(mount(s), 'S1.14');
-  const s2 = forWrite(s);
-  delete s2.upper.unverifiable;
+function remount(s: OvlState, options?: string): Step {
+  const profile = options === undefined ? s.profile : profileForRemount(s.profile, options, s.kernel);
+  const next = { ...s, profile };
+  const failed = s.profile.volatile ? 'S14.3' : profile.index && s.upper.unverifiable?.size ? 'S12.3' : null;
+  if (!failed) return ok(mount(next), options === undefined ? 'S1.14' : 'S1.15');
+  const s2 = forWrite(next);
+  if (profile.index) delete s2.upper.unverifiable;
   return fail(mount(s2), failed === 'S14.3' ? 'EINVAL' : 'ENODATA', failed);
 }

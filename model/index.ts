@@ -10,5 +10,5 @@ export { mount, walkEffects } from './super.js';
 export { mergedView, upperView, lowerView } from './views.js';
 export { DEFAULT_PROFILE, parseKernelVersion, privatePrefix, UMASK } from './profile.js';
 export { splitPath, joinPath, parentPath, baseName } from './layerFs.js';
-export { namedProfile, notModelled, ParamError, parseOptions, PROFILES, resolveProfile } from './params.js';
+export { namedProfile, notModelled, ParamError, parseOptions, profileForRemount, PROFILES, resolveProfile } from './params.js';
 export { BEHAVIOURS, hasFeature, unsupportedBy, type Behaviour } from './versions.js';

@@ -3,7 +3,7 @@
 
 import { DEFAULT_PROFILE } from './profile.js';
 import type { KernelVersion, Profile } from './types.js';
-import { hasFeature } from './versions.js';
+import { hasFeature, unsupportedBy } from './versions.js';
 
 /** The kernel the option rules default to when none is given. */
 const LATEST: KernelVersion = [6, 18, 0];
@@ -109,6 +109,23 @@ export function resolveProfile(name: string, text: string, hasUpper = true, kern
     p.metacopy = false;
   }
   return p;
+}
+
+/**
+ * The profile of a remount of the same layers with other options (the catalog's rules for
+ * what an earlier mount left: metacopy files without metacopy=on S7.3, redirects under
+ * nofollow S2.7, index and nfs_export over an existing upper S12). What belongs to the layers
+ * stays (data-only, split, no upper, ro); userxattr stays too: the private xattrs' namespace
+ * is the layers' format (S10.3). Throws ParamError for options the kernel would refuse.
+ */
+export function profileForRemount(cur: Profile, options: string, kernel: KernelVersion = LATEST): Profile {
+  const p = resolveProfile(cur.name, options, cur.readonly !== 'no-upper', kernel);
+  if (p.userxattr !== cur.userxattr) throw new ParamError(`a remount keeps userxattr ${cur.userxattr ? 'on' : 'off'}, as the layers' xattrs are written (S10.3)`);
+  if (p.readonly === 'ro' && cur.readonly !== 'ro') throw new ParamError('a remount keeps ro as the case mounts it');
+  const out: Profile = { ...p, ...(cur.dataOnly ? { dataOnly: true } : {}), ...(cur.split ? { split: true } : {}), ...(cur.readonly ? { readonly: cur.readonly } : {}) };
+  const why = unsupportedBy(out, kernel);
+  if (why) throw new ParamError(why);
+  return out;
 }
 
 export function namedProfile(name: string): Profile {

@@ -16,15 +16,57 @@ import type { OvlState } from './state.js';
  * in a dir that has an opaque=x lower (S3.5, S22.3).
  */
 export function readDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<number> = s.xwLayers): string[] {
-  if (!isDir(dir)) return [];
-  if (!isMergedDir(dir)) return [...realInode(dir).children!.keys()].sort();
+  return listDir(s, dir, xwLayers).names;
+}
+
+/**
+ * A listing as getdents(2) calls with a large buffer see it: the names, or the errno the
+ * listing fails with. A merged dir's entry whose lookup fails with an error (not a negative
+ * lookup) is dropped from the listing and ends that getdents call, which returns what it
+ * filled so far; the next call skips that entry, and fails with the errno if the first entry it
+ * looks up fails too (readdir.c ovl_iterate and ovl_cache_update, fs/readdir.c: a call that
+ * filled entries returns them, not the error). So one failing entry is dropped (S22.2), two
+ * in a row in the kernel's order (S9.3) fail the listing (found by experiment, 6.18, after a
+ * remount without metacopy of a dir holding two metacopy names).
+ */
+export function listDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<number> = s.xwLayers): { names: string[]; errno?: string } {
+  if (!isDir(dir)) return { names: [] };
+  if (!isMergedDir(dir)) return { names: [...realInode(dir).children!.keys()].sort() };
   const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
   // ovl_calc_d_ino, ovl_cache_update: d_ino is computed only where st_ino is unified (one fs, or xino).
   const { sameFs, xinoBits } = fsLayout(s);
   const dIno = (upper: boolean) => xinoBits > 0 || (sameFs && upper && impure);
-  return mergedEntries(dir, xwLayers)
-    .filter((e) => !(dIno(e.upper) || e.checkXwhiteout) || isPositive(lookupChild(s, dir, e.name)))
-    .map((e) => e.name);
+  const names: string[] = [];
+  let filled = 2; // "." and ".." come first on tmpfs, the lowest layer's fs (S9.3, S9.10)
+  for (const e of kernelOrder(mergedEntries(dir, xwLayers), dir)) {
+    if (dIno(e.upper) || e.checkXwhiteout) {
+      const d = lookupChild(s, dir, e.name);
+      if (d.error !== undefined && d.error !== 'ENOENT') {
+        if (filled === 0) return { names: names.sort(), errno: d.error };
+        filled = 0; // this getdents call ends here
+        continue;
+      }
+      if (!isPositive(d)) continue; // a stale entry: dropped, the call goes on
+    }
+    names.push(e.name);
+    filled++;
+  }
+  return { names: names.sort() };
+}
+
+/**
+ * The order a merged dir lists in (S9.3): the lowest layer's names in its native order, then
+ * the names only higher layers have, from the upper down, each layer in its native order.
+ * tmpfs lists the newest name first: the reverse of the order a layer's children were made.
+ */
+function kernelOrder(entries: MergedEntry[], dir: OvlDentry): MergedEntry[] {
+  const layers = [...(dir.upper ? [dir.upper] : []), ...dir.lowers.map((l) => l.inode)];
+  const rank = new Map<string, number>();
+  const native = (ino: Inode) => [...ino.children!.keys()].reverse();
+  let n = 0;
+  for (const name of native(layers[layers.length - 1])) rank.set(name, n++);
+  for (const ino of layers.slice(0, -1)) for (const name of native(ino)) if (!rank.has(name)) rank.set(name, n++);
+  return [...entries].sort((a, b) => rank.get(a.name)! - rank.get(b.name)!);
 }
 
 interface MergedEntry {

@@ -59,8 +59,11 @@ export type Op =
   | { op: 'mknod'; path: string; kind: 'fifo' | 'whiteout'; mode: number }
   | { op: 'setxattr'; path: string; name: string; value: string; flags?: XattrFlag }
   | { op: 'removexattr'; path: string; name: string }
-  /** Unmount and mount again with the same layers and options. */
-  | { op: 'remount' }
+  /**
+   * Unmount and mount again with the same layers: with the same options, or with `options`
+   * (explicit mount options as in --options; the layers' properties and userxattr stay).
+   */
+  | { op: 'remount'; options?: string }
   /** Unmount; the upper becomes the new top lower layer; mount with a new empty upper. */
   | { op: 'rotate' };
 

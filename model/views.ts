@@ -7,7 +7,7 @@ import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
 import { indexedUpper, overlayNlink } from './indexdir.js';
 import { fsOfId, stDevIno } from './inodeNumbers.js';
-import { readDir } from './readdir.js';
+import { listDir } from './readdir.js';
 import type { OvlState } from './state.js';
 import type { SnapEntry, Snapshot } from './types.js';
 
@@ -56,7 +56,13 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
     if (!isDir(d)) return;
     for (const l of d.lowers) if (l.xwhiteouts) xwLayers.add(l.layer);
     const listed = listing === s ? d : lookupPath(listing, d.path)!;
-    for (const name of readDir(listing, listed, xwLayers)) visit(lookupChild(s, d, name));
+    const { names, errno } = listDir(listing, listed, xwLayers);
+    // A listing that fails: the dir shows as that error, as the walk records it (harness/snapshot.ts).
+    if (errno !== undefined) {
+      snap.set(d.path, { kind: 'error', errno, mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, xattrs: {} });
+      return;
+    }
+    for (const name of names) visit(lookupChild(s, d, name));
   };
   visit(rootDentry(s));
   return snap;

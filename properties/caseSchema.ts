@@ -6,7 +6,7 @@
 
 import { z } from 'zod';
 import {
-  BEHAVIOURS, DEFAULT_PROFILE, hasFeature, namedProfile, ParamError, PROFILES, resolveProfile,
+  BEHAVIOURS, DEFAULT_PROFILE, hasFeature, namedProfile, ParamError, profileForRemount, PROFILES, resolveProfile,
   type Behaviour, type EntryKind, type Errno, type KernelVersion, type Op, type OpenFlag, type Profile,
   type RenameFlag, type XattrFlag,
 } from '../model/index.js';
@@ -574,8 +574,13 @@ const SetxattrStep = z.strictObject({
 const RemovexattrStep = z.strictObject({ op: z.literal('removexattr').describe('The operation.'), path: MountPath, name: XattrName, expect })
   .describe('removexattr(2): follows symlinks.').meta({ id: 'RemovexattrStep', title: 'removexattr step' });
 
-const RemountStep = z.strictObject({ op: z.literal('remount').describe('The operation.'), expect })
-  .describe('Unmount, and mount again with the same layers and options.').meta({ id: 'RemountStep', title: 'remount step' });
+const RemountStep = z.strictObject({
+  op: z.literal('remount').describe('The operation.'),
+  options: z.string().max(400).optional().describe(
+    'Mount the same layers with these options instead ("index=on,metacopy=on", as --options; upstream defaults for the rest): they must be ones the kernel accepts (S1.15), and keep userxattr and ro as the case\'s profile has them. Default: the same options.',
+  ),
+  expect,
+}).describe('Unmount, and mount again with the same layers, and the same options or others.').meta({ id: 'RemountStep', title: 'remount step' });
 
 const RotateStep = z.strictObject({ op: z.literal('rotate').describe('The operation.'), expect })
   .describe('Unmount; the upper becomes the new top lower layer; mount with a new empty upper and workdir (S15.5). Counts as a layer.')
@@ -737,6 +742,14 @@ export function checkCase(c: Record<string, unknown>, ctx: z.core.$RefinementCtx
   let stack = lowers.length + data.length;
   for (const [i, s] of (c.steps as unknown[]).entries()) {
     if (!isObj(s)) continue;
+    if (s.op === 'remount' && typeof s.options === 'string') {
+      try {
+        profileForRemount(profile, s.options);
+      } catch (e) {
+        if (!(e instanceof ParamError)) throw e;
+        return issue(['steps', i, 'options'], e.message);
+      }
+    }
     if (s.op === 'rotate' && profile.readonly !== 'no-upper' && ++stack > LIMITS.stack) {
       return issue(['steps', i], `this rotate makes ${stack} layers; the kernel stacks at most ${LIMITS.stack} (OVL_MAX_STACK)`);
     }

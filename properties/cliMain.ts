@@ -333,6 +333,11 @@ async function cmdReplay(choice: ReplayArgs, cases: LoadedCase[]): Promise<numbe
   try {
     for (const { file, c } of cases) {
       if (!c) continue; // a mount case: refused for other drivers before anything ran
+      const cannot = [driver, reference].find((d) => d && !d.remountOptions && c.steps.some((s) => s.op === 'remount' && s.options !== undefined));
+      if (cannot) {
+        console.log(`skipped  ${file}: ${cannot.name} cannot remount with other options`);
+        continue;
+      }
       // A case compare found against this driver replays with what compare tolerated then.
       const r = await replayCase(c, driver, runningKernel(), kernelRelease, reference, toleratedBy(c), kernelReader);
       if (r.failure) console.log(formatFailure(r.failure));

@@ -3,11 +3,13 @@
 // state when a command runs, so the printed and saved steps are concrete.
 
 import fc from 'fast-check';
+import { DEFAULT_PROFILE, ParamError, profileForRemount } from '../model/index.js';
 import type { Op, OpenFlag, OvlState, RenameFlag, StackSpec, XattrFlag } from '../model/index.js';
 import { parentPath } from '../model/layerFs.js';
 import { isDir, isPositive, lookupPath, realInode, type OvlDentry } from '../model/lookup.js';
 import { readDir } from '../model/readdir.js';
 import { opArbitrary, scenarioArbitrary, type AbstractOp, type AbstractScenario, type PathPick } from './arb/ops.js';
+import { optionCombinations } from './optionSets.js';
 
 /** What a command steps: a Session (against a mount), or the model alone (properties/stats.ts). */
 export interface Stepper {
@@ -29,8 +31,8 @@ export interface Reach {
 }
 
 /** The commands of a case, as conformance.ts and stats.ts generate them. */
-export function commandArbitrary(o: { rotate: number; userXattrs: boolean; locality?: boolean }): fc.Arbitrary<fc.AsyncCommand<object, Real>> {
-  const ops = opArbitrary(o.rotate, 1, o.userXattrs, o.locality ?? true).map((a): fc.AsyncCommand<object, Real> => new OpCommand(a));
+export function commandArbitrary(o: { rotate: number; userXattrs: boolean; locality?: boolean; optionRemounts?: boolean }): fc.Arbitrary<fc.AsyncCommand<object, Real>> {
+  const ops = opArbitrary(o.rotate, 1, o.userXattrs, o.locality ?? true, o.optionRemounts ?? false).map((a): fc.AsyncCommand<object, Real> => new OpCommand(a));
   if (o.locality === false) return ops;
   return fc.oneof(
     { weight: 6, arbitrary: ops },
@@ -177,9 +179,28 @@ export function resolveOp(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlSt
     case 'mknod': return { op: 'mknod', path: p, kind: a.flags[0] as 'fifo' | 'whiteout', mode: a.mode };
     case 'setxattr': return { op: 'setxattr', path: p, name: a.name, value: a.value, ...(a.flags[0] !== 'none' ? { flags: a.flags[0] as XattrFlag } : {}) };
     case 'removexattr': return { op: 'removexattr', path: p, name: a.name };
-    case 'remount': return { op: 'remount' };
+    case 'remount': return a.flags[0] === 'options' && s ? remountWithOptions(s, a.size) : { op: 'remount' };
     case 'rotate': return { op: 'rotate' };
   }
+}
+
+/**
+ * A remount of the same layers with another of the option sets the kernel accepts (run
+ * --option-sets): one that keeps what a remount must (model/params.ts profileForRemount),
+ * and the case's uuid and volatile.
+ */
+function remountWithOptions(s: OvlState, pick: number): Op {
+  const keep = [s.profile.uuid !== DEFAULT_PROFILE.uuid ? `uuid=${s.profile.uuid}` : '', s.profile.volatile ? 'volatile' : ''].filter(Boolean);
+  const sets = optionCombinations(s.kernel).map((c) => [c, ...keep].filter(Boolean).join(',')).filter((o) => {
+    try {
+      profileForRemount(s.profile, o, s.kernel);
+      return true;
+    } catch (e) {
+      if (e instanceof ParamError) return false;
+      throw e;
+    }
+  });
+  return sets.length ? { op: 'remount', options: sets[pick % sets.length] } : { op: 'remount' };
 }
 
 /** Steps resolved in order, relative picks following the earlier ones (no model state). */
@@ -466,7 +487,7 @@ export function formatOp(op: Op): string {
     case 'mknod': return `mknod(${q(op.path)}, ${op.kind === 'fifo' ? 'S_IFIFO' : 'S_IFCHR 0/0'}|${o(op.mode)})`;
     case 'setxattr': return `setxattr(${q(op.path)}, ${q(op.name)}, ${q(op.value)}, ${op.flags ?? '0'})`;
     case 'removexattr': return `removexattr(${q(op.path)}, ${q(op.name)})`;
-    case 'remount': return 'umount + mount';
+    case 'remount': return op.options === undefined ? 'umount + mount' : `umount + mount with ${JSON.stringify(op.options)}`;
     case 'rotate': return 'rotate: umount, the upper becomes the top lower, mount with a new upper';
   }
 }

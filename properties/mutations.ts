@@ -113,6 +113,11 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       return op.op === 'remount' && r.outcome === 'EINVAL' ? { ...r, outcome: 'ok' } : r;
     },
   },
+  'remount-ignores-options': {
+    breaks: 'S1.15: a remount with other options mounts with those options',
+    profile: 'metacopy',
+    step: (s, op) => applyOp(s, op.op === 'remount' ? { op: 'remount' } : op),
+  },
   'metacopy-copies-data': {
     breaks: 'S7.1: with metacopy=on a chmod copies up the metadata only',
     profile: 'metacopy',

@@ -3,6 +3,7 @@
 // option explicit so that a run does not depend on the module defaults (S1.2).
 
 import fs from 'node:fs';
+import { profileForRemount } from '../../model/params.js';
 import { privatePrefix } from '../../model/profile.js';
 import { hasFeature } from '../../model/versions.js';
 import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
@@ -62,6 +63,7 @@ function asSys(target: Sys | Sandbox): Sys {
 
 export class KernelDriver implements Driver {
   readonly name = 'kernel';
+  readonly remountOptions = true;
   readonly sys: Sys;
   /** The version of the kernel the syscalls reach: it decides how options are spelled. */
   readonly kernel: KernelVersion;
@@ -177,7 +179,7 @@ export class KernelDriver implements Driver {
   }
 
   apply(op: Op): Outcome {
-    if (op.op === 'remount') return this.remountNow();
+    if (op.op === 'remount') return this.remountNow(op.options);
     if (op.op === 'rotate') {
       if (this.profile?.readonly === 'no-upper') return 'EROFS'; // no upper to rotate
       return this.rotateNow();
@@ -222,9 +224,15 @@ export class KernelDriver implements Driver {
     return this.mountAgain();
   }
 
-  private remountNow(): Outcome {
+  /** With `options`, the same layers are mounted with those options (model/params.ts profileForRemount). */
+  private remountNow(options?: string): Outcome {
     this.unmountOverlay();
     this.onUnmounted?.('remount');
+    if (options !== undefined) {
+      const dirs = this.requireDirs();
+      this.profile = profileForRemount(this.profile!, options, this.kernel);
+      this.options = overlayOptions(dirs.lowers, dirs.upper, `${dirs.root}/w`, this.profile, this.kernel, dirs.data);
+    }
     return this.mountAgain();
   }
 

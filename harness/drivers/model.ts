@@ -8,6 +8,7 @@ import type { Driver, MountFacts } from '../driver.js';
 
 export class ModelDriver implements Driver {
   readonly name = 'model';
+  readonly remountOptions = true;
   private s: OvlState | null = null;
   private listed: OvlState | null = null; // before the walk's own writes, as the session does
   constructor(private readonly kernel: KernelVersion) {}

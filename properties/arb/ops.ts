@@ -120,11 +120,14 @@ function changes(p: Picks, ns: string) {
  * often the upper is rotated into a new lower layer (0 never). `locality` false: every pick
  * uniform, as before issue 10.
  */
-export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true): fc.Arbitrary<AbstractOp> {
+export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true, optionRemounts = false): fc.Arbitrary<AbstractOp> {
   const c = changes(locality ? LOCAL : UNIFORM, userXattrs ? 'user' : 'trusted');
   const none = fc.constant([] as PathPick[]);
+  // A remount with other options: `size` picks the option set when the step runs (commands.ts).
+  const withOptions = op('remount', none, { flags: fc.constant(['options']), size: fc.nat(1000) });
   return fc.oneof(
     ...(remountWeight > 0 ? [{ weight: remountWeight, arbitrary: op('remount', none) }] : []),
+    ...(remountWeight > 0 && optionRemounts ? [{ weight: remountWeight, arbitrary: withOptions }] : []),
     ...(rotateWeight > 0 ? [{ weight: rotateWeight, arbitrary: op('rotate', none) }] : []),
     { weight: 6, arbitrary: c.open },
     { weight: 2, arbitrary: c.truncate },
