@@ -1,5 +1,6 @@
 // Directory listings (readdir.c).
 
+import { cover } from './coverage.js';
 import type { Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, realInode, type OvlDentry } from './lookup.js';
 import { fsLayout } from './inodeNumbers.js';
@@ -17,14 +18,22 @@ import type { OvlState } from './state.js';
  */
 export function readDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<number> = s.xwLayers): string[] {
   if (!isDir(dir)) return [];
+  cover(isMergedDir(dir) ? 'S9.2' : 'S9.1');
   if (!isMergedDir(dir)) return [...realInode(dir).children!.keys()].sort();
   const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
   // ovl_calc_d_ino, ovl_cache_update: d_ino is computed only where st_ino is unified (one fs, or xino).
   const { sameFs, xinoBits } = fsLayout(s);
   const dIno = (upper: boolean) => xinoBits > 0 || (sameFs && upper && impure);
   return mergedEntries(dir, xwLayers)
-    .filter((e) => !(dIno(e.upper) || e.checkXwhiteout) || isPositive(lookupChild(s, dir, e.name)))
+    .filter((e) => !(dIno(e.upper) || e.checkXwhiteout) || looksUp(s, dir, e.name))
     .map((e) => e.name);
+}
+
+/** An entry looked up while listing stays listed only if its lookup succeeds (S22.2). */
+function looksUp(s: OvlState, dir: OvlDentry, name: string): boolean {
+  if (isPositive(lookupChild(s, dir, name))) return true;
+  cover('S22.2');
+  return false;
 }
 
 interface MergedEntry {
@@ -42,6 +51,7 @@ interface MergedEntry {
  */
 function mergedEntries(dir: OvlDentry, xwLayers: ReadonlySet<number> | null): MergedEntry[] {
   const hasXwhiteouts = xwLayers !== null && dir.lowers.some((l) => l.xwhiteouts);
+  if (hasXwhiteouts) cover('S22.3');
   const layers: { ino: Inode; upper: boolean; xw: boolean }[] = [];
   if (dir.upper) layers.push({ ino: dir.upper, upper: true, xw: false });
   for (const l of dir.lowers) layers.push({ ino: l.inode, upper: false, xw: hasXwhiteouts && xwLayers!.has(l.layer) });
