@@ -32,7 +32,7 @@ const ITEMS: readonly (readonly [string, string, Reach, string?])[] = [
   ['S1.2', 'Defaults come from module params / Kconfig', NOT_MODELLED, 'the driver gives every option explicitly, so module defaults never decide'],
   ['S1.3', '`redirect_dir=off`', HERE],
   ['S1.4', '/proc/mounts rendering', NOT_MODELLED, '/proc/mounts is printed by probe, not compared with the model'],
-  ['S1.5', 'uuid display quirk', HERE],
+  ['S1.5', 'uuid display quirk', NOT_MODELLED, '/proc/mounts is printed by probe, not compared with the model (P.uuid itself: S8.9)'],
   ['S1.6', 'Lower-only mounts show `redirect_dir=on`', HERE],
   ['S1.7', '`volatile` is an alias of `fsync=volatile`', NOT_MODELLED, '/proc/mounts is printed by probe, not compared with the model'],
   ['S1.8', 'Path escaping in the legacy string', HERE],
