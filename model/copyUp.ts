@@ -3,6 +3,7 @@
 import { cover } from './coverage.js';
 import { baseName, findInLayer, newInode, parentPath, splitPath, type Inode } from './layerFs.js';
 import { lowerNlink, needIndex, overlayNlink, setNlinkUpper } from './indexdir.js';
+import { fsLayout } from './inodeNumbers.js';
 import { lookupPath, type OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { mergedXattrName } from './views.js';
@@ -60,6 +61,7 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   else if (single) s.memOrigin.set(d.path, { upper: up.id, lower: src.id }); // until the next mount
   if (!canCarry) cover('S10.3');
   if (!single && !indexed) cover(`${P}metacopy` in up.xattrs ? 'S7.2' : 'S6.5');
+  if (!single && !indexed) cover(fsLayout(s).sameFs || fsLayout(s).xinoBits > 0 ? 'S8.4' : 'S8.10'); // st_ino: the upper's from now on
   cover(`${P}origin` in up.xattrs ? 'S6.4' : 'S22.5');
   // S6.4, S22.5: the parent is marked impure on every copy-up.
   parentUpper.xattrs[`${P}impure`] = 'y';

@@ -112,6 +112,7 @@ export function link(s: OvlState, src: string, dst: string): Step {
   const counted = nlinkStart(s2, wo.child.path);
   const oldD = lookupPath(s2, wo.child.path)!;
   const origin = oldD.lowers.length > 0; // ovl_type_origin, in memory too
+  if (oldD.dataLower) cover('S5.12');
   if (oldD.dataLower && setRedirect(s2, oldD, false) === 'EXDEV') return fail(s2, 'EXDEV', 'S5.12'); // S5.12: absolute
   createInUpper(s2, n.parent.path, n.name, () => up);
   if (origin) findInLayer(s2.upper, n.parent.path)!.xattrs[`${privatePrefix(s.profile)}impure`] = 'y'; // S4.6

@@ -81,7 +81,7 @@ export function stDevIno(s: OvlState, d: OvlDentry): { ino: string; dev: string;
   }
   const id = stIno(s, d);
   const fs = fsOfId(s, id);
-  cover(sameFs ? 'S8.1' : xinoBits > 0 ? 'S8.3' : d.upper && id === d.upper.id && d.lowers.length > 0 ? 'S8.10' : 'S8.2');
+  cover(sameFs ? 'S8.1' : xinoBits > 0 ? 'S8.3' : 'S8.2');
   if (sameFs) return { ino: `${fs}/${id}`, dev: `ovl@${mount}`, inoHigh: 0 }; // S8.1
   // S8.3: xino puts the fsid in the high bits (tmpfs numbers stay below 2^32); S8.2:
   // without xino, non-dirs show a pseudo device per underlying fs.
