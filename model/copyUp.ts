@@ -1,7 +1,9 @@
 // Copy-up (copy_up.c): bring a merged object and its ancestors into the upper layer.
 
+import { cover } from './coverage.js';
 import { baseName, findInLayer, newInode, parentPath, splitPath, type Inode } from './layerFs.js';
 import { lowerNlink, needIndex, overlayNlink, setNlinkUpper } from './indexdir.js';
+import { fsLayout } from './inodeNumbers.js';
 import { lookupPath, type OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { mergedXattrName } from './views.js';
@@ -18,6 +20,7 @@ export function copyUp(s: OvlState, path: string, withData = false): Inode {
     cur = cur === '/' ? `/${c}` : `${cur}/${c}`;
     const d = lookupPath(s, cur);
     if (!d) throw new Error(`model: copy-up of missing ${cur}`);
+    if (!d.upper && cur !== path) cover('S6.2'); // an ancestor first
     if (!d.upper) {
       copyUpOne(s, d, withData || cur !== path);
       continue;
@@ -31,6 +34,7 @@ export function copyUp(s: OvlState, path: string, withData = false): Inode {
 
 /** S7.1: a metacopy file gets its data on first write; P.metacopy goes, a redirect stays. */
 function copyUpData(s: OvlState, d: OvlDentry): void {
+  cover('S7.1');
   d.upper!.data = d.dataLower!.data;
   delete d.upper!.xattrs[`${privatePrefix(s.profile)}metacopy`];
 }
@@ -52,11 +56,13 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   const src = lower.inode;
   const parentUpper = findInLayer(s.upper, parentPath(d.path))!;
   const up = newInode(s.upper, src.type, src.mode);
+  cover(src.type === 'dir' ? 'S6.7' : src.type === 'file' ? 'S6.3' : 'S6.12');
   up.data = (d.dataLower ?? src).data; // S6.3: data, mode, symlink target
   up.target = src.target;
   if (s.profile.metacopy && src.type === 'file' && !withData) {
     up.data = '\0'.repeat(src.data.length); // S7.1: same size, no data (a hole)
     up.xattrs[`${P}metacopy`] = '';
+    cover('S7.1');
   }
   // S6.3, S10.2: every xattr but the private P.* ones; escaped P.overlay.* stay escaped.
   for (const [k, v] of Object.entries(src.xattrs)) if (mergedXattrName(s, k) !== null) up.xattrs[k] = v;
@@ -77,10 +83,15 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   }
   if (canCarry && (single || indexed)) up.xattrs[`${P}origin`] = src.id;
   else if (single) s.memOrigin.set(d.path, { upper: up.id, lower: src.id }); // until the next mount
+  if (!canCarry) cover('S10.3');
+  if (!single && !indexed) cover(`${P}metacopy` in up.xattrs ? 'S7.2' : 'S6.5');
+  if (!single && !indexed) cover(fsLayout(s).sameFs || fsLayout(s).xinoBits > 0 ? 'S8.4' : 'S8.10'); // st_ino: the upper's from now on
+  cover(`${P}origin` in up.xattrs ? 'S6.4' : 'S22.5');
   // S6.4, S22.5: the parent is marked impure on every copy-up.
   parentUpper.xattrs[`${P}impure`] = 'y';
   parentUpper.children!.set(baseName(d.path), up); // S6.5: a new inode, unless indexed:
   if (indexed) {
+    cover('S6.6'); cover('S12.3');
     // S6.6: copied into the index, then linked at the name; P.nlink keeps the overlay nlink.
     s.upper.index!.set(src.id, up);
     if (src.type !== 'dir') setNlinkUpper(s, up, lowerNlink(s, lower));
@@ -92,6 +103,7 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
  * to the index entry (S6.6).
  */
 function linkUp(s: OvlState, d: OvlDentry): void {
+  cover('S6.6');
   const nlink = overlayNlink(s, d);
   const parentUpper = findInLayer(s.upper, parentPath(d.path))!;
   parentUpper.xattrs[`${privatePrefix(s.profile)}impure`] = 'y';

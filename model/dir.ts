@@ -2,10 +2,11 @@
 // rename lives in rename.ts. Each checks errors in the kernel's order, then changes a copy.
 
 import { copyUp } from './copyUp.js';
+import { cover } from './coverage.js';
 import { indexedUpper, needIndex, nlinkEnd, overlayNlink, setNlinkUpper } from './indexdir.js';
 import { findInLayer, newInode, type Inode } from './layerFs.js';
 import {
-  hasOrigin, isDir, isMergedDir, isPositive, isWhiteout, lookupPath, lowerPositive, walkPath, type OvlDentry,
+  hasOrigin, isDir, isMergedDir, isOpaque, isPositive, isWhiteout, lookupPath, lowerPositive, walkPath, type OvlDentry,
 } from './lookup.js';
 import { allowOfflineChanges, privatePrefix, UMASK } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
@@ -22,11 +23,14 @@ export function createInUpper(s: OvlState, parentPath: string, name: string, mak
   const existing = parentUp.children!.get(name);
   const overWhiteout = existing !== undefined && isWhiteout(s, existing); // an xattr whiteout too (S3.4)
   const ino = make();
+  if (overWhiteout) cover('S4.2');
   if (ino.type === 'dir') {
     if (overWhiteout) ino.xattrs[`${P}opaque`] = 'y'; // S4.2
     else if (!allowOfflineChanges(s.profile) && isMergedDir(lookupPath(s, parentPath)!)) {
       ino.xattrs[`${P}opaque`] = 'y'; // S4.4
+      cover('S4.4');
     }
+    if (`${P}opaque` in ino.xattrs) cover('S3.6');
   }
   parentUp.children!.set(name, ino); // S4.2: a whiteout is replaced, none remains
   return ino;
@@ -39,7 +43,18 @@ function newName(s: OvlState, path: string): { parent: OvlDentry; name: string }
   if (w.child.error) return fail(s, w.child.error, 'S2.8');
   if (isPositive(w.child)) return fail(s, 'EEXIST', 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // filename_create: EEXIST first
+  if (lowerWhiteout(s, w.parent, w.name)?.type === 'file') cover('S4.3');
   return { parent: w.parent, name: w.name };
+}
+
+/** The whiteout in a lower layer that hides a name with nothing in the upper, if any (for coverage: S4.3, S22.7). */
+export function lowerWhiteout(s: OvlState, parent: OvlDentry, name: string): Inode | undefined {
+  if (parent.upper?.children?.has(name)) return undefined;
+  for (const l of parent.lowers) {
+    const ino = l.inode.children?.get(name);
+    if (ino) return isWhiteout(s, ino) ? ino : undefined;
+  }
+  return undefined;
 }
 
 function isStep(x: object): x is Step {
@@ -49,6 +64,7 @@ function isStep(x: object): x is Step {
 export function mkdir(s: OvlState, path: string, mode: number): Step {
   const n = newName(s, path);
   if (isStep(n)) return n;
+  if (lowerWhiteout(s, n.parent, n.name)) cover('S22.7'); // no opaque: the whiteout is below the upper
   const s2 = forWrite(s);
   createInUpper(s2, n.parent.path, n.name, () => newInode(s2.upper, 'dir', mode & ~UMASK & 0o1777));
   return ok(s2, 'S4.1');
@@ -96,6 +112,7 @@ export function link(s: OvlState, src: string, dst: string): Step {
   const counted = nlinkStart(s2, wo.child.path);
   const oldD = lookupPath(s2, wo.child.path)!;
   const origin = oldD.lowers.length > 0; // ovl_type_origin, in memory too
+  if (oldD.dataLower) cover('S5.12');
   if (oldD.dataLower && setRedirect(s2, oldD, false) === 'EXDEV') return fail(s2, 'EXDEV', 'S5.12'); // S5.12: absolute
   createInUpper(s2, n.parent.path, n.name, () => up);
   if (origin) findInLayer(s2.upper, n.parent.path)!.xattrs[`${privatePrefix(s.profile)}impure`] = 'y'; // S4.6
@@ -122,7 +139,10 @@ export function rmdir(s: OvlState, path: string): Step {
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   if (!isDir(w.child)) return fail(s, 'ENOTDIR', 'VFS');
   const lp = lowerPositive(s, w.parent, w.child);
-  if ((lp || !isPureUpper(s, w.child)) && !checkEmptyDir(s, w.child)) return fail(s, 'ENOTEMPTY', 'S4.8');
+  if ((lp || !isPureUpper(s, w.child)) && !checkEmptyDir(s, w.child)) {
+    if (!w.child.upper) cover('S4.9'); // no recursive whiteouting
+    return fail(s, 'ENOTEMPTY', 'S4.8');
+  }
   // A pure upper dir is not checked by overlay: the upper fs refuses if it holds anything. A
   // merged one (a renamed lower dir too) passed ovl_check_empty_dir: its whiteouts are cleared.
   if (!lp && isPureUpper(s, w.child) && w.child.upper!.children!.size > 0) {
@@ -145,6 +165,8 @@ function remove(s: OvlState, parent: OvlDentry, child: OvlDentry, name: string):
   s2.memOrigin.delete(child.path);
   if (lp) parentUp.children!.set(name, newInode(s2.upper, 'whiteout', 0));
   else parentUp.children!.delete(name);
+  if (lp) cover('S3.1');
+  else if (parent.lowers.length === 0 && parent.upper && isOpaque(s, parent.upper)) cover('S3.7'); // nothing below to hide
   if (counted) nlinkEnd(s2, counted.origin, counted.up, counted.nlink - 1);
   return ok(s2, lp ? (isDir(child) ? 'S4.8' : 'S4.7') : 'S4.7');
 }
@@ -158,11 +180,13 @@ function remove(s: OvlState, parent: OvlDentry, child: OvlDentry, name: string):
 export function nlinkStart(s: OvlState, path: string): { origin: string; up: Inode; nlink: number } | null {
   let d = lookupPath(s, path)!;
   if (needIndex(s, d) && (!d.upper || d.indexOnly)) {
+    cover('S6.6');
     copyUp(s, path);
     d = lookupPath(s, path)!;
   }
   const up = indexedUpper(s, d);
   if (!up) return null;
+  cover('S12.3');
   const nlink = overlayNlink(s, d);
   setNlinkUpper(s, up, nlink);
   return { origin: d.lowers[0].inode.id, up, nlink };

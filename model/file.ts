@@ -1,7 +1,8 @@
 // open(2) through the overlay (VFS path_openat + file.c ovl_open): create, copy-up, truncate, write.
 
 import { copyUp } from './copyUp.js';
-import { createFile } from './dir.js';
+import { cover } from './coverage.js';
+import { createFile, lowerWhiteout } from './dir.js';
 import { findInLayer, joinPath } from './layerFs.js';
 import { isPositive, realInode, walkPath } from './lookup.js';
 import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
@@ -27,6 +28,7 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
   if (!isPositive(w.child)) {
     if (!creat) return fail(s, 'ENOENT', 'VFS');
     if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
+    if (lowerWhiteout(s, w.parent, w.name)?.type === 'file') cover('S4.3');
     s2 = createFile(s, w.parent.path, w.name, mode); // S4.1, S4.2
   } else {
     const type = realInode(w.child).type;

@@ -2,6 +2,7 @@
 // ovl_cleanup_index, inode.c ovl_get_nlink and ovl_set_nlink_upper. Copy-up of an indexed
 // file goes through the index (copyUp.ts); lookup finds it there (lookup.ts).
 
+import { cover } from './coverage.js';
 import { linkCounts, type Inode, type LayerFs } from './layerFs.js';
 import type { LowerRef, OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
@@ -46,6 +47,7 @@ export function indexedUpper(s: OvlState, d: OvlDentry): Inode | undefined {
  */
 export function overlayNlink(s: OvlState, d: OvlDentry, upperCounts: Map<Inode, number> = linkCounts(s.upper)): number {
   const up = indexedUpper(s, d)!;
+  cover('S6.6'); // the union count
   const mem = s.memNlink.get(up.id);
   if (mem !== undefined) return mem;
   const real = upperCounts.get(up) ?? 0;
@@ -53,6 +55,7 @@ export function overlayNlink(s: OvlState, d: OvlDentry, upperCounts: Map<Inode, 
   if (lowerNlink(s, d.lowers[0]) === 1 && !hasFeature(s.kernel, 'indexedNlinkXattr')) return real;
   const m = /^([UL])([+-]\d+)$/.exec(up.xattrs[`${privatePrefix(s.profile)}nlink`] ?? '');
   if (!m) return real;
+  cover('S12.3'); // P.nlink
   const nlink = (m[1] === 'U' ? real : lowerNlink(s, d.lowers[0])) + Number(m[2]);
   return nlink > 0 ? nlink : real;
 }
@@ -73,4 +76,5 @@ export function setNlinkUpper(s: OvlState, up: Inode, nlink: number): void {
 export function nlinkEnd(s: OvlState, origin: string, up: Inode, nlink: number): void {
   s.memNlink.set(up.id, nlink);
   if (nlink === 0) s.upper.index!.delete(origin);
+  if (nlink === 0) cover('S12.3'); // the index entry goes with the last name
 }

@@ -1,6 +1,7 @@
 // Attribute and xattr changes (inode.c ovl_setattr, xattrs.c ovl_xattr_set).
 
 import { copyUp } from './copyUp.js';
+import { cover } from './coverage.js';
 import { isPositive, realInode, walkPath } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
@@ -47,6 +48,7 @@ export function setxattr(s: OvlState, path: string, name: string, value: string 
     // S10.1, S10.2: a private name set through the overlay is stored escaped (6.7+).
     if (!hasFeature(s.kernel, 'escapedXattrs')) return fail(s, 'EOPNOTSUPP', 'S10.1, S20');
     name = `${P}overlay.${name.slice(P.length)}`;
+    cover('S10.2');
   }
   // xattr_permission: user.* only on regular files and directories.
   if (name.startsWith('user.') && real.type !== 'file' && real.type !== 'dir') return fail(s, 'EPERM', 'VFS');
@@ -55,6 +57,7 @@ export function setxattr(s: OvlState, path: string, name: string, value: string 
   const s2 = forWrite(s);
   // S6.1: setxattr and removexattr copy up an object that has no upper at all; an index
   // entry (S6.6) is written in place, without an upper alias (xattrs.c ovl_xattr_set).
+  if (w.child.indexOnly) cover('S6.6');
   const up = w.child.indexOnly ? s2.upper.index!.get(w.child.lowers[0].inode.id)! : copyUp(s2, w.child.path);
   const exists = name in up.xattrs;
   // The upper fs checks the flags after the copy-up (S22.4: a failing call can still copy up).

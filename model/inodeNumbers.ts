@@ -6,6 +6,7 @@
 // ("ovl@2": the overlay's st_dev during the third mount). The comparison maps both onto real
 // numbers (harness/compare.ts).
 
+import { cover } from './coverage.js';
 import { isIndexed, lowerNlink } from './indexdir.js';
 import { hasOrigin, realInode, type OvlDentry } from './lookup.js';
 import type { OvlState } from './state.js';
@@ -50,6 +51,7 @@ function computeLayout(s: OvlState): { sameFs: boolean; xinoBits: number } {
  */
 export function stIno(s: OvlState, d: OvlDentry): string {
   if (!d.upper) return d.lowers[0].inode.id;
+  if (d.path === '/') cover('S8.9a');
   if (d.path === '/') return d.upper.id; // S8.9a: even when index=on gives it an origin (S12.1)
   if (d.lowers.length === 0) {
     // A metacopy file without origin: its overlay inode is hashed by the lower found by name,
@@ -59,7 +61,9 @@ export function stIno(s: OvlState, d: OvlDentry): string {
   }
   const lower = d.lowers[0].inode.id;
   if (isIndexed(s, d)) return lower;
+  if (s.profile.nfs_export) cover('S12.3');
   if (s.profile.nfs_export) return d.upper.id; // S12.3: only an indexed origin is trusted
+  if (d.upper.type !== 'dir' && lowerNlink(s, d.lowers[0]) > 1) cover('S8.4');
   if (d.upper.type !== 'dir') return lowerNlink(s, d.lowers[0]) === 1 ? lower : d.upper.id; // S8.4
   return hasOrigin(s, d.upper) ? lower : d.upper.id;
 }
@@ -72,10 +76,12 @@ export function stDevIno(s: OvlState, d: OvlDentry): { ino: string; dev: string;
   if (!sameFs && xinoBits === 0 && isDir) {
     // S8.2: a dir gets a number the overlay hands out in order at each mount (ovl_next_ino),
     // one per overlay inode, which lives as long as the mount.
+    cover(d.path === '/' ? 'S8.9a' : 'S8.2');
     return { ino: `ovl/~${overlayInodeKey(s, d)}@${mount}`, dev: `ovl@${mount}`, inoHigh: 0 };
   }
   const id = stIno(s, d);
   const fs = fsOfId(s, id);
+  cover(sameFs ? 'S8.1' : xinoBits > 0 ? 'S8.3' : 'S8.2');
   if (sameFs) return { ino: `${fs}/${id}`, dev: `ovl@${mount}`, inoHigh: 0 }; // S8.1
   // S8.3: xino puts the fsid in the high bits (tmpfs numbers stay below 2^32); S8.2:
   // without xino, non-dirs show a pseudo device per underlying fs.

@@ -1,5 +1,6 @@
 // Name resolution over the layer stack (namei.c) and path walking with symlinks (VFS).
 
+import { cover } from './coverage.js';
 import { joinPath, splitPath, type Inode } from './layerFs.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
@@ -56,12 +57,16 @@ export function isWhiteout(s: OvlState, ino: Inode): boolean {
 }
 
 export function isXattrWhiteout(s: OvlState, ino: Inode): boolean {
-  return ino.type === 'file' && ino.data.length === 0 && `${privatePrefix(s.profile)}whiteout` in ino.xattrs && hasFeature(s.kernel, 'xattrWhiteouts');
+  const is = ino.type === 'file' && ino.data.length === 0 && `${privatePrefix(s.profile)}whiteout` in ino.xattrs && hasFeature(s.kernel, 'xattrWhiteouts');
+  if (is) cover('S3.4');
+  return is;
 }
 
 /** P.opaque=x: a dir holding xattr whiteouts, not opaque (S3.5), 6.7+. */
 function isXwhiteoutsDir(s: OvlState, ino: Inode): boolean {
-  return ino.type === 'dir' && ino.xattrs[`${privatePrefix(s.profile)}opaque`] === 'x' && hasFeature(s.kernel, 'xattrWhiteouts');
+  const is = ino.type === 'dir' && ino.xattrs[`${privatePrefix(s.profile)}opaque`] === 'x' && hasFeature(s.kernel, 'xattrWhiteouts');
+  if (is) cover('S3.5');
+  return is;
 }
 
 export function hasOrigin(s: OvlState, ino: Inode): boolean {
@@ -100,15 +105,19 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     if (isWhiteout(s, u)) {
       d.upperWhiteout = true; // S2.5
       stop = true;
+      cover('S2.5');
     } else {
       d.upper = u;
       foundDir = u.type === 'dir';
       stop = !foundDir || isOpaque(s, u); // S2.2, S2.6
+      if (stop) cover(foundDir ? 'S2.6' : 'S2.2');
+      if (!foundDir && parent.lowers[0]?.inode.children?.get(name)?.type === 'dir') cover('S2.12a'); // a non-dir over a lower dir
       if (isMetacopy(s, u)) return withDataLower(s, d, parent, name, u);
       const redirect = foundDir && !stop ? redirectOf(s, u) : undefined;
       if (redirect !== undefined) {
         if (s.profile.redirect_dir === 'nofollow') return refuseRedirect(s, d, parent, redirect);
         // S2.7, S13.1: relative = a sibling name; absolute = a path from every lower layer's root.
+        cover('S2.7'); cover('S13.1');
         if (redirect.startsWith('/')) {
           target = splitPath(redirect);
           stack = s.lowers.map((l, layer) => ({ layer, inode: l.root }));
@@ -134,11 +143,18 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
       if (found.stopAfter) break;
       continue;
     }
-    if (isWhiteout(s, l)) break; // S2.5, S3.4: hides every layer below
-    if (foundDir && l.type !== 'dir') break; // S2.3: a non-dir below a dir stops the merge
+    if (isWhiteout(s, l)) {
+      cover('S2.5');
+      break; // S2.5, S3.4: hides every layer below
+    }
+    if (foundDir && l.type !== 'dir') {
+      cover('S2.3');
+      break; // S2.3: a non-dir below a dir stops the merge
+    }
     // d.last (namei.c): following redirects, the bottom layer of the whole stack; not following
     // them, the last layer below this parent.
     const last = s.profile.redirect_dir === 'nofollow' ? i === stack.length - 1 : pl.layer === s.lowers.length - 1;
+    cover(foundDir && (d.upper || d.lowers.length > 0) ? 'S2.4' : 'S2.1'); // merged with what is above, or found in layer order
     d.lowers.push({ layer: pl.layer, inode: l, xwhiteouts: !last && isXwhiteoutsDir(s, l) });
     if (isMetacopy(s, l) && !d.upper) {
       // S2.8, S7.3: following a metacopy file into the layers below needs metacopy=on; only
@@ -146,9 +162,11 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
       // 6.16+), with redirect_dir=nofollow too (found by run --option-sets: not d.last there).
       const lastRegular = pl.layer === s.lowers.length - 1;
       if (!s.profile.metacopy && !(lastRegular && s.dataLayers.length > 0)) {
+        cover('S7.3');
         d.error = 'EPERM';
         return d;
       }
+      cover('S2.8');
       // S7.1: a lower metacopy file (an earlier upper, rotated, or an image's) takes its data from below.
       const found = findData(s, stack.slice(i + 1), target, l, pl.layer + 1);
       if (!found) {
@@ -160,11 +178,13 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     }
     foundDir = l.type === 'dir';
     stop = !foundDir || isOpaque(s, l) || found.stopAfter; // S2.2, S2.6
+    if (stop) cover(foundDir ? 'S2.6' : 'S2.2');
     const redirect = foundDir && !isOpaque(s, l) ? redirectOf(s, l) : undefined;
     if (redirect === undefined) continue;
     if (s.profile.redirect_dir === 'nofollow') {
       // S2.7: the redirect of a lower dir is read unless it is the last layer searched.
       if (!last) {
+        cover('S13.3');
         d.error = 'EPERM';
         return d;
       }
@@ -172,16 +192,21 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     }
     if (redirect.startsWith('/')) {
       // S13.1: an absolute redirect restarts from the layer roots below, and resets a stop.
+      cover('S2.7'); cover('S13.1');
       target = splitPath(redirect);
       stack = roots();
       i = pl.layer;
       stop = false;
-    } else target = [...target.slice(0, -1), redirect];
+    } else {
+      cover('S2.7'); cover('S13.1');
+      target = [...target.slice(0, -1), redirect];
+    }
   }
   if (d.upper && d.upper.type !== 'dir') d.lowers = originOf(s, d.upper, d.path); // non-dir: origin, not name
   // S6.6 (namei.c ovl_lookup_index): a lower non-dir whose origin is indexed shows the index entry.
   const indexed = !d.upper && d.lowers.length > 0 && d.lowers[0].inode.type !== 'dir' ? activeIndex(s)?.get(d.lowers[0].inode.id) : undefined;
   if (indexed) {
+    cover('S6.6');
     d.upper = indexed;
     d.indexOnly = true;
     // S6.6, S7.1: an index entry copied up metadata-only takes its data from this lower (or
@@ -201,7 +226,9 @@ export function isMetacopy(s: OvlState, ino: Inode): boolean {
  * points (S5.6); its st_ino still comes from its origin only.
  */
 function withDataLower(s: OvlState, d: OvlDentry, parent: OvlDentry, name: string, u: Inode): OvlDentry {
+  cover('S2.8');
   if (!s.profile.metacopy) {
+    cover('S7.3');
     // S7.3: an upper metacopy file (from a metacopy=on mount) refuses lookup: at once (6.16+),
     // or, before, EPERM if a regular file is found below it and EIO ("no lower data") if not.
     if (hasFeature(s.kernel, 'consistentRedirectMetacopyRejection')) d.error = 'EPERM';
@@ -229,6 +256,7 @@ function findData(s: OvlState, layers: readonly LowerRef[], target: string[], me
   let first: Inode | undefined;
   for (;;) {
     const redirect = redirectOf(s, meta);
+    if (redirect !== undefined) cover('S13.2');
     if (redirect?.startsWith('/')) {
       comps = splitPath(redirect);
       layers = s.lowers.map((l, layer) => ({ layer, inode: l.root })).filter((l) => l.layer >= below);
@@ -253,12 +281,15 @@ function findData(s: OvlState, layers: readonly LowerRef[], target: string[], me
       // layers, the first one holding a regular file at that path.
       for (const dl of s.dataLayers) {
         const found = findBelow(s, dl.root, comps);
-        if (found !== 'stop' && found.inode?.type === 'file' && !isMetacopy(s, found.inode)) return { data: found.inode, first: first ?? found.inode };
+        if (found === 'stop' || found.inode?.type !== 'file' || isMetacopy(s, found.inode)) continue;
+        cover('S7.4');
+        return { data: found.inode, first: first ?? found.inode };
       }
     }
     if (!next) return undefined;
     first ??= next.ino;
     if (!isMetacopy(s, next.ino)) return { data: next.ino, first };
+    cover('S7.1'); // a chain of metacopy files
     meta = next.ino;
     below = layers[next.at].layer + 1;
     layers = layers.slice(next.at + 1);
@@ -271,6 +302,7 @@ function findData(s: OvlState, layers: readonly LowerRef[], target: string[], me
  * instead (S7.4: stat works, open fails ENOENT), which the model does not hold yet.
  */
 function noData(s: OvlState): Errno {
+  cover('S2.8');
   if (s.dataLayers.length > 0) throw new NotModelled('a metacopy file whose data is missing, with data-only layers (ENOENT at open)', 'S7.4');
   return 'EIO';
 }
@@ -282,6 +314,7 @@ function noData(s: OvlState): Errno {
  * the EPERM; nothing there leaves an ordinary upper dir.
  */
 function refuseRedirect(s: OvlState, d: OvlDentry, parent: OvlDentry, redirect: string): OvlDentry {
+  cover('S2.7'); cover('S13.3');
   if (hasFeature(s.kernel, 'consistentRedirectMetacopyRejection')) {
     if (parent.lowers.length > 0) d.error = 'EPERM';
     return d;
@@ -341,6 +374,7 @@ function findBelow(s: OvlState, base: Inode, comps: string[], last = true): Belo
     // rewrites the path the layers below look up (not the rest of this layer's walk), except
     // in the last layer (d->last) and below an opaque dir.
     const redirect = !last && !isOpaque(s, next) ? redirectOf(s, next) : undefined;
+    if (redirect !== undefined) cover('S13.1');
     if (redirect?.startsWith('/')) {
       path = [...splitPath(redirect), ...comps.slice(i + 1)];
       absolute = true;
@@ -412,6 +446,7 @@ function walkFrom(
     const ino = isPositive(child) ? realInode(child) : null;
     if (ino?.type === 'symlink' && (!last || followLast)) {
       if (++budget.links > MAXSYMLINKS) return { ok: false, errno: 'ELOOP' };
+      cover('S2.12b'); // followed from the topmost layer, never copied up
       const target = ino.target;
       const base = target.startsWith('/') ? rootDentry(s) : dir;
       const r = walkFrom(s, base, splitPath(target), true, budget);

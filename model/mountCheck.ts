@@ -1,6 +1,7 @@
 // Mount-time validation (params.c parsing and verification, super.c layer set-up): what
 // mount(2) returns for a request, in the order the kernel checks (S1.8-S1.15, S15).
 
+import { cover, covered } from './coverage.js';
 import { ParamError, parseOptions, resolveProfile } from './params.js';
 import type { KernelVersion, Outcome } from './types.js';
 import { hasFeature } from './versions.js';
@@ -57,7 +58,7 @@ export function requestOptions(r: MountRequest): string {
  * matched every option first and resolved paths in ovl_fill_super (S1.1, S20.1).
  */
 export function predictMount(world: World, r: MountRequest, kernel: KernelVersion = [6, 18, 0]): MountVerdict {
-  return hasFeature(kernel, 'newMountApi') ? predictNewApi(world, r, kernel) : predictLegacy(world, r, kernel);
+  return covered(hasFeature(kernel, 'newMountApi') ? predictNewApi(world, r, kernel) : predictLegacy(world, r, kernel));
 }
 
 const fail = (outcome: Outcome, rule: string): MountVerdict => ({ outcome, rule });
@@ -169,6 +170,7 @@ function checkLayers(world: World, lowers: string[], upper: string | undefined, 
 
 /** Split at every unescaped ':' and remove the escapes, keeping empty entries (the legacy parser). */
 function splitAll(value: string): string[] {
+  if (value.includes('\\')) cover('S1.8'); // an escaped character
   const out: string[] = [];
   let cur = '';
   for (let i = 0; i < value.length; i++) {
@@ -195,6 +197,7 @@ export function splitLowerdir(value: string): string[] | null {
 
 /** Backslash escapes: "\:" is a literal colon (S1.8). */
 export function unescape(p: string): string {
+  if (p.includes('\\')) cover('S1.8');
   return p.replace(/\\(.)/g, '$1');
 }
 

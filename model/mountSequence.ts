@@ -5,6 +5,7 @@
 // mounts check that. A sequence of mounts and unmounts over a few directories, with what each
 // returns and what the layer dirs then hold.
 
+import { cover, covered } from './coverage.js';
 import type { KernelVersion, Outcome } from './types.js';
 import { hasFeature } from './versions.js';
 
@@ -64,6 +65,10 @@ export interface SeqStep {
 export type StepSequence = (st: SeqState, a: SeqAction, kernel: KernelVersion) => SeqStep;
 
 export function stepSequence(st: SeqState, a: SeqAction, kernel: KernelVersion = NEWEST): SeqStep {
+  return covered(stepOne(st, a, kernel));
+}
+
+function stepOne(st: SeqState, a: SeqAction, kernel: KernelVersion): SeqStep {
   if (a.do === 'umount') {
     const points = [...st.live.keys()].sort();
     const at = 'at' in a ? (st.live.has(a.at) ? a.at : undefined) : points[a.pick % points.length];
@@ -133,6 +138,7 @@ function fillSuper(d: Draft, m: SeqMount, held: ReadonlySet<string>, kernel: Ker
   // ovl_make_workdir then tries P.opaque on W/work: the layers are a tmpfs, which holds user.*
   // xattrs from 6.6 only; without, userxattr falls back to index=off (and uuid=null) (S15.6).
   const xattrs = !m.userxattr || hasFeature(kernel, 'tmpfsUserXattrs');
+  if (index && !xattrs) cover('S15.6');
   index &&= xattrs;
   // ovl_get_layers: the lower's trap ("conflicting lowerdir path"), then its in-use bit.
   if (m.lower === m.upper || m.lower === m.work) return fail('ELOOP', 'S15.2');
@@ -140,6 +146,7 @@ function fillSuper(d: Draft, m: SeqMount, held: ReadonlySet<string>, kernel: Ker
   // ovl_init_uuid_xattr: uuid=on, or auto (the default from 6.6) on an upper root that is not
   // impure (never, here: nothing is copied up); not null or off.
   if (newUuid && xattrs && (m.uuid ?? 'auto') !== 'null' && m.uuid !== 'off') d.uuid.add(xattrKey(m, m.upper));
+  cover('S8.9');
   if (index) {
     const stale = getIndexdir(d, m);
     if (stale) return stale;
@@ -155,6 +162,7 @@ function fillSuper(d: Draft, m: SeqMount, held: ReadonlySet<string>, kernel: Ker
  */
 function makeWorkdir(d: Draft, m: SeqMount): Verdict | null {
   d.work.add(m.work);
+  cover('S15.1a');
   if (d.dirty.has(m.work)) return fail('EINVAL', 'S14.3');
   if (m.volatile) d.dirty.add(m.work);
   return null;
@@ -181,6 +189,7 @@ const USER = 'user:';
 
 /** Where a mount's P.* xattr on dir is kept in the state: with userxattr, apart (S10.3). */
 function xattrKey(m: SeqMount, dir: string): string {
+  if (m.userxattr) cover('S10.3');
   return m.userxattr ? USER + dir : dir;
 }
 

@@ -1,6 +1,7 @@
 // Mount options as the model takes them (params.c): named profiles, parsing of an option
 // string, and the dependency rules between options (S1.15).
 
+import { cover } from './coverage.js';
 import { DEFAULT_PROFILE } from './profile.js';
 import type { KernelVersion, Profile } from './types.js';
 import { hasFeature, unsupportedBy } from './versions.js';
@@ -75,6 +76,7 @@ export function resolveProfile(name: string, text: string, hasUpper = true, kern
   const set = (k: string) => o.has(k);
   const p: Profile = { ...DEFAULT_PROFILE, name };
   if (set('redirect_dir')) p.redirect_dir = o.get('redirect_dir') === 'off' ? 'follow' : (o.get('redirect_dir') as Profile['redirect_dir']); // S1.3
+  if (o.get('redirect_dir') === 'off') cover('S1.3');
   p.index = o.get('index') === 'on';
   p.metacopy = o.get('metacopy') === 'on';
   if (set('xino')) p.xino = o.get('xino') as Profile['xino'];
@@ -87,6 +89,7 @@ export function resolveProfile(name: string, text: string, hasUpper = true, kern
   const conflict = (why: string) => new ParamError(`conflicting options (S1.15): ${why}`);
   if (!hasUpper) {
     if (p.redirect_dir === 'follow') p.redirect_dir = 'on'; // S1.6: redirect_dir=on is only used for upper
+    cover('S1.6'); cover('S1.15');
     if (p.index) indexSet = false; // "index=on is useless in a non-upper mount"
     p.index = false;
     p.volatile = undefined;
@@ -95,11 +98,13 @@ export function resolveProfile(name: string, text: string, hasUpper = true, kern
   if (p.metacopy && p.redirect_dir !== 'on') {
     if (set('redirect_dir')) throw conflict(`metacopy=on,redirect_dir=${o.get('redirect_dir')}`);
     p.redirect_dir = 'on';
+    cover('S1.15');
   }
   if (p.nfs_export && !p.index) {
     if (!hasUpper && p.redirect_dir !== 'nofollow') p.nfs_export = false; // silently off
     else if (indexSet) throw conflict('nfs_export=on,index=off');
     else p.index = true;
+    cover('S1.15');
   }
   if (p.nfs_export && p.metacopy) throw conflict('nfs_export=on,metacopy=on');
   if (p.userxattr) {
@@ -107,6 +112,7 @@ export function resolveProfile(name: string, text: string, hasUpper = true, kern
     if (p.metacopy) throw conflict('userxattr,metacopy=on');
     p.redirect_dir = 'nofollow';
     p.metacopy = false;
+    cover('S1.15'); cover('S10.3');
   }
   return p;
 }

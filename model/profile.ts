@@ -1,5 +1,6 @@
 // Mount profile and kernel version: the model's inputs (params.c, super.c).
 
+import { cover } from './coverage.js';
 import type { KernelVersion, Profile } from './types.js';
 
 
@@ -28,6 +29,7 @@ export function privatePrefix(p: Profile): string {
  * identities is on; this also decides whether new dirs in merged parents are opaque (S4.4, S16.2).
  */
 export function allowOfflineChanges(p: Profile): boolean {
+  cover('S16.2');
   return !(p.redirect_dir === 'on' || p.index || p.metacopy || p.xino === 'on');
 }
 

@@ -1,5 +1,6 @@
 // Directory listings (readdir.c).
 
+import { cover } from './coverage.js';
 import type { Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, realInode, type OvlDentry } from './lookup.js';
 import { fsLayout } from './inodeNumbers.js';
@@ -31,6 +32,7 @@ export function readDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<numbe
  */
 export function listDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<number> = s.xwLayers): { names: string[]; errno?: string } {
   if (!isDir(dir)) return { names: [] };
+  cover(isMergedDir(dir) ? 'S9.2' : 'S9.1');
   if (!isMergedDir(dir)) return { names: [...realInode(dir).children!.keys()].sort() };
   const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
   // ovl_calc_d_ino, ovl_cache_update: d_ino is computed only where st_ino is unified (one fs, or xino).
@@ -41,6 +43,7 @@ export function listDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<numbe
   for (const e of kernelOrder(mergedEntries(dir, xwLayers), dir)) {
     if (dIno(e.upper) || e.checkXwhiteout) {
       const d = lookupChild(s, dir, e.name);
+      if (!isPositive(d)) cover('S22.2');
       if (d.error !== undefined && d.error !== 'ENOENT') {
         if (filled === 0) return { names: names.sort(), errno: d.error };
         filled = 0; // this getdents call ends here
@@ -84,6 +87,7 @@ interface MergedEntry {
  */
 function mergedEntries(dir: OvlDentry, xwLayers: ReadonlySet<number> | null): MergedEntry[] {
   const hasXwhiteouts = xwLayers !== null && dir.lowers.some((l) => l.xwhiteouts);
+  if (hasXwhiteouts) cover('S22.3');
   const layers: { ino: Inode; upper: boolean; xw: boolean }[] = [];
   if (dir.upper) layers.push({ ino: dir.upper, upper: true, xw: false });
   for (const l of dir.lowers) layers.push({ ino: l.inode, upper: false, xw: hasXwhiteouts && xwLayers!.has(l.layer) });

@@ -1,5 +1,6 @@
 // ovl_set_redirect (dir.c): where a moved dir, or a moved or linked metacopy file, came from.
 
+import { cover } from './coverage.js';
 import { baseName, linkCounts, parentPath, type Inode } from './layerFs.js';
 import { lookupPath, redirectOf, type OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
@@ -17,6 +18,7 @@ export function setRedirect(s: OvlState, d: OvlDentry, samedir: boolean): 'ok' |
   // ovl_need_absolute_redirect: across dirs, or for a file whose lower is hard-linked.
   const absolute = !samedir || (d.firstLower !== undefined && lowerNlink(s, d.firstLower) > 1);
   const existing = redirectOf(s, d.upper!);
+  cover(d.upper!.type === 'dir' ? 'S5.3' : 'S5.6'); cover('S13.1');
   if (existing !== undefined && (!absolute || existing.startsWith('/'))) return 'ok';
   let redirect = baseName(d.path);
   if (absolute) {

@@ -1,6 +1,7 @@
 // rename and renameat2 (VFS do_renameat2 + vfs_rename, then dir.c ovl_rename).
 
 import { copyUp } from './copyUp.js';
+import { cover } from './coverage.js';
 import { baseName, findInLayer, newInode, type Inode } from './layerFs.js';
 import {
   hasOrigin, isDir, isMergeOrLower, isMergedDir, isOpaque, isPositive, lookupChild, lookupPath,
@@ -73,6 +74,7 @@ function ovlRename(
   if (f.has('RENAME_WHITEOUT')) return fail(s, 'EINVAL', 'S5.1');
   if (!canMove(s, old) || (exchange && !canMove(s, nw))) return fail(s, 'EXDEV', 'S5.2');
   if (!exchange && isDir(nw) && !isPureUpper(s, nw) && !checkEmptyDir(s, nw)) return fail(s, 'ENOTEMPTY', 'S5.9');
+  if (!exchange && isDir(nw) && !isPureUpper(s, nw)) cover('S5.9'); // an empty merged or lower dir is replaced
 
   const oldName = baseName(old.path);
   const newName = baseName(nw.path);
@@ -94,6 +96,7 @@ function ovlRename(
   if (!samedir) {
     if (typeOrigin(s2, oldD)) newParentUp.xattrs[`${P}impure`] = 'y'; // S5.11
     if (exchange && typeOrigin(s2, newD)) oldParentUp.xattrs[`${P}impure`] = 'y'; // S5.11
+    if (typeOrigin(s2, oldD) || (exchange && typeOrigin(s2, newD))) cover('S5.11');
   }
   // S5.3: a merged or lower dir keeps finding its lower through a redirect; S5.8, S5.7,
   // S5.9: a pure-upper dir landing in a merged parent is made opaque instead.
@@ -101,7 +104,10 @@ function ovlRename(
     if (!isDir(d) && !d.dataLower) continue; // a metacopy file needs a redirect too (S5.6)
     if (isMergeOrLower(d)) {
       if (setRedirect(s2, d, samedir) === 'EXDEV') return fail(s2, 'EXDEV', 'S5.4'); // after the copy-ups (S22.4)
-    } else if (isDir(d) && !isOpaque(s2, d.upper!) && isMergedDir(into)) d.upper!.xattrs[`${P}opaque`] = 'y';
+    } else if (isDir(d) && !isOpaque(s2, d.upper!) && isMergedDir(into)) {
+      d.upper!.xattrs[`${P}opaque`] = 'y';
+      cover('S5.8'); cover('S3.6');
+    }
   }
 
   renameMemOrigin(s2, old.path, nw.path, exchange);

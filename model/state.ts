@@ -1,5 +1,6 @@
 // The whole overlay as the model sees it (ovl_fs + the layers), and the Step result.
 
+import { cover, coverRule } from './coverage.js';
 import { buildLayer, cloneLayer, emptyLayer, walkLayer, type Inode, type LayerFs } from './layerFs.js';
 import type { LowerRef } from './lookup.js';
 import { privatePrefix } from './profile.js';
@@ -115,6 +116,7 @@ export function hasUpper(s: OvlState): boolean {
 
 /** mnt_want_write on a read-only overlay: every modification fails EROFS (S4.11, S14.1, S14.2). */
 export function isReadOnly(s: OvlState): boolean {
+  if (s.profile.readonly !== undefined) cover(s.profile.readonly === 'ro' ? 'S14.2' : 'S14.1');
   return s.profile.readonly !== undefined;
 }
 
@@ -124,9 +126,11 @@ export function forWrite(s: OvlState): OvlState {
 }
 
 export function ok(state: OvlState, rule: string): Step {
+  coverRule(rule);
   return { state, outcome: 'ok', rule };
 }
 
 export function fail(state: OvlState, errno: Outcome, rule: string): Step {
+  coverRule(rule);
   return { state, outcome: errno, rule };
 }

@@ -1,6 +1,7 @@
 // What mounting writes to the upper layer (super.c), and what the harness's walk of the
 // whole merged tree after every step writes (lookup and readdir are not read-only).
 
+import { cover } from './coverage.js';
 import { cloneLayer, findInLayer, parentPath } from './layerFs.js';
 import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, rootDentry, type OvlDentry } from './lookup.js';
 import { fsLayout } from './inodeNumbers.js';
@@ -19,12 +20,14 @@ export function mount(s: OvlState): OvlState {
   const wantsUuid = s.profile.uuid === 'on' || (s.profile.uuid === 'auto' && !(`${P}impure` in root));
   // S1.15: without an upper there is nothing to store it on.
   if (hasFeature(s.kernel, 'uuidAutoNull') && wantsUuid && !(`${P}uuid` in root) && hasUpper(s)) root[`${P}uuid`] = '<uuid>';
+  cover('S8.9'); // stored, or not, as the uuid option says
   // S12.1: index=on makes the workdir's index dir (once; a new workdir starts it empty) and
   // ties the upper to its first lower layer, through P.origin on its root.
   if (s.profile.index && hasUpper(s)) {
     s2.upper.index ??= new Map();
     if (s.lowers.length > 0 && !(`${P}origin` in root)) root[`${P}origin`] = s.lowers[0].root.id;
   }
+  if (s.profile.index && hasUpper(s)) cover('S12.1');
   return s2;
 }
 
@@ -56,6 +59,7 @@ function walkWrites(s: OvlState, apply: boolean): boolean {
     if (parent && d.upper?.type === 'dir' && d.lowers[0]?.inode.type === 'dir' && !hasOrigin(s, d.upper)) {
       any = true;
       if (!apply) return;
+      cover('S22.1');
       d.upper.xattrs[`${P}origin`] = d.lowers[0].inode.id;
       findInLayer(s.upper, parentPath(d.path))!.xattrs[`${P}impure`] = 'y';
     }
@@ -64,6 +68,7 @@ function walkWrites(s: OvlState, apply: boolean): boolean {
       if (l.xwhiteouts && !s.xwLayers.has(l.layer)) {
         any = true;
         if (apply) s.xwLayers.add(l.layer); // ovl_layer_set_xwhiteouts
+        if (apply) cover('S22.3');
       }
     }
     const children = walkedNames(s, d).map((n) => lookupChild(s, d, n));
@@ -74,6 +79,7 @@ function walkWrites(s: OvlState, apply: boolean): boolean {
     if (realUpperDir && `${P}impure` in d.upper!.xattrs && readsImpureEntries(s) && !children.some(isOriginType)) {
       any = true;
       if (!apply) return;
+      cover('S9.9');
       delete d.upper!.xattrs[`${P}impure`];
     }
     for (const c of children) visit(c, d);

@@ -5,6 +5,7 @@
 // 6.12.117 and the 6.16-6.19 trees, the pull requests that carried each commit, and the
 // kernels observed on either side (Debian 6.1.0-57 = 6.1.192, 6.12.117, and 6.18.44).
 
+import { cover } from './coverage.js';
 import type { KernelVersion } from './types.js';
 
 export interface VersionedBehaviour {
@@ -82,21 +83,32 @@ export function atLeast(k: KernelVersion, major: number, minor: number, sublevel
   return (k[2] ?? 0) >= sublevel;
 }
 
-/** The answers for one version tuple: the model asks for every entry of every lookup. */
-const answered = new WeakMap<KernelVersion, Map<Behaviour, boolean>>();
+/**
+ * The answers for one version tuple (the model asks for every entry of every lookup): bit 0
+ * whether it has the behaviour, bit 1 whether that differs from the catalog's kernel (S20.1).
+ */
+const answered = new WeakMap<KernelVersion, Map<Behaviour, number>>();
+/** The kernel the catalog was written on (its section 0). */
+const CATALOG_KERNEL: KernelVersion = [6, 18, 44];
 
 /** Whether a kernel of this version has the behaviour: from its mainline release, or a stable backport. */
 export function hasFeature(k: KernelVersion, b: Behaviour): boolean {
   let known = answered.get(k);
   if (!known) answered.set(k, (known = new Map()));
-  let has = known.get(b);
-  if (has === undefined) {
-    const v: VersionedBehaviour = BEHAVIOURS[b];
-    has = atLeast(k, v.since[0], v.since[1], v.since[2])
-      || (v.backports ?? []).some(([major, minor, sub]) => k[0] === major && k[1] === minor && (k[2] ?? 0) >= (sub ?? 0));
-    known.set(b, has);
+  let answer = known.get(b);
+  if (answer === undefined) {
+    const has = computeFeature(k, b);
+    answer = (has ? 1 : 0) | (has !== computeFeature(CATALOG_KERNEL, b) ? 2 : 0);
+    known.set(b, answer);
   }
-  return has;
+  if (answer & 2) cover('S20.1'); // a rule that differs from the catalog's kernel
+  return (answer & 1) === 1;
+}
+
+function computeFeature(k: KernelVersion, b: Behaviour): boolean {
+  const v: VersionedBehaviour = BEHAVIOURS[b];
+  return atLeast(k, v.since[0], v.since[1], v.since[2])
+    || (v.backports ?? []).some(([major, minor, sub]) => k[0] === major && k[1] === minor && (k[2] ?? 0) >= (sub ?? 0));
 }
 
 /**

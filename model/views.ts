@@ -1,6 +1,7 @@
 // What the model predicts each view shows: the merged mount (getattr in inode.c,
 // listings from readdir.c) and each raw layer directory.
 
+import { cover } from './coverage.js';
 import { linkCounts, walkLayer, type Inode, type LayerFs } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, rootDentry, type OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
@@ -32,10 +33,13 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
   const visit = (d: OvlDentry) => {
     if (!isPositive(d)) {
       // listed by readdir but lookup fails (S22.9)
+      cover('S22.9');
       snap.set(d.path, { kind: 'error', errno: d.error ?? 'ENOENT', mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, xattrs: {} });
       return;
     }
     const real = realInode(d);
+    cover(real.type === 'dir' ? 'S8.5' : 'S8.6');
+    if (isMergedDir(d) && Object.keys(real.xattrs).length > 0) cover('S10.4'); // the topmost dir's
     const counts = d.upper ? upperCounts : countsOf(s.lowers[d.lowers[0].layer], false);
     const xattrs: Record<string, string> = {};
     for (const [k, v] of Object.entries(real.xattrs)) {
@@ -75,7 +79,12 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
 export function mergedXattrName(s: OvlState, name: string): string | null {
   const P = privatePrefix(s.profile);
   if (!name.startsWith(P)) return name;
-  if (hasFeature(s.kernel, 'escapedXattrs') && name.startsWith(`${P}overlay.`)) return P + name.slice(P.length + 'overlay.'.length);
+  if (hasFeature(s.kernel, 'escapedXattrs') && name.startsWith(`${P}overlay.`)) {
+    cover('S10.2');
+    if (name === `${P}overlay.whiteout` || name === `${P}overlay.opaque`) cover('S3.8'); // for an outer overlay
+    return P + name.slice(P.length + 'overlay.'.length);
+  }
+  cover('S10.1');
   return null;
 }
 

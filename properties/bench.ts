@@ -6,6 +6,7 @@ import { runningKernel } from '../harness/sys.js';
 import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_PROFILE, type StackSpec } from '../model/index.js';
+import { coverageContext, startCoverage } from '../model/coverage.js';
 import { KernelDriver } from '../harness/drivers/kernel.js';
 import { inPrivateNamespace, runInPrivateNamespace } from '../harness/namespace.js';
 import { openSandbox } from '../harness/sandbox.js';
@@ -15,6 +16,8 @@ import { candidatePaths, resolveOp } from './commands.js';
 import { Divergence, Session } from './session.js';
 
 const CASES = 60;
+/** `npm run bench -- --coverage`: with the coverage recorder on, as `ovlcheck run --coverage` runs. */
+const COVERAGE = process.argv.includes('--coverage');
 const STEPS = 30;
 
 function entries(stack: StackSpec): number {
@@ -30,6 +33,10 @@ async function bench(): Promise<void> {
   const ops = fc.sample(opArbitrary(0, 0), { numRuns: CASES * STEPS, seed: 8 });
   const sandbox = openSandbox();
   const driver = new KernelDriver(sandbox);
+  if (COVERAGE) {
+    startCoverage();
+    coverageContext('bench');
+  }
   let setupMs = 0, teardownMs = 0, stepMs = 0, steps = 0, divergences = 0, sizes = 0, firstCompareMs = 0;
   try {
     // Set-up and teardown alone: materialize every layer, mount; unmount, drop the tmpfs.
@@ -68,7 +75,7 @@ async function bench(): Promise<void> {
     sandbox.close();
   }
   const n = stacks.length;
-  console.log(`ovlcheck bench: kernel ${kernelRelease}, ${n} cases, ${(sizes / n).toFixed(0)} layer entries per case, ${steps} steps`);
+  console.log(`ovlcheck bench: kernel ${kernelRelease}, ${n} cases, ${(sizes / n).toFixed(0)} layer entries per case, ${steps} steps${COVERAGE ? ', coverage recorded' : ''}`);
   console.log(`  checked steps/s        ${Math.round((steps * 1000) / stepMs)}   (${((stepMs * 1000) / steps).toFixed(0)} µs per step: model + syscall + snapshot + diff of merged, upper, every lower)`);
   console.log(`  set-up per case        ${(setupMs / n).toFixed(2)} ms   (materialize + mount)`);
   console.log(`  start of a case        ${(firstCompareMs / n).toFixed(2)} ms   (set-up + the first full comparison of every view)`);
@@ -77,4 +84,4 @@ async function bench(): Promise<void> {
 }
 
 if (inPrivateNamespace()) await bench();
-else process.exitCode = await runInPrivateNamespace(process.execPath, [fileURLToPath(import.meta.url)]);
+else process.exitCode = await runInPrivateNamespace(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2)]);

@@ -71,6 +71,31 @@ describe.skipIf(!inPrivateNamespace())('runs', () => {
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
   }, 30_000);
 
+  it('replay --coverage writes the table by catalog item: the rule of a known case is counted under its file', async () => {
+    const out = join(tmp(), 'out');
+    const file = join(import.meta.dirname, 'cases', 'rename-dir-exdev.json');
+    const r = await ovlcheck(['replay', '--coverage', '--out', out, file]);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^ovlcheck: coverage: \\d+ of \\d+ catalog items testable here reached \\(\\d+%\\); ${out}/coverage\\.md`, 'm'));
+    const json = JSON.parse(fs.readFileSync(join(out, 'coverage.json'), 'utf8')) as { items: { id: string; count: number; by: { context: string }[] }[] };
+    const s52 = json.items.find((i) => i.id === 'S5.2')!;
+    expect(s52.count).toBeGreaterThan(0);
+    expect(s52.by.map((b) => b.context)).toEqual([file]);
+    expect(fs.readFileSync(join(out, 'coverage.md'), 'utf8')).toMatch(/^\| S5\.2 \| Directory rename without redirect \| [1-9]/m);
+  }, 30_000);
+
+  it('run --coverage counts by profile and mount property', async () => {
+    const out = join(tmp(), 'out');
+    const r = await ovlcheck(['run', '--coverage', '--profile', 'redirect-on', '--runs', '5', '--seed', '1', '--out', out]);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    const json = JSON.parse(fs.readFileSync(join(out, 'coverage.json'), 'utf8')) as { reached: number; items: { id: string; by: { context: string }[] }[] };
+    const contexts = (id: string) => json.items.find((i) => i.id === id)!.by.map((b) => b.context);
+    expect(contexts('S4.1')).toEqual(['profile redirect-on']);
+    expect(contexts('S15.2')).toContain('mount-time validation');
+    expect(contexts('S15.1a')).toEqual(['mount sequences']);
+    expect(json.reached).toBeGreaterThan(20);
+  }, 120_000);
+
   it('a case the model does not hold yet is reported with its reason, exit 2', async () => {
     const dir = tmp();
     const noData = { '/f': { type: 'file', xattrs: { 'trusted.overlay.metacopy': '' } } };

@@ -127,6 +127,7 @@ describe('bad command lines: one UsageError line naming the problem', () => {
     [['replay', '--kernel', 'linux-image-$(reboot)', 'a.json'], /^--kernel: expected/],
     [['replay', '--kernel'], /^--kernel needs a value \(SPEC\)$/],
     [['replay', '--bogus', 'a.json'], /^unknown option "--bogus"/],
+    [['replay', '--out', 'o', 'a.json'], /^--out: replay writes only the coverage table there: give --coverage too$/],
     [['stats', '--profile', 'all'], /^--profile: stats runs one profile/],
     [['stats', '--cases', '0'], /^--cases: expected an integer from 1 to 1000000000, got "0"$/],
     [['matrix', '--kernels', ','], /^--kernels: name at least one/],
@@ -251,6 +252,10 @@ describe('valid command lines: the args the old parser (cli.ts before issue 11) 
       { runs: 300, steps: 25, maxLowers: 4, entries: 12, seed: 1, out: 'ovlcheck-out', profile: 'all', options: '', rotate: 1 , optionSets: 0 }],
     [['run', '--runs', '200', '--seed', '5', '--mutate', 'no-whiteout-on-unlink', '--out', 'o'], // the mutation's profile
       { runs: 200, steps: 25, maxLowers: 4, entries: 12, seed: 5, out: 'o', profile: MUTATIONS['no-whiteout-on-unlink'].profile, rotate: 1, mutate: 'no-whiteout-on-unlink' , optionSets: 0 }],
+    [['run', '--coverage', '--seed', '5'],
+      { runs: 300, steps: 25, maxLowers: 4, entries: 12, seed: 5, out: 'ovlcheck-out', profile: 'all', rotate: 1, coverage: true, optionSets: 600 }],
+    [['replay', '--coverage', 'a.json'], { kernel: 'host', driver: 'kernel', against: 'model', files: ['a.json'], coverage: true, out: 'ovlcheck-out' }],
+    [['replay', 'a.json', '--out', 'o', '--coverage'], { kernel: 'host', driver: 'kernel', against: 'model', files: ['a.json'], coverage: true, out: 'o' }],
     [['run', '--mutate', 'uuid-written', '--profile', 'index', '--seed', '5'],
       { runs: 300, steps: 25, maxLowers: 4, entries: 12, seed: 5, out: 'ovlcheck-out', profile: 'index', rotate: 1, mutate: 'uuid-written' , optionSets: 0 }],
     [['run', '--seed', '1134265845', '--path', '12:3:0', '--profile', 'metacopy'],
@@ -385,6 +390,8 @@ describe('checkOutDir: the output directory, before anything runs', () => {
     expect(c(['run'])).toEqual({ dir: 'ovlcheck-out', force: true });
     expect(c(['matrix'])).toEqual({ dir: path.join('reports', 'matrix'), force: true });
     expect(c(['probe'])).toBeUndefined();
+    expect(c(['replay', 'a.json'])).toBeUndefined(); // replay writes nothing, unless:
+    expect(c(['replay', '--coverage', '--out', 'o', 'a.json'])).toEqual({ dir: 'o', force: true });
   });
 });
 

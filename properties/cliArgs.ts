@@ -40,6 +40,8 @@ export interface RunArgs {
   timeBudget?: number; out: string; mutate?: string; profile: string; options?: string; rotate: number;
   /** Cases spread over the random option sets (properties/optionSets.ts); 0: none. */
   optionSets: number;
+  /** --coverage: write coverage.md and coverage.json (by catalog item) in out. */
+  coverage?: true;
 }
 
 export interface CompareArgs extends DriverChoice {
@@ -60,6 +62,9 @@ export interface ReplayArgs extends DriverChoice {
   /** --kernel SPEC: host, a line such as 6.1, or a linux-image-* package. */
   kernel: string;
   files: string[];
+  /** --coverage: write coverage.md and coverage.json in out (default ovlcheck-out). */
+  coverage?: true;
+  out?: string;
 }
 
 export interface ProbeArgs { json: boolean }
@@ -167,7 +172,7 @@ const SPECS: Record<CommandName, Spec> = {
     synopsis: [
       'ovlcheck run [--profile NAME|all|none | --options "k=v,..."] [--option-sets N] [--runs N] [--steps N]',
       '             [--max-lowers N] [--entries N] [--seed N] [--path P] [--time-budget SECONDS] [--out DIR]',
-      '             [--rotate W] [--mutate NAME]',
+      '             [--rotate W] [--mutate NAME] [--coverage]',
     ],
     about: 'random layer stacks and operation sequences against the model and the running kernel\'s overlayfs; ' +
       'a divergence is shrunk, printed and saved as a case file. ' +
@@ -178,7 +183,8 @@ const SPECS: Record<CommandName, Spec> = {
       '--rotate W: how often a step turns the upper into a new lower layer, as image builds do (weight among ~40; default 1, 0 never; ' +
       '20 makes stacks 10+ layers deep). --mutate NAME breaks one rule of the model on purpose (a self-test: the run must fail fast ' +
       `with a tiny case); NAME is one of: ${Object.keys(MUTATIONS).join(', ')}. --seed S --path P --profile NAME replays one profile's run ` +
-      'as fast-check found it.',
+      'as fast-check found it. --coverage writes DIR/coverage.md and coverage.json: how often the model applied each ' +
+      'catalog item, by profile and property, and why the items never reached are not.',
     flags: [
       str('profile', 'NAME|all|none', 'a profile, all of them, or none (with --mutate: the profile where its rule shows)', 'all'),
       str('options', '"k=v,..."', 'exactly these mount options instead of a profile', undefined, { allowEmpty: true }),
@@ -193,6 +199,7 @@ const SPECS: Record<CommandName, Spec> = {
       str('out', 'DIR', 'where divergences are saved as case files', './ovlcheck-out'),
       rotateFlag,
       str('mutate', 'NAME', 'break one rule of the model on purpose (a self-test)'),
+      bool('coverage', 'write coverage.md and coverage.json (by catalog item) in --out'),
     ],
     positionals: { meta: '', min: 0, max: 0 },
   },
@@ -249,13 +256,16 @@ const SPECS: Record<CommandName, Spec> = {
   },
   replay: {
     name: 'replay',
-    synopsis: ['ovlcheck replay [--kernel SPEC | --driver NAME [--against model|kernel]] FILE...'],
+    synopsis: ['ovlcheck replay [--kernel SPEC | --driver NAME [--against model|kernel]] [--coverage [--out DIR]] FILE...'],
     about: 'run case files (see README, "Case files"), checking their known answers too; --driver/--against as for compare ' +
       '(default: kernel vs model). --kernel SPEC replays them on another kernel, booted under qemu: a line (6.1, 6.12) or a ' +
-      'linux-image-* package from Debian\'s lists; cases a kernel cannot hold are skipped, each with the reason.',
+      'linux-image-* package from Debian\'s lists; cases a kernel cannot hold are skipped, each with the reason. ' +
+      '--coverage writes DIR/coverage.md and coverage.json: how often the model applied each catalog item, by case file.',
     flags: [
       str('kernel', 'SPEC', 'host, a line such as 6.1, or a linux-image-* package', 'host'),
       ...driverFlags(true),
+      bool('coverage', 'write coverage.md and coverage.json (by catalog item) in --out'),
+      str('out', 'DIR', 'with --coverage: where they are written', 'ovlcheck-out'),
     ],
     positionals: { meta: 'FILE...', min: 1, max: Infinity },
   },
@@ -674,6 +684,7 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
       if (t('options') !== undefined) a.options = t('options');
       if (n('time-budget') !== undefined) a.timeBudget = n('time-budget');
       if (t('options') !== undefined && t('profile') !== undefined) throw new UsageError('give --profile or --options, not both');
+      if (v.get('coverage') === true) a.coverage = true;
       const mutate = t('mutate');
       if (mutate !== undefined) {
         if (!own(MUTATIONS, mutate)) throw new UsageError(`--mutate: ${unknownName('mutation', mutate, Object.keys(MUTATIONS), 'run')}`);
@@ -733,7 +744,10 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
       if (kernelSpecProblem(kernel)) throw new UsageError(`--kernel: expected host, a line such as 6.1, or a linux-image-* package, got ${quote(kernel)}`);
       const choice = driverChoice(v);
       if (kernel !== 'host' && (choice.driver !== 'kernel' || choice.against !== 'model')) throw new UsageError('--kernel replays the kernel against the model');
-      return { kind: 'command', cmd, args: { kernel, ...choice, files: s.positionals } };
+      const a: ReplayArgs = { kernel, ...choice, files: s.positionals };
+      if (t('out') !== undefined && v.get('coverage') !== true) throw new UsageError('--out: replay writes only the coverage table there: give --coverage too');
+      if (v.get('coverage') === true) Object.assign(a, { coverage: true, out: t('out') ?? 'ovlcheck-out' });
+      return { kind: 'command', cmd, args: a };
     }
     case 'probe':
       return { kind: 'command', cmd, args: { json: v.get('json') === true } };
@@ -887,6 +901,7 @@ export function checkOutDir(dir: string, o: { force?: boolean } = {}): void {
 export function outDirOf(c: Command): { dir: string; force: boolean } | undefined {
   switch (c.cmd) {
     case 'run': return { dir: c.args.out, force: true };
+    case 'replay': return c.args.coverage ? { dir: c.args.out!, force: true } : undefined;
     case 'cross': return { dir: c.args.out, force: true };
     case 'compare': return { dir: c.args.out, force: c.args.force };
     case 'matrix': return { dir: c.args.out, force: true };

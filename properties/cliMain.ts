@@ -7,6 +7,8 @@ import { constants, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotModelled } from '../model/index.js';
+import { coverageContext, startCoverage, takeCoverage } from '../model/coverage.js';
+import { totalsLine, writeCoverage } from './coverageReport.js';
 import { KernelDriver, probeOverlaySupport } from '../harness/drivers/kernel.js';
 import { kernelOf, localSys, runningKernel } from '../harness/sys.js';
 import { runSuite } from './suite.js';
@@ -72,7 +74,7 @@ function saveCase(c: unknown, out: string, what: string): string {
   return file;
 }
 
-async function cmdRun(a: RunArgs): Promise<number> {
+async function cmdRun(a: RunArgs, argv: string[]): Promise<number> {
   const sandbox = openSandbox();
   const sys = localSys(sandbox);
   const kernelRelease = sys.release();
@@ -82,6 +84,7 @@ async function cmdRun(a: RunArgs): Promise<number> {
   let crashed = false;
   const tally = { profiles: 0, optionSets: 0, skipped: 0, cases: 0, steps: 0, interrupted: false };
   const printers = new Map<string, (p: Progress) => void>();
+  if (a.coverage) startCoverage();
   try {
     await runSuite(sys, {
       runs: a.runs, steps: a.steps, maxLowers: a.maxLowers, entries: a.entries, seed: a.seed, path: a.path, rotate: a.rotate, mutate: a.mutate,
@@ -140,6 +143,11 @@ async function cmdRun(a: RunArgs): Promise<number> {
       },
     });
     const code = crashed ? 3 : divergences ? 1 : notModelledSeen ? 2 : 0;
+    if (a.coverage) {
+      const source = `\`ovlcheck run${argv.slice(1).map((w) => ` ${shellWord(w)}`).join('')}\`, kernel ${kernelRelease}, seed ${a.seed}, ${new Date().toISOString()}: ` +
+        `${tally.cases} cases, ${tally.steps} steps${a.mutate ? `, MUTATED MODEL ${a.mutate}` : ''}.`;
+      reportCoverage(a.out, source);
+    }
     const verdict = ['CONFORMS', `DIVERGES (${divergences})`, 'INCOMPLETE (a profile the model does not hold)', 'INTERNAL ERROR (a bug in ovlcheck)'][code];
     console.log(`ovlcheck: ${verdict}: kernel ${kernelRelease}, ${tally.profiles} profiles${tally.optionSets ? ` and ${tally.optionSets} option sets` : ''} ` +
       `(${tally.skipped} skipped), ${tally.cases} cases, ` +
@@ -149,6 +157,12 @@ async function cmdRun(a: RunArgs): Promise<number> {
   } finally {
     sandbox.close();
   }
+}
+
+/** Writes the coverage recorded since startCoverage to out, and says where. */
+function reportCoverage(out: string, source: string): void {
+  const r = writeCoverage(out, takeCoverage(), source);
+  console.log(`ovlcheck: coverage: ${totalsLine(r)}; ${join(out, 'coverage.md')} (also coverage.json)`);
 }
 
 async function cmdProbe({ json }: ProbeArgs): Promise<number> {
@@ -338,6 +352,7 @@ async function cmdReplay(choice: ReplayArgs, cases: LoadedCase[]): Promise<numbe
         console.log(`skipped  ${file}: ${cannot.name} cannot remount with other options`);
         continue;
       }
+      coverageContext(file);
       // A case compare found against this driver replays with what compare tolerated then.
       const r = await replayCase(c, driver, runningKernel(), kernelRelease, reference, toleratedBy(c), kernelReader);
       if (r.failure) console.log(formatFailure(r.failure));
@@ -389,6 +404,7 @@ async function replayOnKernelTarget(spec: string, cases: LoadedCase[]): Promise<
     driver = new KernelDriver(t.sys);
     const layerFs = probeLayerFs(t.sys);
     for (const { file, c, mount } of cases) {
+      coverageContext(file);
       if (mount) {
         const m = await replayMountCase(mount, t.sys);
         if (m.divergence) console.log(m.divergence);
@@ -458,10 +474,15 @@ export async function main(argv: string[]): Promise<number> {
       case 'matrix-worker': return await workerMain(line.args.job);
       case 'compare': return await cmdCompare(line.args, argv);
       case 'cross': return await cmdCross(line.args);
-      case 'run': return await cmdRun(line.args);
+      case 'run': return await cmdRun(line.args, argv);
       case 'replay': {
+        if (line.args.coverage) startCoverage();
         const crossBad = await replayCrossCases(cases);
         const code = cases.some((x) => !x.cross) ? await cmdReplay(line.args, cases) : 0;
+        if (line.args.coverage) {
+          const source = `\`ovlcheck replay${argv.slice(1).map((w) => ` ${shellWord(w)}`).join('')}\`, kernel ${release()}, ${new Date().toISOString()}: ${cases.length} case files.`;
+          reportCoverage(line.args.out!, source);
+        }
         return crossBad ? 1 : code;
       }
     }

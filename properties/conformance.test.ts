@@ -3,6 +3,8 @@
 import { release } from 'node:os';
 import { describe, expect, it, vi } from 'vitest';
 import { namedProfile, notModelled, PROFILES } from '../model/index.js';
+import { coverageContext } from '../model/coverage.js';
+import { useCoverage } from './coverageForTests.js';
 import { profileOptions } from '../harness/drivers/kernelOptions.js';
 import { useKernelDriver } from '../harness/drivers/kernelForTests.js';
 import { inPrivateNamespace } from '../harness/namespace.js';
@@ -20,6 +22,8 @@ const kernelRelease = release();
 const RUNS = Number(process.env.OVLCHECK_CI_RUNS ?? 150);
 const modelled = Object.keys(PROFILES).map(namedProfile).filter((p) => !notModelled(p));
 
+useCoverage('conformance'); // npm test's coverage table (reports/coverage)
+
 describe.skipIf(!inPrivateNamespace())('conformance against the running kernel', () => {
   const kernelDriver = useKernelDriver();
   const options = (over: Partial<RunOptions>): RunOptions => ({
@@ -29,6 +33,7 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
 
   for (const profile of modelled) {
     it(`profile ${profile.name} (${profileOptions(profile, runningKernel())}): ${RUNS} random cases, every step compared, then remounted`, async () => {
+      coverageContext(`profile ${profile.name}`);
       const s = await runConformance(options({ profile }));
       expect(s.crash?.stack ?? '').toBe('');
       expect(s.failure ? formatFailure(s.failure) : '').toBe('');
@@ -37,6 +42,7 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
   }
 
   it('rotation deepens stacks past one page of mount options, mounted with lowerdir+= (S1.10)', async () => {
+    coverageContext('rotation (deep stacks)');
     const s = await runConformance(options({ runs: 12, steps: 150, rotateWeight: 80, seed: 7 }));
     expect(s.failure ? formatFailure(s.failure) : '').toBe('');
     expect(s.deepest).toBeGreaterThan(60);
@@ -53,6 +59,7 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
   it('mount-time validation: 600 random mount requests give the errno the model predicts', async () => {
     const sandbox = openSandbox();
     try {
+      coverageContext('mount-time validation');
       const m = await runMountValidation(localSys(sandbox), 600, 20261126);
       expect(m.failure ? formatMountFailure(m.failure, m.seed, m.path) : '').toBe('');
       expect(Object.keys(m.outcomes).sort()).toEqual(['EINVAL', 'ELOOP', 'ENOENT', 'ok']);
@@ -78,6 +85,7 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
   it('mount sequences: index=on exclusivity (EBUSY), ties to the first lower and upper (ESTALE), volatile leftovers (EINVAL) and what each mount leaves in the layers, as the model predicts', async () => {
     const sandbox = openSandbox();
     try {
+      coverageContext('mount sequences');
       const q = await runMountSequences(localSys(sandbox), 300, 20261126);
       expect(q.failure ? formatSequenceFailure(q.failure, q.seed, q.path) : '').toBe('');
       expect(Object.keys(q.outcomes).sort()).toEqual(['EBUSY', 'EINVAL', 'ELOOP', 'ESTALE', 'ok']);

@@ -5,6 +5,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasFeature, type KernelVersion } from '../model/index.js';
+import { coverageContext } from '../model/coverage.js';
+import { useCoverage } from './coverageForTests.js';
 import { ModelDriver } from '../harness/drivers/model.js';
 import { useKernelDriver } from '../harness/drivers/kernelForTests.js';
 import { inPrivateNamespace } from '../harness/namespace.js';
@@ -26,12 +28,15 @@ const KERNELS: KernelVersion[] = [[6, 1, 192], [6, 12, 117], [6, 18, 44], runnin
 /** What a tmpfs of that version holds (the layers of a replay are on one). */
 const tmpfsOf = (k: KernelVersion): LayerFsFacts => ({ userXattrs: hasFeature(k, 'tmpfsUserXattrs') });
 
+useCoverage('knownAnswers'); // npm test's coverage table (reports/coverage)
+
 describe('known answers: model', () => {
   it('has at least 26 cases', () => expect(cases.length).toBeGreaterThanOrEqual(26));
   for (const { file, c } of cases) {
     for (const k of KERNELS) {
       const why = replayRefusal(c, k, tmpfsOf(k));
       it.skipIf(why !== null)(`${(c.cites ?? []).join(' ')} ${file} at ${k.join('.')}${why ? ` [not on this version: ${why}]` : ''}`, async () => {
+        coverageContext(`${file} (model at ${k.join('.')})`);
         const r = await replayCase(c, new ModelDriver(k), k, 'model');
         expect(r.failure ? formatFailure(r.failure) : '').toBe('');
         expect(r.knownAnswerErrors).toEqual([]);
@@ -53,6 +58,7 @@ describe.skipIf(!inPrivateNamespace())('known answers: kernel', () => {
     const why = replayRefusal(c, running, tmpfsOf(running));
     it.skipIf(why !== null)(`${(c.cites ?? []).join(' ')} ${file}${why ? ` [not on this kernel: ${why}]` : ''}`, async () => {
       const driver = kernelDriver();
+      coverageContext(file);
       const v = await replayOnKernel(c, driver, probeLayerFs(driver.sys));
       expect(v.detail ?? v.why ?? '').toBe('');
       expect(v.status).toBe('ok');

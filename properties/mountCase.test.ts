@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { KernelVersion } from '../model/types.js';
 import { predictMount } from '../model/mountCheck.js';
+import { coverageContext } from '../model/coverage.js';
+import { useCoverage } from './coverageForTests.js';
 import { stepSequence, type StepSequence } from '../model/mountSequence.js';
 import { inPrivateNamespace } from '../harness/namespace.js';
 import { openSandbox } from '../harness/sandbox.js';
@@ -26,6 +28,8 @@ const files = readdirSync(dir).filter((f) => /^mount-.*\.json$/.test(f)).sort();
 const cases = files.map((file) => ({ file, c: parseMountCase(readFileSync(join(dir, file), 'utf8'), file) }));
 const KERNELS: KernelVersion[] = [[6, 1, 192], [6, 12, 117], [6, 18, 44], runningKernel()];
 const title = (file: string, c: MountCase) => `${(c.cites ?? []).join(' ')} ${file}`;
+
+useCoverage('mountCases'); // npm test's coverage table (reports/coverage)
 
 /** The same case through JSON, as the CLI saves it and replay reads it. */
 const saved = (c: unknown): MountCase => parseMountCase(JSON.stringify(c, null, 2), 'saved');
@@ -102,6 +106,7 @@ describe('mount case files: model', () => {
     for (const k of KERNELS) {
       const why = mountCaseRefusal(c, k);
       it.skipIf(why !== null)(`${title(file, c)} at ${k.join('.')}${why ? ` [not on this version: ${why}]` : ''}`, () => {
+        coverageContext(`${file} (model at ${k.join('.')})`);
         expect(modelKnownAnswerErrors(c, k)).toEqual([]);
       });
     }
@@ -124,6 +129,7 @@ describe.skipIf(!inPrivateNamespace())('mount case files: running kernel', () =>
   for (const { file, c } of cases) {
     const why = mountCaseRefusal(c, runningKernel());
     it.skipIf(why !== null)(`${title(file, c)}${why ? ` [not on this kernel: ${why}]` : ''}`, async () => {
+      coverageContext(file);
       const r = await withSys((sys) => replayMountCase(c, sys));
       expect(r.divergence ?? '').toBe('');
       expect(r.knownAnswerErrors).toEqual([]);

@@ -3,6 +3,7 @@
 // `ovlcheck run` prints it for the running kernel; `ovlcheck matrix` collects it per kernel.
 
 import { NotModelled, type Profile } from '../model/index.js';
+import { coverageContext } from '../model/coverage.js';
 import { KernelDriver } from '../harness/drivers/kernel.js';
 import { probeLayerFs, type LayerFsFacts } from '../harness/probe.js';
 import { kernelOf, type Sys } from '../harness/sys.js';
@@ -137,6 +138,7 @@ export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult
       // A part of what is left to the profiles by their share of the cases left, at least 1 ms (0 would mean no budget).
       const share = profilesEnd === undefined ? undefined : Math.max(1, ((profilesEnd - Date.now()) * runs) / runsLeft);
       runsLeft -= runs;
+      coverageContext(`${optionSet ? 'options' : 'profile'} ${profile.name}`); // counted only while coverage is on (run --coverage)
       const s = await runConformance({
         runs, steps: o.steps, maxLowers: o.maxLowers, maxEntriesPerLayer: o.entries, seed: o.seed, path: o.path,
         timeBudgetMs: share, profile, kernel, kernelRelease, driver,
@@ -183,6 +185,7 @@ async function runMountProperties(sys: Sys, o: SuiteOptions, deadline: number | 
   const stopped = (interrupted: boolean) => (interrupted ? ', interrupted at the deadline' : '');
   const date = () => new Date().toISOString();
   const half = deadline === undefined ? undefined : Date.now() + Math.max(0, deadline - Date.now()) / 2;
+  coverageContext('mount-time validation');
   const m = await runMountValidation(sys, o.runs, o.seed, { deadline: half });
   push({
     kind: 'property', name: 'mount-time validation', status: m.failure ? 'fail' : 'pass', interrupted: m.interrupted,
@@ -192,6 +195,7 @@ async function runMountProperties(sys: Sys, o: SuiteOptions, deadline: number | 
       caseFile: mountFailureCase(m.failure, { seed: m.seed, path: m.path, kernel: m.kernel, date: date() }),
     } : {}),
   });
+  coverageContext('mount sequences');
   const q = await runMountSequences(sys, o.sequences ?? Math.max(1, Math.round(o.runs / 3)), o.seed, { deadline });
   push({
     kind: 'property', name: 'mount sequences', status: q.failure ? 'fail' : 'pass', interrupted: q.interrupted,

@@ -4,6 +4,7 @@
 
 import fs from 'node:fs';
 import { profileForRemount } from '../../model/params.js';
+import { cover } from '../../model/coverage.js';
 import { privatePrefix } from '../../model/profile.js';
 import { hasFeature } from '../../model/versions.js';
 import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
@@ -150,6 +151,7 @@ export class KernelDriver implements Driver {
     const params: [string, string | null][] = [...dirs.lowers.map((l): [string, string] => ['lowerdir+', l]), ...dirs.data.map((d): [string, string] => ['datadir+', d])];
     if (this.profile!.readonly !== 'no-upper') params.push(['upperdir', dirs.upper], ['workdir', `${dirs.root}/w`]);
     params.push(...profileParams(this.profile!, this.kernel));
+    cover('S1.10'); // the mount itself is compared: its outcome and every view after it
     return this.sys.mountNew(dirs.merged, params);
   }
 
