@@ -49,6 +49,11 @@ export function isOpaque(s: OvlState, ino: Inode): boolean {
   return ino.type === 'dir' && ino.xattrs[`${privatePrefix(s.profile)}opaque`] === 'y'; // S2.6: only "y"
 }
 
+/** S2.9, S1.20: longer than the layers' namelen (bytes: names are ASCII). */
+export function nameTooLong(name: string): boolean {
+  return name.length > NAME_MAX;
+}
+
 /** A whiteout: char device 0/0, or (6.7+) a zero-size file with P.whiteout (S2.5, S3.4). */
 export function isWhiteout(s: OvlState, ino: Inode): boolean {
   if (ino.type === 'whiteout') return true;
@@ -87,9 +92,14 @@ export function rootDentry(s: OvlState): OvlDentry {
   };
 }
 
+/** NAME_MAX of every layer's fs (tmpfs): the overlay's namelen is the largest of its layers' (S1.20). */
+export const NAME_MAX = 255;
+
 /** ovl_lookup of one name in a merged parent directory. */
 export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDentry {
   const d: OvlDentry = { path: joinPath(parent.path, name), upper: null, upperWhiteout: false, lowers: [] };
+  // S2.9: a name longer than the overlay's namelen fails its lookup, before any layer is looked at.
+  if (nameTooLong(name)) return { ...d, error: 'ENAMETOOLONG' };
   let stop = false;
   let foundDir = false;
   // What is looked up below: the name in the parent's lower dirs, or where a redirect points.

@@ -186,6 +186,14 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       return whiteouts ? { state: s, outcome: 'ENOTEMPTY', rule: 'S4.8 (broken: whiteouts counted)' } : r;
     },
   },
+  'long-names-allowed': {
+    breaks: 'S2.9: a name longer than NAME_MAX fails its lookup with ENAMETOOLONG',
+    profile: 'default',
+    step(s, op) {
+      const r = applyOp(s, op);
+      return r.outcome === 'ENAMETOOLONG' ? { ...r, outcome: 'ENOENT' } : r; // as if the name were merely missing
+    },
+  },
   'data-layers-unseen': {
     breaks: 'S7.4: a metacopy file finds its data in a data-only layer through its absolute redirect',
     profile: 'data-only-metacopy',

@@ -33,7 +33,9 @@ export interface AbstractOp {
   value: string;
 }
 
-const freshName = fc.constantFrom(...NAMES, 'n1', 'n2');
+/** Names at NAME_MAX (255 bytes: allowed) and one byte past it (ENAMETOOLONG, S2.9). */
+export const LONG_NAMES = ['l'.repeat(255), 'm'.repeat(256)] as const;
+const freshName = fc.oneof({ weight: 14, arbitrary: fc.constantFrom(...NAMES, 'n1', 'n2') }, { weight: 1, arbitrary: fc.constantFrom(...LONG_NAMES) });
 const nearArb = fc.constantFrom<Near>('same', 'same', 'parent', 'parent', 'child', 'child', 'child', 'sibling', 'sibling', 'sibling', 'link');
 const uniform = fc.record({ pick: fc.nat(1000) });
 const fresh = fc.record({ pick: fc.nat(1000), fresh: freshName });
