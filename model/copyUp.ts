@@ -51,8 +51,11 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   const indexed = needIndex(s, d);
   // S10.3: with userxattr, P is user.overlay., which only regular files and dirs can carry.
   const canCarry = !s.profile.userxattr || src.type === 'file' || src.type === 'dir';
-  if (canCarry && (single || indexed)) up.xattrs[`${P}origin`] = src.id;
-  else if (single) s.memOrigin.set(d.path, { upper: up.id, lower: src.id }); // until the next mount
+  // S18.1: an overlay lower cannot encode file handles: the origin is stored empty
+  // (ovl_get_origin_fh, "copied up, origin unknown"); a non-dir keeps its lower in memory only.
+  const nested = fromNested(s, src);
+  if (canCarry && (single || indexed)) up.xattrs[`${P}origin`] = nested ? '' : src.id;
+  if ((nested || !canCarry) && single && src.type !== 'dir') s.memOrigin.set(d.path, { upper: up.id, lower: src.id }); // until the next mount
   // S6.4, S22.5: the parent is marked impure on every copy-up.
   parentUpper.xattrs[`${P}impure`] = 'y';
   parentUpper.children!.set(baseName(d.path), up); // S6.5: a new inode, unless indexed:
@@ -61,6 +64,11 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
     s.upper.index!.set(src.id, up);
     if (src.type !== 'dir') setNlinkUpper(s, up, lowerNlink(s, lower));
   }
+}
+
+/** A lower object of the inner overlay (S18.1): its layer is the inner's view, not a rotated upper. */
+function fromNested(s: OvlState, src: Inode): boolean {
+  return s.profile.nested === true && src.id.startsWith('L');
 }
 
 /**

@@ -365,7 +365,9 @@ interface Below {
 /** A copied-up non-dir finds its lower through P.origin, not by name (namei.c ovl_check_origin). */
 function originOf(s: OvlState, upper: Inode, path: string): LowerRef[] {
   const mem = s.memOrigin.get(path);
-  const id = upper.xattrs[`${privatePrefix(s.profile)}origin`] ?? (mem?.upper === upper.id ? mem.lower : undefined);
+  // An empty origin: copied up from a lower that cannot encode file handles, origin unknown
+  // (ovl_get_fh, S18.1): only the dentry copied up in this mount still knows its lower.
+  const id = upper.xattrs[`${privatePrefix(s.profile)}origin`] || (mem?.upper === upper.id ? mem.lower : undefined);
   const ref = id === undefined ? undefined : s.lowerById.get(id);
   return ref ? [ref] : [];
 }

@@ -86,6 +86,11 @@ export interface Profile {
   readonly?: 'no-upper' | 'ro';
   /** The lower and data-only layers sit on a filesystem of their own (S8.2, S8.3); a property of the layers. */
   split?: boolean;
+  /**
+   * The lowers are mounted as an inner overlay (read-only, over them and an empty layer), and
+   * its merged dir is this overlay's one lower layer (S18.1); a property of the layers.
+   */
+  nested?: boolean;
 }
 
 /** Kernel version as [major, minor, sublevel]; rules that changed between versions switch on it (model/versions.ts). */

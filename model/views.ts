@@ -78,6 +78,10 @@ export function layerView(s: OvlState, layer: LayerFs, mutable: boolean): Snapsh
   const counts = countsOf(layer, mutable);
   const snap: Snapshot = new Map();
   walkLayer(layer, (path, ino) => {
+    if (ino.ghost !== undefined) {
+      snap.set(path, { kind: 'error', errno: ino.ghost, mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, xattrs: {} });
+      return;
+    }
     const e: SnapEntry = {
       kind: ino.type,
       mode: ino.mode,
