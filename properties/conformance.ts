@@ -87,7 +87,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const rotate = noUpper ? 0 : o.rotateWeight ?? 1;
   const userXattrs = o.userXattrs ?? true;
   const commands = fc.commands([commandArbitrary({ rotate, userXattrs })], { maxCommands: o.steps, size: 'max' });
-  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs };
+  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs, nested: o.profile.nested === true };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 
   let shrinkingSince = 0;

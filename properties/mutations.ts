@@ -194,6 +194,11 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       return r.outcome === 'ENAMETOOLONG' ? { ...r, outcome: 'ENOENT' } : r; // as if the name were merely missing
     },
   },
+  'nested-origin-trusted': {
+    breaks: 'S18.1: a copy-up from an overlay lower stores an empty origin (no file handles), so after a remount the copy shows its own st_ino',
+    profile: 'nested',
+    step: stepAs({ nested: false }, false), // copies up as from a plain lower: an origin the next mount follows
+  },
   'data-layers-unseen': {
     breaks: 'S7.4: a metacopy file finds its data in a data-only layer through its absolute redirect',
     profile: 'data-only-metacopy',
