@@ -38,7 +38,14 @@ export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[
       return fail(s, exchange ? 'EINVAL' : 'ENOTEMPTY', 'S5.10');
     }
   }
-  if (isPositive(nw) && vfsInode(s, old) === vfsInode(s, nw)) return ok(s, 'VFS'); // same inode: no-op
+  if (isPositive(nw) && vfsInode(s, old) === vfsInode(s, nw)) {
+    // Two names of one upper inode, one of them copied up in this mount with its lower known
+    // only in memory (an empty or impossible origin: S18.1, S10.3): the overlay holds them as
+    // two inodes, and ovl_rename finds the upper it expects changed under it (found by
+    // experiment on 6.18; not in the catalog). Otherwise the same inode: a no-op.
+    if (memOnlyLower(s, old) !== memOnlyLower(s, nw)) return fail(s, 'ESTALE', 'S18.1');
+    return ok(s, 'VFS');
+  }
   if (isPositive(nw) && !exchange) {
     if (isDir(old) && !isDir(nw)) return fail(s, 'ENOTDIR', 'S5.10');
     if (!isDir(old) && isDir(nw)) return fail(s, 'EISDIR', 'S5.10');
@@ -54,6 +61,11 @@ function isAncestorOrSelf(a: string, b: string): boolean {
  * The VFS treats two names as the same file only if they share an overlay inode: upper
  * hard links do; names of a lower hard-link set do only with index=on (inode.c ovl_hash_bylower).
  */
+/** The dentry was copied up in this mount and keeps its lower in memory only (state.ts memOrigin). */
+function memOnlyLower(s: OvlState, d: OvlDentry): boolean {
+  return d.upper !== null && s.memOrigin.get(d.path)?.upper === d.upper.id;
+}
+
 function vfsInode(s: OvlState, d: OvlDentry): string {
   if (d.upper) return d.upper.id;
   const lower = d.lowers[0].inode;

@@ -618,8 +618,13 @@ const ProfileOptions = z.strictObject({
   dataOnly: z.boolean().optional().describe('The stack has data-only layers (layers.data).'),
   readonly: choice('readonly', READONLY).optional().describe('"no-upper": a mount without an upper layer (S14.1); "ro": an upper mounted read-only (S14.2).'),
   split: z.boolean().optional().describe('Lower and data-only layers on a filesystem of their own (S8.2, S8.3).'),
+  nested: z.boolean().optional().describe('The lowers are mounted as an inner overlay (read-only, over them and an empty layer), whose merged dir is the one lower layer (S18.1); needs split (the inner is a filesystem of its own) and an upper, and no data-only layers.'),
 }).superRefine((p, ctx) => {
   if (!isObj(p)) return;
+  if (p.nested && (!p.split || p.readonly === 'no-upper' || p.dataOnly)) {
+    ctx.addIssue({ code: 'custom', path: ['nested'], message: 'true needs split true (the inner overlay is a filesystem of its own), an upper, and no dataOnly', input: p });
+    return;
+  }
   const why = profileProblem({ ...DEFAULT_PROFILE, ...p } as Profile);
   if (why) ctx.addIssue({ code: 'custom', path: why.key ? [why.key] : [], message: why.message, input: p });
 }).describe('Effective mount options; those not given are the upstream defaults (redirect_dir follow, uuid auto, everything else off). They must be what the kernel mounts with: no conflict (S1.15), and without an upper layer no index, nfs_export, volatile or split (S1.6, S14.1).')
