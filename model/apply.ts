@@ -4,6 +4,7 @@ import { link, mkdir, mknod, rmdir, symlink, unlink } from './dir.js';
 import { open } from './file.js';
 import { chmod, setxattr, truncate } from './inode.js';
 import { rename } from './rename.js';
+import { pwrite } from './sparse.js';
 import { fail, hasUpper, ok, rotate, type OvlState, type Step } from './state.js';
 import { mount } from './super.js';
 import type { Op } from './types.js';
@@ -12,6 +13,7 @@ export function applyOp(s: OvlState, op: Op): Step {
   switch (op.op) {
     case 'open': return open(s, op.path, op.flags, op.mode, op.data);
     case 'truncate': return truncate(s, op.path, op.size);
+    case 'pwrite': return pwrite(s, op.path, op.offset, op.data);
     case 'unlink': return unlink(s, op.path);
     case 'mkdir': return mkdir(s, op.path, op.mode);
     case 'rmdir': return rmdir(s, op.path);

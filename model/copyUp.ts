@@ -5,6 +5,7 @@ import { lowerNlink, needIndex, overlayNlink, setNlinkUpper } from './indexdir.j
 import { lookupPath, type OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { mergedXattrName } from './views.js';
+import { copiedPages } from './sparse.js';
 import type { OvlState } from './state.js';
 
 /**
@@ -28,6 +29,7 @@ export function copyUp(s: OvlState, path: string, withData = false): Inode {
 /** S7.1: a metacopy file gets its data on first write; P.metacopy goes, a redirect stays. */
 function copyUpData(s: OvlState, d: OvlDentry): void {
   d.upper!.data = d.dataLower!.data;
+  d.upper!.pages = copiedPages(d.dataLower!); // S17.6
   delete d.upper!.xattrs[`${privatePrefix(s.profile)}metacopy`];
 }
 
@@ -40,8 +42,10 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   const up = newInode(s.upper, src.type, src.mode);
   up.data = (d.dataLower ?? src).data; // S6.3: data, mode, symlink target
   up.target = src.target;
+  if (src.type === 'file') up.pages = copiedPages(d.dataLower ?? src); // S17.6: holes before the data stay holes
   if (s.profile.metacopy && src.type === 'file' && !withData) {
     up.data = '\0'.repeat(src.data.length); // S7.1: same size, no data (a hole)
+    up.pages = []; // S17.6: a metacopy upper is all hole
     up.xattrs[`${P}metacopy`] = '';
   }
   // S6.3, S10.2: every xattr but the private P.* ones; escaped P.overlay.* stay escaped.

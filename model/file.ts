@@ -6,6 +6,7 @@ import { findInLayer, joinPath } from './layerFs.js';
 import { isPositive, realInode, walkPath } from './lookup.js';
 import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
 import type { OpenFlag } from './types.js';
+import { noteTruncate, noteWrite } from './sparse.js';
 
 export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644, data?: string): Step {
   const f = new Set(flags);
@@ -41,8 +42,12 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
     copyUp(s2, w.child.path, true); // S6.1, S7.1: O_WRONLY, O_RDWR and O_TRUNC copy up, data too
   }
   const file = findInLayer(s2.upper, joinPath(w.parent.path, w.name))!;
-  if (f.has('O_TRUNC')) file.data = '';
+  if (f.has('O_TRUNC')) {
+    noteTruncate(file, 0);
+    file.data = '';
+  }
   if (data !== undefined && writes) {
+    noteWrite(file, f.has('O_APPEND') ? file.data.length : 0, data.length);
     file.data = f.has('O_APPEND') ? file.data + data : data + file.data.slice(data.length);
   }
   return ok(s2, 'S6.1');

@@ -5,6 +5,7 @@ import { isPositive, realInode, walkPath } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
 import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
+import { noteTruncate } from './sparse.js';
 import type { XattrFlag } from './types.js';
 
 export function chmod(s: OvlState, path: string, mode: number): Step {
@@ -27,6 +28,7 @@ export function truncate(s: OvlState, path: string, size: number): Step {
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
   const s2 = forWrite(s);
   const up = copyUp(s2, w.child.path, true); // S6.1, S7.1: with the data
+  noteTruncate(up, size); // S17.6: growing leaves a hole, shrinking frees whole pages
   up.data = resize(up.data, size);
   return ok(s2, 'S6.1');
 }

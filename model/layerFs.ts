@@ -23,6 +23,8 @@ export interface Inode {
    * layer hides nothing and is never found, but which listings show and emptiness counts.
    */
   ghost?: string;
+  /** A regular file's allocated 4 KiB pages, ascending; undefined: every page of its data (model/sparse.ts). Replaced, never changed in place. */
+  pages?: number[];
 }
 
 export interface LayerFs {

@@ -10,6 +10,8 @@ import { mergedView } from './views.js';
 import type { KernelVersion, LayerSpec, Profile, SnapEntry } from './types.js';
 import { createState } from './state.js';
 import { resolveProfile } from './params.js';
+import { lookupPath, realInode } from './lookup.js';
+import { pagesOf } from './sparse.js';
 
 /** The inner overlay's options: no upper, everything else the upstream defaults (S1.6, S14.1). */
 export const INNER_PROFILE: Profile = { ...resolveProfile('inner', '', false), readonly: 'no-upper' };
@@ -29,12 +31,17 @@ export function innerView(name: string, lowers: readonly LayerSpec[], kernel: Ke
   const snap = mergedView(inner);
   const layer = emptyLayer(name);
   const byIno = new Map<string, Inode>();
-  const of = (e: SnapEntry): Inode => {
+  const of = (path: string, e: SnapEntry): Inode => {
     const key = String(e.ino);
     let ino = byIno.get(key);
     if (!ino) {
       ino = newInode(layer, e.kind as Inode['type'], e.mode);
       ino.data = e.data ?? '';
+      // The inner passes SEEK_DATA and st_blocks through to the file below it (S17.6).
+      if (e.kind === 'file') {
+        const d = lookupPath(inner, path)!;
+        ino.pages = pagesOf(d.dataLower ?? realInode(d));
+      }
       ino.target = e.target ?? '';
       ino.xattrs = { ...e.xattrs };
       ino.nlink = e.nlink;
@@ -53,7 +60,7 @@ export function innerView(name: string, lowers: readonly LayerSpec[], kernel: Ke
     const parent = dirs.get(cut === 0 ? '/' : path.slice(0, cut));
     if (!parent) continue;
     // A name listed but not found (S22.9): to the outer it is listed, and never found.
-    const ino = e.kind === 'error' ? { ...newInode(layer, 'whiteout', 0), ghost: e.errno ?? 'ENOENT' } : of(e);
+    const ino = e.kind === 'error' ? { ...newInode(layer, 'whiteout', 0), ghost: e.errno ?? 'ENOENT' } : of(path, e);
     parent.children!.set(path.slice(cut + 1), ino);
     if (ino.type === 'dir') dirs.set(path, ino);
   }

@@ -49,6 +49,8 @@ export type XattrFlag = 'XATTR_CREATE' | 'XATTR_REPLACE';
 export type Op =
   | { op: 'open'; path: string; flags: OpenFlag[]; mode?: number; data?: string }
   | { op: 'truncate'; path: string; size: number }
+  /** open(2) O_WRONLY (follows symlinks, no create), pwrite(2) of data at offset, close(2) (S17.6). */
+  | { op: 'pwrite'; path: string; offset: number; data: string }
   | { op: 'unlink'; path: string }
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'rmdir'; path: string }
@@ -117,6 +119,8 @@ export interface SnapEntry {
   /** The model: st_ino's bits 32-63, where xino puts the layer's fsid (S8.3); 0 if absent. */
   inoHigh?: number;
   data?: string; // regular files: content, latin1
+  /** Regular files: st_blocks (S17.6, S8.7). Absent where the walk does not read it (a guest). */
+  blocks?: number;
   target?: string; // symlinks
   xattrs: Record<string, string>; // name -> value (latin1); every namespace readable
   /** kind 'error': the name is listed by readdir but lstat fails (S22.9). */

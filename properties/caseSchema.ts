@@ -481,6 +481,8 @@ const EntryExpect = z.strictObject({
   nlink: intIn(0, LIMITS.nlink, (v) => `nlink is an integer from 0 to ${LIMITS.nlink}, not ${show(v)}`).optional()
     .describe('st_nlink.'),
   errno: choice('errno', ERRNOS).optional().describe('For kind "error": the errno lstat fails with (an outcome other than "ok").'),
+  blocks: intIn(0, LIMITS.fileData / 512 + 8, (v) => `blocks is an integer from 0 to ${LIMITS.fileData / 512 + 8}, not ${show(v)}`).optional()
+    .describe('A regular file\'s st_blocks (512-byte units; tmpfs allocates 4 KiB pages, 8 blocks each): which parts are holes (S17.6), a metacopy file\'s from its data file (S8.7). Not checked where the walk does not read it (a guest).'),
   xattrs: z.record(XattrName, z.string(says((v) => `an expected xattr value is a string, "*" or null, not ${show(v)}`)).nullable(),
     says((v) => `xattrs must be an object of name -> value, not ${show(v)}`)).optional()
     .describe('Name -> value; "*" means present with any value, null means absent. Names not listed are not checked.'),
@@ -530,6 +532,19 @@ const TruncateStep = z.strictObject({
     .describe(`The new size in bytes, 0 to ${LIMITS.fileData} (1 MiB).`),
   expect,
 }).describe('truncate(2): follows symlinks.').meta({ id: 'TruncateStep', title: 'truncate step' });
+
+const PwriteStep = z.strictObject({
+  op: z.literal('pwrite').describe('The operation.'),
+  path: StepPath,
+  offset: intIn(0, LIMITS.fileData, (v) => `an offset is an integer from 0 to ${LIMITS.fileData} (1 MiB: the model keeps file data in memory), not ${show(v)}`)
+    .describe(`Where the data goes, 0 to ${LIMITS.fileData}; past the end of the file it leaves a hole.`),
+  data: FileData.describe('Written at the offset; latin1.'),
+  expect,
+}).superRefine((s, ctx) => {
+  if (typeof s.offset === 'number' && typeof s.data === 'string' && s.offset + s.data.length > LIMITS.fileData) {
+    ctx.addIssue({ code: 'custom', path: ['offset'], message: `the write ends at ${s.offset + s.data.length}, past ${LIMITS.fileData} (1 MiB)`, input: s.offset });
+  }
+}).describe('open(2) O_WRONLY (follows symlinks, creates nothing), pwrite(2) of `data` at `offset`, close(2) (S17.6).').meta({ id: 'PwriteStep', title: 'pwrite step' });
 
 const UnlinkStep = z.strictObject({ op: z.literal('unlink').describe('The operation.'), path: StepPath, expect })
   .describe('unlink(2).').meta({ id: 'UnlinkStep', title: 'unlink step' });
@@ -589,7 +604,7 @@ const RotateStep = z.strictObject({ op: z.literal('rotate').describe('The operat
   .describe('Unmount; the upper becomes the new top lower layer; mount with a new empty upper and workdir (S15.5). Counts as a layer.')
   .meta({ id: 'RotateStep', title: 'rotate step' });
 
-const STEPS = [OpenStep, TruncateStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, RemovexattrStep, RemountStep, RotateStep] as const;
+const STEPS = [OpenStep, TruncateStep, PwriteStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, RemovexattrStep, RemountStep, RotateStep] as const;
 const OPS = STEPS.map((s) => s.shape.op.value);
 
 export const Step = z.discriminatedUnion('op', STEPS, {
@@ -753,7 +768,7 @@ export function checkCase(c: Record<string, unknown>, ctx: z.core.$RefinementCtx
     if (s.op === 'rotate' && profile.readonly !== 'no-upper' && ++stack > LIMITS.stack) {
       return issue(['steps', i], `this rotate makes ${stack} layers; the kernel stacks at most ${LIMITS.stack} (OVL_MAX_STACK)`);
     }
-    bytes += s.op === 'truncate' && typeof s.size === 'number' ? s.size : s.op === 'open' && typeof s.data === 'string' ? s.data.length : 0;
+    bytes += s.op === 'truncate' && typeof s.size === 'number' ? s.size : (s.op === 'open' || s.op === 'pwrite') && typeof s.data === 'string' ? s.data.length + (s.op === 'pwrite' && typeof s.offset === 'number' ? s.offset : 0) : 0;
     if (bytes > LIMITS.caseData) return issue(['steps', i], `the case's file data reaches ${bytes} bytes here, over ${LIMITS.caseData} (16 MiB)`);
   }
 }

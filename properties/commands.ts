@@ -167,6 +167,7 @@ export function resolveOp(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlSt
   switch (a.op) {
     case 'open': return { op: 'open', path: p, flags: a.flags as OpenFlag[], mode: a.mode, ...(a.data !== undefined && !a.flags.includes('O_RDONLY') ? { data: a.data } : {}) };
     case 'truncate': return { op: 'truncate', path: p, size: a.size };
+    case 'pwrite': return { op: 'pwrite', path: p, offset: a.size, data: a.data ?? 'p' };
     case 'unlink': return { op: 'unlink', path: p };
     case 'mkdir': return { op: 'mkdir', path: p, mode: a.mode };
     case 'rmdir': return { op: 'rmdir', path: p };
@@ -456,6 +457,7 @@ export function formatOp(op: Op): string {
   switch (op.op) {
     case 'open': return `open(${q(op.path)}, ${op.flags.join('|')}${op.flags.includes('O_CREAT') ? ', ' + o(op.mode ?? 0o644) : ''})${op.data !== undefined ? ` + write(${q(op.data)})` : ''}`;
     case 'truncate': return `truncate(${q(op.path)}, ${op.size})`;
+    case 'pwrite': return `open(${q(op.path)}, O_WRONLY) + pwrite(${q(op.data)}, ${op.offset})`;
     case 'unlink': return `unlink(${q(op.path)})`;
     case 'mkdir': return `mkdir(${q(op.path)}, ${o(op.mode)})`;
     case 'rmdir': return `rmdir(${q(op.path)})`;

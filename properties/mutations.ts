@@ -199,6 +199,15 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
     profile: 'nested',
     step: stepAs({ nested: false }, false), // copies up as from a plain lower: an origin the next mount follows
   },
+  'copy-up-fills-holes': {
+    breaks: 'S17.6: copy-up keeps the holes before the data (SEEK_DATA), and a metacopy upper is all hole',
+    profile: 'metacopy',
+    step: thenEditUpper((s) => {
+      walkLayer(s.upper, (_p, ino) => {
+        if (ino.type === 'file') delete ino.pages; // as if every byte had been written
+      });
+    }),
+  },
   'data-layers-unseen': {
     breaks: 'S7.4: a metacopy file finds its data in a data-only layer through its absolute redirect',
     profile: 'data-only-metacopy',

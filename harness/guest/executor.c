@@ -142,6 +142,15 @@ static int open_write_close(const char *path, int flags, mode_t mode, const char
   return close(fd);
 }
 
+/** open(2) O_WRONLY|O_NONBLOCK, pwrite(2) of data at offset, close(2): the pwrite step (S17.6). */
+static int pwrite_close(const char *path, off_t offset, const char *data, size_t len) {
+  int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t w = pwrite(fd, data, len, offset);
+  if (w < 0) { int e = errno; close(fd); errno = e; return -1; }
+  return close(fd);
+}
+
 /** Runs the call whose name is at token i; sets *next to the token after its arguments. */
 static int run_call(int i, int *next) {
   const char *c = str(i);
@@ -149,6 +158,7 @@ static int run_call(int i, int *next) {
   if (!strcmp(c, "open")) { NEED(5); return open_write_close(str(i + 1), (int)num(i + 2), (mode_t)num(i + 3), arg[i + 5], arg_len[i + 5], num(i + 4) != 0); }
   if (!strcmp(c, "mkdir")) { NEED(2); return mkdir(str(i + 1), (mode_t)num(i + 2)); }
   if (!strcmp(c, "chmod")) { NEED(2); return chmod(str(i + 1), (mode_t)num(i + 2)); }
+  if (!strcmp(c, "pwrite")) { NEED(3); return pwrite_close(str(i + 1), (off_t)num(i + 2), arg[i + 3], arg_len[i + 3]); }
   if (!strcmp(c, "truncate")) { NEED(2); return truncate(str(i + 1), (off_t)num(i + 2)); }
   if (!strcmp(c, "unlink")) { NEED(1); return unlink(str(i + 1)); }
   if (!strcmp(c, "rmdir")) { NEED(1); return rmdir(str(i + 1)); }

@@ -23,6 +23,7 @@ function callTokens(call: Call): Token[] {
     case 'mkdir': return ['mkdir', call.path, String(call.mode)];
     case 'chmod': return ['chmod', call.path, String(call.mode)];
     case 'truncate': return ['truncate', call.path, String(call.size)];
+    case 'pwrite': return ['pwrite', call.path, String(call.offset), call.data];
     case 'unlink': return ['unlink', call.path];
     case 'rmdir': return ['rmdir', call.path];
     case 'rename': return ['rename', call.from, call.to, String(call.flags)];

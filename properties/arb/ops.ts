@@ -103,7 +103,9 @@ function changes(p: Picks, ns: string) {
   const one = fc.tuple(p.path);
   return {
     open: op('open', one, { flags: fc.tuple(accMode, openExtras).map(([a, e]) => [a, ...e]), data: fc.option(data, { nil: undefined }), mode: fc.constantFrom(0o644, 0o600) }),
-    truncate: op('truncate', one, { size: fc.nat(6) }),
+    // Sizes and offsets past a 4 KiB page make holes (S17.6): tmpfs allocates whole pages.
+    truncate: op('truncate', one, { size: fc.oneof({ weight: 6, arbitrary: fc.nat(6) }, { weight: 1, arbitrary: fc.constantFrom(4096, 4097, 12290) }) }),
+    pwrite: op('pwrite', one, { size: fc.constantFrom(0, 2, 4095, 4096, 8195, 12288), data }),
     unlink: op('unlink', one),
     mkdir: op('mkdir', fc.tuple(p.newPath), { mode: fc.constantFrom(0o755, 0o700) }),
     rmdir: op('rmdir', one),
@@ -130,6 +132,7 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = tr
     ...(rotateWeight > 0 ? [{ weight: rotateWeight, arbitrary: op('rotate', none) }] : []),
     { weight: 6, arbitrary: c.open },
     { weight: 2, arbitrary: c.truncate },
+    { weight: 1, arbitrary: c.pwrite },
     { weight: 3, arbitrary: c.unlink },
     { weight: 2, arbitrary: c.mkdir },
     { weight: 2, arbitrary: c.rmdir },
