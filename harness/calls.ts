@@ -64,6 +64,7 @@ export function opCall(mnt: string, op: Op): Call {
     case 'mknod': return { c: 'mknod', path: mnt + op.path, mode: (op.kind === 'fifo' ? S_IFIFO : S_IFCHR) | op.mode, dev: 0 };
     case 'setxattr': return { c: 'setxattr', path: mnt + op.path, name: op.name, value: op.value, flags: op.flags ? XATTR_FLAGS[op.flags] : 0 };
     case 'removexattr': return { c: 'removexattr', path: mnt + op.path, name: op.name };
+    case 'lsetxattr': return { c: 'setxattr', path: mnt + op.path, name: op.name, value: op.value, flags: op.flags ? XATTR_FLAGS[op.flags] : 0, nofollow: true };
     case 'remount':
     case 'rotate':
       throw new Error(`${op.op} is handled by the driver`);

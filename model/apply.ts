@@ -24,6 +24,7 @@ export function applyOp(s: OvlState, op: Op): Step {
     case 'mknod': return mknod(s, op.path, op.kind, op.mode);
     case 'setxattr': return setxattr(s, op.path, op.name, op.value, op.flags);
     case 'removexattr': return setxattr(s, op.path, op.name, null);
+    case 'lsetxattr': return setxattr(s, op.path, op.name, op.value, op.flags, false);
     // S14.3: after a volatile mount, the next mount of that upper and workdir fails EINVAL
     // (the harness then clears the marker and mounts, as a user must).
     case 'remount': return s.profile.volatile ? fail(mount(s), 'EINVAL', 'S14.3') : ok(mount(s), 'S1.14');

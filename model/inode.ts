@@ -37,9 +37,10 @@ export function resize(data: string, size: number): string {
   return data.length >= size ? data.slice(0, size) : data + '\0'.repeat(size - data.length);
 }
 
-/** setxattr (value given) or removexattr (value null), following symlinks. */
-export function setxattr(s: OvlState, path: string, name: string, value: string | null, flag?: XattrFlag): Step {
-  const w = walkPath(s, path, true);
+/** setxattr (value given) or removexattr (value null), following symlinks unless `follow` is false (lsetxattr). */
+export function setxattr(s: OvlState, path: string, name: string, value: string | null, flag?: XattrFlag, follow = true): Step {
+  const w = walkPath(s, path, follow);
+  if (w.ok && !follow && w.child.error) return fail(s, w.child.error, 'S2.8');
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
@@ -50,7 +51,7 @@ export function setxattr(s: OvlState, path: string, name: string, value: string 
     if (!hasFeature(s.kernel, 'escapedXattrs')) return fail(s, 'EOPNOTSUPP', 'S10.1, S20');
     name = `${P}overlay.${name.slice(P.length)}`;
   }
-  // xattr_permission: user.* only on regular files and directories.
+  // xattr_permission: user.* only on regular files and directories (a symlink too: EPERM, before any copy-up).
   if (name.startsWith('user.') && real.type !== 'file' && real.type !== 'dir') return fail(s, 'EPERM', 'VFS');
   // ovl_xattr_set: removing a missing xattr from a lower object fails before any copy-up.
   if (value === null && !w.child.upper && !(name in real.xattrs)) return fail(s, 'ENODATA', 'S6.1');

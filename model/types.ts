@@ -61,6 +61,8 @@ export type Op =
   | { op: 'mknod'; path: string; kind: 'fifo' | 'whiteout'; mode: number }
   | { op: 'setxattr'; path: string; name: string; value: string; flags?: XattrFlag }
   | { op: 'removexattr'; path: string; name: string }
+  /** lsetxattr(2): on a symlink itself, not its target. */
+  | { op: 'lsetxattr'; path: string; name: string; value: string; flags?: XattrFlag }
   /** Unmount and mount again with the same layers and options. */
   | { op: 'remount' }
   /** Unmount; the upper becomes the new top lower layer; mount with a new empty upper. */

@@ -594,6 +594,15 @@ const SetxattrStep = z.strictObject({
   expect,
 }).describe('setxattr(2): follows symlinks.').meta({ id: 'SetxattrStep', title: 'setxattr step' });
 
+const LsetxattrStep = z.strictObject({
+  op: z.literal('lsetxattr').describe('The operation.'),
+  path: StepPath,
+  name: XattrName,
+  value: XattrValue,
+  flags: choice('xattr flag', XATTR_FLAGS).optional().describe('One flag (not a list); none is 0.'),
+  expect,
+}).describe('lsetxattr(2): on a symlink itself (user.* there is EPERM), otherwise as setxattr.').meta({ id: 'LsetxattrStep', title: 'lsetxattr step' });
+
 const RemovexattrStep = z.strictObject({ op: z.literal('removexattr').describe('The operation.'), path: StepPath, name: XattrName, expect })
   .describe('removexattr(2): follows symlinks.').meta({ id: 'RemovexattrStep', title: 'removexattr step' });
 
@@ -604,7 +613,7 @@ const RotateStep = z.strictObject({ op: z.literal('rotate').describe('The operat
   .describe('Unmount; the upper becomes the new top lower layer; mount with a new empty upper and workdir (S15.5). Counts as a layer.')
   .meta({ id: 'RotateStep', title: 'rotate step' });
 
-const STEPS = [OpenStep, TruncateStep, PwriteStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, RemovexattrStep, RemountStep, RotateStep] as const;
+const STEPS = [OpenStep, TruncateStep, PwriteStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, LsetxattrStep, RemovexattrStep, RemountStep, RotateStep] as const;
 const OPS = STEPS.map((s) => s.shape.op.value);
 
 export const Step = z.discriminatedUnion('op', STEPS, {

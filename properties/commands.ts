@@ -178,6 +178,7 @@ export function resolveOp(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlSt
     case 'mknod': return { op: 'mknod', path: p, kind: a.flags[0] as 'fifo' | 'whiteout', mode: a.mode };
     case 'setxattr': return { op: 'setxattr', path: p, name: a.name, value: a.value, ...(a.flags[0] !== 'none' ? { flags: a.flags[0] as XattrFlag } : {}) };
     case 'removexattr': return { op: 'removexattr', path: p, name: a.name };
+    case 'lsetxattr': return { op: 'lsetxattr', path: p, name: a.name, value: a.value, ...(a.flags[0] !== 'none' ? { flags: a.flags[0] as XattrFlag } : {}) };
     case 'remount': return { op: 'remount' };
     case 'rotate': return { op: 'rotate' };
   }
@@ -468,6 +469,7 @@ export function formatOp(op: Op): string {
     case 'mknod': return `mknod(${q(op.path)}, ${op.kind === 'fifo' ? 'S_IFIFO' : 'S_IFCHR 0/0'}|${o(op.mode)})`;
     case 'setxattr': return `setxattr(${q(op.path)}, ${q(op.name)}, ${q(op.value)}, ${op.flags ?? '0'})`;
     case 'removexattr': return `removexattr(${q(op.path)}, ${q(op.name)})`;
+    case 'lsetxattr': return `lsetxattr(${q(op.path)}, ${q(op.name)}, ${q(op.value)}, ${op.flags ?? '0'})`;
     case 'remount': return 'umount + mount';
     case 'rotate': return 'rotate: umount, the upper becomes the top lower, mount with a new upper';
   }

@@ -147,6 +147,7 @@ export class MemUnionDriver implements Driver {
       case 'chmod': u.chmodSync(op.path, op.mode); return 'ok';
       case 'mknod': return 'EPERM'; // memfs has no device or fifo nodes
       case 'setxattr':
+      case 'lsetxattr':
       case 'removexattr': return 'EOPNOTSUPP'; // memfs has no xattrs
     }
   }

@@ -116,6 +116,7 @@ function changes(p: Picks, ns: string) {
     mknod: op('mknod', fc.tuple(p.newPath), { flags: fc.constantFrom(['fifo'], ['fifo'], ['fifo'], ['whiteout']) }),
     setxattr: op('setxattr', one, { name: xname(ns), value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }),
     removexattr: op('removexattr', one, { name: xname(ns) }),
+    lsetxattr: op('lsetxattr', one, { name: xname(ns), value: fc.constantFrom('1', '2'), flags: xattrFlag }),
   };
 }
 
@@ -143,6 +144,7 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = tr
     { weight: 1, arbitrary: c.mknod },
     { weight: 2, arbitrary: c.setxattr },
     { weight: 1, arbitrary: c.removexattr },
+    { weight: 1, arbitrary: c.lsetxattr },
   );
 }
 
