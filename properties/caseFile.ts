@@ -131,7 +131,7 @@ export function checkExpectation(
             if (xv === '*' && gv === undefined) out.push(`${side}: ${view} ${path} xattr ${xn} absent, known answer: present`);
           }
         } else if (k === 'blocks' && got.blocks === undefined) {
-          continue; // a walk that does not read st_blocks (a guest's)
+          continue; // an implementation whose walk does not read st_blocks
         } else if ((got as unknown as Record<string, unknown>)[k] !== v) {
           out.push(`${side}: ${view} ${path} ${k} = ${JSON.stringify((got as unknown as Record<string, unknown>)[k])}, known answer ${JSON.stringify(v)}`);
         }

@@ -482,7 +482,7 @@ const EntryExpect = z.strictObject({
     .describe('st_nlink.'),
   errno: choice('errno', ERRNOS).optional().describe('For kind "error": the errno lstat fails with (an outcome other than "ok").'),
   blocks: intIn(0, LIMITS.fileData / 512 + 8, (v) => `blocks is an integer from 0 to ${LIMITS.fileData / 512 + 8}, not ${show(v)}`).optional()
-    .describe('A regular file\'s st_blocks (512-byte units; tmpfs allocates 4 KiB pages, 8 blocks each): which parts are holes (S17.6), a metacopy file\'s from its data file (S8.7). Not checked where the walk does not read it (a guest).'),
+    .describe('A regular file\'s st_blocks (512-byte units; tmpfs allocates 4 KiB pages, 8 blocks each): which parts are holes (S17.6), a metacopy file\'s from its data file (S8.7).'),
   xattrs: z.record(XattrName, z.string(says((v) => `an expected xattr value is a string, "*" or null, not ${show(v)}`)).nullable(),
     says((v) => `xattrs must be an object of name -> value, not ${show(v)}`)).optional()
     .describe('Name -> value; "*" means present with any value, null means absent. Names not listed are not checked.'),

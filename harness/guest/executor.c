@@ -213,7 +213,7 @@ static void tok_file(const char *full) {
 
 /**
  * One entry: path, state ("" or the errno of lstat/readdir), st_mode, uid, gid, nlink, ino,
- * dev, rdev, content error ("" or errno), content (file data, symlink target, else empty),
+ * dev, rdev, blocks, content error ("" or errno), content (file data, symlink target, else empty),
  * xattr count, then per xattr: name, value error ("" or errno), value.
  */
 static void walk(const char *rel, const char *full) {
@@ -222,7 +222,7 @@ static void walk(const char *rel, const char *full) {
   tok_s(rel);
   if (lstat(full, &st) < 0) {
     tok_errno(errno);
-    for (int k = 0; k < 7; k++) tok_s("0");
+    for (int k = 0; k < 8; k++) tok_s("0");
     tok_s(""); tok_s("");
     tok_s("0");
     return;
@@ -237,7 +237,7 @@ static void walk(const char *rel, const char *full) {
   if (dir_errno) tok_errno(dir_errno);
   else tok_s("");
   tok_u(st.st_mode); tok_u(st.st_uid); tok_u(st.st_gid); tok_u(st.st_nlink);
-  tok_u((unsigned long long)st.st_ino); tok_u(st.st_dev); tok_u(st.st_rdev);
+  tok_u((unsigned long long)st.st_ino); tok_u(st.st_dev); tok_u(st.st_rdev); tok_u((unsigned long long)st.st_blocks);
   if (S_ISREG(st.st_mode)) tok_file(full);
   else if (S_ISLNK(st.st_mode)) {
     ssize_t n = readlink(full, data_buf, sizeof data_buf);
