@@ -3,7 +3,7 @@
 import { copyUp } from './copyUp.js';
 import { createFile } from './dir.js';
 import { findInLayer, joinPath } from './layerFs.js';
-import { isPositive, realInode, walkPath } from './lookup.js';
+import { isPositive, realInode, walkPath, lookupRule } from './lookup.js';
 import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
 import type { OpenFlag } from './types.js';
 import { noteTruncate, noteWrite } from './sparse.js';
@@ -15,7 +15,7 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
   // The last component is looked at before following it: O_EXCL and O_NOFOLLOW see the symlink.
   let w = walkPath(s, path, false);
   if (!w.ok) return fail(s, w.errno, 'VFS');
-  if (w.child.error) return fail(s, w.child.error, 'S2.8');
+  if (w.child.error) return fail(s, w.child.error, lookupRule(w.child.error));
   // The root is no name in a parent (LAST_ROOT): O_CREAT there is EISDIR before O_EXCL is looked at.
   if (creat && !w.name) return fail(s, 'EISDIR', 'VFS');
   if (creat && f.has('O_EXCL') && isPositive(w.child)) return fail(s, 'EEXIST', 'VFS');

@@ -1,7 +1,7 @@
 // Attribute and xattr changes (inode.c ovl_setattr, xattrs.c ovl_xattr_set).
 
 import { copyUp } from './copyUp.js';
-import { isPositive, realInode, walkPath } from './lookup.js';
+import { isPositive, realInode, walkPath, lookupRule } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
 import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
@@ -40,7 +40,7 @@ export function resize(data: string, size: number): string {
 /** setxattr (value given) or removexattr (value null), following symlinks unless `follow` is false (lsetxattr). */
 export function setxattr(s: OvlState, path: string, name: string, value: string | null, flag?: XattrFlag, follow = true): Step {
   const w = walkPath(s, path, follow);
-  if (w.ok && !follow && w.child.error) return fail(s, w.child.error, 'S2.8');
+  if (w.ok && !follow && w.child.error) return fail(s, w.child.error, lookupRule(w.child.error));
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');

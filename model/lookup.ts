@@ -49,6 +49,11 @@ export function isOpaque(s: OvlState, ino: Inode): boolean {
   return ino.type === 'dir' && ino.xattrs[`${privatePrefix(s.profile)}opaque`] === 'y'; // S2.6: only "y"
 }
 
+/** The catalog item a failed lookup's errno comes from: a name too long (S2.9), else a lookup error (S2.8). */
+export function lookupRule(errno: Errno): string {
+  return errno === 'ENAMETOOLONG' ? 'S2.9' : 'S2.8';
+}
+
 /** S2.9, S1.20: longer than the layers' namelen (bytes: names are ASCII). */
 export function nameTooLong(name: string): boolean {
   return name.length > NAME_MAX;

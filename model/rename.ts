@@ -4,7 +4,7 @@ import { copyUp } from './copyUp.js';
 import { baseName, findInLayer, newInode, type Inode } from './layerFs.js';
 import {
   hasOrigin, isDir, isMergeOrLower, isMergedDir, isOpaque, isPositive, lookupChild, lookupPath,
-  lowerPositive, walkPath, type OvlDentry,
+  lowerPositive, walkPath, lookupRule, type OvlDentry,
 } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
@@ -26,9 +26,9 @@ export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // before the last names are looked up
   const old = wo.child;
   const nw = wn.child;
-  if (old.error) return fail(s, old.error, 'S2.8');
+  if (old.error) return fail(s, old.error, lookupRule(old.error));
   if (!isPositive(old)) return fail(s, 'ENOENT', 'VFS');
-  if (nw.error) return fail(s, nw.error, 'S2.8');
+  if (nw.error) return fail(s, nw.error, lookupRule(nw.error));
   if (f.has('RENAME_NOREPLACE') && isPositive(nw)) return fail(s, 'EEXIST', 'S5.1');
   if (exchange && !isPositive(nw)) return fail(s, 'ENOENT', 'VFS');
   if (wo.parent.path !== wn.parent.path) {
