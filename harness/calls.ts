@@ -12,6 +12,8 @@ import {
 export type Call =
   /** open(2), then write(2) `data` once if given, then close(2). */
   | { c: 'open'; path: string; flags: number; mode: number; data?: string }
+  /** open(2) O_WRONLY|O_NONBLOCK, pwrite(2) of data at offset, close(2). */
+  | { c: 'pwrite'; path: string; offset: number; data: string }
   | { c: 'mkdir'; path: string; mode: number }
   | { c: 'chmod'; path: string; mode: number }
   | { c: 'truncate'; path: string; size: number }
@@ -50,6 +52,7 @@ export function opCall(mnt: string, op: Op): Call {
       // O_NONBLOCK always: opening a fifo with no reader/writer must never stall the run.
       return { c: 'open', path: mnt + op.path, flags: orFlags(OPEN_FLAGS, op.flags) | O_NONBLOCK, mode: op.mode ?? 0o644, ...(op.data !== undefined ? { data: op.data } : {}) };
     case 'truncate': return { c: 'truncate', path: mnt + op.path, size: op.size }; // truncate(2): follows symlinks
+    case 'pwrite': return { c: 'pwrite', path: mnt + op.path, offset: op.offset, data: op.data };
     case 'unlink': return { c: 'unlink', path: mnt + op.path };
     case 'mkdir': return { c: 'mkdir', path: mnt + op.path, mode: op.mode };
     case 'rmdir': return { c: 'rmdir', path: mnt + op.path };
@@ -61,6 +64,7 @@ export function opCall(mnt: string, op: Op): Call {
     case 'mknod': return { c: 'mknod', path: mnt + op.path, mode: (op.kind === 'fifo' ? S_IFIFO : S_IFCHR) | op.mode, dev: 0 };
     case 'setxattr': return { c: 'setxattr', path: mnt + op.path, name: op.name, value: op.value, flags: op.flags ? XATTR_FLAGS[op.flags] : 0 };
     case 'removexattr': return { c: 'removexattr', path: mnt + op.path, name: op.name };
+    case 'lsetxattr': return { c: 'setxattr', path: mnt + op.path, name: op.name, value: op.value, flags: op.flags ? XATTR_FLAGS[op.flags] : 0, nofollow: true };
     case 'remount':
     case 'rotate':
       throw new Error(`${op.op} is handled by the driver`);
@@ -88,9 +92,20 @@ function openWriteClose(path: string, flags: number, mode: number, data: string 
   return 'ok';
 }
 
+function pwriteClose(path: string, offset: number, data: string): Outcome {
+  const fd = fs.openSync(path, fs.constants.O_WRONLY | O_NONBLOCK);
+  try {
+    fs.writeSync(fd, Buffer.from(data, 'latin1'), 0, data.length, offset);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return 'ok';
+}
+
 function run(call: Call): Outcome {
   switch (call.c) {
     case 'open': return openWriteClose(call.path, call.flags, call.mode, call.data);
+    case 'pwrite': return pwriteClose(call.path, call.offset, call.data);
     case 'mkdir': fs.mkdirSync(call.path, { mode: call.mode }); return 'ok';
     case 'chmod': fs.chmodSync(call.path, call.mode); return 'ok';
     case 'truncate': return truncate(call.path, call.size); // Node's truncateSync would open O_RDWR first

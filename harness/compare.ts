@@ -6,7 +6,9 @@
 // where the driver's inotify watch saw no change to any of them (and not a remount or
 // rotation); the upper view is left out for mounts without upper.
 // Compared, per name in every view (merged, upper, each lower and data-only layer):
-//   presence; kind; permission bits; uid; gid; regular-file content; symlink target;
+//   presence; kind; permission bits; uid; gid; regular-file content; a regular file's
+//   st_blocks (which pages hold data: holes, S17.6, S8.7; where both sides read it); symlink
+//   target;
 //   every xattr name and value readable on the object; st_nlink; inode identity (which
 //   names share an inode, and that an identity persists across steps and remounts, S8.1,
 //   or lasts one mount where the overlay numbers dirs itself, S8.2); st_dev by class (the
@@ -19,7 +21,8 @@
 //     and of P.uuid (random): only their presence is compared;
 //   - whiteout nlink and whiteout inode identity (S3.2: unlink/rmdir whiteouts are hard
 //     links to one shared inode in the workdir, rename whiteouts are not);
-//   - directory st_size, st_blocks, d_ino and readdir order (S9.3: listings are compared
+//   - st_blocks of anything but a regular file (tmpfs stores short symlinks inline, long ones
+//     in a page); directory st_size, st_blocks, d_ino and readdir order (S9.3: listings are compared
 //     as sets), and the workdir, which overlay empties at every mount (S15.1a);
 //   - the actual numbers behind st_dev and st_ino: anonymous devices and inode numbers are
 //     handed out by the kernel; what is compared is which objects share them and for how long.
@@ -162,6 +165,7 @@ function diffEntry(
   if (e.uid !== a.uid) push('uid', e.uid, a.uid);
   if (e.gid !== a.gid) push('gid', e.gid, a.gid);
   if (e.data !== a.data) push('data', e.data, a.data);
+  if (e.blocks !== undefined && a.blocks !== undefined && e.blocks !== a.blocks) push('st_blocks', e.blocks, a.blocks);
   if (e.target !== a.target) push('target', e.target, a.target);
   diffXattrs(e.xattrs, a.xattrs, masked, push);
   if (e.dev !== undefined && a.dev !== undefined) {

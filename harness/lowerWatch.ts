@@ -42,6 +42,7 @@ function inotifyFd(): number {
   return sharedFd;
 }
 
+const ENOENT = 2;
 const EVENT_HEADER = 16; // struct inotify_event: wd, mask, cookie, len; then len bytes of name
 
 export class LowerWatch {
@@ -55,12 +56,14 @@ export class LowerWatch {
     for (const root of roots) this.watchTree(root);
   }
 
-  private watchTree(path: string): void {
+  private watchTree(path: string, listed = false): void {
     const wd = load().addWatch(inotifyFd(), path, CHANGES);
+    // An overlay as a lower (S18.1) lists names it cannot look up (S22.9): nothing to watch there.
+    if (wd < 0 && listed && koffi.errno() === ENOENT) return;
     if (wd < 0) throw new Error(`inotify_add_watch ${path} failed (errno ${koffi.errno()})`);
     this.wds.add(wd);
     if (!fs.lstatSync(path).isDirectory()) return;
-    for (const name of fs.readdirSync(path)) this.watchTree(`${path}/${name}`);
+    for (const name of fs.readdirSync(path)) this.watchTree(`${path}/${name}`, true);
   }
 
   /** Read every queued event; true if one of them is a change to one of our objects. */

@@ -5,6 +5,9 @@
 import fs from 'node:fs';
 import type { Outcome } from '../model/types.js';
 import { mountsLineOf } from './drivers/kernel.js';
+import { mountFlags, overlayOptions } from './drivers/kernelOptions.js';
+import { INNER_PROFILE } from '../model/nested.js';
+import { kernelOf } from './sys.js';
 import type { Sys } from './sys.js';
 
 export interface MountTry {
@@ -23,6 +26,8 @@ export interface TryShape {
   dataOnly?: boolean;
   /** mount(2) flags (MS_RDONLY). */
   flags?: number;
+  /** The lowers mounted as an inner overlay, read-only, whose merged dir is the one lower (S18.1). */
+  nested?: boolean;
 }
 
 export function tryMount(sys: Sys, options: string, shape: TryShape = {}): MountTry {
@@ -31,12 +36,20 @@ export function tryMount(sys: Sys, options: string, shape: TryShape = {}): Mount
   sandbox.mountTmpfs(root);
   const lowerFs = `${root}/lfs`;
   const mkdir = (d: string) => sys.run({ c: 'mkdir', path: d, mode: 0o755 });
+  let innerMounted = false;
   try {
-    for (const d of ['lfs', 'u', 'w', 'm']) mkdir(`${root}/${d}`);
+    for (const d of ['lfs', 'u', 'w', 'm', 'in']) mkdir(`${root}/${d}`);
     if (shape.split) sandbox.mountTmpfs(lowerFs);
     for (const d of ['l0', 'l1', 'd0']) mkdir(`${lowerFs}/${d}`);
     sys.run({ c: 'open', path: `${lowerFs}/l0/f`, flags: fs.constants.O_WRONLY | fs.constants.O_CREAT, mode: 0o644, data: 'f' });
-    const lowerdir = `lowerdir=${lowerFs}/l0:${lowerFs}/l1${shape.dataOnly ? `::${lowerFs}/d0` : ''}`;
+    let lowerdir = `lowerdir=${lowerFs}/l0:${lowerFs}/l1${shape.dataOnly ? `::${lowerFs}/d0` : ''}`;
+    if (shape.nested) {
+      const inner = sys.mount('overlay', `${root}/in`, 'overlay', mountFlags(INNER_PROFILE), overlayOptions([`${lowerFs}/l0`, `${lowerFs}/l1`], '', '', INNER_PROFILE, kernelOf(sys)));
+      if (inner !== 'ok') return { options, outcome: inner, shown: '' };
+      sandbox.track(`${root}/in`);
+      innerMounted = true;
+      lowerdir = `lowerdir=${root}/in`;
+    }
     const layers = [lowerdir, ...(shape.upper !== false ? [`upperdir=${root}/u`, `workdir=${root}/w`] : [])];
     const full = [...layers, options].filter(Boolean).join(',');
     const outcome = sys.mount('overlay', `${root}/m`, 'overlay', shape.flags ?? 0, full);
@@ -48,6 +61,7 @@ export function tryMount(sys: Sys, options: string, shape: TryShape = {}): Mount
     }
     return { options, outcome, shown };
   } finally {
+    if (innerMounted) sandbox.unmount(`${root}/in`);
     if (shape.split) sandbox.unmount(lowerFs);
     sandbox.unmount(root);
     sys.run({ c: 'rmdir', path: root });

@@ -55,7 +55,10 @@ function readEntry(full: string): SnapEntry {
     dev: st.dev,
     xattrs: xattrsOf(full),
   };
-  if (kind === 'file') entry.data = readData(full);
+  if (kind === 'file') {
+    entry.data = readData(full);
+    entry.blocks = st.blocks;
+  }
   else if (kind === 'symlink') entry.target = fs.readlinkSync(full, 'latin1');
   return entry;
 }

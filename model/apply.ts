@@ -6,6 +6,7 @@ import { chmod, setxattr, truncate } from './inode.js';
 import { rename } from './rename.js';
 import { CopyUpFailed } from './copyUp.js';
 import { profileForRemount } from './params.js';
+import { pwrite } from './sparse.js';
 import { fail, forWrite, hasUpper, ok, rotate, type OvlState, type Step } from './state.js';
 import { mount } from './super.js';
 import type { Op } from './types.js';
@@ -23,6 +24,7 @@ function applyOne(s: OvlState, op: Op): Step {
   switch (op.op) {
     case 'open': return open(s, op.path, op.flags, op.mode, op.data);
     case 'truncate': return truncate(s, op.path, op.size);
+    case 'pwrite': return pwrite(s, op.path, op.offset, op.data);
     case 'unlink': return unlink(s, op.path);
     case 'mkdir': return mkdir(s, op.path, op.mode);
     case 'rmdir': return rmdir(s, op.path);
@@ -33,6 +35,7 @@ function applyOne(s: OvlState, op: Op): Step {
     case 'mknod': return mknod(s, op.path, op.kind, op.mode);
     case 'setxattr': return setxattr(s, op.path, op.name, op.value, op.flags);
     case 'removexattr': return setxattr(s, op.path, op.name, null);
+    case 'lsetxattr': return setxattr(s, op.path, op.name, op.value, op.flags, false);
     case 'remount': return remount(s, op.options);
     case 'rotate':
       if (!hasUpper(s)) return fail(s, 'EROFS', 'S14.1'); // nothing to rotate

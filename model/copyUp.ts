@@ -7,6 +7,7 @@ import { fsLayout } from './inodeNumbers.js';
 import { lookupPath, type OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { mergedXattrName } from './views.js';
+import { copiedPages } from './sparse.js';
 import type { OvlState } from './state.js';
 
 /**
@@ -36,6 +37,7 @@ export function copyUp(s: OvlState, path: string, withData = false): Inode {
 function copyUpData(s: OvlState, d: OvlDentry): void {
   cover('S7.1');
   d.upper!.data = d.dataLower!.data;
+  d.upper!.pages = copiedPages(d.dataLower!); // S17.6
   delete d.upper!.xattrs[`${privatePrefix(s.profile)}metacopy`];
 }
 
@@ -59,8 +61,10 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   cover(src.type === 'dir' ? 'S6.7' : src.type === 'file' ? 'S6.3' : 'S6.12');
   up.data = (d.dataLower ?? src).data; // S6.3: data, mode, symlink target
   up.target = src.target;
+  if (src.type === 'file') up.pages = copiedPages(d.dataLower ?? src); // S17.6: holes before the data stay holes
   if (s.profile.metacopy && src.type === 'file' && !withData) {
     up.data = '\0'.repeat(src.data.length); // S7.1: same size, no data (a hole)
+    up.pages = []; // S17.6: a metacopy upper is all hole
     up.xattrs[`${P}metacopy`] = '';
     cover('S7.1');
   }
@@ -81,8 +85,11 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
     else s.upper.unverifiable.add(src.id);
     throw new CopyUpFailed(s, 'EPERM', 'S10.3, S12.3');
   }
-  if (canCarry && (single || indexed)) up.xattrs[`${P}origin`] = src.id;
-  else if (single) s.memOrigin.set(d.path, { upper: up.id, lower: src.id }); // until the next mount
+  // S18.1: an overlay lower cannot encode file handles: the origin is stored empty
+  // (ovl_get_origin_fh, "copied up, origin unknown"); a non-dir keeps its lower in memory only.
+  const nested = fromNested(s, src);
+  if (canCarry && (single || indexed)) up.xattrs[`${P}origin`] = nested ? '' : src.id;
+  if ((nested || !canCarry) && single && src.type !== 'dir') s.memOrigin.set(d.path, { upper: up.id, lower: src.id }); // until the next mount
   if (!canCarry) cover('S10.3');
   if (!single && !indexed) cover(`${P}metacopy` in up.xattrs ? 'S7.2' : 'S6.5');
   if (!single && !indexed) cover(fsLayout(s).sameFs || fsLayout(s).xinoBits > 0 ? 'S8.4' : 'S8.10'); // st_ino: the upper's from now on
@@ -96,6 +103,11 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
     s.upper.index!.set(src.id, up);
     if (src.type !== 'dir') setNlinkUpper(s, up, lowerNlink(s, lower));
   }
+}
+
+/** A lower object of the inner overlay (S18.1): its layer is the inner's view, not a rotated upper. */
+function fromNested(s: OvlState, src: Inode): boolean {
+  return s.profile.nested === true && src.id.startsWith('L');
 }
 
 /**

@@ -6,7 +6,7 @@ import { cover } from './coverage.js';
 import { indexedUpper, needIndex, nlinkEnd, overlayNlink, setNlinkUpper } from './indexdir.js';
 import { findInLayer, newInode, type Inode } from './layerFs.js';
 import {
-  hasOrigin, isDir, isMergedDir, isOpaque, isPositive, isWhiteout, lookupPath, lowerPositive, walkPath, type OvlDentry,
+  hasOrigin, isDir, isMergedDir, isOpaque, isPositive, isWhiteout, lookupPath, lowerPositive, walkPath, lookupRule, type OvlDentry,
 } from './lookup.js';
 import { allowOfflineChanges, privatePrefix, UMASK } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
@@ -40,7 +40,7 @@ export function createInUpper(s: OvlState, parentPath: string, name: string, mak
 function newName(s: OvlState, path: string): { parent: OvlDentry; name: string } | Step {
   const w = walkPath(s, path, false);
   if (!w.ok) return fail(s, w.errno, 'VFS');
-  if (w.child.error) return fail(s, w.child.error, 'S2.8');
+  if (w.child.error) return fail(s, w.child.error, lookupRule(w.child.error));
   if (isPositive(w.child)) return fail(s, 'EEXIST', 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // filename_create: EEXIST first
   if (lowerWhiteout(s, w.parent, w.name)?.type === 'file') cover('S4.3');
@@ -102,7 +102,7 @@ export function createFile(s: OvlState, parentPath: string, name: string, mode: 
 export function link(s: OvlState, src: string, dst: string): Step {
   const wo = walkPath(s, src, false);
   if (!wo.ok) return fail(s, wo.errno, 'VFS');
-  if (wo.child.error) return fail(s, wo.child.error, 'S2.8');
+  if (wo.child.error) return fail(s, wo.child.error, lookupRule(wo.child.error));
   if (!isPositive(wo.child)) return fail(s, 'ENOENT', 'VFS');
   const n = newName(s, dst);
   if (isStep(n)) return n;
@@ -124,7 +124,7 @@ export function unlink(s: OvlState, path: string): Step {
   const w = walkPath(s, path, false);
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // before the last name is looked up
-  if (w.child.error) return fail(s, w.child.error, 'S2.8');
+  if (w.child.error) return fail(s, w.child.error, lookupRule(w.child.error));
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   if (isDir(w.child)) return fail(s, 'EISDIR', 'VFS');
   return remove(s, w.parent, w.child, w.name);
@@ -135,7 +135,7 @@ export function rmdir(s: OvlState, path: string): Step {
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (!w.name) return fail(s, 'EBUSY', 'VFS'); // the mount root
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // before the last name is looked up
-  if (w.child.error) return fail(s, w.child.error, 'S2.8');
+  if (w.child.error) return fail(s, w.child.error, lookupRule(w.child.error));
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   if (!isDir(w.child)) return fail(s, 'ENOTDIR', 'VFS');
   const lp = lowerPositive(s, w.parent, w.child);

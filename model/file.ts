@@ -4,9 +4,10 @@ import { copyUp } from './copyUp.js';
 import { cover } from './coverage.js';
 import { createFile, lowerWhiteout } from './dir.js';
 import { findInLayer, joinPath } from './layerFs.js';
-import { isPositive, realInode, walkPath } from './lookup.js';
+import { isPositive, realInode, walkPath, lookupRule } from './lookup.js';
 import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
 import type { OpenFlag } from './types.js';
+import { noteTruncate, noteWrite } from './sparse.js';
 
 export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644, data?: string): Step {
   const f = new Set(flags);
@@ -15,7 +16,7 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
   // The last component is looked at before following it: O_EXCL and O_NOFOLLOW see the symlink.
   let w = walkPath(s, path, false);
   if (!w.ok) return fail(s, w.errno, 'VFS');
-  if (w.child.error) return fail(s, w.child.error, 'S2.8');
+  if (w.child.error) return fail(s, w.child.error, lookupRule(w.child.error));
   // The root is no name in a parent (LAST_ROOT): O_CREAT there is EISDIR before O_EXCL is looked at.
   if (creat && !w.name) return fail(s, 'EISDIR', 'VFS');
   if (creat && f.has('O_EXCL') && isPositive(w.child)) return fail(s, 'EEXIST', 'VFS');
@@ -43,8 +44,12 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
     copyUp(s2, w.child.path, true); // S6.1, S7.1: O_WRONLY, O_RDWR and O_TRUNC copy up, data too
   }
   const file = findInLayer(s2.upper, joinPath(w.parent.path, w.name))!;
-  if (f.has('O_TRUNC')) file.data = '';
+  if (f.has('O_TRUNC')) {
+    noteTruncate(file, 0);
+    file.data = '';
+  }
   if (data !== undefined && writes) {
+    noteWrite(file, f.has('O_APPEND') ? file.data.length : 0, data.length);
     file.data = f.has('O_APPEND') ? file.data + data : data + file.data.slice(data.length);
   }
   return ok(s2, 'S6.1');

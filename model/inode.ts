@@ -2,10 +2,11 @@
 
 import { copyUp } from './copyUp.js';
 import { cover } from './coverage.js';
-import { isPositive, realInode, walkPath } from './lookup.js';
+import { isPositive, realInode, walkPath, lookupRule } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
 import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
+import { noteTruncate } from './sparse.js';
 import type { XattrFlag } from './types.js';
 
 export function chmod(s: OvlState, path: string, mode: number): Step {
@@ -28,6 +29,7 @@ export function truncate(s: OvlState, path: string, size: number): Step {
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
   const s2 = forWrite(s);
   const up = copyUp(s2, w.child.path, true); // S6.1, S7.1: with the data
+  noteTruncate(up, size); // S17.6: growing leaves a hole, shrinking frees whole pages
   up.data = resize(up.data, size);
   return ok(s2, 'S6.1');
 }
@@ -36,9 +38,10 @@ export function resize(data: string, size: number): string {
   return data.length >= size ? data.slice(0, size) : data + '\0'.repeat(size - data.length);
 }
 
-/** setxattr (value given) or removexattr (value null), following symlinks. */
-export function setxattr(s: OvlState, path: string, name: string, value: string | null, flag?: XattrFlag): Step {
-  const w = walkPath(s, path, true);
+/** setxattr (value given) or removexattr (value null), following symlinks unless `follow` is false (lsetxattr). */
+export function setxattr(s: OvlState, path: string, name: string, value: string | null, flag?: XattrFlag, follow = true): Step {
+  const w = walkPath(s, path, follow);
+  if (w.ok && !follow && w.child.error) return fail(s, w.child.error, lookupRule(w.child.error));
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
@@ -50,7 +53,7 @@ export function setxattr(s: OvlState, path: string, name: string, value: string 
     name = `${P}overlay.${name.slice(P.length)}`;
     cover('S10.2');
   }
-  // xattr_permission: user.* only on regular files and directories.
+  // xattr_permission: user.* only on regular files and directories (a symlink too: EPERM, before any copy-up).
   if (name.startsWith('user.') && real.type !== 'file' && real.type !== 'dir') return fail(s, 'EPERM', 'VFS');
   // ovl_xattr_set: removing a missing xattr from a lower object fails before any copy-up.
   if (value === null && !w.child.upper && !(name in real.xattrs)) return fail(s, 'ENODATA', 'S6.1');

@@ -15,6 +15,16 @@ export interface Inode {
   /** Every xattr on the real inode, overlay-private ones included. */
   xattrs: Record<string, string>;
   children: Map<string, Inode> | null;
+  /** The st_nlink the layer's fs reports, where it is not the count of names (an overlay as a layer, S8.5, S18.1). */
+  nlink?: number;
+  /**
+   * A name the layer lists but cannot look up (an overlay as a layer lists a whiteout it hides,
+   * S22.9, S18.1), with the errno of its lookup: held as a whiteout, which below every other
+   * layer hides nothing and is never found, but which listings show and emptiness counts.
+   */
+  ghost?: string;
+  /** A regular file's allocated 4 KiB pages, ascending; undefined: every page of its data (model/sparse.ts). Replaced, never changed in place. */
+  pages?: number[];
 }
 
 export interface LayerFs {
@@ -166,6 +176,7 @@ export function linkCounts(layer: LayerFs): Map<Inode, number> {
     counts.set(dir, 2 + subdirs);
   };
   walk(layer.root);
+  for (const ino of counts.keys()) if (ino.nlink !== undefined) counts.set(ino, ino.nlink);
   for (const ino of layer.index?.values() ?? []) if (ino.type !== 'dir') counts.set(ino, (counts.get(ino) ?? 0) + 1);
   return counts;
 }

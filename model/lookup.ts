@@ -50,6 +50,16 @@ export function isOpaque(s: OvlState, ino: Inode): boolean {
   return ino.type === 'dir' && ino.xattrs[`${privatePrefix(s.profile)}opaque`] === 'y'; // S2.6: only "y"
 }
 
+/** The catalog item a failed lookup's errno comes from: a name too long (S2.9), else a lookup error (S2.8). */
+export function lookupRule(errno: Errno): string {
+  return errno === 'ENAMETOOLONG' ? 'S2.9' : 'S2.8';
+}
+
+/** S2.9, S1.20: longer than the layers' namelen (bytes: names are ASCII). */
+export function nameTooLong(name: string): boolean {
+  return name.length > NAME_MAX;
+}
+
 /** A whiteout: char device 0/0, or (6.7+) a zero-size file with P.whiteout (S2.5, S3.4). */
 export function isWhiteout(s: OvlState, ino: Inode): boolean {
   if (ino.type === 'whiteout') return true;
@@ -92,9 +102,14 @@ export function rootDentry(s: OvlState): OvlDentry {
   };
 }
 
+/** NAME_MAX of every layer's fs (tmpfs): the overlay's namelen is the largest of its layers' (S1.20). */
+export const NAME_MAX = 255;
+
 /** ovl_lookup of one name in a merged parent directory. */
 export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDentry {
   const d: OvlDentry = { path: joinPath(parent.path, name), upper: null, upperWhiteout: false, lowers: [] };
+  // S2.9: a name longer than the overlay's namelen fails its lookup, before any layer is looked at.
+  if (nameTooLong(name)) return { ...d, error: 'ENAMETOOLONG' };
   let stop = false;
   let foundDir = false;
   // What is looked up below: the name in the parent's lower dirs, or where a redirect points.
@@ -398,7 +413,9 @@ interface Below {
 /** A copied-up non-dir finds its lower through P.origin, not by name (namei.c ovl_check_origin). */
 function originOf(s: OvlState, upper: Inode, path: string): LowerRef[] {
   const mem = s.memOrigin.get(path);
-  const id = upper.xattrs[`${privatePrefix(s.profile)}origin`] ?? (mem?.upper === upper.id ? mem.lower : undefined);
+  // An empty origin: copied up from a lower that cannot encode file handles, origin unknown
+  // (ovl_get_fh, S18.1): only the dentry copied up in this mount still knows its lower.
+  const id = upper.xattrs[`${privatePrefix(s.profile)}origin`] || (mem?.upper === upper.id ? mem.lower : undefined);
   const ref = id === undefined ? undefined : s.lowerById.get(id);
   return ref ? [ref] : [];
 }

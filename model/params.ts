@@ -15,7 +15,7 @@ export class ParamError extends Error {}
  * Named profiles. `modelled: false` marks options whose semantics the model does not hold yet:
  * a run refuses them rather than report divergences the model cannot explain.
  */
-export const PROFILES: Record<string, { options: string; modelled: boolean; about: string; noUpper?: boolean; dataOnly?: boolean; split?: boolean }> = {
+export const PROFILES: Record<string, { options: string; modelled: boolean; about: string; noUpper?: boolean; dataOnly?: boolean; split?: boolean; nested?: boolean }> = {
   default: { options: '', modelled: true, about: 'the upstream defaults: redirect_dir=follow, everything else off' },
   'redirect-nofollow': { options: 'redirect_dir=nofollow', modelled: true, about: 'redirects are neither written nor followed (S2.7, S13.3)' },
   'xino-on': { options: 'xino=on', modelled: true, about: 'ignored on one filesystem, but disallows offline changes (S4.4, S8.3)' },
@@ -33,6 +33,7 @@ export const PROFILES: Record<string, { options: string; modelled: boolean; abou
   volatile: { options: 'volatile', modelled: true, about: 'no syncs; the upper cannot be mounted again (S14.3)' },
   'split-fs': { options: '', split: true, modelled: true, about: 'lowers on a filesystem of their own: dirs numbered by the overlay, pseudo st_dev per fs (S8.2)' },
   'xino-on-split': { options: 'xino=on', split: true, modelled: true, about: 'lowers on a filesystem of their own; the fsid in the high st_ino bits, one st_dev (S8.3)' },
+  nested: { options: '', split: true, nested: true, modelled: true, about: 'the lowers are an overlay of their own (read-only), whose merged dir is the one lower: escaped whiteouts and opaque dirs pass through (S18.1, S3.8, S10.2)' },
   'xino-auto-split': { options: 'xino=auto', split: true, modelled: true, about: 'as xino-on-split, where every fs has file handles (S8.3)' },
 };
 
@@ -128,7 +129,7 @@ export function profileForRemount(cur: Profile, options: string, kernel: KernelV
   const p = resolveProfile(cur.name, options, cur.readonly !== 'no-upper', kernel);
   if (p.userxattr !== cur.userxattr) throw new ParamError(`a remount keeps userxattr ${cur.userxattr ? 'on' : 'off'}, as the layers' xattrs are written (S10.3)`);
   if (p.readonly === 'ro' && cur.readonly !== 'ro') throw new ParamError('a remount keeps ro as the case mounts it');
-  const out: Profile = { ...p, ...(cur.dataOnly ? { dataOnly: true } : {}), ...(cur.split ? { split: true } : {}), ...(cur.readonly ? { readonly: cur.readonly } : {}) };
+  const out: Profile = { ...p, ...(cur.dataOnly ? { dataOnly: true } : {}), ...(cur.split ? { split: true } : {}), ...(cur.nested ? { nested: true } : {}), ...(cur.readonly ? { readonly: cur.readonly } : {}) };
   const why = unsupportedBy(out, kernel);
   if (why) throw new ParamError(why);
   return out;
@@ -141,6 +142,7 @@ export function namedProfile(name: string): Profile {
   if (entry.noUpper) p.readonly = 'no-upper';
   if (entry.dataOnly) p.dataOnly = true;
   if (entry.split) p.split = true;
+  if (entry.nested) p.nested = true;
   return p;
 }
 

@@ -95,7 +95,7 @@ function mergedEntries(dir: OvlDentry, xwLayers: ReadonlySet<number> | null): Me
   for (const { ino, upper, xw } of layers) {
     for (const [name, child] of ino.children!) {
       if (seen.has(name)) continue;
-      seen.set(name, child.type === 'whiteout' ? null : { name, upper, checkXwhiteout: xw && child.type === 'file' });
+      seen.set(name, child.type === 'whiteout' && child.ghost === undefined ? null : { name, upper, checkXwhiteout: xw && child.type === 'file' });
     }
   }
   return [...seen.values()].filter((e): e is MergedEntry => e !== null).sort((a, b) => (a.name < b.name ? -1 : 1));

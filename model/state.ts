@@ -5,6 +5,7 @@ import { buildLayer, cloneLayer, emptyLayer, walkLayer, type Inode, type LayerFs
 import type { LowerRef } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { mount } from './super.js';
+import { innerView } from './nested.js';
 import type { KernelVersion, Outcome, Profile, StackSpec } from './types.js';
 
 export interface OvlState {
@@ -62,7 +63,8 @@ export interface Step {
 
 export function createState(stack: StackSpec, profile: Profile, kernel: KernelVersion): OvlState {
   const prefix = privatePrefix(profile);
-  const lowers = stack.lowers.map((spec, i) => buildLayer(`L${i}`, spec, prefix));
+  // S18.1: with nesting the outer's one lower is the inner overlay's merged view.
+  const lowers = profile.nested ? [innerView('L0', stack.lowers, kernel)] : stack.lowers.map((spec, i) => buildLayer(`L${i}`, spec, prefix));
   const upper = buildLayer('U', stack.upper, prefix);
   const dataLayers = (stack.data ?? []).map((spec, i) => buildLayer(`D${i}`, spec, prefix));
   return mount({ profile, kernel, lowers, dataLayers, upper, lowerById: indexLowers(lowers), memOrigin: new Map(), xwLayers: new Set(), memNlink: new Map(), mountGen: -1 });

@@ -49,6 +49,8 @@ export type XattrFlag = 'XATTR_CREATE' | 'XATTR_REPLACE';
 export type Op =
   | { op: 'open'; path: string; flags: OpenFlag[]; mode?: number; data?: string }
   | { op: 'truncate'; path: string; size: number }
+  /** open(2) O_WRONLY (follows symlinks, no create), pwrite(2) of data at offset, close(2) (S17.6). */
+  | { op: 'pwrite'; path: string; offset: number; data: string }
   | { op: 'unlink'; path: string }
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'rmdir'; path: string }
@@ -59,6 +61,8 @@ export type Op =
   | { op: 'mknod'; path: string; kind: 'fifo' | 'whiteout'; mode: number }
   | { op: 'setxattr'; path: string; name: string; value: string; flags?: XattrFlag }
   | { op: 'removexattr'; path: string; name: string }
+  /** lsetxattr(2): on a symlink itself, not its target. */
+  | { op: 'lsetxattr'; path: string; name: string; value: string; flags?: XattrFlag }
   /**
    * Unmount and mount again with the same layers: with the same options, or with `options`
    * (explicit mount options as in --options; the layers' properties and userxattr stay).
@@ -89,6 +93,11 @@ export interface Profile {
   readonly?: 'no-upper' | 'ro';
   /** The lower and data-only layers sit on a filesystem of their own (S8.2, S8.3); a property of the layers. */
   split?: boolean;
+  /**
+   * The lowers are mounted as an inner overlay (read-only, over them and an empty layer), and
+   * its merged dir is this overlay's one lower layer (S18.1); a property of the layers.
+   */
+  nested?: boolean;
 }
 
 /** Kernel version as [major, minor, sublevel]; rules that changed between versions switch on it (model/versions.ts). */
@@ -115,6 +124,8 @@ export interface SnapEntry {
   /** The model: st_ino's bits 32-63, where xino puts the layer's fsid (S8.3); 0 if absent. */
   inoHigh?: number;
   data?: string; // regular files: content, latin1
+  /** Regular files: st_blocks (S17.6, S8.7). Absent where the walk does not read it (a guest). */
+  blocks?: number;
   target?: string; // symlinks
   xattrs: Record<string, string>; // name -> value (latin1); every namespace readable
   /** kind 'error': the name is listed by readdir but lstat fails (S22.9). */

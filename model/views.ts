@@ -9,6 +9,7 @@ import { hasFeature } from './versions.js';
 import { indexedUpper, overlayNlink } from './indexdir.js';
 import { fsOfId, stDevIno } from './inodeNumbers.js';
 import { listDir } from './readdir.js';
+import { blocksOf } from './sparse.js';
 import type { OvlState } from './state.js';
 import type { SnapEntry, Snapshot } from './types.js';
 
@@ -53,7 +54,7 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
       gid: 0,
       nlink: isMergedDir(d) ? 1 : indexedUpper(s, d) ? overlayNlink(s, d, upperCounts) : counts.get(real)!, // S8.5, S8.6, S6.6
       ...stDevIno(s, d),
-      ...(real.type === 'file' ? { data: (d.dataLower ?? real).data } : {}), // S7.1: data from below
+      ...(real.type === 'file' ? { data: (d.dataLower ?? real).data, blocks: blocksOf(d.dataLower ?? real) } : {}), // S7.1, S8.7: data and st_blocks from below
       ...(real.type === 'symlink' ? { target: real.target } : {}),
       xattrs,
     });
@@ -93,6 +94,10 @@ export function layerView(s: OvlState, layer: LayerFs, mutable: boolean): Snapsh
   const counts = countsOf(layer, mutable);
   const snap: Snapshot = new Map();
   walkLayer(layer, (path, ino) => {
+    if (ino.ghost !== undefined) {
+      snap.set(path, { kind: 'error', errno: ino.ghost, mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, xattrs: {} });
+      return;
+    }
     const e: SnapEntry = {
       kind: ino.type,
       mode: ino.mode,
@@ -103,7 +108,10 @@ export function layerView(s: OvlState, layer: LayerFs, mutable: boolean): Snapsh
       dev: `fs:${fsOfId(s, ino.id)}`,
       xattrs: { ...ino.xattrs },
     };
-    if (ino.type === 'file') e.data = ino.data;
+    if (ino.type === 'file') {
+      e.data = ino.data;
+      e.blocks = blocksOf(ino);
+    }
     if (ino.type === 'symlink') e.target = ino.target;
     snap.set(path, e);
   });

@@ -21,8 +21,10 @@ export const LIMITS = {
   path: 3072,
   /** Components of a path. */
   depth: 64,
-  /** NAME_MAX: bytes of one name; the model has no ENAMETOOLONG. */
+  /** NAME_MAX: bytes of one name in a layer, or in an expectation (no longer name can exist). */
   name: 255,
+  /** Bytes of one name in a step's path: past NAME_MAX, so that a case can show ENAMETOOLONG (S2.9). */
+  stepName: 511,
   /** Bytes of one file's data (layer data, data an open writes, a truncate size): the model keeps data in memory. */
   fileData: 1 << 20,
   /** All file data of a case (layers, opens, truncate sizes): one view's walk must fit a guest's 64 MiB frame. */
@@ -232,19 +234,19 @@ const PATH_PATTERN = `^(?:/${NAME_RE})+$`;
 const ROOT_OR_PATH_PATTERN = `^/$|${PATH_PATTERN}`;
 
 /** Why a name (one path component) cannot be used, or null. */
-function nameProblem(c: string): string | null {
+function nameProblem(c: string, maxName: number = LIMITS.name): string | null {
   if (c === '') return 'an empty name ("//", or a trailing "/"): write the path canonically, as "/a/b"';
   if (c === '.') return 'a "." component: write the path canonically, as "/a/b"';
   if (c === '..') return '".." is not allowed in paths';
   if (c.includes('\u0000')) return 'a NUL byte in a name';
   const bad = /[^\u0001-\u007f]/.exec(c);
   if (bad) return `a non-ASCII character (U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}): names are ASCII (the harness reads names and targets back as latin1)`;
-  if (c.length > LIMITS.name) return `a name of ${c.length} bytes, over ${LIMITS.name} (NAME_MAX)`;
+  if (c.length > maxName) return `a name of ${c.length} bytes, over ${maxName}${maxName === LIMITS.name ? ' (NAME_MAX)' : ''}`;
   return null;
 }
 
 /** Why p is not a canonical absolute path inside the mount, or null. */
-export function pathProblem(p: string, rootAllowed: boolean): string | null {
+export function pathProblem(p: string, rootAllowed: boolean, maxName: number = LIMITS.name): string | null {
   if (p.length > LIMITS.path) return `a path of ${p.length} characters, over ${LIMITS.path} (PATH_MAX less room for the sandbox dir)`;
   if (!p.startsWith('/')) return `${show(p)} is not absolute: a path starts with "/"`;
   if (p === '/') return rootAllowed ? null : 'the layer root cannot be an entry';
@@ -253,7 +255,7 @@ export function pathProblem(p: string, rootAllowed: boolean): string | null {
     const end = p.indexOf('/', at);
     const c = p.slice(at, end < 0 ? p.length : end);
     if (++depth > LIMITS.depth) return `a path more than ${LIMITS.depth} names deep`;
-    const why = nameProblem(c);
+    const why = nameProblem(c, maxName);
     if (why) return why;
     if (end < 0) break;
     at = end + 1;
@@ -262,7 +264,7 @@ export function pathProblem(p: string, rootAllowed: boolean): string | null {
 }
 
 /** Why t cannot be a symlink target, or null: relative, without "..", so that it stays inside the mount. */
-export function targetProblem(t: string, emptyAllowed: boolean): string | null {
+export function targetProblem(t: string, emptyAllowed: boolean, maxName: number = LIMITS.name): string | null {
   if (t === '') return emptyAllowed ? null : 'an empty symlink target (only a symlink step may try one: ENOENT)';
   if (t.length > LIMITS.path) return `a target of ${t.length} characters, over ${LIMITS.path}`;
   if (t.startsWith('/')) return 'a symlink target must be relative (it must not leave the mount)';
@@ -274,7 +276,7 @@ export function targetProblem(t: string, emptyAllowed: boolean): string | null {
     if (c === '' || (c === '.' && i === 0)) continue;
     if (c === '.') return 'a "." after a name in a symlink target (the model does not hold that it then names a dir)';
     if (c === '..') return 'a symlink target must not hold ".." (it must not leave the mount)';
-    const why = nameProblem(c);
+    const why = nameProblem(c, maxName);
     if (why) return why;
   }
   return null;
@@ -320,6 +322,12 @@ const MountPath = checkedString((p) => pathProblem(p, true), (v) => `a path must
   .describe(`An absolute, canonical path inside the mount ("/d/f", or "/" for its root): no "." or ".." names, no "//", no trailing "/"; ASCII names of at most ${LIMITS.name} bytes (NAME_MAX), no NUL; at most ${LIMITS.depth} names and ${LIMITS.path} bytes.`)
   .meta({ id: 'Path', title: 'Path' });
 
+/** A path a step names: its names may pass NAME_MAX, which lookup refuses (ENAMETOOLONG, S2.9). */
+const StepPath = checkedString((p) => pathProblem(p, true, LIMITS.stepName), (v) => `a path must be a string, not ${show(v)}`)
+  .meta({ maxLength: LIMITS.path })
+  .describe(`An absolute, canonical path inside the mount, as Path, but its names may be up to ${LIMITS.stepName} bytes: a name over ${LIMITS.name} (NAME_MAX) fails the lookup with ENAMETOOLONG (S2.9).`)
+  .meta({ id: 'StepPath', title: 'Step path' });
+
 /** An integer from min to max, with one message for every way a value misses it. */
 function intIn(min: number, max: number, message: (input: unknown) => string) {
   return z.int(says(message)).min(min, says(message)).max(max, says(message));
@@ -353,7 +361,7 @@ const Xattrs = z.record(XattrName, XattrValue, says((v) => `xattrs must be an ob
   .describe(`Xattrs of the entry, name -> value; at most ${LIMITS.xattrs}. Overlay's own (trusted.overlay.opaque, .redirect, .origin, .metacopy, ...) are written as given.`)
   .meta({ id: 'Xattrs', title: 'Xattrs' });
 
-const Target = (emptyAllowed: boolean) => checkedString((t) => targetProblem(t, emptyAllowed), (v) => `a symlink target must be a string, not ${show(v)}`)
+const Target = (emptyAllowed: boolean, maxName: number = LIMITS.name) => checkedString((t) => targetProblem(t, emptyAllowed, maxName), (v) => `a symlink target must be a string, not ${show(v)}`)
   .meta({ maxLength: LIMITS.path });
 
 function choice<const T extends readonly [string, ...string[]]>(what: string, values: T, note = '') {
@@ -473,6 +481,8 @@ const EntryExpect = z.strictObject({
   nlink: intIn(0, LIMITS.nlink, (v) => `nlink is an integer from 0 to ${LIMITS.nlink}, not ${show(v)}`).optional()
     .describe('st_nlink.'),
   errno: choice('errno', ERRNOS).optional().describe('For kind "error": the errno lstat fails with (an outcome other than "ok").'),
+  blocks: intIn(0, LIMITS.fileData / 512 + 8, (v) => `blocks is an integer from 0 to ${LIMITS.fileData / 512 + 8}, not ${show(v)}`).optional()
+    .describe('A regular file\'s st_blocks (512-byte units; tmpfs allocates 4 KiB pages, 8 blocks each): which parts are holes (S17.6), a metacopy file\'s from its data file (S8.7).'),
   xattrs: z.record(XattrName, z.string(says((v) => `an expected xattr value is a string, "*" or null, not ${show(v)}`)).nullable(),
     says((v) => `xattrs must be an object of name -> value, not ${show(v)}`)).optional()
     .describe('Name -> value; "*" means present with any value, null means absent. Names not listed are not checked.'),
@@ -500,7 +510,7 @@ const stepMode = Mode.describe('Permission bits (the umask 0o022 applies where t
 
 const OpenStep = z.strictObject({
   op: z.literal('open').describe('The operation.'),
-  path: MountPath,
+  path: StepPath,
   flags: z.array(choice('open flag', OPEN_FLAGS), says((v) => `flags must be a list of open flags such as ["O_RDONLY"], not ${show(v)}`))
     .describe(`open(2) flags: at most one of O_RDONLY, O_WRONLY, O_RDWR (none is O_RDONLY); O_NONBLOCK is always added, so that a fifo never blocks.`),
   mode: stepMode.optional().describe('The mode O_CREAT creates with; default 420 (0o644).'),
@@ -517,25 +527,38 @@ const OpenStep = z.strictObject({
 
 const TruncateStep = z.strictObject({
   op: z.literal('truncate').describe('The operation.'),
-  path: MountPath,
+  path: StepPath,
   size: intIn(0, LIMITS.fileData, (v) => `a size is an integer from 0 to ${LIMITS.fileData} (1 MiB: the model keeps file data in memory), not ${show(v)}`)
     .describe(`The new size in bytes, 0 to ${LIMITS.fileData} (1 MiB).`),
   expect,
 }).describe('truncate(2): follows symlinks.').meta({ id: 'TruncateStep', title: 'truncate step' });
 
-const UnlinkStep = z.strictObject({ op: z.literal('unlink').describe('The operation.'), path: MountPath, expect })
+const PwriteStep = z.strictObject({
+  op: z.literal('pwrite').describe('The operation.'),
+  path: StepPath,
+  offset: intIn(0, LIMITS.fileData, (v) => `an offset is an integer from 0 to ${LIMITS.fileData} (1 MiB: the model keeps file data in memory), not ${show(v)}`)
+    .describe(`Where the data goes, 0 to ${LIMITS.fileData}; past the end of the file it leaves a hole.`),
+  data: FileData.describe('Written at the offset; latin1.'),
+  expect,
+}).superRefine((s, ctx) => {
+  if (typeof s.offset === 'number' && typeof s.data === 'string' && s.offset + s.data.length > LIMITS.fileData) {
+    ctx.addIssue({ code: 'custom', path: ['offset'], message: `the write ends at ${s.offset + s.data.length}, past ${LIMITS.fileData} (1 MiB)`, input: s.offset });
+  }
+}).describe('open(2) O_WRONLY (follows symlinks, creates nothing), pwrite(2) of `data` at `offset`, close(2) (S17.6).').meta({ id: 'PwriteStep', title: 'pwrite step' });
+
+const UnlinkStep = z.strictObject({ op: z.literal('unlink').describe('The operation.'), path: StepPath, expect })
   .describe('unlink(2).').meta({ id: 'UnlinkStep', title: 'unlink step' });
 
-const MkdirStep = z.strictObject({ op: z.literal('mkdir').describe('The operation.'), path: MountPath, mode: stepMode, expect })
+const MkdirStep = z.strictObject({ op: z.literal('mkdir').describe('The operation.'), path: StepPath, mode: stepMode, expect })
   .describe('mkdir(2).').meta({ id: 'MkdirStep', title: 'mkdir step' });
 
-const RmdirStep = z.strictObject({ op: z.literal('rmdir').describe('The operation.'), path: MountPath, expect })
+const RmdirStep = z.strictObject({ op: z.literal('rmdir').describe('The operation.'), path: StepPath, expect })
   .describe('rmdir(2).').meta({ id: 'RmdirStep', title: 'rmdir step' });
 
 const RenameStep = z.strictObject({
   op: z.literal('rename').describe('The operation.'),
-  src: MountPath,
-  dst: MountPath,
+  src: StepPath,
+  dst: StepPath,
   flags: z.array(choice('rename flag', RENAME_FLAGS), says((v) => `flags must be a list of rename flags such as ["RENAME_NOREPLACE"], not ${show(v)}`))
     .optional().describe('renameat2(2) flags; none is rename(2).'),
   expect,
@@ -543,20 +566,20 @@ const RenameStep = z.strictObject({
 
 const SymlinkStep = z.strictObject({
   op: z.literal('symlink').describe('The operation.'),
-  target: Target(true).describe('Relative, without "..", no "." after a name nor a trailing "/"; "" may be tried (symlink(2) refuses it: ENOENT).'),
-  path: MountPath,
+  target: Target(true, LIMITS.stepName).describe(`Relative, without "..", no "." after a name nor a trailing "/"; names of at most ${LIMITS.stepName} bytes (a longer one than NAME_MAX is stored, and fails where it is followed: S2.9); "" may be tried (symlink(2) refuses it: ENOENT).`),
+  path: StepPath,
   expect,
 }).describe('symlink(2): a new symlink at `path` to `target`.').meta({ id: 'SymlinkStep', title: 'symlink step' });
 
-const LinkStep = z.strictObject({ op: z.literal('link').describe('The operation.'), src: MountPath, dst: MountPath, expect })
+const LinkStep = z.strictObject({ op: z.literal('link').describe('The operation.'), src: StepPath, dst: StepPath, expect })
   .describe('link(2): a new name `dst` for `src` (not following a symlink).').meta({ id: 'LinkStep', title: 'link step' });
 
-const ChmodStep = z.strictObject({ op: z.literal('chmod').describe('The operation.'), path: MountPath, mode: stepMode, expect })
+const ChmodStep = z.strictObject({ op: z.literal('chmod').describe('The operation.'), path: StepPath, mode: stepMode, expect })
   .describe('chmod(2): follows symlinks.').meta({ id: 'ChmodStep', title: 'chmod step' });
 
 const MknodStep = z.strictObject({
   op: z.literal('mknod').describe('The operation.'),
-  path: MountPath,
+  path: StepPath,
   kind: choice('mknod kind', MKNOD_KINDS, '; the harness and the model make only these').describe('fifo, or whiteout: a character device 0/0 (S3.3).'),
   mode: stepMode,
   expect,
@@ -564,14 +587,23 @@ const MknodStep = z.strictObject({
 
 const SetxattrStep = z.strictObject({
   op: z.literal('setxattr').describe('The operation.'),
-  path: MountPath,
+  path: StepPath,
   name: XattrName,
   value: XattrValue,
   flags: choice('xattr flag', XATTR_FLAGS).optional().describe('One flag (not a list); none is 0.'),
   expect,
 }).describe('setxattr(2): follows symlinks.').meta({ id: 'SetxattrStep', title: 'setxattr step' });
 
-const RemovexattrStep = z.strictObject({ op: z.literal('removexattr').describe('The operation.'), path: MountPath, name: XattrName, expect })
+const LsetxattrStep = z.strictObject({
+  op: z.literal('lsetxattr').describe('The operation.'),
+  path: StepPath,
+  name: XattrName,
+  value: XattrValue,
+  flags: choice('xattr flag', XATTR_FLAGS).optional().describe('One flag (not a list); none is 0.'),
+  expect,
+}).describe('lsetxattr(2): on a symlink itself (user.* there is EPERM), otherwise as setxattr.').meta({ id: 'LsetxattrStep', title: 'lsetxattr step' });
+
+const RemovexattrStep = z.strictObject({ op: z.literal('removexattr').describe('The operation.'), path: StepPath, name: XattrName, expect })
   .describe('removexattr(2): follows symlinks.').meta({ id: 'RemovexattrStep', title: 'removexattr step' });
 
 const RemountStep = z.strictObject({
@@ -586,7 +618,7 @@ const RotateStep = z.strictObject({ op: z.literal('rotate').describe('The operat
   .describe('Unmount; the upper becomes the new top lower layer; mount with a new empty upper and workdir (S15.5). Counts as a layer.')
   .meta({ id: 'RotateStep', title: 'rotate step' });
 
-const STEPS = [OpenStep, TruncateStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, RemovexattrStep, RemountStep, RotateStep] as const;
+const STEPS = [OpenStep, TruncateStep, PwriteStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, LsetxattrStep, RemovexattrStep, RemountStep, RotateStep] as const;
 const OPS = STEPS.map((s) => s.shape.op.value);
 
 export const Step = z.discriminatedUnion('op', STEPS, {
@@ -615,8 +647,13 @@ const ProfileOptions = z.strictObject({
   dataOnly: z.boolean().optional().describe('The stack has data-only layers (layers.data).'),
   readonly: choice('readonly', READONLY).optional().describe('"no-upper": a mount without an upper layer (S14.1); "ro": an upper mounted read-only (S14.2).'),
   split: z.boolean().optional().describe('Lower and data-only layers on a filesystem of their own (S8.2, S8.3).'),
+  nested: z.boolean().optional().describe('The lowers are mounted as an inner overlay (read-only, over them and an empty layer), whose merged dir is the one lower layer (S18.1); needs split (the inner is a filesystem of its own) and an upper, and no data-only layers.'),
 }).superRefine((p, ctx) => {
   if (!isObj(p)) return;
+  if (p.nested && (!p.split || p.readonly === 'no-upper' || p.dataOnly)) {
+    ctx.addIssue({ code: 'custom', path: ['nested'], message: 'true needs split true (the inner overlay is a filesystem of its own), an upper, and no dataOnly', input: p });
+    return;
+  }
   const why = profileProblem({ ...DEFAULT_PROFILE, ...p } as Profile);
   if (why) ctx.addIssue({ code: 'custom', path: why.key ? [why.key] : [], message: why.message, input: p });
 }).describe('Effective mount options; those not given are the upstream defaults (redirect_dir follow, uuid auto, everything else off). They must be what the kernel mounts with: no conflict (S1.15), and without an upper layer no index, nfs_export, volatile or split (S1.6, S14.1).')
@@ -753,7 +790,7 @@ export function checkCase(c: Record<string, unknown>, ctx: z.core.$RefinementCtx
     if (s.op === 'rotate' && profile.readonly !== 'no-upper' && ++stack > LIMITS.stack) {
       return issue(['steps', i], `this rotate makes ${stack} layers; the kernel stacks at most ${LIMITS.stack} (OVL_MAX_STACK)`);
     }
-    bytes += s.op === 'truncate' && typeof s.size === 'number' ? s.size : s.op === 'open' && typeof s.data === 'string' ? s.data.length : 0;
+    bytes += s.op === 'truncate' && typeof s.size === 'number' ? s.size : (s.op === 'open' || s.op === 'pwrite') && typeof s.data === 'string' ? s.data.length + (s.op === 'pwrite' && typeof s.offset === 'number' ? s.offset : 0) : 0;
     if (bytes > LIMITS.caseData) return issue(['steps', i], `the case's file data reaches ${bytes} bytes here, over ${LIMITS.caseData} (16 MiB)`);
   }
 }
@@ -787,7 +824,7 @@ export const CASE_RULES: string[] = [
   `Data-only layers (\`layers.data\`) need a profile with \`dataOnly\`; a profile without an upper (\`readonly: "no-upper"\`, the lower-only profile) needs at least 2 lowers and an empty \`upper\`.`,
   `File data of a whole case (layer files, open data, truncate sizes): at most ${LIMITS.caseData} bytes (16 MiB), so that one view's walk fits a guest's 64 MiB frame.`,
   `Names, symlink targets and xattr names are ASCII: the harness writes them as UTF-8 and reads them back as latin1. File data and xattr values are latin1, one byte per character.`,
-  `Paths are at most ${LIMITS.path} bytes (PATH_MAX 4096, less room for the sandbox dir in front) and ${LIMITS.depth} names deep; a name is at most ${LIMITS.name} bytes (NAME_MAX). The model holds neither ENAMETOOLONG nor ERANGE/E2BIG for xattrs, so a case stays below every such limit.`,
+  `Paths are at most ${LIMITS.path} bytes (PATH_MAX 4096, less room for the sandbox dir in front) and ${LIMITS.depth} names deep; a name is at most ${LIMITS.name} bytes (NAME_MAX) in a layer or an expectation, and at most ${LIMITS.stepName} in a step (a longer one fails the lookup: ENAMETOOLONG, S2.9). The model holds no ERANGE/E2BIG for xattrs, so a case stays below those limits.`,
   `An open that writes \`data\` needs O_WRONLY or O_RDWR, and at most one access mode.`,
   `Profile options are the effective ones, as the kernel driver gives every one of them explicitly: no combination the kernel refuses (S1.15), and without an upper layer none it drops (index, nfs_export, volatile) nor \`split\`, which the model holds only with an upper.`,
 ];

@@ -169,6 +169,7 @@ export function resolveOp(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlSt
   switch (a.op) {
     case 'open': return { op: 'open', path: p, flags: a.flags as OpenFlag[], mode: a.mode, ...(a.data !== undefined && !a.flags.includes('O_RDONLY') ? { data: a.data } : {}) };
     case 'truncate': return { op: 'truncate', path: p, size: a.size };
+    case 'pwrite': return { op: 'pwrite', path: p, offset: a.size, data: a.data ?? 'p' };
     case 'unlink': return { op: 'unlink', path: p };
     case 'mkdir': return { op: 'mkdir', path: p, mode: a.mode };
     case 'rmdir': return { op: 'rmdir', path: p };
@@ -179,6 +180,7 @@ export function resolveOp(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlSt
     case 'mknod': return { op: 'mknod', path: p, kind: a.flags[0] as 'fifo' | 'whiteout', mode: a.mode };
     case 'setxattr': return { op: 'setxattr', path: p, name: a.name, value: a.value, ...(a.flags[0] !== 'none' ? { flags: a.flags[0] as XattrFlag } : {}) };
     case 'removexattr': return { op: 'removexattr', path: p, name: a.name };
+    case 'lsetxattr': return { op: 'lsetxattr', path: p, name: a.name, value: a.value, ...(a.flags[0] !== 'none' ? { flags: a.flags[0] as XattrFlag } : {}) };
     case 'remount': return a.flags[0] === 'options' && s ? remountWithOptions(s, a.size) : { op: 'remount' };
     case 'rotate': return { op: 'rotate' };
   }
@@ -477,6 +479,7 @@ export function formatOp(op: Op): string {
   switch (op.op) {
     case 'open': return `open(${q(op.path)}, ${op.flags.join('|')}${op.flags.includes('O_CREAT') ? ', ' + o(op.mode ?? 0o644) : ''})${op.data !== undefined ? ` + write(${q(op.data)})` : ''}`;
     case 'truncate': return `truncate(${q(op.path)}, ${op.size})`;
+    case 'pwrite': return `open(${q(op.path)}, O_WRONLY) + pwrite(${q(op.data)}, ${op.offset})`;
     case 'unlink': return `unlink(${q(op.path)})`;
     case 'mkdir': return `mkdir(${q(op.path)}, ${o(op.mode)})`;
     case 'rmdir': return `rmdir(${q(op.path)})`;
@@ -487,6 +490,7 @@ export function formatOp(op: Op): string {
     case 'mknod': return `mknod(${q(op.path)}, ${op.kind === 'fifo' ? 'S_IFIFO' : 'S_IFCHR 0/0'}|${o(op.mode)})`;
     case 'setxattr': return `setxattr(${q(op.path)}, ${q(op.name)}, ${q(op.value)}, ${op.flags ?? '0'})`;
     case 'removexattr': return `removexattr(${q(op.path)}, ${q(op.name)})`;
+    case 'lsetxattr': return `lsetxattr(${q(op.path)}, ${q(op.name)}, ${q(op.value)}, ${op.flags ?? '0'})`;
     case 'remount': return op.options === undefined ? 'umount + mount' : `umount + mount with ${JSON.stringify(op.options)}`;
     case 'rotate': return 'rotate: umount, the upper becomes the top lower, mount with a new upper';
   }

@@ -191,6 +191,28 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       return whiteouts ? { state: s, outcome: 'ENOTEMPTY', rule: 'S4.8 (broken: whiteouts counted)' } : r;
     },
   },
+  'long-names-allowed': {
+    breaks: 'S2.9: a name longer than NAME_MAX fails its lookup with ENAMETOOLONG',
+    profile: 'default',
+    step(s, op) {
+      const r = applyOp(s, op);
+      return r.outcome === 'ENAMETOOLONG' ? { ...r, outcome: 'ENOENT' } : r; // as if the name were merely missing
+    },
+  },
+  'nested-origin-trusted': {
+    breaks: 'S18.1: a copy-up from an overlay lower stores an empty origin (no file handles), so after a remount the copy shows its own st_ino',
+    profile: 'nested',
+    step: stepAs({ nested: false }, false), // copies up as from a plain lower: an origin the next mount follows
+  },
+  'copy-up-fills-holes': {
+    breaks: 'S17.6: copy-up keeps the holes before the data (SEEK_DATA), and a metacopy upper is all hole',
+    profile: 'metacopy',
+    step: thenEditUpper((s) => {
+      walkLayer(s.upper, (_p, ino) => {
+        if (ino.type === 'file') delete ino.pages; // as if every byte had been written
+      });
+    }),
+  },
   'data-layers-unseen': {
     breaks: 'S7.4: a metacopy file finds its data in a data-only layer through its absolute redirect',
     profile: 'data-only-metacopy',

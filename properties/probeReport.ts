@@ -36,7 +36,7 @@ export function profileRefusal(sys: Sys, p: Profile, fs: LayerFsFacts): { why: s
   const kernel = kernelOf(sys);
   const early = notModelled(p) ?? unsupportedBy(p, kernel) ?? layerFsRefusal(p, fs);
   if (early) return { why: early, mounts: '-', shown: '' };
-  const t = tryMount(sys, profileOptions(p, kernel), { upper: p.readonly !== 'no-upper', split: p.split, dataOnly: p.dataOnly, flags: mountFlags(p) });
+  const t = tryMount(sys, profileOptions(p, kernel), { upper: p.readonly !== 'no-upper', split: p.split, dataOnly: p.dataOnly, nested: p.nested, flags: mountFlags(p) });
   return { why: t.outcome === 'ok' ? null : `the kernel refuses to mount it (${t.outcome})`, mounts: t.outcome, shown: t.shown };
 }
 

@@ -21,7 +21,7 @@ export interface ReplayResult {
 function usesUserXattrs(c: CaseFile): boolean {
   const layers = [...c.layers.lowers, c.layers.upper, ...(c.layers.data ?? [])];
   const inLayers = layers.some((l) => Object.values(l).some((e) => 'xattrs' in e && Object.keys(e.xattrs ?? {}).some((n) => n.startsWith('user.'))));
-  return inLayers || c.steps.some((s) => (s.op === 'setxattr' || s.op === 'removexattr') && s.name.startsWith('user.'));
+  return inLayers || c.steps.some((s) => (s.op === 'setxattr' || s.op === 'lsetxattr' || s.op === 'removexattr') && s.name.startsWith('user.'));
 }
 
 /**

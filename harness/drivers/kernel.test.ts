@@ -104,4 +104,19 @@ describe.skipIf(SKIP !== '')(`kernel driver${SKIP}`, () => {
     expect(mountsUnder(caseRoot)).toEqual([]);
     expect(fs.existsSync(caseRoot)).toBe(false);
   });
+
+  it('nests (S18.1): the outer\'s one lower is the inner overlay over the lowers; both go at teardown, and when the outer fails to mount', async () => {
+    const nested: Profile = { ...DEFAULT_PROFILE, name: 'nested', split: true, nested: true };
+    const facts = await driver.setup(TWO_LOWERS, nested);
+    const caseRoot = facts.shown.split(' ')[1].replace(/\/m$/, '');
+    expect(facts.options).toMatch(/^lowerdir=[^,:]*\/in,upperdir=/);
+    expect(mountsUnder(caseRoot).map((l) => l.split(' ')[0])).toEqual(['tmpfs', 'tmpfs', 'overlay', 'overlay']); // case, lower fs, inner, outer
+    expect(driver.snapshot('merged').get('/f')).toMatchObject({ kind: 'file', data: 'top' });
+    expect(driver.snapshot(0).get('/g')).toMatchObject({ kind: 'file', data: 'g' }); // lower 0: the inner's merged view
+    await driver.teardown();
+    expect(mountsUnder(caseRoot)).toEqual([]);
+    const bad: Profile = { ...nested, userxattr: true, redirect_dir: 'on' }; // the outer conflicts (S1.15), the inner mounted first
+    await expect(driver.setup(TWO_LOWERS, bad)).rejects.toThrow(/EINVAL/);
+    expect(mountsUnder(sandbox.root).map((l) => l.split(' ')[1])).toEqual([sandbox.root]);
+  });
 });

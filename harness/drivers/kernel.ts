@@ -15,6 +15,7 @@ import type { Sandbox } from '../sandbox.js';
 import { kernelOf, localSys, type Sys } from '../sys.js';
 import { findMountsLine } from './external.js';
 import { mountFlags, overlayOptions, profileParams } from './kernelOptions.js';
+import { INNER_PROFILE, innerLayers } from '../../model/nested.js';
 
 const PARAMS = '/sys/module/overlay/parameters';
 /** mount(2) copies one page of options; stay well below it. */
@@ -55,6 +56,8 @@ interface CaseDirs {
   merged: string;
   /** The second tmpfs the lower and data-only layers sit on, for profiles that split them (S8.2). */
   lowerFs?: string;
+  /** Nesting (S18.1): where the inner overlay over the stack's lowers is mounted, the outer's lower. */
+  inner?: string;
 }
 
 /** The kernel driver's syscalls run here (a Sandbox) or in a guest (a Sys from harness/guest). */
@@ -103,7 +106,8 @@ export class KernelDriver implements Driver {
         sandbox.mountTmpfs(lowerFs);
       }
       const work = `${root}/w`;
-      for (const d of [...dirs.lowers, ...dirs.data, dirs.upper, work, dirs.merged]) this.mkdir(d);
+      const innerLowers = profile.nested ? innerLayers(stack.lowers).map((_, i) => `${base}/l${i}`) : [];
+      for (const d of new Set([...dirs.lowers, ...innerLowers, ...dirs.data, dirs.upper, work, dirs.merged])) this.mkdir(d);
       const prefix = privatePrefix(profile);
       const plan = [
         ...stack.lowers.flatMap((layer, i) => layerPlan(dirs.lowers[i], layer, prefix)),
@@ -111,6 +115,7 @@ export class KernelDriver implements Driver {
         ...layerPlan(dirs.upper, stack.upper, prefix),
       ];
       this.sys.build(plan);
+      if (profile.nested) this.mountInner(dirs, innerLowers);
       this.lowersChangedSince = this.sys.watch([...dirs.lowers, ...dirs.data]); // from here on, any change to a lower is seen
       this.profile = profile;
       this.rotations = 0;
@@ -122,6 +127,20 @@ export class KernelDriver implements Driver {
       await this.teardown(); // leave nothing behind a failed set-up
       throw err;
     }
+  }
+
+  /**
+   * S18.1: the inner overlay, read-only over the raw lowers and an empty one, mounted once for
+   * the case (remounts and rotations of the outer leave it); its merged dir is the outer's lower.
+   */
+  private mountInner(dirs: CaseDirs, lowers: string[]): void {
+    const inner = `${dirs.root}/in`;
+    this.mkdir(inner);
+    const rc = this.sys.mount('overlay', inner, 'overlay', mountFlags(INNER_PROFILE), overlayOptions(lowers, '', '', INNER_PROFILE, this.kernel));
+    if (rc !== 'ok') throw new Error(`mount of the inner overlay failed with ${rc}`);
+    this.sys.sandbox.track(inner);
+    dirs.inner = inner;
+    dirs.lowers = [inner];
   }
 
   private mkdir(dir: string): void {
@@ -286,6 +305,7 @@ export class KernelDriver implements Driver {
       this.lowersChangedSince = null;
       this.dirs = null;
       this.mounted = false;
+      if (dirs.inner) sandbox.unmount(dirs.inner); // after the outer, which holds it as a lower
       if (dirs.lowerFs) sandbox.unmount(dirs.lowerFs);
       sandbox.unmount(dirs.root); // the case tmpfs: every layer goes with it
       this.sys.run({ c: 'rmdir', path: dirs.root });

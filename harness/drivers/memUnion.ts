@@ -126,6 +126,15 @@ export class MemUnionDriver implements Driver {
         return 'ok';
       }
       case 'truncate': u.truncateSync(op.path, op.size); return 'ok';
+      case 'pwrite': {
+        const fd = u.openSync(op.path, OPEN_FLAGS.O_WRONLY | O_NONBLOCK);
+        try {
+          u.writeSync(fd, Buffer.from(op.data, 'latin1'), 0, op.data.length, op.offset);
+        } finally {
+          u.closeSync(fd);
+        }
+        return 'ok';
+      }
       case 'unlink': u.unlinkSync(op.path); return 'ok';
       case 'mkdir': u.mkdirSync(op.path, { mode: op.mode }); return 'ok';
       case 'rmdir': u.rmdirSync(op.path); return 'ok';
@@ -138,6 +147,7 @@ export class MemUnionDriver implements Driver {
       case 'chmod': u.chmodSync(op.path, op.mode); return 'ok';
       case 'mknod': return 'EPERM'; // memfs has no device or fifo nodes
       case 'setxattr':
+      case 'lsetxattr':
       case 'removexattr': return 'EOPNOTSUPP'; // memfs has no xattrs
     }
   }

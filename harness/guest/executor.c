@@ -142,6 +142,15 @@ static int open_write_close(const char *path, int flags, mode_t mode, const char
   return close(fd);
 }
 
+/** open(2) O_WRONLY|O_NONBLOCK, pwrite(2) of data at offset, close(2): the pwrite step (S17.6). */
+static int pwrite_close(const char *path, off_t offset, const char *data, size_t len) {
+  int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t w = pwrite(fd, data, len, offset);
+  if (w < 0) { int e = errno; close(fd); errno = e; return -1; }
+  return close(fd);
+}
+
 /** Runs the call whose name is at token i; sets *next to the token after its arguments. */
 static int run_call(int i, int *next) {
   const char *c = str(i);
@@ -149,6 +158,7 @@ static int run_call(int i, int *next) {
   if (!strcmp(c, "open")) { NEED(5); return open_write_close(str(i + 1), (int)num(i + 2), (mode_t)num(i + 3), arg[i + 5], arg_len[i + 5], num(i + 4) != 0); }
   if (!strcmp(c, "mkdir")) { NEED(2); return mkdir(str(i + 1), (mode_t)num(i + 2)); }
   if (!strcmp(c, "chmod")) { NEED(2); return chmod(str(i + 1), (mode_t)num(i + 2)); }
+  if (!strcmp(c, "pwrite")) { NEED(3); return pwrite_close(str(i + 1), (off_t)num(i + 2), arg[i + 3], arg_len[i + 3]); }
   if (!strcmp(c, "truncate")) { NEED(2); return truncate(str(i + 1), (off_t)num(i + 2)); }
   if (!strcmp(c, "unlink")) { NEED(1); return unlink(str(i + 1)); }
   if (!strcmp(c, "rmdir")) { NEED(1); return rmdir(str(i + 1)); }
@@ -203,7 +213,7 @@ static void tok_file(const char *full) {
 
 /**
  * One entry: path, state ("" or the errno of lstat/readdir), st_mode, uid, gid, nlink, ino,
- * dev, rdev, content error ("" or errno), content (file data, symlink target, else empty),
+ * dev, rdev, blocks, content error ("" or errno), content (file data, symlink target, else empty),
  * xattr count, then per xattr: name, value error ("" or errno), value.
  */
 static void walk(const char *rel, const char *full) {
@@ -212,7 +222,7 @@ static void walk(const char *rel, const char *full) {
   tok_s(rel);
   if (lstat(full, &st) < 0) {
     tok_errno(errno);
-    for (int k = 0; k < 7; k++) tok_s("0");
+    for (int k = 0; k < 8; k++) tok_s("0");
     tok_s(""); tok_s("");
     tok_s("0");
     return;
@@ -227,7 +237,7 @@ static void walk(const char *rel, const char *full) {
   if (dir_errno) tok_errno(dir_errno);
   else tok_s("");
   tok_u(st.st_mode); tok_u(st.st_uid); tok_u(st.st_gid); tok_u(st.st_nlink);
-  tok_u((unsigned long long)st.st_ino); tok_u(st.st_dev); tok_u(st.st_rdev);
+  tok_u((unsigned long long)st.st_ino); tok_u(st.st_dev); tok_u(st.st_rdev); tok_u((unsigned long long)st.st_blocks);
   if (S_ISREG(st.st_mode)) tok_file(full);
   else if (S_ISLNK(st.st_mode)) {
     ssize_t n = readlink(full, data_buf, sizeof data_buf);

@@ -23,6 +23,7 @@ function callTokens(call: Call): Token[] {
     case 'mkdir': return ['mkdir', call.path, String(call.mode)];
     case 'chmod': return ['chmod', call.path, String(call.mode)];
     case 'truncate': return ['truncate', call.path, String(call.size)];
+    case 'pwrite': return ['pwrite', call.path, String(call.offset), call.data];
     case 'unlink': return ['unlink', call.path];
     case 'rmdir': return ['rmdir', call.path];
     case 'rename': return ['rename', call.from, call.to, String(call.flags)];
@@ -47,8 +48,8 @@ export function decodeWalk(t: string[]): Snapshot {
   let i = 2;
   const failed = (e: string) => `<${errnoName(Number(e))}>`;
   for (let k = 0; k < count; k++) {
-    const [path, state, mode, uid, gid, nlink, ino, dev, rdev, contentErr, content, nx] = t.slice(i, i + 12);
-    i += 12;
+    const [path, state, mode, uid, gid, nlink, ino, dev, rdev, blocks, contentErr, content, nx] = t.slice(i, i + 13);
+    i += 13;
     const xattrs: Record<string, string> = {};
     for (let x = 0; x < Number(nx); x++, i += 3) xattrs[t[i]] = t[i + 1] ? failed(t[i + 1]) : t[i + 2];
     if (state) {
@@ -59,7 +60,10 @@ export function decodeWalk(t: string[]): Snapshot {
     const entry: SnapEntry = {
       kind, mode: Number(mode) & 0o7777, uid: Number(uid), gid: Number(gid), nlink: Number(nlink), ino: inoOf(ino), dev: Number(dev), xattrs,
     };
-    if (kind === 'file') entry.data = contentErr ? failed(contentErr) : content;
+    if (kind === 'file') {
+      entry.data = contentErr ? failed(contentErr) : content;
+      entry.blocks = Number(blocks);
+    }
     else if (kind === 'symlink') entry.target = contentErr ? failed(contentErr) : content;
     snap.set(path, entry);
   }

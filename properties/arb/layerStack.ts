@@ -20,7 +20,7 @@ const xattrsArb = (ns: string) => fc.option(fc.dictionary(fc.constantFrom(`${ns}
 
 type Raw = { path: string; kind: string; mode: number; data: string; other: string; xattrs?: Record<string, string> };
 
-const rawEntry = (ns: string): fc.Arbitrary<Raw> => fc.record({
+const rawEntry = (ns: string, nested = false): fc.Arbitrary<Raw> => fc.record({
   path: pathArb,
   kind: fc.oneof(
     { weight: 20, arbitrary: fc.constantFrom('file', 'file', 'file', 'dir', 'dir', 'opaque', 'whiteout', 'whiteout', 'symlink', 'link', 'fifo') },
@@ -28,6 +28,8 @@ const rawEntry = (ns: string): fc.Arbitrary<Raw> => fc.record({
     // them met while listing fail the whole readdir with EPERM on 6.18, which the model does
     // not hold yet (one is dropped from the listing); known-answer cases cover S7.3.
     { weight: 1, arbitrary: fc.constantFrom('xwhiteout', 'xdir', 'escaped') },
+    // The escaped forms an inner overlay passes up to an outer one (S3.8, S18.1).
+    ...(nested ? [{ weight: 4, arbitrary: fc.constantFrom('xwhiteout2', 'xdir2', 'opaque2') }] : []),
   ),
   mode: modeArb,
   data: dataArb,
@@ -67,6 +69,9 @@ function toEntry(r: Raw, layer: LayerSpec): EntrySpec | null {
     case 'fifo': return { type: 'fifo', mode: r.mode };
     case 'xwhiteout': return { type: 'file', data: '', xattrs: { 'trusted.overlay.whiteout': 'y' } };
     case 'xdir': return { type: 'dir', mode: 0o755, xattrs: { 'trusted.overlay.opaque': 'x' } };
+    case 'xwhiteout2': return { type: 'file', data: '', xattrs: { 'trusted.overlay.overlay.whiteout': 'y' } };
+    case 'xdir2': return { type: 'dir', mode: 0o755, xattrs: { 'trusted.overlay.overlay.opaque': 'x' } };
+    case 'opaque2': return { type: 'dir', mode: 0o755, xattrs: { 'trusted.overlay.overlay.opaque': 'y' } };
     case 'escaped': return { type: 'file', data: r.data, xattrs: { 'trusted.overlay.overlay.opaque': 'y' } };
     case 'symlink': return { type: 'symlink', target: relativeTarget(r.path, r.other) };
     case 'link': {
@@ -135,8 +140,10 @@ export function layerStack(opts: {
   userXattrs?: boolean;
   /** false: no clusters (merged dirs with several children), as before issue 10. */
   clusters?: boolean;
+  /** The lowers become an inner overlay (S18.1): escaped whiteouts and opaque dirs too. */
+  nested?: boolean;
 }): fc.Arbitrary<StackSpec> {
-  const entry = rawEntry(opts.userXattrs === false ? 'trusted' : 'user');
+  const entry = rawEntry(opts.userXattrs === false ? 'trusted' : 'user', opts.nested);
   const raws = fc.array(entry, { maxLength: opts.maxEntriesPerLayer, size: 'max' });
   const upperEntries = opts.upper === false ? fc.constant([] as Raw[]) : fc.oneof(fc.constant([] as Raw[]), fc.array(entry, { maxLength: Math.ceil(opts.maxEntriesPerLayer / 2) }));
   const minLength = Math.min(opts.minLowers ?? 1, opts.maxLowers);

@@ -33,7 +33,9 @@ export interface AbstractOp {
   value: string;
 }
 
-const freshName = fc.constantFrom(...NAMES, 'n1', 'n2');
+/** Names at NAME_MAX (255 bytes: allowed) and one byte past it (ENAMETOOLONG, S2.9). */
+export const LONG_NAMES = ['l'.repeat(255), 'm'.repeat(256)] as const;
+const freshName = fc.oneof({ weight: 14, arbitrary: fc.constantFrom(...NAMES, 'n1', 'n2') }, { weight: 1, arbitrary: fc.constantFrom(...LONG_NAMES) });
 const nearArb = fc.constantFrom<Near>('same', 'same', 'parent', 'parent', 'child', 'child', 'child', 'sibling', 'sibling', 'sibling', 'link');
 const uniform = fc.record({ pick: fc.nat(1000) });
 const fresh = fc.record({ pick: fc.nat(1000), fresh: freshName });
@@ -101,7 +103,9 @@ function changes(p: Picks, ns: string) {
   const one = fc.tuple(p.path);
   return {
     open: op('open', one, { flags: fc.tuple(accMode, openExtras).map(([a, e]) => [a, ...e]), data: fc.option(data, { nil: undefined }), mode: fc.constantFrom(0o644, 0o600) }),
-    truncate: op('truncate', one, { size: fc.nat(6) }),
+    // Sizes and offsets past a 4 KiB page make holes (S17.6): tmpfs allocates whole pages.
+    truncate: op('truncate', one, { size: fc.oneof({ weight: 6, arbitrary: fc.nat(6) }, { weight: 1, arbitrary: fc.constantFrom(4096, 4097, 12290) }) }),
+    pwrite: op('pwrite', one, { size: fc.constantFrom(0, 2, 4095, 4096, 8195, 12288), data }),
     unlink: op('unlink', one),
     mkdir: op('mkdir', fc.tuple(p.newPath), { mode: fc.constantFrom(0o755, 0o700) }),
     rmdir: op('rmdir', one),
@@ -112,6 +116,7 @@ function changes(p: Picks, ns: string) {
     mknod: op('mknod', fc.tuple(p.newPath), { flags: fc.constantFrom(['fifo'], ['fifo'], ['fifo'], ['whiteout']) }),
     setxattr: op('setxattr', one, { name: xname(ns), value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }),
     removexattr: op('removexattr', one, { name: xname(ns) }),
+    lsetxattr: op('lsetxattr', one, { name: xname(ns), value: fc.constantFrom('1', '2'), flags: xattrFlag }),
   };
 }
 
@@ -131,6 +136,7 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = tr
     ...(rotateWeight > 0 ? [{ weight: rotateWeight, arbitrary: op('rotate', none) }] : []),
     { weight: 6, arbitrary: c.open },
     { weight: 2, arbitrary: c.truncate },
+    { weight: 1, arbitrary: c.pwrite },
     { weight: 3, arbitrary: c.unlink },
     { weight: 2, arbitrary: c.mkdir },
     { weight: 2, arbitrary: c.rmdir },
@@ -141,6 +147,7 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = tr
     { weight: 1, arbitrary: c.mknod },
     { weight: 2, arbitrary: c.setxattr },
     { weight: 1, arbitrary: c.removexattr },
+    { weight: 1, arbitrary: c.lsetxattr },
   );
 }
 
