@@ -127,7 +127,7 @@ function isNumber(v: string | number): boolean {
 }
 
 /** st_ino's bits 32-63 (model entries carry them as inoHigh). */
-function inoHigh(e: SnapEntry): number {
+export function inoHigh(e: SnapEntry): number {
   if (typeof e.ino === 'number') return Math.floor(e.ino / 2 ** 32);
   return isNumber(e.ino) ? Number(BigInt(e.ino) >> 32n) : e.inoHigh ?? 0;
 }
