@@ -143,7 +143,7 @@ function remove(s: OvlState, parent: OvlDentry, child: OvlDentry, name: string):
   const parentUp = copyUp(s2, parent.path);
   const counted = nlinkStart(s2, child.path);
   s2.memOrigin.delete(child.path);
-  if (lp) parentUp.children!.set(name, newInode(s2.upper, 'whiteout', 0));
+  if (lp) parentUp.children!.set(name, (s2.upper.whiteout ??= newInode(s2.upper, 'whiteout', 0))); // S3.2: a link of the shared whiteout
   else parentUp.children!.delete(name);
   if (counted) nlinkEnd(s2, counted.origin, counted.up, counted.nlink - 1);
   return ok(s2, lp ? (isDir(child) ? 'S4.8' : 'S4.7') : 'S4.7');

@@ -2,7 +2,7 @@
 // `ovlcheck run --mutate NAME` must find a divergence quickly with a tiny case.
 
 import { applyOp, type Op, type Step } from '../model/index.js';
-import { baseName, findInLayer, parentPath, walkLayer } from '../model/layerFs.js';
+import { baseName, findInLayer, newInode, parentPath, walkLayer, type Inode } from '../model/layerFs.js';
 import { lookupPath } from '../model/lookup.js';
 import { forWrite, type OvlState } from '../model/state.js';
 
@@ -185,6 +185,22 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       const whiteouts = d?.upper && d.lowers.length > 0 && [...d.upper.children!.values()].some((c) => c.type === 'whiteout');
       return whiteouts ? { state: s, outcome: 'ENOTEMPTY', rule: 'S4.8 (broken: whiteouts counted)' } : r;
     },
+  },
+  'whiteouts-not-shared': {
+    breaks: 'S3.2: whiteouts left by unlink and rmdir are links of one shared whiteout inode',
+    profile: 'default',
+    step: thenEditUpper((s) => {
+      const seen = new Set<Inode>();
+      const dirs: Inode[] = [];
+      walkLayer(s.upper, (_p, ino) => void (ino.type === 'dir' && dirs.push(ino)));
+      for (const dir of dirs) {
+        for (const [name, child] of dir.children!) {
+          if (child.type !== 'whiteout') continue;
+          if (seen.has(child)) dir.children!.set(name, newInode(s.upper, 'whiteout', 0)); // each its own
+          seen.add(child);
+        }
+      }
+    }),
   },
   'data-layers-unseen': {
     breaks: 'S7.4: a metacopy file finds its data in a data-only layer through its absolute redirect',
