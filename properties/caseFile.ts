@@ -206,7 +206,8 @@ function checkIdentities(exp: Expectation, views: Views, side: string, out: stri
     const [view, path] = splitNameRef(ref);
     const e = vs.get(view)?.get(path);
     if (!e) out.push(`${side} ${ref} is absent${when}, known answer names it`);
-    return e;
+    else if (e.kind === 'error') out.push(`${side} ${ref} is listed but its lookup fails (${e.errno})${when}: it has no st_ino`);
+    return e?.kind === 'error' ? undefined : e;
   };
   const groups = (list: string[][] | undefined, key: (e: SnapEntry) => string, holds: (keys: string[]) => boolean, what: string, known: string) => {
     for (const group of list ?? []) {

@@ -69,6 +69,10 @@ const PROBES: Probe[] = [
     what: 'errno of a listed name', profile: 'default', point: 'mount', upper: { '/v/w': { type: 'file', xattrs: { 'trusted.overlay.whiteout': 'y' } } },
     right: { merged: { '/v/w': { kind: 'error', errno: 'ENOENT' } } }, wrong: { merged: { '/v/w': { kind: 'error', errno: 'EPERM' } } }, says: /merged \/v\/w errno = "ENOENT", known answer "EPERM"/,
   },
+  {
+    what: 'no identity for a listed name', profile: 'default', point: 'mount', upper: { '/v/w': { type: 'file', xattrs: { 'trusted.overlay.whiteout': 'y' } } },
+    right: { distinctInode: [['/a', '/u']] }, wrong: { distinctInode: [['/v/w', '/u']] }, says: /\/v\/w is listed but its lookup fails \(ENOENT\)/,
+  },
   { what: 'data', profile: 'data-only', point: 'mount', right: { data: [{ '/blob': { data: 'blob' } }], merged: { '/blob': null } }, wrong: { data: [{ '/blob': { data: 'other' } }] }, says: /data0 \/blob data = "blob"/ },
 ];
 
