@@ -533,7 +533,7 @@ const identityFields = {
   sameIno: Group('sameIno').optional()
     .describe('Groups of names that show the same st_ino number, whatever their st_dev: an overlay name and the layer object whose number it shows (S8.1, S8.9a).'),
   inoSince: z.record(NameRef, InoSinceValue, says((v) => `inoSince must be an object of name -> "same", "changed" or a name, not ${show(v)}`)).optional()
-    .describe('Name -> how its st_ino (the number, bits 32-63 included; not st_dev, which a remount may change) compares with an earlier point, `inoSinceStep`: S8.1 (kept across copy-up and remount), S8.4 and S8.10 (changed).'),
+    .describe('Name -> how its st_ino (the number, bits 32-63 included; not st_dev, which a remount may change) compares with an earlier point, `inoSinceStep`: S8.1 (kept across copy-up and remount), S8.4 and S8.10 (changed). Not across a mount for a number the overlay hands out for one mount (dirs on split filesystems without xino, S8.2): the model refuses such an answer.'),
   inoSinceStep: z.int(says((v) => `inoSinceStep is a step number (0: right after the mount), not ${show(v)}`)).min(0, says((v) => `inoSinceStep is 0 (the mount) or a step number, not ${show(v)}`)).optional()
     .describe('The point `inoSince` compares with: 0 (default), right after the mount; N, after step N (1-based), which must come before.'),
 };

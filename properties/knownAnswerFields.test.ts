@@ -99,6 +99,13 @@ function probeAll(driver: () => Driver, side: string): void {
 
 describe('known-answer fields: model against model', () => {
   probeAll(() => new ModelDriver(runningKernel()), 'model');
+  it('no known answer holds for an overlay-private st_ino across a mount (S8.2)', async () => {
+    for (const how of ['same', 'changed']) {
+      const lines = await answers(caseWith('split-fs', 'remount', { inoSince: { '/d': how, '/b': 'same' }, distinctInode: [['/a', '/b']] }), new ModelDriver(runningKernel()));
+      expect(lines).toEqual(['after remount model: /d shows an st_ino the overlay hands out for one mount (S8.2): whether it is the same after another mount is not known']
+        .flatMap((l) => [l, l]));
+    }
+  });
   it('an earlier point must come before', () => {
     expect(() => parseCase(JSON.stringify({ ovlcheck: 1, layers: { lowers: [{}] }, expect: { inoSince: { '/': 'same' } }, steps: [] }), 'c'))
       .toThrow(/expect.inoSince: right after the mount there is no earlier point/);
