@@ -494,13 +494,13 @@ const View = (which: string) => z.record(MountPath, EntryExpect.nullable(),
 
 const LayerViews = (which: string, what: string) => z.array(View(`a ${which} layer`), says((v) => `${which} must be a list of views, one per layer (path -> expected entry), not ${show(v)}`))
   .max(LIMITS.stack, says(() => `more ${which} views than layers (at most ${LIMITS.stack})`))
-  .describe(`${what}, in stack order (the i-th is view ${which === 'lowers' ? 'lower' : 'data'}i of reports): path in that layer directory, as the harness reads it (private xattrs included) -> expected entry, or null: absent. \`{}\` checks nothing for a layer.`);
+  .describe(`${what}; ${which}[i] is the view ${which === 'lowers' ? 'lower' : 'data'}<i> of reports: path in that layer directory, as the harness reads it (private xattrs included) -> expected entry, or null: absent. \`{}\` checks nothing for a layer.`);
 
 const viewFields = {
   merged: View('merged').optional(),
   upper: View('upper').optional(),
   lowers: LayerViews('lowers', 'The lower layers, top first (after a rotate, lowers[0] is the former upper)').optional(),
-  data: LayerViews('data', 'The data-only layers').optional(),
+  data: LayerViews('data', 'The data-only layers, in stack order').optional(),
 };
 
 /** A name in one view: "/a" (merged), "upper:/a", "lower0:/a", "data0:/a". */
