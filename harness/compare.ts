@@ -19,8 +19,9 @@
 //   - timestamps (copy-up keeps mtime but ctime is new; nothing here is about time);
 //   - the value of P.origin (a file handle with the lower fs's UUID and inode generation)
 //     and of P.uuid (random): only their presence is compared;
-//   - whiteout nlink and whiteout inode identity (S3.2: unlink/rmdir whiteouts are hard
-//     links to one shared inode in the workdir, rename whiteouts are not);
+//   - whiteout nlink (S3.2: unlink/rmdir whiteouts are hard links to one shared inode in the
+//     workdir, which holds links of its own; their identity is compared: which whiteouts share
+//     it, per mount, and that rename whiteouts do not);
 //   - st_blocks of anything but a regular file (tmpfs stores short symlinks inline, long ones
 //     in a page); directory st_size, st_blocks, d_ino and readdir order (S9.3: listings are compared
 //     as sets), and the workdir, which overlay empties at every mount (S15.1a);
@@ -130,7 +131,7 @@ function isNumber(v: string | number): boolean {
 }
 
 /** st_ino's bits 32-63 (model entries carry them as inoHigh). */
-function inoHigh(e: SnapEntry): number {
+export function inoHigh(e: SnapEntry): number {
   if (typeof e.ino === 'number') return Math.floor(e.ino / 2 ** 32);
   return isNumber(e.ino) ? Number(BigInt(e.ino) >> 32n) : e.inoHigh ?? 0;
 }
@@ -172,8 +173,8 @@ function diffEntry(
     const dev = inodes.checkDev(e.dev, a.dev, `${view} ${path}`);
     if (dev) push('st_dev', dev.expected, dev.actual);
   }
-  if (e.kind === 'whiteout') return; // S3.2: shared whiteout inode, nlink grows
-  if (e.nlink !== a.nlink) push('nlink', e.nlink, a.nlink);
+  // S3.2: unlink/rmdir whiteouts are links of one shared inode, whose workdir links the index may add to
+  if (e.kind !== 'whiteout' && e.nlink !== a.nlink) push('nlink', e.nlink, a.nlink);
   const inode = inodes.checkIno(e.ino, a.ino, `${view} ${path}`);
   if (inode) push('st_ino', inode.expected, inode.actual);
   const high = e.inoHigh ?? 0;

@@ -163,7 +163,7 @@ function remove(s: OvlState, parent: OvlDentry, child: OvlDentry, name: string):
   const parentUp = copyUp(s2, parent.path);
   const counted = nlinkStart(s2, child.path);
   s2.memOrigin.delete(child.path);
-  if (lp) parentUp.children!.set(name, newInode(s2.upper, 'whiteout', 0));
+  if (lp) parentUp.children!.set(name, (s2.upper.whiteout ??= newInode(s2.upper, 'whiteout', 0))); // S3.2: a link of the shared whiteout
   else parentUp.children!.delete(name);
   if (lp) cover('S3.1');
   else if (parent.lowers.length === 0 && parent.upper && isOpaque(s, parent.upper)) cover('S3.7'); // nothing below to hide

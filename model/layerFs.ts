@@ -44,6 +44,12 @@ export interface LayerFs {
    * them and fails ENODATA until they are removed. The origins' ids.
    */
   unverifiable?: Set<string>;
+  /**
+   * The upper's shared whiteout (S3.2): the whiteout in the workdir that every whiteout an
+   * unlink or rmdir leaves during this mount is a hard link of (dir.c ovl_whiteout). Absent
+   * until the first one, and at each mount (the workdir is emptied, S15.1a).
+   */
+  whiteout?: Inode;
 }
 
 const DEFAULT_MODE = { dir: 0o755, file: 0o644, fifo: 0o644, symlink: 0o777, whiteout: 0 } as const;
@@ -159,7 +165,9 @@ export function cloneLayer(layer: LayerFs): LayerFs {
     return c;
   };
   const index = layer.index && new Map([...layer.index].map(([k, v]) => [k, copy(v)]));
-  return { name: layer.name, root: copy(layer.root), next: layer.next, ...(index ? { index } : {}), ...(layer.unverifiable ? { unverifiable: new Set(layer.unverifiable) } : {}) };
+  const whiteout = layer.whiteout && copy(layer.whiteout);
+  const unverifiable = layer.unverifiable && new Set(layer.unverifiable);
+  return { name: layer.name, root: copy(layer.root), next: layer.next, ...(index ? { index } : {}), ...(whiteout ? { whiteout } : {}), ...(unverifiable ? { unverifiable } : {}) };
 }
 
 /** Real link counts: names per non-directory inode, 2 + subdirectories per directory. */
@@ -178,6 +186,7 @@ export function linkCounts(layer: LayerFs): Map<Inode, number> {
   walk(layer.root);
   for (const ino of counts.keys()) if (ino.nlink !== undefined) counts.set(ino, ino.nlink);
   for (const ino of layer.index?.values() ?? []) if (ino.type !== 'dir') counts.set(ino, (counts.get(ino) ?? 0) + 1);
+  if (layer.whiteout) counts.set(layer.whiteout, (counts.get(layer.whiteout) ?? 0) + 1); // its own name in the workdir
   return counts;
 }
 

@@ -166,6 +166,9 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
       cover('S2.3');
       break; // S2.3: a non-dir below a dir stops the merge
     }
+    // S2.12, S16.3: with nfs_export=on (verify_lower), an upper dir is merged only with the lower
+    // dir its P.origin names (namei.c ovl_verify_origin; one without, ovl_fix_origin records first).
+    if (d.upper && d.lowers.length === 0 && s.profile.nfs_export && !originNames(s, d.upper, l)) break;
     // d.last (namei.c): following redirects, the bottom layer of the whole stack; not following
     // them, the last layer below this parent.
     const last = s.profile.redirect_dir === 'nofollow' ? i === stack.length - 1 : pl.layer === s.lowers.length - 1;
@@ -230,6 +233,12 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     else d.dataLower = undefined;
   }
   return d;
+}
+
+/** Whether an upper dir's P.origin, if it has one, names this lower dir (an empty one names none: "origin unknown"). */
+function originNames(s: OvlState, upper: Inode, lower: Inode): boolean {
+  const origin = upper.xattrs[`${privatePrefix(s.profile)}origin`];
+  return origin === undefined || origin === lower.id;
 }
 
 export function isMetacopy(s: OvlState, ino: Inode): boolean {

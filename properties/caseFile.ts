@@ -4,16 +4,37 @@
 import { DEFAULT_PROFILE, namedProfile } from '../model/index.js';
 import type { KernelVersion, Op, Outcome, Profile, SnapEntry, StackSpec } from '../model/index.js';
 import { caseSchema, kernelTerms, oneLine, show, validate } from './caseSchema.js';
+import { inoHigh } from '../harness/compare.js';
 
 /** Partial facts about one name; null means "must not exist". */
-export type EntryExpect = Partial<Pick<SnapEntry, 'kind' | 'mode' | 'data' | 'target' | 'nlink' | 'errno' | 'blocks'>> & {
+export type EntryExpect = Partial<Pick<SnapEntry, 'kind' | 'mode' | 'uid' | 'gid' | 'data' | 'target' | 'nlink' | 'errno' | 'inoHigh' | 'blocks'>> & {
+  /** The class of st_dev: the merged root's, a layer's own, or another (a pseudo device, S8.2). */
+  dev?: DevClass;
   xattrs?: Record<string, string | null>;
 };
 
+export type DevClass = 'overlay' | 'pseudo' | 'layer';
+
+/** Path -> expected entry, or null: absent. */
+export type ViewExpect = Record<string, EntryExpect | null>;
+
 export interface Expectation {
   outcome?: Outcome;
-  merged?: Record<string, EntryExpect | null>;
-  upper?: Record<string, EntryExpect | null>;
+  merged?: ViewExpect;
+  upper?: ViewExpect;
+  /** lowers[i] is the view lower<i>, data[i] the view data<i>. */
+  lowers?: ViewExpect[];
+  data?: ViewExpect[];
+  /** Names ("/a", "upper:/a", "lower0:/a") that are one object: same st_dev and st_ino. */
+  sameInode?: string[][];
+  /** Names no two of which are one object. */
+  distinctInode?: string[][];
+  /** Names that show the same st_ino number, whatever their st_dev. */
+  sameIno?: string[][];
+  /** Name -> its st_ino against the point inoSinceStep: "same", "changed", or the st_ino another name showed then. */
+  inoSince?: Record<string, string>;
+  /** 0: right after the mount (default); N: after step N. */
+  inoSinceStep?: number;
 }
 
 export type CaseStep = Op & { expect?: Expectation };
@@ -98,45 +119,133 @@ export function profileOf(c: CaseFile): Profile {
   return { ...DEFAULT_PROFILE, ...(c.profile ?? {}) };
 }
 
+type Views = Map<string, Map<string, SnapEntry>>;
+
+/** The views an expectation names, as a session reports them: merged, upper, lower<i>, data<i>. */
+function expectedViews(exp: Expectation): [string, ViewExpect][] {
+  return [
+    ...(['merged', 'upper'] as const).flatMap((v): [string, ViewExpect][] => (exp[v] ? [[v, exp[v]]] : [])),
+    ...(exp.lowers ?? []).map((v, i): [string, ViewExpect] => [`lower${i}`, v]),
+    ...(exp.data ?? []).map((v, i): [string, ViewExpect] => [`data${i}`, v]),
+  ];
+}
+
+/** "upper:/a" -> ["upper", "/a"]; "/a" -> ["merged", "/a"]. */
+export function splitNameRef(ref: string): [string, string] {
+  const at = ref.indexOf(':/');
+  return at < 0 ? ['merged', ref] : [ref.slice(0, at), ref.slice(at + 1)];
+}
+
+/** The st_ino an entry shows, bits 32-63 included (the model names it, with xino's fsid apart). */
+function inoOf(e: SnapEntry): string {
+  return `${String(e.ino)}#${e.inoHigh ?? 0}`;
+}
+
+/** The object an entry is: st_dev and st_ino. */
+function objectOf(e: SnapEntry): string {
+  return `${String(e.dev)}|${inoOf(e)}`;
+}
+
+/** The class of a device: the merged root's (the overlay's), a layer's own fs's, or another (a pseudo device). */
+function devClass(dev: SnapEntry['dev'], views: Views): DevClass {
+  if (dev === views.get('merged')?.get('/')?.dev) return 'overlay';
+  for (const [view, snap] of views) if (view !== 'merged' && snap.get('/')?.dev === dev) return 'layer';
+  return 'pseudo';
+}
+
 /** Check a known answer against one side's views; returns one line per mismatch. */
 export function checkExpectation(
-  exp: Expectation | undefined, outcome: Outcome | undefined, views: Map<string, Map<string, SnapEntry>>, side: string,
+  exp: Expectation | undefined, outcome: Outcome | undefined, views: Views, side: string, earlier?: (step: number) => Views | undefined,
 ): string[] {
   if (!exp) return [];
   const out: string[] = [];
   if (exp.outcome !== undefined && outcome !== undefined && exp.outcome !== outcome) {
     out.push(`${side}: outcome ${outcome}, known answer ${exp.outcome}`);
   }
-  for (const view of ['merged', 'upper'] as const) {
+  for (const [view, want] of expectedViews(exp)) {
     const snap = views.get(view);
     if (!snap) {
-      if (exp[view]) out.push(`${side}: no ${view} view (the mount has no upper layer)`);
+      // A layer view may be {} to leave that layer unchecked; an upper expectation needs an upper.
+      if (view === 'upper') out.push(`${side}: no upper view (the mount has no upper layer)`);
+      else if (Object.keys(want).length > 0) out.push(`${side}: no ${view} view (the stack has no such layer)`);
       continue;
     }
-    for (const [path, want] of Object.entries(exp[view] ?? {})) {
-      const got = snap.get(path);
-      if (want === null) {
-        if (got) out.push(`${side}: ${view} ${path} exists, known answer: absent`);
-        continue;
-      }
-      if (!got) {
-        out.push(`${side}: ${view} ${path} is absent`);
-        continue;
-      }
-      for (const [k, v] of Object.entries(want)) {
-        if (k === 'xattrs') {
-          for (const [xn, xv] of Object.entries(v as Record<string, string | null>)) {
-            const gv = got.xattrs[xn];
-            if (xv === null ? gv !== undefined : gv !== xv && xv !== '*') out.push(`${side}: ${view} ${path} xattr ${xn} = ${JSON.stringify(gv)}, known answer ${JSON.stringify(xv)}`);
-            if (xv === '*' && gv === undefined) out.push(`${side}: ${view} ${path} xattr ${xn} absent, known answer: present`);
-          }
-        } else if (k === 'blocks' && got.blocks === undefined) {
-          continue; // an implementation whose walk does not read st_blocks
-        } else if ((got as unknown as Record<string, unknown>)[k] !== v) {
-          out.push(`${side}: ${view} ${path} ${k} = ${JSON.stringify((got as unknown as Record<string, unknown>)[k])}, known answer ${JSON.stringify(v)}`);
+    checkView(view, want, snap, views, `${side}:`, out);
+  }
+  checkIdentities(exp, views, `${side}:`, out, earlier);
+  return out;
+}
+
+function checkView(view: string, wants: ViewExpect, snap: Map<string, SnapEntry>, views: Views, side: string, out: string[]): void {
+  for (const [path, want] of Object.entries(wants)) {
+    const got = snap.get(path);
+    if (want === null) {
+      if (got) out.push(`${side} ${view} ${path} exists, known answer: absent`);
+      continue;
+    }
+    if (!got) {
+      out.push(`${side} ${view} ${path} is absent`);
+      continue;
+    }
+    for (const [k, v] of Object.entries(want)) {
+      if (k === 'xattrs') {
+        for (const [xn, xv] of Object.entries(v as Record<string, string | null>)) {
+          const gv = got.xattrs[xn];
+          if (xv === null ? gv !== undefined : gv !== xv && xv !== '*') out.push(`${side} ${view} ${path} xattr ${xn} = ${JSON.stringify(gv)}, known answer ${JSON.stringify(xv)}`);
+          if (xv === '*' && gv === undefined) out.push(`${side} ${view} ${path} xattr ${xn} absent, known answer: present`);
         }
+        continue;
       }
+      if (k === 'blocks' && got.blocks === undefined) continue; // an implementation whose walk does not read st_blocks
+      const actual = k === 'dev' ? devClass(got.dev, views) : k === 'inoHigh' ? inoHigh(got) : (got as unknown as Record<string, unknown>)[k];
+      if (actual !== v) out.push(`${side} ${view} ${path} ${k} = ${JSON.stringify(actual)}, known answer ${JSON.stringify(v)}`);
     }
   }
-  return out;
+}
+
+/** sameInode, distinctInode, sameIno and inoSince. */
+function checkIdentities(exp: Expectation, views: Views, side: string, out: string[], earlier?: (step: number) => Views | undefined): void {
+  const entryIn = (vs: Views, ref: string, when = ''): SnapEntry | undefined => {
+    const [view, path] = splitNameRef(ref);
+    const e = vs.get(view)?.get(path);
+    if (!e) out.push(`${side} ${ref} is absent${when}, known answer names it`);
+    else if (e.kind === 'error') out.push(`${side} ${ref} is listed but its lookup fails (${e.errno})${when}: it has no st_ino`);
+    return e?.kind === 'error' ? undefined : e;
+  };
+  const groups = (list: string[][] | undefined, key: (e: SnapEntry) => string, holds: (keys: string[]) => boolean, what: string, known: string) => {
+    for (const group of list ?? []) {
+      const entries = group.map((ref) => entryIn(views, ref));
+      if (entries.some((e) => e === undefined)) continue;
+      const keys = entries.map((e) => key(e!));
+      if (!holds(keys)) out.push(`${side} ${group.join(', ')} ${what}, known answer: ${known}`);
+    }
+  };
+  groups(exp.sameInode, objectOf, (k) => new Set(k).size === 1, 'are not all one object (st_dev and st_ino)', 'one object');
+  groups(exp.distinctInode, objectOf, (k) => new Set(k).size === k.length, 'include one object twice (st_dev and st_ino)', 'all distinct');
+  groups(exp.sameIno, inoOf, (k) => new Set(k).size === 1, 'do not all show one st_ino', 'one st_ino');
+  if (!exp.inoSince) return;
+  const at = exp.inoSinceStep ?? 0;
+  const then = earlier?.(at);
+  const point = at === 0 ? 'the mount' : `step ${at}`;
+  if (!then) {
+    out.push(`${side} no views of ${point} to compare st_ino with`);
+    return;
+  }
+  for (const [ref, how] of Object.entries(exp.inoSince)) {
+    const now = entryIn(views, ref);
+    const before = entryIn(then, how === 'same' || how === 'changed' ? ref : how, ` after ${point}`);
+    if (!now || !before) continue;
+    // The model names a number the overlay hands out for one mount "…@<mount>" (S8.2): the
+    // kernel may hand out the same one at the next mount, or not; no known answer holds.
+    const mounts = [now, before].map((e) => /@(\d+)$/.exec(String(e.ino))?.[1]);
+    if (mounts.some((m) => m !== undefined) && mounts[0] !== mounts[1]) {
+      out.push(`${side} ${ref} shows an st_ino the overlay hands out for one mount (S8.2): whether it is the same after another mount is not known`);
+      continue;
+    }
+    const same = inoOf(now) === inoOf(before);
+    if (how === 'changed' ? same : !same) {
+      const was = how === 'same' || how === 'changed' ? 'it' : how;
+      out.push(`${side} ${ref} st_ino ${same ? 'is the one' : 'is not the one'} ${was} showed after ${point}, known answer: ${how === 'changed' ? 'changed' : 'the same'}`);
+    }
+  }
 }

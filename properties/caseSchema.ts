@@ -472,14 +472,23 @@ const Outcome = z.enum(['ok', ...ERRNOS], says((v) => `unknown outcome ${show(v)
   .describe('"ok", or the name of the errno the step fails with, as in errno.h: one the model knows (model/types.ts Errno).')
   .meta({ id: 'Outcome', title: 'Outcome' });
 
+/** The device classes of st_dev (model/inodeNumbers.ts): the overlay's own, a pseudo device per underlying fs (S8.2), a layer's fs. */
+export const DEV_CLASSES = ['overlay', 'pseudo', 'layer'] as const;
+
 const EntryExpect = z.strictObject({
   kind: choice('kind', ENTRY_KINDS).optional().describe('What the name is ("error": listed, but lstat fails).'),
   mode: Mode.optional(),
+  uid: intIn(0, 0xfffffffe, (v) => `a uid is an integer from 0 to 4294967294, not ${show(v)}`).optional().describe('st_uid.'),
+  gid: intIn(0, 0xfffffffe, (v) => `a gid is an integer from 0 to 4294967294, not ${show(v)}`).optional().describe('st_gid.'),
   data: FileData.optional().describe('A regular file\'s whole content.'),
   target: z.string(says((v) => `a symlink target must be a string, not ${show(v)}`)).max(LIMITS.path, says(() => `a target over ${LIMITS.path} bytes`)).optional()
     .describe('A symlink\'s target.'),
   nlink: intIn(0, LIMITS.nlink, (v) => `nlink is an integer from 0 to ${LIMITS.nlink}, not ${show(v)}`).optional()
     .describe('st_nlink.'),
+  dev: choice('device class', DEV_CLASSES).optional()
+    .describe('The class of st_dev (S8.1-S8.3): "overlay", the st_dev of the merged root; "layer", that of a layer\'s own filesystem (as its views show it); "pseudo", any other (the anonymous device overlay gives each underlying fs, S8.2).'),
+  inoHigh: intIn(0, 0xffffffff, (v) => `inoHigh is an integer from 0 to 4294967295 (st_ino bits 32-63), not ${show(v)}`).optional()
+    .describe('st_ino bits 32-63, where xino puts the layer\'s fsid (S8.3): 2147483648 (0x80000000) for the first lower fs of two.'),
   errno: choice('errno', ERRNOS).optional().describe('For kind "error": the errno lstat fails with (an outcome other than "ok").'),
   blocks: intIn(0, LIMITS.fileData / 512 + 8, (v) => `blocks is an integer from 0 to ${LIMITS.fileData / 512 + 8}, not ${show(v)}`).optional()
     .describe('A regular file\'s st_blocks (512-byte units; tmpfs allocates 4 KiB pages, 8 blocks each): which parts are holes (S17.6), a metacopy file\'s from its data file (S8.7).'),
@@ -493,14 +502,58 @@ const View = (which: string) => z.record(MountPath, EntryExpect.nullable(),
   says((v) => `${which} must be an object of path -> expected entry (or null: absent), not ${show(v)}`))
   .describe(`Path in the ${which} view -> expected entry, or null: the name does not exist.`);
 
-const viewFields = { merged: View('merged').optional(), upper: View('upper').optional() };
+const LayerViews = (which: string, what: string) => z.array(View(`a ${which} layer`), says((v) => `${which} must be a list of views, one per layer (path -> expected entry), not ${show(v)}`))
+  .max(LIMITS.stack, says(() => `more ${which} views than layers (at most ${LIMITS.stack})`))
+  .describe(`${what}; ${which}[i] is the view ${which === 'lowers' ? 'lower' : 'data'}<i> of reports: path in that layer directory, as the harness reads it (private xattrs included) -> expected entry, or null: absent. \`{}\` checks nothing for a layer.`);
 
-const StepExpectation = z.strictObject({ outcome: Outcome.optional(), ...viewFields })
+const viewFields = {
+  merged: View('merged').optional(),
+  upper: View('upper').optional(),
+  lowers: LayerViews('lowers', 'The lower layers, top first (after a rotate, lowers[0] is the former upper)').optional(),
+  data: LayerViews('data', 'The data-only layers, in stack order').optional(),
+};
+
+/** A name in one view: "/a" (merged), "upper:/a", "lower0:/a", "data0:/a". */
+const NAME_REF_RE = /^(?:(upper|lower\d{1,3}|data\d{1,3}):)?(\/.*)$/;
+
+/** Why s does not name an entry of a view, or null. */
+export function nameRefProblem(s: string): string | null {
+  const m = NAME_REF_RE.exec(s);
+  if (!m) return `${show(s)} is not a name: a merged path ("/a") or a view and a path ("upper:/a", "lower0:/a", "data0:/a")`;
+  return pathProblem(m[2], true);
+}
+
+const NameRef = checkedString(nameRefProblem, (v) => `a name must be a string such as "/a" or "upper:/a", not ${show(v)}`)
+  .meta({ pattern: `^(?:(?:upper|lower[0-9]{1,3}|data[0-9]{1,3}):)?/` })
+  .describe('A name in a view: a merged path ("/a"), or the view and a path in it ("upper:/a", "lower0:/a", "data0:/a").')
+  .meta({ id: 'NameRef', title: 'Name in a view' });
+
+const Group = (what: string) => z.array(z.array(NameRef, says((v) => `a group is a list of names, not ${show(v)}`))
+  .min(2, says(() => 'a group names at least 2 names')), says((v) => `${what} must be a list of groups of names, not ${show(v)}`));
+
+const InoSinceValue = z.union([z.enum(['same', 'changed']), NameRef], {
+  error: (iss) => `"same", "changed" or a name (whose st_ino then it shows now), not ${show(inputOf(iss))}`,
+}).describe('"same": the name shows the st_ino it showed then; "changed": another; a name ("/a", "upper:/a"): the st_ino that name showed then (a rename).');
+
+const identityFields = {
+  sameInode: Group('sameInode').optional()
+    .describe('Groups of names each of which is one object: the same st_dev and st_ino (hard links, S6.6; shared whiteouts, S3.2).'),
+  distinctInode: Group('distinctInode').optional()
+    .describe('Groups of names no two of which are one object: st_dev or st_ino differ (a broken hard link, S6.5).'),
+  sameIno: Group('sameIno').optional()
+    .describe('Groups of names that show the same st_ino number, whatever their st_dev: an overlay name and the layer object whose number it shows (S8.1, S8.9a).'),
+  inoSince: z.record(NameRef, InoSinceValue, says((v) => `inoSince must be an object of name -> "same", "changed" or a name, not ${show(v)}`)).optional()
+    .describe('Name -> how its st_ino (the number, bits 32-63 included; not st_dev, which a remount may change) compares with an earlier point, `inoSinceStep`: S8.1 (kept across copy-up and remount), S8.4 and S8.10 (changed). Not across a mount for a number the overlay hands out for one mount (dirs on split filesystems without xino, S8.2): the model refuses such an answer.'),
+  inoSinceStep: z.int(says((v) => `inoSinceStep is a step number (0: right after the mount), not ${show(v)}`)).min(0, says((v) => `inoSinceStep is 0 (the mount) or a step number, not ${show(v)}`)).optional()
+    .describe('The point `inoSince` compares with: 0 (default), right after the mount; N, after step N (1-based), which must come before.'),
+};
+
+const StepExpectation = z.strictObject({ outcome: Outcome.optional(), ...viewFields, ...identityFields })
   .describe('Known answers after a step, checked against the model and the implementation alike.')
   .meta({ id: 'StepExpectation', title: 'Step expectation' });
 
-const MountExpectation = z.strictObject(viewFields)
-  .describe('Known answers when no step has run (after the mount, after the final remount): views only, no outcome.')
+const MountExpectation = z.strictObject({ ...viewFields, ...identityFields })
+  .describe('Known answers when no step has run (after the mount, after the final remount): views and identities, no outcome.')
   .meta({ id: 'MountExpectation', title: 'Mount expectation' });
 
 // ---------------------------------------------------------------- steps
@@ -776,6 +829,18 @@ export function checkCase(c: Record<string, unknown>, ctx: z.core.$RefinementCtx
   }
   let bytes = [...lowers, layers.upper, ...data].reduce((n: number, l) => n + fileBytes(l), 0);
   if (bytes > LIMITS.caseData) return issue(['layers'], `${bytes} bytes of file data, over ${LIMITS.caseData} (16 MiB) for a whole case`);
+  // inoSince compares with an earlier point: the mount (0) or a step before this one.
+  const since = (e: unknown, latest: number, path: PropertyKey[]): boolean => {
+    if (!isObj(e) || (e.inoSince === undefined && e.inoSinceStep === undefined)) return false;
+    const at = typeof e.inoSinceStep === 'number' ? e.inoSinceStep : 0;
+    if (latest < 0) issue(path, 'right after the mount there is no earlier point to compare st_ino with');
+    else if (at > latest) issue([...path, 'inoSinceStep'], `${at} is not before this point: 0 (the mount) to ${latest}`);
+    else return false;
+    return true;
+  };
+  if (since(c.expect, -1, ['expect', 'inoSince'])) return;
+  if (since(c.expectAfterRemount, c.steps.length, ['expectAfterRemount'])) return;
+  for (const [i, s] of (c.steps as unknown[]).entries()) if (isObj(s) && since(s.expect, i, ['steps', i, 'expect'])) return;
   let stack = lowers.length + data.length;
   for (const [i, s] of (c.steps as unknown[]).entries()) {
     if (!isObj(s)) continue;

@@ -2,7 +2,7 @@
 // `ovlcheck run --mutate NAME` must find a divergence quickly with a tiny case.
 
 import { applyOp, type Op, type Step } from '../model/index.js';
-import { baseName, findInLayer, parentPath, walkLayer } from '../model/layerFs.js';
+import { baseName, findInLayer, newInode, parentPath, walkLayer, type Inode } from '../model/layerFs.js';
 import { lookupPath } from '../model/lookup.js';
 import { forWrite, type OvlState } from '../model/state.js';
 
@@ -211,6 +211,22 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       walkLayer(s.upper, (_p, ino) => {
         if (ino.type === 'file') delete ino.pages; // as if every byte had been written
       });
+    }),
+  },
+  'whiteouts-not-shared': {
+    breaks: 'S3.2: whiteouts left by unlink and rmdir are links of one shared whiteout inode',
+    profile: 'default',
+    step: thenEditUpper((s) => {
+      const seen = new Set<Inode>();
+      const dirs: Inode[] = [];
+      walkLayer(s.upper, (_p, ino) => void (ino.type === 'dir' && dirs.push(ino)));
+      for (const dir of dirs) {
+        for (const [name, child] of dir.children!) {
+          if (child.type !== 'whiteout') continue;
+          if (seen.has(child)) dir.children!.set(name, newInode(s.upper, 'whiteout', 0)); // each its own
+          seen.add(child);
+        }
+      }
     }),
   },
   'data-layers-unseen': {

@@ -50,9 +50,12 @@ export async function replayCase(
   const known = new Set(tolerate);
   const session = new Session(driver, profile, kernel, { reference, kernelReader, ...(known.size ? { known } : {}) });
   const errors: string[] = [];
+  // Every point's views (0: the mount, i: after step i), for inoSince.
+  const points: Views[] = [];
   const check = (exp: Expectation | undefined, where: string, v: Views, outcome?: { expected: string; actual: string }) => {
-    errors.push(...checkExpectation(exp, outcome?.expected, v.expected, `${where} ${session.against}`));
-    errors.push(...checkExpectation(exp, outcome?.actual, v.actual, `${where} ${driver.name}`));
+    errors.push(...checkExpectation(exp, outcome?.expected, v.expected, `${where} ${session.against}`, (i) => points[i]?.expected));
+    errors.push(...checkExpectation(exp, outcome?.actual, v.actual, `${where} ${driver.name}`, (i) => points[i]?.actual));
+    points.push(v);
   };
   try {
     check(c.expect, 'after mount', await session.start(c.layers));

@@ -79,7 +79,7 @@ export interface SessionOptions {
   kernelReader?: Driver;
 }
 
-/** Both sides' views after a step, for known-answer expectations. */
+/** Both sides' views after a step, for known-answer expectations: merged, upper, and every layer's (lower<i>, data<i>). */
 export interface Views {
   expected: Map<string, Snapshot>;
   actual: Map<string, Snapshot>;
@@ -106,6 +106,8 @@ export class Session {
   private mounts = 0;
   /** Per view, the differences tolerated at its last comparison (carryKey -> signature). */
   private carried = new Map<string, Map<string, string>>();
+  /** The implementation's layer views as last read (lower<i>, data<i>): see withLayersUnread. */
+  private readonly layersRead = new Map<string, Snapshot>();
   /** Tolerated outcomes the case went on past. */
   continued = 0;
 
@@ -361,6 +363,26 @@ export class Session {
       throw new Divergence({ ...at, differences, signature: worst.signature, harm: worst.harm, rank: worst.rank, parts: signatures, known: [...this.seenKnown] });
     }
     for (const [view, snap] of expected) this.before.set(view, snap); // `before` may be this map: last
+    return this.withLayersUnread(expected, actual, nLowers + this.model.dataLayers.length);
+  }
+
+  /**
+   * The views with every layer's: where a layer was not read again (unchanged since the last
+   * comparison), the snapshots of that comparison, so that known answers can name any layer.
+   */
+  private withLayersUnread(expected: Map<string, Snapshot>, actual: Map<string, Snapshot>, layers: number): Views {
+    const nLowers = this.model.lowers.length;
+    for (let i = 0; i < layers; i++) {
+      const view = i < nLowers ? `lower${i}` : `data${i - nLowers}`;
+      if (actual.has(view)) this.layersRead.set(view, actual.get(view)!);
+      else {
+        const [e, a] = [this.before.get(view), this.layersRead.get(view)];
+        if (e && a) {
+          expected.set(view, e);
+          actual.set(view, a);
+        }
+      }
+    }
     return { expected, actual };
   }
 }
