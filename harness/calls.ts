@@ -63,6 +63,7 @@ export function opCall(mnt: string, op: Op): Call {
     case 'removexattr': return { c: 'removexattr', path: mnt + op.path, name: op.name };
     case 'remount':
     case 'rotate':
+    case 'opendir': case 'readdir': case 'seekdir': case 'closedir': // fds across steps: harness/dirStreams.ts
       throw new Error(`${op.op} is handled by the driver`);
   }
 }

@@ -42,7 +42,7 @@
 // so is one still there, unchanged, from the last comparison that left it out; after a known
 // outcome the case goes on where the reference can follow (properties/session.ts).
 
-import type { SnapEntry, Snapshot } from '../model/types.js';
+import type { DirReadSpec, Dirent, Op, Outcome, SnapEntry, Snapshot } from '../model/types.js';
 
 export interface Difference {
   view: string;
@@ -219,4 +219,64 @@ export function formatDifference(d: Difference): string {
 
 function fmt(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+// ---------------------------------------------------------------- directory streams (S9)
+
+/**
+ * What each open stream read since its start, per slot (the names of each read; a seek back
+ * to an earlier read's offset forgets the reads after it), on the implementation's side:
+ * the model predicts which entries a read may return, not their order (DirReadSpec).
+ */
+export class StreamReads {
+  private readonly slots = new Map<number, { path: string; reads: string[][] }>();
+
+  /** The names the stream in the slot read since its start. */
+  namesRead(slot: number): string[] {
+    return this.slots.get(slot)?.reads.flat() ?? [];
+  }
+
+  /**
+   * After a step has run on both sides: the differences between what a readdir returned
+   * and the model's prediction (none for another step, or when an outcome failed).
+   */
+  step(op: Op, actualOutcome: Outcome, spec: DirReadSpec | undefined, read: Dirent[] | null, inodes: InodeMap): Difference[] {
+    if (op.op === 'remount' || op.op === 'rotate') this.slots.clear();
+    if (op.op === 'opendir') {
+      if (actualOutcome === 'ok') this.slots.set(op.dir, { path: op.path, reads: [] });
+      else this.slots.delete(op.dir); // the slot's stream was closed first
+    }
+    if (op.op === 'closedir') this.slots.delete(op.dir);
+    const st = 'dir' in op ? this.slots.get(op.dir) : undefined;
+    if (!st || actualOutcome !== 'ok') return [];
+    if (op.op === 'seekdir') st.reads.length = op.to === 0 ? 0 : Math.min(op.to, st.reads.length);
+    if (op.op !== 'readdir' || read === null) return [];
+    const out = spec ? diffDirRead(st.path, spec, read, st.reads.flat(), inodes) : [];
+    st.reads.push(read.map((e) => e.name));
+    return out;
+  }
+}
+
+/** One read against the prediction: each entry once since the start, from the pool, with its d_type and d_ino. */
+export function diffDirRead(path: string, spec: DirReadSpec, read: Dirent[], before: string[], inodes: InodeMap): Difference[] {
+  const out: Difference[] = [];
+  const push = (what: string, expected: unknown, actual: unknown) => out.push({ view: 'readdir', path, what, expected, actual });
+  const pool = new Map(spec.pool.map((e) => [e.name, e]));
+  const had = new Set(before);
+  const remaining = [...pool.keys()].filter((n) => !had.has(n)).sort();
+  for (const e of read) {
+    const want = pool.get(e.name);
+    if (had.has(e.name)) push('entry read twice', `${e.name} once`, `${e.name} again`);
+    else if (!want) push('unexpected entry', `one of ${remaining.join(' ') || '(none)'}`, e.name);
+    had.add(e.name);
+    if (!want) continue;
+    if (want.type !== null && want.type !== e.type) push('d_type', `${e.name} ${want.type}`, `${e.name} ${e.type}`);
+    if (want.ino !== null && e.ino !== null) {
+      const inode = inodes.checkIno(want.ino, e.ino, `readdir ${path}/${e.name}`);
+      if (inode) push('d_ino', `${e.name}: ${inode.expected}`, `${e.name}: ${inode.actual}`);
+    }
+  }
+  const count = Math.min(spec.n, remaining.length);
+  if (spec.exact && read.length !== count) push('entries read', `${count} of ${remaining.join(' ') || '(none)'}`, `${read.length}: ${read.map((e) => e.name).join(' ') || '(none)'}`);
+  return out;
 }

@@ -6,9 +6,15 @@ import { chmod, setxattr, truncate } from './inode.js';
 import { rename } from './rename.js';
 import { fail, hasUpper, ok, rotate, type OvlState, type Step } from './state.js';
 import { mount } from './super.js';
-import type { Op } from './types.js';
+import type { DirStreamOp, Op } from './types.js';
+import { applyDirStreamOp, followStreams, isDirStreamOp } from './dirStream.js';
 
 export function applyOp(s: OvlState, op: Op): Step {
+  if (isDirStreamOp(op)) return applyDirStreamOp(s, op);
+  return followStreams(op, applyOne(s, op));
+}
+
+function applyOne(s: OvlState, op: Exclude<Op, DirStreamOp>): Step {
   switch (op.op) {
     case 'open': return open(s, op.path, op.flags, op.mode, op.data);
     case 'truncate': return truncate(s, op.path, op.size);

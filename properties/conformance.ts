@@ -86,7 +86,9 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const noUpper = o.profile.readonly === 'no-upper';
   const rotate = noUpper ? 0 : o.rotateWeight ?? 1;
   const userXattrs = o.userXattrs ?? true;
-  const commands = fc.commands([commandArbitrary({ rotate, userXattrs })], { maxCommands: o.steps, size: 'max' });
+  // Dir streams only where every implementation of the run can hold them (Driver.cannotRun).
+  const dirStreams = [o.driver, o.reference].every((d) => !d?.cannotRun?.('readdir'));
+  const commands = fc.commands([commandArbitrary({ rotate, userXattrs, dirStreams })], { maxCommands: o.steps, size: 'max' });
   const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 

@@ -1,0 +1,263 @@
+// Directory streams held open across steps (readdir.c ovl_dir_open, ovl_iterate,
+// ovl_dir_llseek, ovl_dir_reset): what a read returns, and how a stream follows its dir.
+//
+// A stream reads its dir the way it was when the stream started (its first read after the
+// open or a seek to 0): a merged dir from a cache built then (S9.2, S9.7), a dir that was
+// not merged straight from its one real dir (S9.1), and one opened while pure lower keeps
+// reading the lower dir until a seek to 0 finds it merged (S9.7). Each open has its own
+// cache (S9.8). The order is the kernel's (S9.3), so the model predicts which entries a read
+// may return, not in which order (DirReadSpec); `.` and `..` are entries too (S9.10).
+
+import { findInLayer, parentPath, type Inode } from './layerFs.js';
+import { isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
+import { fsLayout, fsOfId, stDevIno } from './inodeNumbers.js';
+import { mergedCache } from './readdir.js';
+import { fail, ok, type OvlState, type Step } from './state.js';
+import type { DirReadSpec, DirSlot, Dirent, DirStreamOp, DType, Op } from './types.js';
+
+/** One open stream. Immutable: a step that changes it puts a new one in its slot. */
+export interface DirStream {
+  /** Where its dir is now (a rename moves it); null once the dir is removed: reads fail ENOENT. */
+  path: string | null;
+  /** Read from the merged cache, or straight from one real dir (od->is_real, S9.1). */
+  merged: boolean;
+  /** The real dir read (od->realfile): the upper's, or a lower's (which never changes). */
+  real: { upper: boolean; id: string } | null;
+  /** Merged: the cache, built at the start (S9.7). Null before the start. */
+  cache: Cached[] | null;
+  /**
+   * Real: the entries the dir held at the start and at every step since: a name whose entry
+   * changed carries null type and ino (not compared).
+   */
+  seen: Map<string, Dirent> | null;
+  /** The real dir changed since the start: which names a read returns is not defined (POSIX readdir). */
+  changed: boolean;
+  /** Reads since the start: a seek to an earlier read's offset goes back to there (S9.6). */
+  reads: number;
+}
+
+interface Cached {
+  name: string;
+  type: DType;
+  /** d_ino as read from the layer: the topmost entry's real inode, named by its fs. */
+  realIno: string | null;
+  /** Looked up when read (S22.2, S9.5); `.` and `..` are the dir and its parent. */
+  lookup: boolean;
+}
+
+const DTYPES: Record<Inode['type'], DType> = { dir: 'DT_DIR', file: 'DT_REG', symlink: 'DT_LNK', fifo: 'DT_FIFO', whiteout: 'DT_CHR' };
+
+export function isDirStreamOp(op: Op): op is DirStreamOp {
+  return op.op === 'opendir' || op.op === 'readdir' || op.op === 'seekdir' || op.op === 'closedir';
+}
+
+function withSlot(s: OvlState, slot: DirSlot, st: DirStream | null): OvlState {
+  const streams = [...(s.streams ?? [])];
+  while (streams.length <= slot) streams.push(null);
+  streams[slot] = st;
+  return { ...s, streams };
+}
+
+function streamAt(s: OvlState, slot: DirSlot): DirStream | null {
+  return s.streams?.[slot] ?? null;
+}
+
+export function applyDirStreamOp(s: OvlState, op: DirStreamOp): Step {
+  switch (op.op) {
+    case 'opendir': return opendir(s, op.path, op.dir);
+    case 'readdir': return readdir(s, op.dir, op.n);
+    case 'seekdir': return seekdir(s, op.dir, op.to);
+    case 'closedir': return streamAt(s, op.dir) ? ok(withSlot(s, op.dir, null), 'S9.8') : fail(s, 'EBADF', 'VFS');
+  }
+}
+
+/** open(O_RDONLY|O_DIRECTORY): follows symlinks; a non-dir is ENOTDIR. */
+function opendir(s: OvlState, path: string, slot: DirSlot): Step {
+  const closed = withSlot(s, slot, null); // the slot's old stream is closed first, whatever follows
+  const w = walkPath(s, path, true);
+  if (!w.ok) return fail(closed, w.errno, 'VFS');
+  if (w.child.error) return fail(closed, w.child.error, 'S2.8');
+  if (!isPositive(w.child)) return fail(closed, 'ENOENT', 'VFS');
+  if (!isDir(w.child)) return fail(closed, 'ENOTDIR', 'VFS');
+  const d = w.child;
+  const merged = isMergedDir(d); // S9.1: ovl_dir_open decides od->is_real now
+  const real = d.upper ? { upper: true, id: d.upper.id } : { upper: false, id: d.lowers[0].inode.id };
+  return ok(withSlot(closed, slot, { path: d.path, merged, real, cache: null, seen: null, changed: false, reads: 0 }), 'S9.1');
+}
+
+function readdir(s: OvlState, slot: DirSlot, n: number): Step {
+  let st = streamAt(s, slot);
+  if (!st) return fail(s, 'EBADF', 'VFS');
+  const d = st.path === null ? null : lookupPath(s, st.path);
+  if (!d || !isDir(d)) return fail(s, 'ENOENT', 'VFS'); // iterate_dir: IS_DEADDIR
+  if (st.reads === 0) st = start(s, st, d);
+  const dirRead: DirReadSpec = st.merged ? { pool: emitMerged(s, st.cache!, d), exact: true, n } : { pool: [...st.seen!.values()], exact: !st.changed, n };
+  return { ...ok(withSlot(s, slot, { ...st, reads: st.reads + 1 }), st.merged ? 'S9.7' : 'S9.1'), dirRead };
+}
+
+/**
+ * The first read after the open or a seek to 0 (ovl_dir_reset, then ovl_cache_get): a real
+ * stream turns merged if its dir became merged since (S9.7: is_real only ever becomes false).
+ */
+function start(s: OvlState, st: DirStream, d: OvlDentry): DirStream {
+  const merged = st.merged || isMergedDir(d);
+  if (merged) return { ...st, merged, cache: buildCache(s, d), seen: null, changed: false };
+  return { ...st, merged, cache: null, seen: realEntries(s, st, d), changed: false };
+}
+
+/** ovl_dir_read_merged: every layer's names, `.` and `..` too, whiteouts out, d_type from the topmost (S9.2, S9.4). */
+function buildCache(s: OvlState, d: OvlDentry): Cached[] {
+  const top = realInode(d);
+  const dots: Cached[] = [
+    { name: '.', type: 'DT_DIR', realIno: inoName(s, top), lookup: true },
+    { name: '..', type: 'DT_DIR', realIno: null, lookup: true },
+  ];
+  return [...dots, ...mergedCache(s, d).map((e) => ({ name: e.name, type: DTYPES[e.inode.type], realIno: inoName(s, e.inode), lookup: e.lookup }))];
+}
+
+/** A real inode number as the model names it: "<fs>/<identity>" (model/inodeNumbers.ts). */
+function inoName(s: OvlState, ino: Inode): string {
+  return `${fsOfId(s, ino.id)}/${ino.id}`;
+}
+
+/** d_ino where overlay makes it st_ino: on one fs, or with xino (S9.5). */
+function unified(s: OvlState): boolean {
+  const { sameFs, xinoBits } = fsLayout(s);
+  return sameFs || xinoBits > 0;
+}
+
+/** ovl_path_type ORIGIN: an upper object with a lower below it. */
+function isOriginType(d: OvlDentry): boolean {
+  return d.upper !== null && d.lowers.length > 0;
+}
+
+/**
+ * ovl_iterate: the cache's entries as the cursor reaches them. An entry that is looked up
+ * and no longer found is dropped (S22.2); one found with an origin gets its st_ino (S9.5);
+ * on one fs or with xino, `.` and `..` are the dir's and its parent's st_ino (S9.5, S9.10).
+ */
+function emitMerged(s: OvlState, cache: Cached[], d: OvlDentry): Dirent[] {
+  const out: Dirent[] = [];
+  const same = unified(s);
+  for (const e of cache) {
+    let ino: string | null = e.realIno;
+    if (e.name === '.') {
+      if (same && isOriginType(d)) ino = stDevIno(s, d).ino; // ovl_cache_update: the dir itself
+    } else if (e.name === '..') {
+      ino = mergedParentIno(s, d, same);
+    } else if (e.lookup) {
+      const c = lookupChild(s, d, e.name);
+      if (!isPositive(c)) continue; // a stale entry (ovl_cache_update marks it a whiteout)
+      if (same && isOriginType(c)) ino = stDevIno(s, c).ino;
+    }
+    out.push({ name: e.name, type: e.type, ino });
+  }
+  return out;
+}
+
+function parentOf(s: OvlState, d: OvlDentry): OvlDentry | null {
+  return d.path === '/' ? null : lookupPath(s, d.path.slice(0, d.path.lastIndexOf('/')) || '/');
+}
+
+/**
+ * `..` of a merged dir (ovl_cache_update, S9.5): on one fs or with xino, the parent's st_ino
+ * if it is an upper with an origin (the root never is: ovl_get_root sets no OVL_CONST_INO),
+ * else the `..` the topmost layer's dir holds.
+ */
+function mergedParentIno(s: OvlState, d: OvlDentry, same: boolean): string | null {
+  const p = parentOf(s, d);
+  if (same && p && p.path !== '/' && isOriginType(p)) return stDevIno(s, p).ino;
+  return realParentIno(s, d, d.upper ? 'U' : d.lowers[0].layer);
+}
+
+/**
+ * The `..` a real dir holds: its parent dir in the same layer, named by its identity; null
+ * where that is outside the layer (the layer's root) or not where the merged parent is (a
+ * redirected lower dir): not compared.
+ */
+function realParentIno(s: OvlState, d: OvlDentry, layer: 'U' | number): string | null {
+  if (d.path === '/') return null;
+  const fsys = layer === 'U' ? s.upper : s.lowers[layer];
+  if (!fsys) return null;
+  const self = layer === 'U' ? d.upper : d.lowers.find((l) => l.layer === layer)?.inode;
+  if (!self || findInLayer(fsys, d.path) !== self) return null;
+  const parent = findInLayer(fsys, parentPath(d.path));
+  return parent ? inoName(s, parent) : null;
+}
+
+/** The real dir's entries now (S9.1), whiteouts and names that fail lookup included (S22.9). */
+function realEntries(s: OvlState, st: DirStream, d: OvlDentry): Map<string, Dirent> {
+  const dir = st.real!.upper ? d.upper : d.lowers.find((l) => l.inode.id === st.real!.id)?.inode ?? null;
+  const out = new Map<string, Dirent>();
+  if (!dir || dir.id !== st.real!.id) return out; // not the dir it opened: not modelled further (left out)
+  const same = unified(s);
+  out.set('.', { name: '.', type: 'DT_DIR', ino: inoName(s, dir) });
+  // ovl_iterate_real: a merged parent's st_ino (S9.5); else the real `..`.
+  const p = parentOf(s, d);
+  const parentIno = same && p && isMergedDir(p) ? stDevIno(s, p).ino : realParentIno(s, d, st.real!.upper ? 'U' : layerOf(d, st.real!.id));
+  out.set('..', { name: '..', type: 'DT_DIR', ino: parentIno });
+  for (const [name, child] of dir.children!) {
+    let ino: string | null = child.type === 'whiteout' ? null : inoName(s, child); // S3.2: whiteout identity not compared
+    if (same && child.type !== 'whiteout') {
+      const c = lookupChild(s, d, name);
+      if (isPositive(c) && isOriginType(c)) ino = stDevIno(s, c).ino; // the impure dir's translated entries (S9.9)
+    }
+    out.set(name, { name, type: DTYPES[child.type], ino });
+  }
+  return out;
+}
+
+function layerOf(d: OvlDentry, id: string): number {
+  return d.lowers.find((l) => l.inode.id === id)?.layer ?? -1;
+}
+
+function seekdir(s: OvlState, slot: DirSlot, to: number): Step {
+  const st = streamAt(s, slot);
+  if (!st) return fail(s, 'EBADF', 'VFS');
+  // S9.6: to the start rebuilds at the next read (S9.7); to an earlier read's offset goes on from there.
+  const reads = to === 0 ? 0 : Math.min(to, st.reads);
+  return ok(withSlot(s, slot, { ...st, reads }), reads === 0 ? 'S9.7' : 'S9.6');
+}
+
+/**
+ * After any other step: streams follow their dir through renames, lose it to rmdir or to a
+ * rename over it, and a real upper dir's stream notes what its dir held (S9.1).
+ */
+export function followStreams(op: Op, step: Step): Step {
+  const streams = step.state.streams;
+  if (!streams?.some((x) => x) || step.outcome !== 'ok' || isDirStreamOp(op)) return step;
+  const next = streams.map((st) => (st ? follow(step.state, op, st) : st));
+  return { ...step, state: { ...step.state, streams: next } };
+}
+
+function follow(s: OvlState, op: Op, st: DirStream): DirStream {
+  let path = st.path;
+  if (path !== null) {
+    const under = (root: string) => path === root || path!.startsWith(root + '/');
+    if (op.op === 'rmdir' && path === op.path) path = null;
+    else if (op.op === 'rename') {
+      const exchange = op.flags?.includes('RENAME_EXCHANGE');
+      if (under(op.src)) path = op.dst + path.slice(op.src.length);
+      else if (under(op.dst)) path = exchange ? op.src + path.slice(op.dst.length) : null; // replaced: removed
+    }
+  }
+  if (path === null || st.merged || st.reads === 0 || !st.real?.upper) return { ...st, path };
+  // A real upper dir read while it changes: remember every entry it held since the start.
+  const d = lookupPath(s, path);
+  if (!d || !isDir(d)) return { ...st, path };
+  const now = realEntries(s, st, d);
+  const seen = new Map(st.seen!);
+  let changed = st.changed || now.size !== seen.size;
+  for (const [name, e] of now) {
+    const was = seen.get(name);
+    if (!was) {
+      seen.set(name, e);
+      changed = true;
+    } else if (was.type !== e.type || was.ino !== e.ino) {
+      seen.set(name, { name, type: was.type === e.type ? e.type : null, ino: was.ino === e.ino ? e.ino : null });
+      if (was.type !== e.type) changed = true;
+    }
+  }
+  for (const name of seen.keys()) if (!now.has(name)) changed = true;
+  return { ...st, path, seen, changed };
+}
