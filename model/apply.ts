@@ -11,7 +11,7 @@ import { applyDirStreamOp, followStreams, isDirStreamOp } from './dirStream.js';
 
 export function applyOp(s: OvlState, op: Op): Step {
   if (isDirStreamOp(op)) return applyDirStreamOp(s, op);
-  return followStreams(op, applyOne(s, op));
+  return followStreams(s, op, applyOne(s, op));
 }
 
 function applyOne(s: OvlState, op: Exclude<Op, DirStreamOp>): Step {

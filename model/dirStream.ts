@@ -13,6 +13,7 @@ import { isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, wal
 import { fsLayout, fsOfId, stDevIno } from './inodeNumbers.js';
 import { mergedCache } from './readdir.js';
 import { fail, ok, type OvlState, type Step } from './state.js';
+import { walkEffects } from './super.js';
 import type { DirReadSpec, DirSlot, Dirent, DirStreamOp, DType, Op } from './types.js';
 
 /** One open stream. Immutable: a step that changes it puts a new one in its slot. */
@@ -25,6 +26,8 @@ export interface DirStream {
   real: { upper: boolean; id: string } | null;
   /** Merged: the cache, built at the start (S9.7). Null before the start. */
   cache: Cached[] | null;
+  /** The dir's version (ovl_dir_version_inc) the cache was built at. */
+  version: number;
   /**
    * Real: the entries the dir held at the start and at every step since: a name whose entry
    * changed carries null type and ino (not compared).
@@ -39,10 +42,10 @@ export interface DirStream {
 interface Cached {
   name: string;
   type: DType;
-  /** d_ino as read from the layer: the topmost entry's real inode, named by its fs. */
-  realIno: string | null;
-  /** Looked up when read (S22.2, S9.5); `.` and `..` are the dir and its parent. */
-  lookup: boolean;
+  /** d_ino, as the model names inode numbers (null: not compared). */
+  ino: string | null;
+  /** Looked up again at each read (S22.3). */
+  recheck: boolean;
 }
 
 const DTYPES: Record<Inode['type'], DType> = { dir: 'DT_DIR', file: 'DT_REG', symlink: 'DT_LNK', fifo: 'DT_FIFO', whiteout: 'DT_CHR' };
@@ -82,7 +85,7 @@ function opendir(s: OvlState, path: string, slot: DirSlot): Step {
   const d = w.child;
   const merged = isMergedDir(d); // S9.1: ovl_dir_open decides od->is_real now
   const real = d.upper ? { upper: true, id: d.upper.id } : { upper: false, id: d.lowers[0].inode.id };
-  return ok(withSlot(closed, slot, { path: d.path, merged, real, cache: null, seen: null, changed: false, reads: 0 }), 'S9.1');
+  return ok(withSlot(closed, slot, { path: d.path, merged, real, cache: null, version: -1, seen: null, changed: false, reads: 0 }), 'S9.1');
 }
 
 function readdir(s: OvlState, slot: DirSlot, n: number): Step {
@@ -101,18 +104,43 @@ function readdir(s: OvlState, slot: DirSlot, n: number): Step {
  */
 function start(s: OvlState, st: DirStream, d: OvlDentry): DirStream {
   const merged = st.merged || isMergedDir(d);
-  if (merged) return { ...st, merged, cache: buildCache(s, d), seen: null, changed: false };
-  return { ...st, merged, cache: null, seen: realEntries(s, st, d), changed: false };
+  if (!merged) return { ...st, merged, cache: null, seen: realEntries(s, st, d), changed: false };
+  // ovl_dir_reset keeps the cache while the dir's version is the same; ovl_cache_get shares
+  // the one another open holds at this version; else a new one (S9.2, S9.8).
+  const version = s.dirVersions?.get(d.path) ?? 0;
+  if (st.cache && st.version === version) return { ...st, merged, seen: null, changed: false };
+  const held = s.streams?.find((o) => o && o.path === d.path && o.merged && o.cache && o.version === version);
+  return { ...st, merged, cache: held?.cache ?? buildCache(s, d), version, seen: null, changed: false };
 }
 
-/** ovl_dir_read_merged: every layer's names, `.` and `..` too, whiteouts out, d_type from the topmost (S9.2, S9.4). */
+/**
+ * ovl_dir_read_merged: every layer's names, `.` and `..` too, whiteouts out, d_type from the
+ * topmost (S9.2, S9.4). The per-open cache is shared with every other open of the dir while the
+ * dir is unchanged (ovl_cache_get: S9.8 holds for the names), so the listing the snapshot walk
+ * makes right after this read resolves its entries then: each is looked up (dropped if that
+ * fails, S22.2) and gets its d_ino (S9.5) in the state the walk leaves; only entries to check
+ * for xattr whiteouts are looked up again at every read (p->check_xwhiteout).
+ */
 function buildCache(s: OvlState, d: OvlDentry): Cached[] {
-  const top = realInode(d);
+  const w = walkEffects(s);
+  const wd = lookupPath(w, d.path) ?? d;
+  const same = unified(s);
+  const dotIno = same && isOriginType(wd) ? stDevIno(w, wd).ino : inoName(s, realInode(d)); // ovl_cache_update: the dir itself
   const dots: Cached[] = [
-    { name: '.', type: 'DT_DIR', realIno: inoName(s, top), lookup: true },
-    { name: '..', type: 'DT_DIR', realIno: null, lookup: true },
+    { name: '.', type: 'DT_DIR', ino: dotIno, recheck: false },
+    { name: '..', type: 'DT_DIR', ino: mergedParentIno(w, wd, same), recheck: false },
   ];
-  return [...dots, ...mergedCache(s, d).map((e) => ({ name: e.name, type: DTYPES[e.inode.type], realIno: inoName(s, e.inode), lookup: e.lookup }))];
+  const entries: Cached[] = [];
+  for (const e of mergedCache(s, d)) {
+    let ino: string | null = inoName(s, e.inode);
+    if (e.lookup) {
+      const c = lookupChild(w, wd, e.name);
+      if (!isPositive(c)) continue; // a stale entry: ovl_cache_update marks it a whiteout
+      if (same && isOriginType(c)) ino = stDevIno(w, c).ino;
+    }
+    entries.push({ name: e.name, type: DTYPES[e.inode.type], ino, recheck: e.recheck });
+  }
+  return [...dots, ...entries];
 }
 
 /** A real inode number as the model names it: "<fs>/<identity>" (model/inodeNumbers.ts). */
@@ -131,28 +159,11 @@ function isOriginType(d: OvlDentry): boolean {
   return d.upper !== null && d.lowers.length > 0;
 }
 
-/**
- * ovl_iterate: the cache's entries as the cursor reaches them. An entry that is looked up
- * and no longer found is dropped (S22.2); one found with an origin gets its st_ino (S9.5);
- * on one fs or with xino, `.` and `..` are the dir's and its parent's st_ino (S9.5, S9.10).
- */
+/** ovl_iterate: the cache's entries as the cursor reaches them; an xattr-whiteout candidate only if its lookup still succeeds (S22.3). */
 function emitMerged(s: OvlState, cache: Cached[], d: OvlDentry): Dirent[] {
-  const out: Dirent[] = [];
-  const same = unified(s);
-  for (const e of cache) {
-    let ino: string | null = e.realIno;
-    if (e.name === '.') {
-      if (same && isOriginType(d)) ino = stDevIno(s, d).ino; // ovl_cache_update: the dir itself
-    } else if (e.name === '..') {
-      ino = mergedParentIno(s, d, same);
-    } else if (e.lookup) {
-      const c = lookupChild(s, d, e.name);
-      if (!isPositive(c)) continue; // a stale entry (ovl_cache_update marks it a whiteout)
-      if (same && isOriginType(c)) ino = stDevIno(s, c).ino;
-    }
-    out.push({ name: e.name, type: e.type, ino });
-  }
-  return out;
+  return cache
+    .filter((e) => !e.recheck || isPositive(lookupChild(s, d, e.name)))
+    .map((e) => ({ name: e.name, type: e.type, ino: e.ino }));
 }
 
 function parentOf(s: OvlState, d: OvlDentry): OvlDentry | null {
@@ -223,11 +234,47 @@ function seekdir(s: OvlState, slot: DirSlot, to: number): Step {
  * After any other step: streams follow their dir through renames, lose it to rmdir or to a
  * rename over it, and a real upper dir's stream notes what its dir held (S9.1).
  */
-export function followStreams(op: Op, step: Step): Step {
+export function followStreams(before: OvlState, op: Op, step: Step): Step {
   const streams = step.state.streams;
   if (!streams?.some((x) => x) || step.outcome !== 'ok' || isDirStreamOp(op)) return step;
   const next = streams.map((st) => (st ? follow(step.state, op, st) : st));
-  return { ...step, state: { ...step.state, streams: next } };
+  return { ...step, state: { ...step.state, streams: next, dirVersions: bumpVersions(before, op, step.state.dirVersions) } };
+}
+
+/**
+ * ovl_dir_modified: a name created, removed or renamed through the overlay changes its
+ * parent's version (in memory, from 0 at each mount), and a dir's version moves with it.
+ * Counted only while a stream is open: a cache lives no longer than the streams holding it.
+ */
+function bumpVersions(before: OvlState, op: Op, versions: ReadonlyMap<string, number> = new Map()): ReadonlyMap<string, number> {
+  const v = new Map(versions);
+  let next = Math.max(0, ...v.values()) + 1;
+  const bump = (path: string) => v.set(parentPath(path), next++);
+  const drop = (root: string) => {
+    for (const k of [...v.keys()]) if (k === root || k.startsWith(root + '/')) v.delete(k);
+  };
+  switch (op.op) {
+    case 'open':
+      if (op.flags.includes('O_CREAT') && !lookupPath(before, op.path)) bump(op.path); // created
+      break;
+    case 'mkdir': case 'mknod': case 'symlink': case 'unlink': bump(op.path); break;
+    case 'rmdir': bump(op.path); drop(op.path); break;
+    case 'link': bump(op.dst); break;
+    case 'rename': {
+      const exchange = op.flags?.includes('RENAME_EXCHANGE') ?? false;
+      const moved = (from: string, to: string) => [...v].filter(([k]) => k === from || k.startsWith(from + '/')).map(([k, n]): [string, number] => [to + k.slice(from.length), n]);
+      const src = moved(op.src, op.dst);
+      const dst = exchange ? moved(op.dst, op.src) : [];
+      drop(op.src);
+      drop(op.dst);
+      for (const [k, n] of [...src, ...dst]) v.set(k, n);
+      bump(op.src);
+      bump(op.dst);
+      break;
+    }
+    default: break;
+  }
+  return v;
 }
 
 function follow(s: OvlState, op: Op, st: DirStream): DirStream {

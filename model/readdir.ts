@@ -34,6 +34,8 @@ export interface CacheEntry {
   inode: Inode;
   /** Looked up when the cursor reaches it (ovl_cache_update): dropped then if that fails (S22.2), d_ino from it (S9.5). */
   lookup: boolean;
+  /** Looked up again each time it is read (p->check_xwhiteout, S22.3). */
+  recheck: boolean;
 }
 
 /** ovl_cache_get: a merged dir's entries, whiteouts left out, with what readDir decides per entry. */
@@ -41,7 +43,7 @@ export function mergedCache(s: OvlState, dir: OvlDentry): CacheEntry[] {
   const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
   const { sameFs, xinoBits } = fsLayout(s);
   const dIno = (upper: boolean) => xinoBits > 0 || (sameFs && upper && impure);
-  return mergedEntries(dir, s.xwLayers).map((e) => ({ name: e.name, inode: e.inode, lookup: dIno(e.upper) || e.checkXwhiteout }));
+  return mergedEntries(dir, s.xwLayers).map((e) => ({ name: e.name, inode: e.inode, lookup: dIno(e.upper) || e.checkXwhiteout, recheck: e.checkXwhiteout }));
 }
 
 interface MergedEntry {

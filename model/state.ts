@@ -39,6 +39,8 @@ export interface OvlState {
   mountGen: number;
   /** Directory streams open in slots 0..2 (model/dirStream.ts); a mount closes them all. */
   streams?: readonly (DirStream | null)[];
+  /** Merged dir path -> its version (ovl_dir_version_inc), kept while streams are open (model/dirStream.ts). */
+  dirVersions?: ReadonlyMap<string, number>;
 }
 
 /** A rename moves dentries: their in-memory origins follow (and a replaced target's go). */
