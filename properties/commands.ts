@@ -221,6 +221,7 @@ export function opPaths(op: Op): string[] {
 /** Record a step's paths (or one path) as the latest touched. */
 export function touch(reach: Reach, what: Op | string): void {
   for (const p of typeof what === 'string' ? [what] : opPaths(what)) {
+    if (p === '/') continue; // an opendir of the root: relative picks never name the mount point itself
     const i = reach.touched.indexOf(p);
     if (i >= 0) reach.touched.splice(i, 1);
     reach.touched.push(p);
