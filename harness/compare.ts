@@ -19,10 +19,35 @@
 //     and of P.uuid (random): only their presence is compared;
 //   - whiteout nlink and whiteout inode identity (S3.2: unlink/rmdir whiteouts are hard
 //     links to one shared inode in the workdir, rename whiteouts are not);
-//   - directory st_size, st_blocks, d_ino and readdir order (S9.3: listings are compared
-//     as sets), and the workdir, which overlay empties at every mount (S15.1a);
+//   - directory st_size, st_blocks, and the order of a listing (S9.3: the merged view's
+//     listings are compared as sets), and the workdir, which overlay empties at every mount
+//     (S15.1a);
 //   - the actual numbers behind st_dev and st_ino: anonymous devices and inode numbers are
 //     handed out by the kernel; what is compared is which objects share them and for how long.
+// Directory streams (the opendir/readdir/seekdir/closedir steps, S9; StreamReads below): each
+// read is compared with what the model says it may return (model/dirStream.ts): every entry
+// (`.` and `..` included, S9.10) once since the stream's start (open or seek to 0; a seek back
+// to an earlier read's offset forgets the reads after it, S9.6), from the dir's snapshot (a
+// merged dir: its cache at the first read, S9.7, shared by every open at one version, S9.8; a
+// dir that is not merged: the real dir, S9.1), with its d_type (S9.4) and its d_ino mapped
+// through the same inode identities as st_ino (S9.5); and how many: min(n, those not read yet).
+// Left out there:
+//   - the order of the entries (S9.3) and the offsets' values (cookies): only which entries;
+//   - a real dir that changed while a stream reads it (a pure upper dir, S9.1): which names a
+//     read returns is not defined (POSIX readdir: created or removed since the start "may or
+//     may not" be returned; tmpfs returns later-created names from 6.6, not before), so only
+//     that each entry is one the dir held since the start, once; not how many; the d_type and
+//     d_ino of a name whose entry changed;
+//   - d_ino where the model cannot name the number: `..` of a layer's root (the dir above it
+//     is outside the layers), of a redirected lower dir, and of any dir on split layers
+//     without xino; a whiteout's (S3.2); and d_ino's high bits (xino's fsid, S8.3);
+//   - the d_ino a merged cache computed before a change that did not renew it (a copy-up of a
+//     hard-linked child after the first read): the model computes it when the cache is built;
+//   - an entry looked up when read and found stale, then created again under the same name
+//     before the cursor reached it: the kernel keeps it stale (p->is_whiteout), the model
+//     lists it;
+//   - with another implementation as the reference (compare --against kernel), what its
+//     streams read: the two orders differ and neither is the model's.
 // Implementations with a layer format of their own (a driver with a codec: fuse-overlayfs,
 // unionfs-fuse, the in-process control; harness/codecs.ts): the merged view is compared in
 // full as above; the upper and lower layers are compared decoded on both sides into abstract
