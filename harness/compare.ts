@@ -41,8 +41,6 @@
 //   - d_ino where the model cannot name the number: `..` of a layer's root (the dir above it
 //     is outside the layers), of a redirected lower dir, and of any dir on split layers
 //     without xino; a whiteout's (S3.2); and d_ino's high bits (xino's fsid, S8.3);
-//   - the d_ino a merged cache computed before a change that did not renew it (a copy-up of a
-//     hard-linked child after the first read): the model computes it when the cache is built;
 //   - an entry looked up when read and found stale, then created again under the same name
 //     before the cursor reached it: the kernel keeps it stale (p->is_whiteout), the model
 //     lists it;
