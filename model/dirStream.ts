@@ -4,9 +4,11 @@
 // A stream reads its dir the way it was when the stream started (its first read after the
 // open or a seek to 0): a merged dir from a cache built then (S9.2, S9.7), a dir that was
 // not merged straight from its one real dir (S9.1), and one opened while pure lower keeps
-// reading the lower dir until a seek to 0 finds it merged (S9.7). Each open has its own
-// cache (S9.8). The order is the kernel's (S9.3), so the model predicts which entries a read
-// may return, not in which order (DirReadSpec); `.` and `..` are entries too (S9.10).
+// reading the lower dir until a seek to 0 finds it merged (S9.7). Each open reads its own
+// snapshot (S9.8), though opens of one dir share one cache while the dir's version holds
+// (ovl_cache_get), which shows in d_ino. The order is the kernel's (S9.3), so the model
+// predicts which entries a read may return, not in which order (DirReadSpec); `.` and `..`
+// are entries too (S9.10).
 
 import { findInLayer, parentPath, type Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
@@ -70,7 +72,7 @@ export function applyDirStreamOp(s: OvlState, op: DirStreamOp): Step {
     case 'opendir': return opendir(s, op.path, op.dir);
     case 'readdir': return readdir(s, op.dir, op.n);
     case 'seekdir': return seekdir(s, op.dir, op.to);
-    case 'closedir': return streamAt(s, op.dir) ? ok(withSlot(s, op.dir, null), 'S9.8') : fail(s, 'EBADF', 'VFS');
+    case 'closedir': return streamAt(s, op.dir) ? ok(withSlot(s, op.dir, null), 'VFS') : fail(s, 'EBADF', 'VFS');
   }
 }
 
