@@ -35,7 +35,9 @@
 //   - the order of the entries (S9.3) and the offsets' values (cookies): only which entries;
 //   - a real dir that changed while a stream reads it (a pure upper dir, S9.1): which names a
 //     read returns is not defined (POSIX readdir: created or removed since the start "may or
-//     may not" be returned; tmpfs returns later-created names from 6.6, not before), so only
+//     may not" be returned; tmpfs on 6.18 lists newest first and so never returns a name
+//     created after the start, and skips removed ones; its dir code changed in 6.6 and again
+//     since, simple_offset dirs, dcache cursors), so only
 //     that each entry is one the dir held since the start, once; not how many; the d_type and
 //     d_ino of a name whose entry changed;
 //   - d_ino where the model cannot name the number: `..` of a layer's root (the dir above it
