@@ -67,6 +67,7 @@ export function opCall(mnt: string, op: Op): Call {
     case 'lsetxattr': return { c: 'setxattr', path: mnt + op.path, name: op.name, value: op.value, flags: op.flags ? XATTR_FLAGS[op.flags] : 0, nofollow: true };
     case 'remount':
     case 'rotate':
+    case 'opendir': case 'readdir': case 'seekdir': case 'closedir': // fds across steps: harness/dirStreams.ts
       throw new Error(`${op.op} is handled by the driver`);
   }
 }

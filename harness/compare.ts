@@ -23,10 +23,35 @@
 //     workdir, which holds links of its own; their identity is compared: which whiteouts share
 //     it, per mount, and that rename whiteouts do not);
 //   - st_blocks of anything but a regular file (tmpfs stores short symlinks inline, long ones
-//     in a page); directory st_size, st_blocks, d_ino and readdir order (S9.3: listings are compared
-//     as sets), and the workdir, which overlay empties at every mount (S15.1a);
+//     in a page); directory st_size, st_blocks, and the order of a listing (S9.3: the merged
+//     view's listings are compared as sets), and the workdir, which overlay empties at every
+//     mount (S15.1a);
 //   - the actual numbers behind st_dev and st_ino: anonymous devices and inode numbers are
 //     handed out by the kernel; what is compared is which objects share them and for how long.
+// Directory streams (the opendir/readdir/seekdir/closedir steps, S9; StreamReads below): each
+// read is compared with what the model says it may return (model/dirStream.ts): every entry
+// (`.` and `..` included, S9.10) once since the stream's start (open or seek to 0; a seek back
+// to an earlier read's offset forgets the reads after it, S9.6), from the dir's snapshot (a
+// merged dir: its cache at the first read, S9.7, shared by every open at one version, S9.8; a
+// dir that is not merged: the real dir, S9.1), with its d_type (S9.4) and its d_ino mapped
+// through the same inode identities as st_ino (S9.5); and how many: min(n, those not read yet).
+// Left out there:
+//   - the order of the entries (S9.3) and the offsets' values (cookies): only which entries;
+//   - a real dir that changed while a stream reads it (a pure upper dir, S9.1): which names a
+//     read returns is not defined (POSIX readdir: created or removed since the start "may or
+//     may not" be returned; tmpfs on 6.18 lists newest first and so never returns a name
+//     created after the start, and skips removed ones; its dir code changed in 6.6 and again
+//     since, simple_offset dirs, dcache cursors), so only
+//     that each entry is one the dir held since the start, once; not how many; the d_type and
+//     d_ino of a name whose entry changed;
+//   - d_ino where the model cannot name the number: `..` of a layer's root (the dir above it
+//     is outside the layers), of a redirected lower dir, and of any dir on split layers
+//     without xino; a whiteout's (S3.2); and d_ino's high bits (xino's fsid, S8.3);
+//   - an entry looked up when read and found stale, then created again under the same name
+//     before the cursor reached it: the kernel keeps it stale (p->is_whiteout), the model
+//     lists it;
+//   - with another implementation as the reference (compare --against kernel), what its
+//     streams read: the two orders differ and neither is the model's.
 // Implementations with a layer format of their own (a driver with a codec: fuse-overlayfs,
 // unionfs-fuse, the in-process control; harness/codecs.ts): the merged view is compared in
 // full as above; the upper and lower layers are compared decoded on both sides into abstract
@@ -46,7 +71,7 @@
 // so is one still there, unchanged, from the last comparison that left it out; after a known
 // outcome the case goes on where the reference can follow (properties/session.ts).
 
-import type { SnapEntry, Snapshot } from '../model/types.js';
+import type { DirReadSpec, Dirent, Op, Outcome, SnapEntry, Snapshot } from '../model/types.js';
 
 export interface Difference {
   view: string;
@@ -224,4 +249,64 @@ export function formatDifference(d: Difference): string {
 
 function fmt(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+// ---------------------------------------------------------------- directory streams (S9)
+
+/**
+ * What each open stream read since its start, per slot (the names of each read; a seek back
+ * to an earlier read's offset forgets the reads after it), on the implementation's side:
+ * the model predicts which entries a read may return, not their order (DirReadSpec).
+ */
+export class StreamReads {
+  private readonly slots = new Map<number, { path: string; reads: string[][] }>();
+
+  /** The names the stream in the slot read since its start. */
+  namesRead(slot: number): string[] {
+    return this.slots.get(slot)?.reads.flat() ?? [];
+  }
+
+  /**
+   * After a step has run on both sides: the differences between what a readdir returned
+   * and the model's prediction (none for another step, or when an outcome failed).
+   */
+  step(op: Op, actualOutcome: Outcome, spec: DirReadSpec | undefined, read: Dirent[] | null, inodes: InodeMap): Difference[] {
+    if (op.op === 'remount' || op.op === 'rotate') this.slots.clear();
+    if (op.op === 'opendir') {
+      if (actualOutcome === 'ok') this.slots.set(op.dir, { path: op.path, reads: [] });
+      else this.slots.delete(op.dir); // the slot's stream was closed first
+    }
+    if (op.op === 'closedir') this.slots.delete(op.dir);
+    const st = 'dir' in op ? this.slots.get(op.dir) : undefined;
+    if (!st || actualOutcome !== 'ok') return [];
+    if (op.op === 'seekdir') st.reads.length = op.to === 0 ? 0 : Math.min(op.to, st.reads.length);
+    if (op.op !== 'readdir' || read === null) return [];
+    const out = spec ? diffDirRead(st.path, spec, read, st.reads.flat(), inodes) : [];
+    st.reads.push(read.map((e) => e.name));
+    return out;
+  }
+}
+
+/** One read against the prediction: each entry once since the start, from the pool, with its d_type and d_ino. */
+export function diffDirRead(path: string, spec: DirReadSpec, read: Dirent[], before: string[], inodes: InodeMap): Difference[] {
+  const out: Difference[] = [];
+  const push = (what: string, expected: unknown, actual: unknown) => out.push({ view: 'readdir', path, what, expected, actual });
+  const pool = new Map(spec.pool.map((e) => [e.name, e]));
+  const had = new Set(before);
+  const remaining = [...pool.keys()].filter((n) => !had.has(n)).sort();
+  for (const e of read) {
+    const want = pool.get(e.name);
+    if (had.has(e.name)) push('entry read twice', `${e.name} once`, `${e.name} again`);
+    else if (!want) push('unexpected entry', `one of ${remaining.join(' ') || '(none)'}`, e.name);
+    had.add(e.name);
+    if (!want) continue;
+    if (want.type !== null && want.type !== e.type) push('d_type', `${e.name} ${want.type}`, `${e.name} ${e.type}`);
+    if (want.ino !== null && e.ino !== null) {
+      const inode = inodes.checkIno(want.ino, e.ino, `readdir ${path}/${e.name}`);
+      if (inode) push('d_ino', `${e.name}: ${inode.expected}`, `${e.name}: ${inode.actual}`);
+    }
+  }
+  const count = Math.min(spec.n, remaining.length);
+  if (spec.exact && read.length !== count) push('entries read', `${count} of ${remaining.join(' ') || '(none)'}`, `${read.length}: ${read.map((e) => e.name).join(' ') || '(none)'}`);
+  return out;
 }

@@ -2,7 +2,7 @@
 // Set-up and teardown may spawn or wait and are async; operations and snapshots are
 // synchronous syscalls from Node (no process per file operation).
 
-import type { Op, Outcome, Profile, Snapshot, StackSpec } from '../model/types.js';
+import type { Dirent, Op, OpName, Outcome, Profile, Snapshot, StackSpec } from '../model/types.js';
 import type { LayerCodec } from './codecs.js';
 
 export interface MountFacts {
@@ -32,6 +32,16 @@ export interface Driver {
    * as does its snapshot('merged'); the session reports that as a divergence.
    */
   apply(op: Op): Outcome | Promise<Outcome>;
+  /**
+   * What the last step read beyond its errno: a readdir's entries, as getdents64 gave them
+   * (d_ino the real number), in its order; null after any other step (harness/dirStreams.ts).
+   */
+  dirents?(): Dirent[] | null;
+  /**
+   * null if the implementation can run this kind of step, else why not (absent: every kind).
+   * The generator leaves such steps out for it; a case file that has one is not replayed on it.
+   */
+  cannotRun?(op: OpName): string | null;
   /** 'merged' walks the mount; 'upper' and N (0 = top lower, then the data-only layers) walk the raw layer dirs. */
   snapshot(view: 'merged' | 'upper' | number): Snapshot;
   /**

@@ -187,3 +187,61 @@ export function removexattr(path: string, name: string): NativeOutcome {
 export function lremovexattr(path: string, name: string): NativeOutcome {
   return outcome(load().lremovexattr(path, name));
 }
+
+// ------------------------------------------------------------------ directory streams
+
+const loadDir = libcBindings<{
+  getdents64: (fd: number, buf: Buffer, size: number) => number | bigint;
+  lseek: (fd: number, offset: number | bigint, whence: number) => number | bigint;
+}>({
+  getdents64: 'long getdents64(int fd, _Out_ void *dirp, size_t count)',
+  lseek: 'int64_t lseek(int fd, int64_t offset, int whence)',
+});
+
+/** One linux_dirent64 as read: d_off is the position after it (a cookie: a decimal string). */
+export interface RawDirent {
+  name: string;
+  ino: number | string;
+  type: number;
+  off: string;
+}
+
+// Big enough for any one entry (NAME_MAX 255 + the 19-byte header, 8-aligned).
+const DIRENT_MAX = 280;
+let direntBuf: Buffer | undefined;
+
+/**
+ * getdents64 for exactly one entry (null at the end): the buffer grows 8 bytes at a time
+ * from the smallest record, so that the first size that fits the next entry cannot fit two.
+ */
+export function getdentOne(fd: number): { ok: true; value: RawDirent | null } | { ok: false; errno: Errno } {
+  direntBuf ??= Buffer.alloc(DIRENT_MAX);
+  for (let size = 24; size <= DIRENT_MAX; size += 8) {
+    const n = Number(loadDir().getdents64(fd, direntBuf, size));
+    if (n < 0) {
+      const errno = errnoName(koffi.errno());
+      if (errno === 'EINVAL' && size < DIRENT_MAX) continue; // the next entry does not fit yet
+      return { ok: false, errno };
+    }
+    if (n === 0) return { ok: true, value: null };
+    const ino = direntBuf.readBigUInt64LE(0);
+    const off = direntBuf.readBigInt64LE(8);
+    const end = direntBuf.indexOf(0, 19);
+    return {
+      ok: true,
+      value: {
+        ino: ino <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(ino) : ino.toString(),
+        off: off.toString(),
+        type: direntBuf[18],
+        name: direntBuf.toString('latin1', 19, end),
+      },
+    };
+  }
+  return { ok: false, errno: 'EINVAL' };
+}
+
+/** lseek(fd, offset, SEEK_SET) to a cookie d_off gave (a decimal string). */
+export function lseekSet(fd: number, offset: string): NativeOutcome {
+  const r = BigInt(loadDir().lseek(fd, BigInt(offset), 0));
+  return r < 0n ? errnoName(koffi.errno()) : 'ok';
+}

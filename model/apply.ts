@@ -9,18 +9,20 @@ import { profileForRemount } from './params.js';
 import { pwrite } from './sparse.js';
 import { fail, forWrite, hasUpper, ok, rotate, type OvlState, type Step } from './state.js';
 import { mount } from './super.js';
-import type { Op } from './types.js';
+import type { DirStreamOp, Op } from './types.js';
+import { applyDirStreamOp, followStreams, isDirStreamOp } from './dirStream.js';
 
 export function applyOp(s: OvlState, op: Op): Step {
   try {
-    return applyOne(s, op);
+    if (isDirStreamOp(op)) return applyDirStreamOp(s, op);
+    return followStreams(s, op, applyOne(s, op));
   } catch (e) {
     if (e instanceof CopyUpFailed) return fail(e.state, e.errno, e.rule);
     throw e;
   }
 }
 
-function applyOne(s: OvlState, op: Op): Step {
+function applyOne(s: OvlState, op: Exclude<Op, DirStreamOp>): Step {
   switch (op.op) {
     case 'open': return open(s, op.path, op.flags, op.mode, op.data);
     case 'truncate': return truncate(s, op.path, op.size);

@@ -72,10 +72,30 @@ function kernelOrder(entries: MergedEntry[], dir: OvlDentry): MergedEntry[] {
   return [...entries].sort((a, b) => rank.get(a.name)! - rank.get(b.name)!);
 }
 
+/** An entry of the cache ovl_iterate builds for a merged dir (S9.2). */
+export interface CacheEntry {
+  name: string;
+  /** The topmost layer's entry: its type is d_type (S9.4), its real inode number d_ino unless looked up. */
+  inode: Inode;
+  /** Looked up when the cursor reaches it (ovl_cache_update): dropped then if that fails (S22.2), d_ino from it (S9.5). */
+  lookup: boolean;
+  /** Looked up again each time it is read (p->check_xwhiteout, S22.3). */
+  recheck: boolean;
+}
+
+/** ovl_cache_get: a merged dir's entries, whiteouts left out, with what readDir decides per entry. */
+export function mergedCache(s: OvlState, dir: OvlDentry): CacheEntry[] {
+  const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
+  const { sameFs, xinoBits } = fsLayout(s);
+  const dIno = (upper: boolean) => xinoBits > 0 || (sameFs && upper && impure);
+  return mergedEntries(dir, s.xwLayers).map((e) => ({ name: e.name, inode: e.inode, lookup: dIno(e.upper) || e.checkXwhiteout, recheck: e.checkXwhiteout }));
+}
+
 interface MergedEntry {
   name: string;
   /** The topmost entry is in the upper layer. */
   upper: boolean;
+  inode: Inode;
   /** A regular file in a flagged layer: looked up while listing (p->check_xwhiteout). */
   checkXwhiteout: boolean;
 }
@@ -95,7 +115,7 @@ function mergedEntries(dir: OvlDentry, xwLayers: ReadonlySet<number> | null): Me
   for (const { ino, upper, xw } of layers) {
     for (const [name, child] of ino.children!) {
       if (seen.has(name)) continue;
-      seen.set(name, child.type === 'whiteout' && child.ghost === undefined ? null : { name, upper, checkXwhiteout: xw && child.type === 'file' });
+      seen.set(name, child.type === 'whiteout' && child.ghost === undefined ? null : { name, upper, inode: child, checkXwhiteout: xw && child.type === 'file' });
     }
   }
   return [...seen.values()].filter((e): e is MergedEntry => e !== null).sort((a, b) => (a.name < b.name ? -1 : 1));

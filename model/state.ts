@@ -6,7 +6,8 @@ import type { LowerRef } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { mount } from './super.js';
 import { innerView } from './nested.js';
-import type { KernelVersion, Outcome, Profile, StackSpec } from './types.js';
+import type { DirReadSpec, KernelVersion, Outcome, Profile, StackSpec } from './types.js';
+import type { DirStream } from './dirStream.js';
 
 export interface OvlState {
   readonly profile: Profile;
@@ -38,6 +39,10 @@ export interface OvlState {
   memNlink: Map<string, number>;
   /** How many times the stack was mounted before this mount: numbers that do not outlive a mount carry it. */
   mountGen: number;
+  /** Directory streams open in slots 0..2 (model/dirStream.ts); a mount closes them all. */
+  streams?: readonly (DirStream | null)[];
+  /** Merged dir path -> its version (ovl_dir_version_inc), kept while streams are open (model/dirStream.ts). */
+  dirVersions?: ReadonlyMap<string, number>;
 }
 
 /** A rename moves dentries: their in-memory origins follow (and a replaced target's go). */
@@ -59,6 +64,8 @@ export interface Step {
   state: OvlState;
   outcome: Outcome;
   rule: string;
+  /** readdir: what the read may return (model/dirStream.ts). */
+  dirRead?: DirReadSpec;
 }
 
 export function createState(stack: StackSpec, profile: Profile, kernel: KernelVersion): OvlState {

@@ -69,7 +69,50 @@ export type Op =
    */
   | { op: 'remount'; options?: string }
   /** Unmount; the upper becomes the new top lower layer; mount with a new empty upper. */
-  | { op: 'rotate' };
+  | { op: 'rotate' }
+  | DirStreamOp;
+
+// ---------------------------------------------------------------- directory streams (S9)
+
+/** A directory stream held open across steps: one of three slots (model/dirStream.ts). */
+export type DirSlot = 0 | 1 | 2;
+
+/**
+ * opendir: open(path, O_RDONLY|O_DIRECTORY) into the slot (a stream already there is closed
+ * first). readdir: getdents64 until `n` entries are read or the end. seekdir: lseek to the
+ * stream's start (`to` 0: rewinddir), or to where it stood after its first `to` reads since
+ * that start (an offset the stream returned, S9.6; past its reads: where it is). closedir: close.
+ * Every reset of the layers (remount, rotate) closes every stream.
+ */
+export type DirStreamOp =
+  | { op: 'opendir'; path: string; dir: DirSlot }
+  | { op: 'readdir'; dir: DirSlot; n: number }
+  | { op: 'seekdir'; dir: DirSlot; to: number }
+  | { op: 'closedir'; dir: DirSlot };
+
+export type DType = 'DT_DIR' | 'DT_REG' | 'DT_LNK' | 'DT_FIFO' | 'DT_CHR' | 'DT_BLK' | 'DT_SOCK' | 'DT_UNKNOWN';
+
+/**
+ * One directory entry. Read from a stream: `ino` is the real d_ino. In the model's prediction:
+ * an inode identity named like SnapEntry.ino, or null where it is not compared (harness/compare.ts).
+ */
+export interface Dirent {
+  name: string;
+  type: DType | null;
+  ino: number | string | null;
+}
+
+/**
+ * What the model predicts a readdir returns (the kernel's order is not defined, S9.3): entries
+ * from `pool`, each once since the stream's start (a seek back forgets the reads after it),
+ * carrying the pool's d_type and d_ino. `exact`: as many as min(n, the pool's entries not
+ * read yet); else (a real dir that changed since the start, S9.1) any number up to n.
+ */
+export interface DirReadSpec {
+  pool: Dirent[];
+  exact: boolean;
+  n: number;
+}
 
 export type OpName = Op['op'];
 

@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { isDirStreamOp } from '../model/dirStream.js';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { namedProfile, NotModelled, type KernelVersion } from '../model/index.js';
@@ -327,7 +328,7 @@ async function runsEverywhere(c: ReturnType<typeof parseCase>): Promise<void> {
   for (const layer of [...c.layers.lowers, c.layers.upper, ...(c.layers.data ?? [])]) layerPlan('/tmp/x', layer, prefix);
   for (const s of c.steps) {
     const { expect: _, ...op } = s;
-    if (op.op !== 'remount' && op.op !== 'rotate') opCall('/mnt', op);
+    if (op.op !== 'remount' && op.op !== 'rotate' && !isDirStreamOp(op)) opCall('/mnt', op); // streams: fds the driver keeps
   }
   try {
     await replayCase(c, new ModelDriver(KERNEL), KERNEL, 'model');

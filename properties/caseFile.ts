@@ -2,7 +2,7 @@
 // properties/case-format.md, generated from the schema in properties/caseSchema.ts).
 
 import { DEFAULT_PROFILE, namedProfile } from '../model/index.js';
-import type { KernelVersion, Op, Outcome, Profile, SnapEntry, StackSpec } from '../model/index.js';
+import type { DirReadSpec, Dirent, DType, KernelVersion, Op, Outcome, Profile, SnapEntry, StackSpec } from '../model/index.js';
 import { caseSchema, kernelTerms, oneLine, show, validate } from './caseSchema.js';
 import { inoHigh } from '../harness/compare.js';
 
@@ -35,7 +35,17 @@ export interface Expectation {
   inoSince?: Record<string, string>;
   /** 0: right after the mount (default); N: after step N. */
   inoSinceStep?: number;
+  /** Merged dir -> the names a full listing gives ("." and ".." left out), any order. */
+  listing?: Record<string, string[]>;
+  /** readdir: the entries the step read, any order. */
+  read?: { name: string; type?: DType }[];
 }
+
+/**
+ * What one side read in a readdir step, for `read`: the entries (an implementation), or what
+ * the model says the read may return and what the stream had read before it (the model).
+ */
+export type ReadSide = { entries: Dirent[] } | { may: DirReadSpec; before: string[] };
 
 export type CaseStep = Op & { expect?: Expectation };
 
@@ -155,10 +165,12 @@ function devClass(dev: SnapEntry['dev'], views: Views): DevClass {
 
 /** Check a known answer against one side's views; returns one line per mismatch. */
 export function checkExpectation(
-  exp: Expectation | undefined, outcome: Outcome | undefined, views: Views, side: string, earlier?: (step: number) => Views | undefined,
+  exp: Expectation | undefined, outcome: Outcome | undefined, views: Views, side: string, earlier?: (step: number) => Views | undefined, read?: ReadSide,
 ): string[] {
   if (!exp) return [];
   const out: string[] = [];
+  if (exp.listing) out.push(...checkListing(exp.listing, views.get('merged'), side));
+  if (exp.read) out.push(...checkRead(exp.read, read, side));
   if (exp.outcome !== undefined && outcome !== undefined && exp.outcome !== outcome) {
     out.push(`${side}: outcome ${outcome}, known answer ${exp.outcome}`);
   }
@@ -248,4 +260,42 @@ function checkIdentities(exp: Expectation, views: Views, side: string, out: stri
       out.push(`${side} ${ref} st_ino ${same ? 'is the one' : 'is not the one'} ${was} showed after ${point}, known answer: ${how === 'changed' ? 'changed' : 'the same'}`);
     }
   }
+}
+
+/** `listing`: the merged view's names under each dir (the walk lists every dir), exactly. */
+function checkListing(listing: Record<string, string[]>, merged: Map<string, SnapEntry> | undefined, side: string): string[] {
+  const out: string[] = [];
+  for (const [dir, names] of Object.entries(listing)) {
+    if (merged?.get(dir)?.kind !== 'dir') {
+      out.push(`${side}: listing ${dir}: not a dir in the merged view`);
+      continue;
+    }
+    const prefix = dir === '/' ? '/' : dir + '/';
+    const got = [...merged.keys()].filter((p) => p.startsWith(prefix) && p !== '/' && !p.slice(prefix.length).includes('/')).map((p) => p.slice(prefix.length));
+    const show = (xs: string[]) => (xs.length ? [...xs].sort().join(' ') : '(none)');
+    if (show(got) !== show(names)) out.push(`${side}: listing ${dir} = ${show(got)}, known answer ${show(names)}`);
+  }
+  return out;
+}
+
+/** `read`: the entries a readdir read, as a set; on the model's side, as far as its prediction goes. */
+function checkRead(want: { name: string; type?: DType }[], read: ReadSide | undefined, side: string): string[] {
+  if (!read) return [`${side}: the step read no entries, known answer: ${want.length} entries`];
+  const show = (xs: string[]) => (xs.length ? [...xs].sort().join(' ') : '(none)');
+  const out: string[] = [];
+  if ('entries' in read) {
+    const got = new Map(read.entries.map((e) => [e.name, e.type]));
+    if (show(read.entries.map((e) => e.name)) !== show(want.map((e) => e.name))) out.push(`${side}: read ${show(read.entries.map((e) => e.name))}, known answer ${show(want.map((e) => e.name))}`);
+    for (const w of want) if (w.type && got.has(w.name) && got.get(w.name) !== w.type) out.push(`${side}: read ${w.name} d_type ${got.get(w.name)}, known answer ${w.type}`);
+    return out;
+  }
+  const had = new Set(read.before);
+  const pool = new Map(read.may.pool.filter((e) => !had.has(e.name)).map((e) => [e.name, e.type]));
+  const count = Math.min(read.may.n, pool.size);
+  if (read.may.exact && want.length !== count) out.push(`${side}: reads ${count} of ${show([...pool.keys()])}, known answer ${show(want.map((e) => e.name))}`);
+  for (const w of want) {
+    if (!pool.has(w.name)) out.push(`${side}: cannot read ${w.name} (may read ${show([...pool.keys()])})`);
+    else if (w.type && pool.get(w.name) !== null && pool.get(w.name) !== w.type) out.push(`${side}: read ${w.name} d_type ${pool.get(w.name)}, known answer ${w.type}`);
+  }
+  return out;
 }

@@ -39,6 +39,8 @@ export const LIMITS = {
   xattrs: 64,
   /** nlink in an expectation. */
   nlink: 0xffffffff,
+  /** Entries one readdir step reads (a dir of the model holds far fewer). */
+  readdir: 4096,
 } as const;
 
 // ---------------------------------------------------------------- vocabularies
@@ -502,6 +504,15 @@ const View = (which: string) => z.record(MountPath, EntryExpect.nullable(),
   says((v) => `${which} must be an object of path -> expected entry (or null: absent), not ${show(v)}`))
   .describe(`Path in the ${which} view -> expected entry, or null: the name does not exist.`);
 
+const DTYPES = ['DT_DIR', 'DT_REG', 'DT_LNK', 'DT_FIFO', 'DT_CHR', 'DT_BLK', 'DT_SOCK', 'DT_UNKNOWN'] as const;
+const EntryName = z.string(says((v) => `an entry name must be a string, not ${show(v)}`))
+  .regex(/^[\u0001-\u002e\u0030-\u007f]{1,255}$/, says((v) => `an entry name is 1 to 255 ASCII bytes without "/" or NUL, not ${show(v)}`));
+
+const Listing = z.record(MountPath, z.array(EntryName, says((v) => `a listing is a list of names, not ${show(v)}`)),
+  says((v) => `listing must be an object of dir path -> names, not ${show(v)}`))
+  .describe('Merged dir path -> the names a full listing of it gives (readdir, "." and ".." left out), in any order: exactly these.')
+  .meta({ id: 'Listing', title: 'Listing' });
+
 const LayerViews = (which: string, what: string) => z.array(View(`a ${which} layer`), says((v) => `${which} must be a list of views, one per layer (path -> expected entry), not ${show(v)}`))
   .max(LIMITS.stack, says(() => `more ${which} views than layers (at most ${LIMITS.stack})`))
   .describe(`${what}; ${which}[i] is the view ${which === 'lowers' ? 'lower' : 'data'}<i> of reports: path in that layer directory, as the harness reads it (private xattrs included) -> expected entry, or null: absent. \`{}\` checks nothing for a layer.`);
@@ -509,6 +520,7 @@ const LayerViews = (which: string, what: string) => z.array(View(`a ${which} lay
 const viewFields = {
   merged: View('merged').optional(),
   upper: View('upper').optional(),
+  listing: Listing.optional(),
   lowers: LayerViews('lowers', 'The lower layers, top first (after a rotate, lowers[0] is the former upper)').optional(),
   data: LayerViews('data', 'The data-only layers, in stack order').optional(),
 };
@@ -548,7 +560,18 @@ const identityFields = {
     .describe('The point `inoSince` compares with: 0 (default), right after the mount; N, after step N (1-based), which must come before.'),
 };
 
-const StepExpectation = z.strictObject({ outcome: Outcome.optional(), ...viewFields, ...identityFields })
+const ReadEntry = z.strictObject({
+  name: EntryName.describe('d_name; "." and ".." are entries too (S9.10).'),
+  type: choice('d_type', DTYPES).optional().describe('d_type (S9.4).'),
+}).describe('One entry a readdir step read.').meta({ id: 'ReadEntry', title: 'Entry read' });
+
+const StepExpectation = z.strictObject({
+  outcome: Outcome.optional(),
+  ...viewFields,
+  ...identityFields,
+  read: z.array(ReadEntry, says((v) => `read must be a list of entries such as [{"name": "a", "type": "DT_REG"}], not ${show(v)}`)).optional()
+    .describe('readdir steps: exactly the entries the step read, in any order (the merged order is the kernel\'s, S9.3); `type` where given. On the model\'s side a partial read is checked as far as it is defined: as many entries, each one it may return.'),
+})
   .describe('Known answers after a step, checked against the model and the implementation alike.')
   .meta({ id: 'StepExpectation', title: 'Step expectation' });
 
@@ -671,7 +694,35 @@ const RotateStep = z.strictObject({ op: z.literal('rotate').describe('The operat
   .describe('Unmount; the upper becomes the new top lower layer; mount with a new empty upper and workdir (S15.5). Counts as a layer.')
   .meta({ id: 'RotateStep', title: 'rotate step' });
 
-const STEPS = [OpenStep, TruncateStep, PwriteStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, LsetxattrStep, RemovexattrStep, RemountStep, RotateStep] as const;
+const DirSlot = z.union([z.literal(0), z.literal(1), z.literal(2)], says((v) => `a dir stream slot is 0, 1 or 2, not ${show(v)}`))
+  .describe('Which of the three directory stream slots.');
+
+const OpendirStep = z.strictObject({ op: z.literal('opendir').describe('The operation.'), path: MountPath, dir: DirSlot, expect })
+  .describe('open(2) of `path` with O_RDONLY|O_DIRECTORY (follows symlinks) into slot `dir`, kept open across steps; a stream already in the slot is closed first. Remount and rotate close every stream.')
+  .meta({ id: 'OpendirStep', title: 'opendir step' });
+
+const ReaddirStep = z.strictObject({
+  op: z.literal('readdir').describe('The operation.'),
+  dir: DirSlot,
+  n: intIn(1, LIMITS.readdir, (v) => `n is an integer from 1 to ${LIMITS.readdir}, not ${show(v)}`).describe('Read up to this many entries (getdents64, one entry at a time); fewer at the end.'),
+  expect,
+}).describe('Read on from the stream in slot `dir` (EBADF if none is open there).').meta({ id: 'ReaddirStep', title: 'readdir step' });
+
+const SeekdirStep = z.strictObject({
+  op: z.literal('seekdir').describe('The operation.'),
+  dir: DirSlot,
+  to: intIn(0, LIMITS.readdir, (v) => `to is an integer from 0 to ${LIMITS.readdir}, not ${show(v)}`)
+    .describe('0: to the start (rewinddir: a merged dir is listed afresh at the next read, S9.7); k: to the offset the stream stood at after its k-th read since its start (S9.6), or where it is if it read fewer.'),
+  expect,
+}).describe('lseek(2) on the stream in slot `dir`.').meta({ id: 'SeekdirStep', title: 'seekdir step' });
+
+const ClosedirStep = z.strictObject({ op: z.literal('closedir').describe('The operation.'), dir: DirSlot, expect })
+  .describe('close(2) of the stream in slot `dir` (EBADF if none).').meta({ id: 'ClosedirStep', title: 'closedir step' });
+
+const STEPS = [
+  OpenStep, TruncateStep, PwriteStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, LsetxattrStep, RemovexattrStep, RemountStep, RotateStep,
+  OpendirStep, ReaddirStep, SeekdirStep, ClosedirStep,
+] as const;
 const OPS = STEPS.map((s) => s.shape.op.value);
 
 export const Step = z.discriminatedUnion('op', STEPS, {

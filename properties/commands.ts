@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import { DEFAULT_PROFILE, ParamError, profileForRemount } from '../model/index.js';
-import type { Op, OpenFlag, OvlState, RenameFlag, StackSpec, XattrFlag } from '../model/index.js';
+import type { DirSlot, Op, OpenFlag, OvlState, RenameFlag, StackSpec, XattrFlag } from '../model/index.js';
 import { parentPath } from '../model/layerFs.js';
 import { isDir, isPositive, lookupPath, realInode, type OvlDentry } from '../model/lookup.js';
 import { readDir } from '../model/readdir.js';
@@ -31,12 +31,14 @@ export interface Reach {
 }
 
 /** The commands of a case, as conformance.ts and stats.ts generate them. */
-export function commandArbitrary(o: { rotate: number; userXattrs: boolean; locality?: boolean; optionRemounts?: boolean }): fc.Arbitrary<fc.AsyncCommand<object, Real>> {
-  const ops = opArbitrary(o.rotate, 1, o.userXattrs, o.locality ?? true, o.optionRemounts ?? false).map((a): fc.AsyncCommand<object, Real> => new OpCommand(a));
+/** `dirStreams` false: no dir-stream steps (an implementation that cannot run them, Driver.cannotRun). */
+export function commandArbitrary(o: { rotate: number; userXattrs: boolean; locality?: boolean; dirStreams?: boolean; optionRemounts?: boolean }): fc.Arbitrary<fc.AsyncCommand<object, Real>> {
+  const streams = o.dirStreams ?? true;
+  const ops = opArbitrary(o.rotate, 1, o.userXattrs, o.locality ?? true, streams, o.optionRemounts ?? false).map((a): fc.AsyncCommand<object, Real> => new OpCommand(a));
   if (o.locality === false) return ops;
   return fc.oneof(
     { weight: 6, arbitrary: ops },
-    { weight: 1, arbitrary: scenarioArbitrary(o.userXattrs).map((a): fc.AsyncCommand<object, Real> => new ScenarioCommand(a)) },
+    { weight: 1, arbitrary: scenarioArbitrary(o.userXattrs, streams).map((a): fc.AsyncCommand<object, Real> => new ScenarioCommand(a)) },
   );
 }
 
@@ -183,6 +185,10 @@ export function resolveOp(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlSt
     case 'lsetxattr': return { op: 'lsetxattr', path: p, name: a.name, value: a.value, ...(a.flags[0] !== 'none' ? { flags: a.flags[0] as XattrFlag } : {}) };
     case 'remount': return a.flags[0] === 'options' && s ? remountWithOptions(s, a.size) : { op: 'remount' };
     case 'rotate': return { op: 'rotate' };
+    case 'opendir': return { op: 'opendir', path: dirNear(p, c, s), dir: slotOf(a) };
+    case 'readdir': return { op: 'readdir', dir: slotOf(a), n: a.size };
+    case 'seekdir': return { op: 'seekdir', dir: slotOf(a), to: a.size };
+    case 'closedir': return { op: 'closedir', dir: slotOf(a) };
   }
 }
 
@@ -205,6 +211,16 @@ function remountWithOptions(s: OvlState, pick: number): Op {
   return sets.length ? { op: 'remount', options: sets[pick % sets.length] } : { op: 'remount' };
 }
 
+function slotOf(a: AbstractOp): DirSlot {
+  return ((a.dir ?? 0) % 3) as DirSlot;
+}
+
+/** A dir to open: the picked path if it is one (or a name that is not one, now and then: ENOTDIR, ENOENT), else its parent. */
+function dirNear(p: string, c: Candidates, s?: OvlState): string {
+  if (isDirAt(p, c, s) || p.length % 4 === 0) return p;
+  return parentPath(p);
+}
+
 /** Steps resolved in order, relative picks following the earlier ones (no model state). */
 export function resolveOps(as: AbstractOp[], c: Candidates): Op[] {
   const reach: Reach = { touched: [] };
@@ -220,6 +236,7 @@ export function opPaths(op: Op): string[] {
   switch (op.op) {
     case 'rename': case 'link': return [op.src, op.dst];
     case 'remount': case 'rotate': return [];
+    case 'readdir': case 'seekdir': case 'closedir': return [];
     default: return [op.path];
   }
 }
@@ -227,6 +244,7 @@ export function opPaths(op: Op): string[] {
 /** Record a step's paths (or one path) as the latest touched. */
 export function touch(reach: Reach, what: Op | string): void {
   for (const p of typeof what === 'string' ? [what] : opPaths(what)) {
+    if (p === '/') continue; // an opendir of the root: relative picks never name the mount point itself
     const i = reach.touched.indexOf(p);
     if (i >= 0) reach.touched.splice(i, 1);
     reach.touched.push(p);
@@ -448,6 +466,43 @@ const RUNS: Record<AbstractScenario['scenario'], Run> = {
     else await x.step(change(a, child, (a.way >> 5) % 2 ? WRITE : a.way >> 6, false)); // the child's own copy-up, by a write half the time
     await thenSteps(x, a);
   },
+
+  /**
+   * Open a dir, read part of it, change it (a name created, removed or renamed, a child or the
+   * dir itself copied up), maybe read it through a second open, read on, seek back, read
+   * again (S9.1, S9.6-S9.8).
+   */
+  async 'read-dir-while-changing'(x, a) {
+    const dirs = x.names(isDir);
+    const lower = dirs.filter((p) => fromLower(x.d(p)!));
+    const dir = (a.way >> 10) % 4 === 0 ? choose(['/', ...dirs], a.pick) ?? '/' : choose(lower.length ? lower : ['/', ...dirs], a.pick) ?? '/';
+    const slot = (a.way % 3) as DirSlot;
+    const other = ((slot + 1) % 3) as DirSlot;
+    await x.step({ op: 'opendir', path: dir, dir: slot });
+    await x.step({ op: 'readdir', dir: slot, n: 1 + ((a.way >> 2) % 3) });
+    const child = choose(x.list(dir), a.way >> 4);
+    const fresh = x.freshIn(dir);
+    const ways: Op[] = [
+      { op: 'open', path: fresh, flags: ['O_WRONLY', 'O_CREAT'], mode: 0o644, data: a.data },
+      { op: 'mkdir', path: fresh, mode: 0o755 },
+      change(a, dir, a.way >> 6, true), // the dir itself copied up: a pure lower dir becomes merged (S9.7)
+      ...(child ? [
+        x.isDir(child) ? { op: 'rmdir', path: child } as Op : { op: 'unlink', path: child } as Op,
+        { op: 'rename', src: child, dst: fresh } as Op,
+        { op: 'rename', src: child, dst: x.freshIn(parentPath(dir)) } as Op,
+        change(a, child, a.way >> 6, x.isDir(child)),
+      ] : []),
+    ];
+    await x.step(ways[(a.way >> 7) % ways.length]);
+    if ((a.way >> 3) % 2) {
+      await x.step({ op: 'opendir', path: dir, dir: other }); // S9.8: its own listing
+      await x.step({ op: 'readdir', dir: other, n: 99 });
+    }
+    await x.step({ op: 'readdir', dir: slot, n: 99 });
+    await x.step({ op: 'seekdir', dir: slot, to: (a.way >> 9) % 2 });
+    await x.step({ op: 'readdir', dir: slot, n: 99 });
+    await thenSteps(x, a);
+  },
 };
 
 /** The scenario's last steps: on the name it ended on, its parent or a child. */
@@ -493,5 +548,9 @@ export function formatOp(op: Op): string {
     case 'lsetxattr': return `lsetxattr(${q(op.path)}, ${q(op.name)}, ${q(op.value)}, ${op.flags ?? '0'})`;
     case 'remount': return op.options === undefined ? 'umount + mount' : `umount + mount with ${JSON.stringify(op.options)}`;
     case 'rotate': return 'rotate: umount, the upper becomes the top lower, mount with a new upper';
+    case 'opendir': return `dir${op.dir} = opendir(${q(op.path)})`;
+    case 'readdir': return op.n >= 99 ? `readdir(dir${op.dir}) to the end` : `readdir(dir${op.dir}) x${op.n}`;
+    case 'seekdir': return op.to === 0 ? `rewinddir(dir${op.dir})` : `seekdir(dir${op.dir}, after read ${op.to})`;
+    case 'closedir': return `closedir(dir${op.dir})`;
   }
 }

@@ -88,7 +88,9 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const userXattrs = o.userXattrs ?? true;
   // Remounts with other options where both sides can (the kernel and the model can).
   const optionRemounts = o.driver.remountOptions === true && (o.reference?.remountOptions ?? true);
-  const commands = fc.commands([commandArbitrary({ rotate, userXattrs, optionRemounts })], { maxCommands: o.steps, size: 'max' });
+  // Dir streams only where every implementation of the run can hold them (Driver.cannotRun).
+  const dirStreams = [o.driver, o.reference].every((d) => !d?.cannotRun?.('readdir'));
+  const commands = fc.commands([commandArbitrary({ rotate, userXattrs, dirStreams, optionRemounts })], { maxCommands: o.steps, size: 'max' });
   const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs, nested: o.profile.nested === true };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 

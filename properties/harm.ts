@@ -8,8 +8,10 @@
 //   hang         no answer within the deadline; the daemon crashed or exited
 //   outcome      an errno where the reference succeeds or the reverse (success where the
 //                reference refuses ranks first), or another errno
-//   metadata     mode, owner, xattrs, kind, the errno of a name listed but not lookup-able
-//   bookkeeping  nlink, st_ino, st_dev, and the upper's layout (its whiteouts, private
+//   metadata     mode, owner, xattrs, kind, the errno of a name listed but not lookup-able,
+//                what a directory stream reads (its names and d_type: a name it misses or
+//                repeats is not lost, the merged view shows the tree)
+//   bookkeeping  nlink, st_ino, st_dev, a stream's d_ino, and the upper's layout (its whiteouts, private
 //                xattrs, copies) where the merged view does not show it
 //
 // A difference in the upper that the merged view does show is classed by the merged one;
@@ -47,6 +49,8 @@ const BOOKKEEPING_FIELDS = /^(nlink|st_ino|st_dev)/;
 
 export function differenceHarm(d: Difference): HarmClass {
   if (d.what === 'timeout') return 'hang';
+  // What a dir stream read (S9): the merged view shows any name lost; d_ino is st_ino's bookkeeping.
+  if (d.view === 'readdir') return d.what === 'd_ino' ? 'bookkeeping' : 'metadata';
   const kind = viewKind(d.view);
   if (kind === 'lower') return 'data'; // read-only layers: any change is damage
   if (kind === 'upper') return 'bookkeeping';

@@ -40,7 +40,37 @@ function stepAs(over: Partial<OvlState['profile']>, forOneStep: boolean): StepFn
   };
 }
 
-export const MUTATIONS: Record<string, { breaks: string; profile: string; step: StepFn }> = {
+/** S9.10: a merged dir read through a stream lists no `.` and `..`. */
+const noDotsInMergedDirs: StepFn = (s, op) => {
+  const r = applyOp(s, op);
+  if (op.op !== 'readdir' || !r.dirRead || !r.state.streams?.[op.dir]?.merged) return r;
+  return { ...r, dirRead: { ...r.dirRead, pool: r.dirRead.pool.filter((e) => e.name !== '.' && e.name !== '..') } };
+};
+
+/** S9.7: a stream lists its merged dir afresh at every read, not from the snapshot of its first read. */
+const noSnapshot: StepFn = (s, op) => {
+  const st = op.op === 'readdir' ? s.streams?.[op.dir] : null;
+  if (op.op !== 'readdir' || !st?.merged || st.reads === 0) return applyOp(s, op);
+  const streams = [...s.streams!];
+  streams[op.dir] = { ...st, reads: 0, version: -1 }; // as if at its start: the cache is built again
+  const r = applyOp({ ...s, streams }, op);
+  const after = [...r.state.streams!];
+  after[op.dir] = { ...after[op.dir]!, reads: st.reads + 1 };
+  return { ...r, state: { ...r.state, streams: after } };
+};
+
+export const MUTATIONS: Record<string, { breaks: string; profile: string; step: StepFn; maxSteps?: number }> = {
+  'no-dots-in-merged-dirs': {
+    breaks: 'S9.10: `.` and `..` are entries of a merged dir too',
+    profile: 'default',
+    step: noDotsInMergedDirs,
+  },
+  'stream-without-snapshot': {
+    breaks: 'S9.7: a stream reads its merged dir as it was at its first read, until a seek to 0',
+    profile: 'default',
+    step: noSnapshot,
+    maxSteps: 4, // open, read part, change the dir, read on
+  },
   'no-whiteout-on-unlink': {
     breaks: 'S4.7: unlink of a lower file leaves a whiteout',
     profile: 'default',

@@ -19,6 +19,10 @@ const write = (path: string): Op => ({ op: 'open', path, flags: ['O_WRONLY'], da
 
 /** For each pattern: steps that have it, and steps that nearly do but lack it. */
 const CASES: Record<string, { has: Op[]; lacks: Op[] }> = {
+  'read-dir-while-changing': {
+    has: [{ op: 'opendir', path: '/m', dir: 0 }, { op: 'readdir', dir: 0, n: 1 }, creat('/m/n1'), { op: 'readdir', dir: 0, n: 99 }],
+    lacks: [{ op: 'opendir', path: '/m', dir: 0 }, creat('/m/n1'), { op: 'readdir', dir: 0, n: 99 }], // changed before its first read
+  },
   'empty-then-remove': {
     has: [{ op: 'unlink', path: '/d/a' }, { op: 'unlink', path: '/d/b' }, { op: 'rmdir', path: '/d' }],
     lacks: [{ op: 'unlink', path: '/d/a' }, { op: 'rmdir', path: '/d' }], // not empty yet

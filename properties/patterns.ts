@@ -124,6 +124,21 @@ function changedChild(a: TraceStep): string | null {
 
 export const PATTERNS: Pattern[] = [
   {
+    name: 'read-dir-while-changing',
+    kind: 'scenario',
+    rule: 'S9.7',
+    // A stream that had read part of its dir reads on after a name in that dir was created,
+    // removed or renamed since its last read.
+    detect: (t) => t.steps.some((b, j) => {
+      if (b.op.op !== 'readdir' || !ok(b)) return false;
+      const slot = b.op.dir;
+      const st = b.before.streams?.[slot];
+      if (!st || st.reads === 0 || st.path === null) return false;
+      const last = t.steps.slice(0, j).map((a) => a.op.op === 'readdir' && a.op.dir === slot).lastIndexOf(true);
+      return last >= 0 && t.steps.slice(last + 1, j).some((a) => ok(a) && a.op.op !== 'readdir' && opPaths(a.op).some((p) => p !== '/' && parentPath(p) === st.path));
+    }),
+  },
+  {
     name: 'empty-then-remove',
     kind: 'scenario',
     rule: 'S4.8, S5.9',

@@ -9,7 +9,7 @@ import { layerFsRefusal } from './probeReport.js';
 import type { Driver } from '../harness/driver.js';
 import { checkExpectation, outsideKernels, profileOf, type CaseFile, type Expectation } from './caseFile.js';
 import type { Failure } from './report.js';
-import { Divergence, KnownDivergence, Session, type Views } from './session.js';
+import { Divergence, KnownDivergence, Session, type StepRecord, type Views } from './session.js';
 
 export interface ReplayResult {
   failure: Failure | null;
@@ -36,6 +36,15 @@ export function replayRefusal(c: CaseFile, kernel: KernelVersion, layerFs: Layer
   return null;
 }
 
+/** Why a driver cannot run one of the case's steps (a dir stream in a guest, Driver.cannotRun), or null. */
+export function stepRefusal(c: CaseFile, driver: Driver): string | null {
+  for (const s of c.steps) {
+    const why = driver.cannotRun?.(s.op);
+    if (why) return `${driver.name} cannot run its ${s.op} step: ${why}`;
+  }
+  return null;
+}
+
 /** The divergences a case found by `compare` was found with tolerated (see report.ts). */
 export function toleratedBy(c: CaseFile): string[] {
   const known = (c.divergence as { known?: unknown } | undefined)?.known;
@@ -52,9 +61,10 @@ export async function replayCase(
   const errors: string[] = [];
   // Every point's views (0: the mount, i: after step i), for inoSince.
   const points: Views[] = [];
-  const check = (exp: Expectation | undefined, where: string, v: Views, outcome?: { expected: string; actual: string }) => {
-    errors.push(...checkExpectation(exp, outcome?.expected, v.expected, `${where} ${session.against}`, (i) => points[i]?.expected));
-    errors.push(...checkExpectation(exp, outcome?.actual, v.actual, `${where} ${driver.name}`, (i) => points[i]?.actual));
+  const check = (exp: Expectation | undefined, where: string, v: Views, outcome?: { expected: string; actual: string }, h?: StepRecord) => {
+    const read = h?.result;
+    errors.push(...checkExpectation(exp, outcome?.expected, v.expected, `${where} ${session.against}`, (i) => points[i]?.expected, read && { may: read.expected, before: read.before }));
+    errors.push(...checkExpectation(exp, outcome?.actual, v.actual, `${where} ${driver.name}`, (i) => points[i]?.actual, read && { entries: read.actual }));
     points.push(v);
   };
   try {
@@ -63,7 +73,7 @@ export async function replayCase(
       const { expect, ...op } = step;
       const views = await session.step(op);
       const h = session.history[i];
-      check(expect, `step ${i + 1}`, views, { expected: h.expected, actual: h.actual });
+      check(expect, `step ${i + 1}`, views, { expected: h.expected, actual: h.actual }, h);
     }
     check(c.expectAfterRemount, 'after remount', await session.finish());
     return { failure: null, knownAnswerErrors: errors };
@@ -95,7 +105,7 @@ export interface CaseVerdict {
 
 /** A case file on the kernel a KernelDriver reaches, against the model at that kernel's version. */
 export async function replayOnKernel(c: CaseFile, driver: KernelDriver, layerFs: LayerFsFacts): Promise<CaseVerdict> {
-  const why = replayRefusal(c, driver.kernel, layerFs);
+  const why = replayRefusal(c, driver.kernel, layerFs) ?? stepRefusal(c, driver);
   if (why) return { status: 'skipped', why };
   let r: ReplayResult;
   try {

@@ -2,9 +2,9 @@
 // This is the checker: the property, `replay` and the known-answer cases all go through it.
 
 import { applyOp, createState, lowerView, mergedView, privatePrefix, upperView, walkEffects } from '../model/index.js';
-import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../model/index.js';
+import type { DirReadSpec, Dirent, KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../model/index.js';
 import type { OvlState, Step } from '../model/state.js';
-import { diffSnapshots, InodeMap, maskedXattrs, type Difference } from '../harness/compare.js';
+import { diffSnapshots, InodeMap, maskedXattrs, StreamReads, type Difference } from '../harness/compare.js';
 import { kernelCodec, withoutRedundantWhiteouts, type LayerCodec } from '../harness/codecs.js';
 import type { Driver, MountFacts } from '../harness/driver.js';
 import { kernelReadsUpper, writesKernelFormat } from './kernelReading.js';
@@ -17,6 +17,11 @@ export interface StepRecord {
   expected: Outcome;
   actual: Outcome;
   rule: string;
+  /**
+   * readdir: what the model said it may return, what it did, and the names the stream had
+   * read since its start before it (harness/compare.ts StreamReads).
+   */
+  result?: { expected: DirReadSpec; actual: Dirent[]; before: string[] };
 }
 
 export interface DivergenceInfo {
@@ -92,6 +97,7 @@ export class Session {
   /** The state before the walk's own writes: what the walk's listings see (see settle). */
   private listed!: OvlState;
   private readonly inodes = new InodeMap();
+  private readonly streamReads = new StreamReads();
   private masked: Set<string>;
   private readonly modelStep: (s: OvlState, op: Op) => Step;
   private readonly reference?: Driver;
@@ -153,7 +159,12 @@ export class Session {
     const expected = this.reference ? await this.reference.apply(op) : want.outcome;
     const rule = this.reference ? this.reference.name : want.rule;
     const got = await this.applyActual(op, expected, rule, 'step');
-    this.history.push({ op, expected, actual: got, rule });
+    const read = this.driver.dirents?.() ?? null;
+    // With another implementation as the reference, what its streams read is not compared (harness/compare.ts).
+    const spec = this.reference || expected !== got ? undefined : want.dirRead;
+    const before = op.op === 'readdir' ? this.streamReads.namesRead(op.dir) : [];
+    const readDiffs = this.streamReads.step(op, got, spec, read, this.inodes);
+    this.history.push({ op, expected, actual: got, rule, ...(spec && read ? { result: { expected: spec, actual: read, before } } : {}) });
     const at = { phase: 'step' as const, step: this.history.length, op, expected, actual: got, rule };
     const layersMoved = op.op === 'rotate' || op.op === 'remount';
     if (layersMoved) this.mounts++;
@@ -175,7 +186,7 @@ export class Session {
     }
     this.settle(next);
     const lowersMoved = layersMoved || (this.driver.lowersChanged?.() ?? true) || (this.reference?.lowersChanged?.() ?? false);
-    return this.compare(at, outcomeDiffers, lowersMoved, consequence);
+    return this.compare(at, outcomeDiffers, lowersMoved, consequence, readDiffs);
   }
 
   /**
@@ -312,7 +323,7 @@ export class Session {
    * step's `consequence` (what the reference's outcome did and the implementation's did not,
    * or the reverse) belong to the outcome: they are reported with it, not as parts of their own.
    */
-  private compare(at: Omit<DivergenceInfo, 'differences'>, outcomeDiffers = false, lowers = true, consequence?: (path: string) => boolean): Views {
+  private compare(at: Omit<DivergenceInfo, 'differences'>, outcomeDiffers = false, lowers = true, consequence?: (path: string) => boolean, readDiffs: Difference[] = []): Views {
     const actual = new Map<string, Snapshot>([['merged', this.actualSnapshot('merged', at)]]);
     const expected = new Map<string, Snapshot>([['merged', this.expectedSnapshot('merged')]]);
     // Whiteouts below an opaque dir are left out only where the implementation's format cannot hold them.
@@ -334,10 +345,12 @@ export class Session {
     const parts: (Part & { difference?: Difference })[] = [];
     const outcome: (Part & { differences: Difference[] }) | undefined = outcomeDiffers ? { ...outcomePart(moment, before), differences: [] } : undefined;
     if (outcome) parts.push(outcome);
-    for (const [view, snap] of expected) {
+    const viewDiffs: [string, Difference[]][] = [...expected].map(([view, snap]) => [view, diffSnapshots(view, snap, actual.get(view)!, this.inodes, this.masked)]);
+    viewDiffs.push(['readdir', readDiffs]); // what a dir stream read (S9)
+    for (const [view, diffs] of viewDiffs) {
       const carried = this.carried.get(view);
       const tolerated = new Map<string, string>();
-      for (const d of diffSnapshots(view, snap, actual.get(view)!, this.inodes, this.masked)) {
+      for (const d of diffs) {
         if (outcome && consequence?.(d.path)) {
           outcome.differences.push(d);
           continue;

@@ -5,7 +5,9 @@
 
 import fs from 'node:fs';
 import { privatePrefix } from '../../model/profile.js';
-import type { Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
+import type { Dirent, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
+import { isDirStreamOp } from '../../model/dirStream.js';
+import { DirStreams } from '../dirStreams.js';
 import { applyOp } from '../apply.js';
 import type { LayerCodec } from '../codecs.js';
 import type { Driver, MountFacts } from '../driver.js';
@@ -46,6 +48,8 @@ export abstract class ExternalDriver implements Driver {
   private watch: LowerWatch | null = null;
   private rotations = 0;
   protected profile: Profile | null = null;
+  /** Dir streams open across steps, on the merged mount (harness/dirStreams.ts). */
+  private readonly streams = new DirStreams();
 
   constructor(protected readonly sandbox: Sandbox) {}
 
@@ -101,7 +105,13 @@ export abstract class ExternalDriver implements Driver {
     }
     if (op.op === 'rotate') return this.rotate();
     const merged = this.requireDirs().merged;
+    if (isDirStreamOp(op)) return this.onMount(() => this.streams.apply(merged, op));
+    this.streams.forget();
     return this.onMount(() => applyOp(merged, op));
+  }
+
+  dirents(): Dirent[] | null {
+    return this.streams.dirents();
   }
 
   snapshot(view: 'merged' | 'upper' | number): Snapshot {
@@ -141,6 +151,7 @@ export abstract class ExternalDriver implements Driver {
   }
 
   private async unmount(): Promise<void> {
+    this.streams.closeAll(); // an open dir keeps the mount busy
     if (!this.mounted) return;
     this.mounted = false;
     await this.unmountLayers(this.requireDirs());

@@ -7,7 +7,9 @@ import { profileForRemount } from '../../model/params.js';
 import { cover } from '../../model/coverage.js';
 import { privatePrefix } from '../../model/profile.js';
 import { hasFeature } from '../../model/versions.js';
-import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
+import type { Dirent, KernelVersion, Op, OpName, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
+import { isDirStreamOp } from '../../model/dirStream.js';
+import { DirStreams } from '../dirStreams.js';
 import { opCall } from '../calls.js';
 import type { Driver, MountFacts } from '../driver.js';
 import { layerPlan } from '../materialize.js';
@@ -77,6 +79,8 @@ export class KernelDriver implements Driver {
   private lowersChangedSince: (() => boolean) | null = null;
   private profile: Profile | null = null;
   private rotations = 0;
+  /** Dir streams open across steps: fds of this process, so only where the syscalls run here. */
+  private readonly streams = new DirStreams();
   /**
    * Runs while the overlay is unmounted for a remount or a rotation (before the upper moves):
    * where a wrapping driver changes the layers offline (drivers/planted.ts).
@@ -183,6 +187,7 @@ export class KernelDriver implements Driver {
   }
 
   private unmountOverlay(): void {
+    this.streams.closeAll(); // an open dir keeps the mount busy; a new mount starts without streams
     if (!this.mounted) return;
     this.mounted = false;
     this.sys.sandbox.unmount(this.requireDirs().merged); // falls back to MNT_DETACH on EBUSY
@@ -199,7 +204,22 @@ export class KernelDriver implements Driver {
     return this.dirs;
   }
 
+  cannotRun(op: OpName): string | null {
+    const stream = op === 'opendir' || op === 'readdir' || op === 'seekdir' || op === 'closedir';
+    return stream && this.sys.where !== 'host' ? 'the guest executor holds no fds across steps: dir streams run on the host kernel only' : null;
+  }
+
+  dirents(): Dirent[] | null {
+    return this.streams.dirents();
+  }
+
   apply(op: Op): Outcome {
+    if (isDirStreamOp(op)) {
+      const why = this.cannotRun(op.op);
+      if (why) throw new Error(`kernel driver: ${op.op}: ${why}`);
+      return this.streams.apply(this.requireDirs().merged, op);
+    }
+    this.streams.forget(); // any other step reads no entries
     if (op.op === 'remount') return this.remountNow(op.options);
     if (op.op === 'rotate') {
       if (this.profile?.readonly === 'no-upper') return 'EROFS'; // no upper to rotate

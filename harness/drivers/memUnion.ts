@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import { Volume } from 'memfs';
 import { Union, type IFS, type IUnionFs } from 'unionfs';
-import type { EntrySpec, LayerSpec, Op, Outcome, Profile, SnapEntry, Snapshot, StackSpec } from '../../model/types.js';
+import type { DirStreamOp, EntrySpec, LayerSpec, Op, OpName, Outcome, Profile, SnapEntry, Snapshot, StackSpec } from '../../model/types.js';
+import { isDirStreamOp } from '../../model/dirStream.js';
 import type { LayerCodec } from '../codecs.js';
 import { OPEN_FLAGS } from '../calls.js';
 import type { Driver, MountFacts } from '../driver.js';
@@ -93,7 +94,14 @@ export class MemUnionDriver implements Driver {
     this.union = u.use(asFs(this.upper!));
   }
 
+  /** unionfs has no directory streams of its own to read entry by entry, and memfs no d_ino/d_type to give. */
+  cannotRun(op: OpName): string | null {
+    const stream = op === 'opendir' || op === 'readdir' || op === 'seekdir' || op === 'closedir';
+    return stream ? 'unionfs over memfs has no directory streams (no getdents64: readdirSync only lists names)' : null;
+  }
+
   apply(op: Op): Outcome {
+    if (isDirStreamOp(op)) throw new Error(`memUnion: ${this.cannotRun(op.op)}`);
     if (op.op === 'remount') {
       this.mount(); // the volumes are the layers: state persists
       return 'ok';
@@ -111,7 +119,7 @@ export class MemUnionDriver implements Driver {
     }
   }
 
-  private run(u: IUnionFs, op: Exclude<Op, { op: 'remount' | 'rotate' }>): Outcome {
+  private run(u: IUnionFs, op: Exclude<Op, { op: 'remount' | 'rotate' } | DirStreamOp>): Outcome {
     switch (op.op) {
       case 'open': {
         // O_NONBLOCK as the kernel harness adds it (memfs ignores it). memfs fd numbers are

@@ -31,6 +31,8 @@ export interface AbstractOp {
   size: number;
   name: string;
   value: string;
+  /** Dir-stream steps: the slot (0..2). */
+  dir?: number;
 }
 
 /** Names at NAME_MAX (255 bytes: allowed) and one byte past it (ENAMETOOLONG, S2.9). */
@@ -121,16 +123,37 @@ function changes(p: Picks, ns: string) {
 }
 
 /**
+ * Directory streams (S9): open a dir into a slot, read a few entries or all, seek back to the
+ * start or to an earlier read's offset, close. `size` is how many entries (99: to the end) or
+ * which read to seek back to (0: rewinddir).
+ */
+function dirStreamOps(p: Picks) {
+  const slot = fc.constantFrom(0, 0, 0, 1, 2);
+  const stream = (name: OpName, size: fc.Arbitrary<number>, paths: fc.Arbitrary<PathPick[]> = fc.constant([])): fc.Arbitrary<AbstractOp> =>
+    fc.record({ op: fc.constant(name), paths, flags: fc.constant([] as string[]), mode: fc.constant(0), size, name: fc.constant(''), value: fc.constant(''), dir: slot });
+  return {
+    opendir: stream('opendir', fc.constant(0), fc.tuple(p.path)),
+    readdir: stream('readdir', fc.constantFrom(1, 1, 2, 3, 99)),
+    seekdir: stream('seekdir', fc.constantFrom(0, 0, 1, 2)),
+    closedir: stream('closedir', fc.constant(0)),
+  };
+}
+
+/**
  * Weighted like the workloads overlay sees: opens and renames most. `rotateWeight` sets how
  * often the upper is rotated into a new lower layer (0 never). `locality` false: every pick
  * uniform, as before issue 10.
  */
-export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true, optionRemounts = false): fc.Arbitrary<AbstractOp> {
+export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true, dirStreams = false, optionRemounts = false): fc.Arbitrary<AbstractOp> {
   const c = changes(locality ? LOCAL : UNIFORM, userXattrs ? 'user' : 'trusted');
+  const d = dirStreamOps(locality ? LOCAL : UNIFORM);
   const none = fc.constant([] as PathPick[]);
   // A remount with other options: `size` picks the option set when the step runs (commands.ts).
   const withOptions = op('remount', none, { flags: fc.constant(['options']), size: fc.nat(1000) });
   return fc.oneof(
+    ...(dirStreams ? [
+      { weight: 2, arbitrary: d.opendir }, { weight: 4, arbitrary: d.readdir }, { weight: 1, arbitrary: d.seekdir }, { weight: 1, arbitrary: d.closedir },
+    ] : []),
     ...(remountWeight > 0 ? [{ weight: remountWeight, arbitrary: op('remount', none) }] : []),
     ...(remountWeight > 0 && optionRemounts ? [{ weight: remountWeight, arbitrary: withOptions }] : []),
     ...(rotateWeight > 0 ? [{ weight: rotateWeight, arbitrary: op('rotate', none) }] : []),
@@ -175,7 +198,7 @@ export function followOp(userXattrs = true): fc.Arbitrary<AbstractOp> {
  */
 export const SCENARIOS = [
   'empty-then-remove', 'child-then-parent', 'fail-then-look', 'delete-then-recreate', 'rename-dir-then-inside', 'link-then-modify',
-  'dir-copy-up-then-inside',
+  'dir-copy-up-then-inside', 'read-dir-while-changing',
 ] as const;
 export type ScenarioKind = (typeof SCENARIOS)[number];
 
@@ -193,9 +216,9 @@ export interface AbstractScenario {
   then: AbstractOp[];
 }
 
-export function scenarioArbitrary(userXattrs = true): fc.Arbitrary<AbstractScenario> {
+export function scenarioArbitrary(userXattrs = true, dirStreams = false): fc.Arbitrary<AbstractScenario> {
   return fc.record({
-    scenario: fc.constantFrom(...SCENARIOS),
+    scenario: fc.constantFrom(...SCENARIOS.filter((k) => dirStreams || k !== 'read-dir-while-changing')),
     pick: fc.nat(1000),
     way: fc.nat(1 << 12),
     mode: fc.constantFrom(0o600, 0o700, 0o755),

@@ -1,0 +1,312 @@
+// Directory streams held open across steps (readdir.c ovl_dir_open, ovl_iterate,
+// ovl_dir_llseek, ovl_dir_reset): what a read returns, and how a stream follows its dir.
+//
+// A stream reads its dir the way it was when the stream started (its first read after the
+// open or a seek to 0): a merged dir from a cache built then (S9.2, S9.7), a dir that was
+// not merged straight from its one real dir (S9.1), and one opened while pure lower keeps
+// reading the lower dir until a seek to 0 finds it merged (S9.7). Each open reads its own
+// snapshot (S9.8), though opens of one dir share one cache while the dir's version holds
+// (ovl_cache_get), which shows in d_ino. The order is the kernel's (S9.3), so the model
+// predicts which entries a read may return, not in which order (DirReadSpec); `.` and `..`
+// are entries too (S9.10).
+
+import { findInLayer, parentPath, type Inode } from './layerFs.js';
+import { isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
+import { fsLayout, fsOfId, stDevIno } from './inodeNumbers.js';
+import { mergedCache } from './readdir.js';
+import { fail, ok, type OvlState, type Step } from './state.js';
+import { walkEffects } from './super.js';
+import type { DirReadSpec, DirSlot, Dirent, DirStreamOp, DType, Op } from './types.js';
+
+/** One open stream. Immutable: a step that changes it puts a new one in its slot. */
+export interface DirStream {
+  /** Where its dir is now (a rename moves it); null once the dir is removed: reads fail ENOENT. */
+  path: string | null;
+  /** Read from the merged cache, or straight from one real dir (od->is_real, S9.1). */
+  merged: boolean;
+  /** The real dir read (od->realfile): the upper's, or a lower's (which never changes). */
+  real: { upper: boolean; id: string } | null;
+  /** Merged: the cache, built at the start (S9.7). Null before the start. */
+  cache: Cached[] | null;
+  /** The dir's version (ovl_dir_version_inc) the cache was built at. */
+  version: number;
+  /**
+   * Real: the entries the dir held at the start and at every step since: a name whose entry
+   * changed carries null type and ino (not compared).
+   */
+  seen: Map<string, Dirent> | null;
+  /** The real dir changed since the start: which names a read returns is not defined (POSIX readdir). */
+  changed: boolean;
+  /** Reads since the start: a seek to an earlier read's offset goes back to there (S9.6). */
+  reads: number;
+}
+
+interface Cached {
+  name: string;
+  type: DType;
+  /** d_ino, as the model names inode numbers (null: not compared). */
+  ino: string | null;
+  /** Looked up again at each read (S22.3). */
+  recheck: boolean;
+}
+
+const DTYPES: Record<Inode['type'], DType> = { dir: 'DT_DIR', file: 'DT_REG', symlink: 'DT_LNK', fifo: 'DT_FIFO', whiteout: 'DT_CHR' };
+
+export function isDirStreamOp(op: Op): op is DirStreamOp {
+  return op.op === 'opendir' || op.op === 'readdir' || op.op === 'seekdir' || op.op === 'closedir';
+}
+
+function withSlot(s: OvlState, slot: DirSlot, st: DirStream | null): OvlState {
+  const streams = [...(s.streams ?? [])];
+  while (streams.length <= slot) streams.push(null);
+  streams[slot] = st;
+  return { ...s, streams };
+}
+
+function streamAt(s: OvlState, slot: DirSlot): DirStream | null {
+  return s.streams?.[slot] ?? null;
+}
+
+export function applyDirStreamOp(s: OvlState, op: DirStreamOp): Step {
+  switch (op.op) {
+    case 'opendir': return opendir(s, op.path, op.dir);
+    case 'readdir': return readdir(s, op.dir, op.n);
+    case 'seekdir': return seekdir(s, op.dir, op.to);
+    case 'closedir': return streamAt(s, op.dir) ? ok(withSlot(s, op.dir, null), 'VFS') : fail(s, 'EBADF', 'VFS');
+  }
+}
+
+/** open(O_RDONLY|O_DIRECTORY): follows symlinks; a non-dir is ENOTDIR. */
+function opendir(s: OvlState, path: string, slot: DirSlot): Step {
+  const closed = withSlot(s, slot, null); // the slot's old stream is closed first, whatever follows
+  const w = walkPath(s, path, true);
+  if (!w.ok) return fail(closed, w.errno, 'VFS');
+  if (w.child.error) return fail(closed, w.child.error, 'S2.8');
+  if (!isPositive(w.child)) return fail(closed, 'ENOENT', 'VFS');
+  if (!isDir(w.child)) return fail(closed, 'ENOTDIR', 'VFS');
+  const d = w.child;
+  const merged = isMergedDir(d); // S9.1: ovl_dir_open decides od->is_real now
+  const real = d.upper ? { upper: true, id: d.upper.id } : { upper: false, id: d.lowers[0].inode.id };
+  return ok(withSlot(closed, slot, { path: d.path, merged, real, cache: null, version: -1, seen: null, changed: false, reads: 0 }), 'S9.1');
+}
+
+function readdir(s: OvlState, slot: DirSlot, n: number): Step {
+  let st = streamAt(s, slot);
+  if (!st) return fail(s, 'EBADF', 'VFS');
+  const d = st.path === null ? null : lookupPath(s, st.path);
+  if (!d || !isDir(d)) return fail(s, 'ENOENT', 'VFS'); // iterate_dir: IS_DEADDIR
+  if (st.reads === 0) st = start(s, st, d);
+  const dirRead: DirReadSpec = st.merged ? { pool: emitMerged(s, st.cache!, d), exact: true, n } : { pool: [...st.seen!.values()], exact: !st.changed, n };
+  return { ...ok(withSlot(s, slot, { ...st, reads: st.reads + 1 }), st.merged ? 'S9.7' : 'S9.1'), dirRead };
+}
+
+/**
+ * The first read after the open or a seek to 0 (ovl_dir_reset, then ovl_cache_get): a real
+ * stream turns merged if its dir became merged since (S9.7: is_real only ever becomes false).
+ */
+function start(s: OvlState, st: DirStream, d: OvlDentry): DirStream {
+  const merged = st.merged || isMergedDir(d);
+  if (!merged) return { ...st, merged, cache: null, seen: realEntries(s, st, d), changed: false };
+  // ovl_dir_reset keeps the cache while the dir's version is the same; ovl_cache_get shares
+  // the one another open holds at this version; else a new one (S9.2, S9.8).
+  const version = s.dirVersions?.get(d.path) ?? 0;
+  if (st.cache && st.version === version) return { ...st, merged, seen: null, changed: false };
+  const held = s.streams?.find((o) => o && o.path === d.path && o.merged && o.cache && o.version === version);
+  return { ...st, merged, cache: held?.cache ?? buildCache(s, d), version, seen: null, changed: false };
+}
+
+/**
+ * ovl_dir_read_merged: every layer's names, `.` and `..` too, whiteouts out, d_type from the
+ * topmost (S9.2, S9.4). The per-open cache is shared with every other open of the dir while the
+ * dir is unchanged (ovl_cache_get: S9.8 holds for the names), so the listing the snapshot walk
+ * makes right after this read resolves its entries then: each is looked up (dropped if that
+ * fails, S22.2) and gets its d_ino (S9.5) in the state the walk leaves; only entries to check
+ * for xattr whiteouts are looked up again at every read (p->check_xwhiteout).
+ */
+function buildCache(s: OvlState, d: OvlDentry): Cached[] {
+  const w = walkEffects(s);
+  const wd = lookupPath(w, d.path) ?? d;
+  const same = unified(s);
+  const dotIno = same && isOriginType(wd) ? stDevIno(w, wd).ino : inoName(s, realInode(d)); // ovl_cache_update: the dir itself
+  const dots: Cached[] = [
+    { name: '.', type: 'DT_DIR', ino: dotIno, recheck: false },
+    { name: '..', type: 'DT_DIR', ino: mergedParentIno(w, wd, same), recheck: false },
+  ];
+  const entries: Cached[] = [];
+  for (const e of mergedCache(s, d)) {
+    let ino: string | null = inoName(s, e.inode);
+    if (e.lookup) {
+      const c = lookupChild(w, wd, e.name);
+      if (!isPositive(c)) continue; // a stale entry: ovl_cache_update marks it a whiteout
+      if (same && isOriginType(c)) ino = stDevIno(w, c).ino;
+    }
+    entries.push({ name: e.name, type: DTYPES[e.inode.type], ino, recheck: e.recheck });
+  }
+  return [...dots, ...entries];
+}
+
+/** A real inode number as the model names it: "<fs>/<identity>" (model/inodeNumbers.ts). */
+function inoName(s: OvlState, ino: Inode): string {
+  return `${fsOfId(s, ino.id)}/${ino.id}`;
+}
+
+/** d_ino where overlay makes it st_ino: on one fs, or with xino (S9.5). */
+function unified(s: OvlState): boolean {
+  const { sameFs, xinoBits } = fsLayout(s);
+  return sameFs || xinoBits > 0;
+}
+
+/** ovl_path_type ORIGIN: an upper object with a lower below it. */
+function isOriginType(d: OvlDentry): boolean {
+  return d.upper !== null && d.lowers.length > 0;
+}
+
+/** ovl_iterate: the cache's entries as the cursor reaches them; an xattr-whiteout candidate only if its lookup still succeeds (S22.3). */
+function emitMerged(s: OvlState, cache: Cached[], d: OvlDentry): Dirent[] {
+  return cache
+    .filter((e) => !e.recheck || isPositive(lookupChild(s, d, e.name)))
+    .map((e) => ({ name: e.name, type: e.type, ino: e.ino }));
+}
+
+function parentOf(s: OvlState, d: OvlDentry): OvlDentry | null {
+  return d.path === '/' ? null : lookupPath(s, d.path.slice(0, d.path.lastIndexOf('/')) || '/');
+}
+
+/**
+ * `..` of a merged dir (ovl_cache_update, S9.5): on one fs or with xino, the parent's st_ino
+ * if it is an upper with an origin (the root never is: ovl_get_root sets no OVL_CONST_INO),
+ * else the `..` the topmost layer's dir holds.
+ */
+function mergedParentIno(s: OvlState, d: OvlDentry, same: boolean): string | null {
+  const p = parentOf(s, d);
+  if (same && p && p.path !== '/' && isOriginType(p)) return stDevIno(s, p).ino;
+  return realParentIno(s, d, d.upper ? 'U' : d.lowers[0].layer);
+}
+
+/**
+ * The `..` a real dir holds: its parent dir in the same layer, named by its identity; null
+ * where that is outside the layer (the layer's root) or not where the merged parent is (a
+ * redirected lower dir): not compared.
+ */
+function realParentIno(s: OvlState, d: OvlDentry, layer: 'U' | number): string | null {
+  if (d.path === '/') return null;
+  const fsys = layer === 'U' ? s.upper : s.lowers[layer];
+  if (!fsys) return null;
+  const self = layer === 'U' ? d.upper : d.lowers.find((l) => l.layer === layer)?.inode;
+  if (!self || findInLayer(fsys, d.path) !== self) return null;
+  const parent = findInLayer(fsys, parentPath(d.path));
+  return parent ? inoName(s, parent) : null;
+}
+
+/** The real dir's entries now (S9.1), whiteouts and names that fail lookup included (S22.9). */
+function realEntries(s: OvlState, st: DirStream, d: OvlDentry): Map<string, Dirent> {
+  const dir = st.real!.upper ? d.upper : d.lowers.find((l) => l.inode.id === st.real!.id)?.inode ?? null;
+  const out = new Map<string, Dirent>();
+  if (!dir || dir.id !== st.real!.id) return out; // not the dir it opened: not modelled further (left out)
+  const same = unified(s);
+  out.set('.', { name: '.', type: 'DT_DIR', ino: inoName(s, dir) });
+  // ovl_iterate_real: a merged parent's st_ino (S9.5); else the real `..`.
+  const p = parentOf(s, d);
+  const parentIno = same && p && isMergedDir(p) ? stDevIno(s, p).ino : realParentIno(s, d, st.real!.upper ? 'U' : layerOf(d, st.real!.id));
+  out.set('..', { name: '..', type: 'DT_DIR', ino: parentIno });
+  for (const [name, child] of dir.children!) {
+    let ino: string | null = child.type === 'whiteout' ? null : inoName(s, child); // S3.2: whiteout identity not compared
+    if (same && child.type !== 'whiteout') {
+      const c = lookupChild(s, d, name);
+      if (isPositive(c) && isOriginType(c)) ino = stDevIno(s, c).ino; // the impure dir's translated entries (S9.9)
+    }
+    out.set(name, { name, type: DTYPES[child.type], ino });
+  }
+  return out;
+}
+
+function layerOf(d: OvlDentry, id: string): number {
+  return d.lowers.find((l) => l.inode.id === id)?.layer ?? -1;
+}
+
+function seekdir(s: OvlState, slot: DirSlot, to: number): Step {
+  const st = streamAt(s, slot);
+  if (!st) return fail(s, 'EBADF', 'VFS');
+  // S9.6: to the start rebuilds at the next read (S9.7); to an earlier read's offset goes on from there.
+  const reads = to === 0 ? 0 : Math.min(to, st.reads);
+  return ok(withSlot(s, slot, { ...st, reads }), reads === 0 ? 'S9.7' : 'S9.6');
+}
+
+/**
+ * After any other step: streams follow their dir through renames, lose it to rmdir or to a
+ * rename over it, and a real upper dir's stream notes what its dir held (S9.1).
+ */
+export function followStreams(before: OvlState, op: Op, step: Step): Step {
+  const streams = step.state.streams;
+  if (!streams?.some((x) => x) || step.outcome !== 'ok' || isDirStreamOp(op)) return step;
+  const next = streams.map((st) => (st ? follow(step.state, op, st) : st));
+  return { ...step, state: { ...step.state, streams: next, dirVersions: bumpVersions(before, op, step.state.dirVersions) } };
+}
+
+/**
+ * ovl_dir_modified: a name created, removed or renamed through the overlay changes its
+ * parent's version (in memory, from 0 at each mount), and a dir's version moves with it.
+ * Counted only while a stream is open: a cache lives no longer than the streams holding it.
+ */
+function bumpVersions(before: OvlState, op: Op, versions: ReadonlyMap<string, number> = new Map()): ReadonlyMap<string, number> {
+  const v = new Map(versions);
+  let next = Math.max(0, ...v.values()) + 1;
+  const bump = (path: string) => v.set(parentPath(path), next++);
+  const drop = (root: string) => {
+    for (const k of [...v.keys()]) if (k === root || k.startsWith(root + '/')) v.delete(k);
+  };
+  switch (op.op) {
+    case 'open':
+      if (op.flags.includes('O_CREAT') && !lookupPath(before, op.path)) bump(op.path); // created
+      break;
+    case 'mkdir': case 'mknod': case 'symlink': case 'unlink': bump(op.path); break;
+    case 'rmdir': bump(op.path); drop(op.path); break;
+    case 'link': bump(op.dst); break;
+    case 'rename': {
+      const exchange = op.flags?.includes('RENAME_EXCHANGE') ?? false;
+      const moved = (from: string, to: string) => [...v].filter(([k]) => k === from || k.startsWith(from + '/')).map(([k, n]): [string, number] => [to + k.slice(from.length), n]);
+      const src = moved(op.src, op.dst);
+      const dst = exchange ? moved(op.dst, op.src) : [];
+      drop(op.src);
+      drop(op.dst);
+      for (const [k, n] of [...src, ...dst]) v.set(k, n);
+      bump(op.src);
+      bump(op.dst);
+      break;
+    }
+    default: break;
+  }
+  return v;
+}
+
+function follow(s: OvlState, op: Op, st: DirStream): DirStream {
+  let path = st.path;
+  if (path !== null) {
+    const under = (root: string) => path === root || path!.startsWith(root + '/');
+    if (op.op === 'rmdir' && path === op.path) path = null;
+    else if (op.op === 'rename') {
+      const exchange = op.flags?.includes('RENAME_EXCHANGE');
+      if (under(op.src)) path = op.dst + path.slice(op.src.length);
+      else if (under(op.dst)) path = exchange ? op.src + path.slice(op.dst.length) : null; // replaced: removed
+    }
+  }
+  if (path === null || st.merged || st.reads === 0 || !st.real?.upper) return { ...st, path };
+  // A real upper dir read while it changes: remember every entry it held since the start.
+  const d = lookupPath(s, path);
+  if (!d || !isDir(d)) return { ...st, path };
+  const now = realEntries(s, st, d);
+  const seen = new Map(st.seen!);
+  let changed = st.changed || now.size !== seen.size;
+  for (const [name, e] of now) {
+    const was = seen.get(name);
+    if (!was) {
+      seen.set(name, e);
+      changed = true;
+    } else if (was.type !== e.type || was.ino !== e.ino) {
+      seen.set(name, { name, type: was.type === e.type ? e.type : null, ino: was.ino === e.ino ? e.ino : null });
+      if (was.type !== e.type) changed = true;
+    }
+  }
+  for (const name of seen.keys()) if (!now.has(name)) changed = true;
+  return { ...st, path, seen, changed };
+}
