@@ -4,7 +4,7 @@
 
 import { cover } from './coverage.js';
 import { linkCounts, type Inode, type LayerFs } from './layerFs.js';
-import type { LowerRef, OvlDentry } from './lookup.js';
+import { hasOrigin, type LowerRef, type OvlDentry } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
 import { activeIndex, type OvlState } from './state.js';
@@ -32,6 +32,18 @@ export function needIndex(s: OvlState, d: OvlDentry): boolean {
 /** Whether the dentry's upper is what the index holds for its origin (the inode is OVL_INDEX). */
 export function isIndexed(s: OvlState, d: OvlDentry): boolean {
   return d.upper !== null && d.lowers.length > 0 && activeIndex(s)?.get(d.lowers[0].inode.id) === d.upper;
+}
+
+/**
+ * ovl_type_origin, from inode.c ovl_hash_bylower (OVL_CONST_INO): an upper object that keeps
+ * a lower's identity, for a dir its merge, for a non-dir its origin; with nfs_export=on only
+ * if it is indexed (found by run --option-sets: a pre-existing upper dir renamed into a new
+ * parent does not mark it impure, S5.11).
+ */
+export function typeOrigin(s: OvlState, d: OvlDentry): boolean {
+  if (!d.upper) return false;
+  const lower = d.upper.type === 'dir' ? d.lowers.length > 0 || hasOrigin(s, d.upper) : d.lowers.length > 0;
+  return lower && (!s.profile.nfs_export || isIndexed(s, d));
 }
 
 /** The index entry a non-dir dentry's upper is, if any. */

@@ -4,14 +4,14 @@ import { copyUp } from './copyUp.js';
 import { cover } from './coverage.js';
 import { baseName, findInLayer, newInode, type Inode } from './layerFs.js';
 import {
-  hasOrigin, isDir, isMergeOrLower, isMergedDir, isOpaque, isPositive, lookupChild, lookupPath,
+  isDir, isMergeOrLower, isMergedDir, isOpaque, isPositive, lookupChild, lookupPath,
   lowerPositive, walkPath, lookupRule, type OvlDentry,
 } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
 import { setRedirect } from './redirect.js';
 import { isPureUpper, nlinkStart } from './dir.js';
-import { nlinkEnd } from './indexdir.js';
+import { nlinkEnd, typeOrigin } from './indexdir.js';
 import { activeIndex, fail, forWrite, isReadOnly, ok, renameMemOrigin, type OvlState, type Step } from './state.js';
 import type { RenameFlag } from './types.js';
 
@@ -154,8 +154,4 @@ function renameInUpper(s2: OvlState, r: {
   return ok(s2, 'S5.7');
 }
 
-/** ovl_type_origin: an upper object with a known lower (origin for non-dirs, merge for dirs). */
-function typeOrigin(s: OvlState, d: OvlDentry): boolean {
-  if (!d.upper) return false;
-  return d.upper.type === 'dir' ? d.lowers.length > 0 || hasOrigin(s, d.upper) : d.lowers.length > 0;
-}
+

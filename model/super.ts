@@ -5,6 +5,7 @@ import { cover } from './coverage.js';
 import { cloneLayer, findInLayer, parentPath } from './layerFs.js';
 import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, rootDentry, type OvlDentry } from './lookup.js';
 import { fsLayout } from './inodeNumbers.js';
+import { isIndexed } from './indexdir.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
 import { walkedNames } from './readdir.js';
@@ -77,7 +78,7 @@ function walkWrites(s: OvlState, apply: boolean): boolean {
     // Only ovl_iterate_real reads the impure entries, and it runs only where d_ino is unified:
     // with xino, or on one fs (an impure dir). On split layers without xino, iterate_dir reads
     // the real dir and the flag stays.
-    if (realUpperDir && `${P}impure` in d.upper!.xattrs && readsImpureEntries(s) && !children.some(isOriginType)) {
+    if (realUpperDir && `${P}impure` in d.upper!.xattrs && readsImpureEntries(s) && !children.some((c) => isOriginType(s, c))) {
       any = true;
       if (!apply) return;
       cover('S9.9');
@@ -96,6 +97,7 @@ function readsImpureEntries(s: OvlState): boolean {
 }
 
 /** ovl_type_origin: an upper object with a lower found by name (dir) or by origin (non-dir). */
-function isOriginType(d: OvlDentry): boolean {
-  return isPositive(d) && d.upper !== null && d.lowers.length > 0;
+function isOriginType(s: OvlState, d: OvlDentry): boolean {
+  // With nfs_export=on only an indexed upper shows its origin's st_ino (S12.3, ovl_hash_bylower).
+  return isPositive(d) && d.upper !== null && d.lowers.length > 0 && (!s.profile.nfs_export || isIndexed(s, d));
 }
