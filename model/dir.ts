@@ -3,7 +3,7 @@
 
 import { copyUp } from './copyUp.js';
 import { cover } from './coverage.js';
-import { indexedUpper, needIndex, nlinkEnd, overlayNlink, setNlinkUpper } from './indexdir.js';
+import { indexedUpper, needIndex, nlinkEnd, overlayNlink, setNlinkUpper, typeOrigin } from './indexdir.js';
 import { findInLayer, newInode, type Inode } from './layerFs.js';
 import {
   hasOrigin, isDir, isMergedDir, isOpaque, isPositive, isWhiteout, lookupPath, lowerPositive, walkPath, lookupRule, type OvlDentry,
@@ -111,7 +111,7 @@ export function link(s: OvlState, src: string, dst: string): Step {
   const up = copyUp(s2, wo.child.path); // S4.6: copy-up of the source (metadata only with metacopy=on)
   const counted = nlinkStart(s2, wo.child.path);
   const oldD = lookupPath(s2, wo.child.path)!;
-  const origin = oldD.lowers.length > 0; // ovl_type_origin, in memory too
+  const origin = typeOrigin(s2, oldD); // in memory too; with nfs_export=on only if indexed
   if (oldD.dataLower) cover('S5.12');
   if (oldD.dataLower && setRedirect(s2, oldD, false) === 'EXDEV') return fail(s2, 'EXDEV', 'S5.12'); // S5.12: absolute
   createInUpper(s2, n.parent.path, n.name, () => up);

@@ -130,6 +130,13 @@ export function profileForRemount(cur: Profile, options: string, kernel: KernelV
   if (p.userxattr !== cur.userxattr) throw new ParamError(`a remount keeps userxattr ${cur.userxattr ? 'on' : 'off'}, as the layers' xattrs are written (S10.3)`);
   if (p.readonly === 'ro' && cur.readonly !== 'ro') throw new ParamError('a remount keeps ro as the case mounts it');
   const out: Profile = { ...p, ...(cur.dataOnly ? { dataOnly: true } : {}), ...(cur.split ? { split: true } : {}), ...(cur.nested ? { nested: true } : {}), ...(cur.readonly ? { readonly: cur.readonly } : {}) };
+  if (cur.nested) {
+    // S18.1, S12.1: an overlay lower has no file handles: index and nfs_export fall back to off,
+    // xino=auto to off (super.c ovl_get_fsid, "falling back to ..."; seen on 6.18). xino=on
+    // stays on, with bits the model does not hold over a nested lower.
+    if (out.xino === 'on') throw new ParamError('xino=on over a nested lower is not modelled yet');
+    Object.assign(out, { index: false, nfs_export: false, xino: 'off' });
+  }
   const why = unsupportedBy(out, kernel);
   if (why) throw new ParamError(why);
   return out;
