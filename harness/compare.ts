@@ -12,9 +12,15 @@
 //   or lasts one mount where the overlay numbers dirs itself, S8.2); st_dev by class (the
 //   overlay's, a pseudo device per underlying fs, a layer's own fs; S8.1-S8.3); st_ino's
 //   high bits (xino's fsid, S8.3);
-//   for names listed but not lookup-able, the errno (S22.9).
+//   for names listed but not lookup-able, the errno (S22.9);
+//   st_mtime in whole seconds where the model knows it: set by a layer spec or by utimensat
+//   with an explicit time, kept by copy-up (S6.3) and by every change that leaves data and
+//   names alone (chmod, chown, xattrs, rename of the object itself, a child's copy-up, which
+//   restores its parent's times); unknown (not compared) once data is written, a name in a
+//   dir comes or goes, or UTIME_NOW set it.
 // Left out, each for a reason:
-//   - timestamps (copy-up keeps mtime but ctime is new; nothing here is about time);
+//   - atime (the harness's own reads move it; relatime) and ctime (every change sets it to
+//     now, copy-up too), and mtime where the model does not know it (above);
 //   - the value of P.origin (a file handle with the lower fs's UUID and inode generation)
 //     and of P.uuid (random): only their presence is compared;
 //   - whiteout nlink and whiteout inode identity (S3.2: unlink/rmdir whiteouts are hard
@@ -161,6 +167,7 @@ function diffEntry(
   if (e.mode !== a.mode) push('mode', octal(e.mode), octal(a.mode));
   if (e.uid !== a.uid) push('uid', e.uid, a.uid);
   if (e.gid !== a.gid) push('gid', e.gid, a.gid);
+  if (e.mtime !== undefined && e.mtime !== a.mtime) push('mtime', e.mtime, a.mtime);
   if (e.data !== a.data) push('data', e.data, a.data);
   if (e.target !== a.target) push('target', e.target, a.target);
   diffXattrs(e.xattrs, a.xattrs, masked, push);

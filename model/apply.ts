@@ -3,12 +3,21 @@
 import { link, mkdir, mknod, rmdir, symlink, unlink } from './dir.js';
 import { open } from './file.js';
 import { chmod, setxattr, truncate } from './inode.js';
+import { chown, utimes } from './attr.js';
 import { rename } from './rename.js';
 import { fail, hasUpper, ok, rotate, type OvlState, type Step } from './state.js';
 import { mount } from './super.js';
 import type { Op } from './types.js';
 
 export function applyOp(s: OvlState, op: Op): Step {
+  if (!op.as) return applyKind(s, op);
+  // The caller rides on the state for the one step (model/creds.ts), then goes.
+  const step = applyKind({ ...s, caller: op.as }, op);
+  const { caller: _done, ...state } = step.state;
+  return { ...step, state };
+}
+
+function applyKind(s: OvlState, op: Op): Step {
   switch (op.op) {
     case 'open': return open(s, op.path, op.flags, op.mode, op.data);
     case 'truncate': return truncate(s, op.path, op.size);
@@ -22,6 +31,8 @@ export function applyOp(s: OvlState, op: Op): Step {
     case 'mknod': return mknod(s, op.path, op.kind, op.mode);
     case 'setxattr': return setxattr(s, op.path, op.name, op.value, op.flags);
     case 'removexattr': return setxattr(s, op.path, op.name, null);
+    case 'chown': return chown(s, op.path, op.uid, op.gid, op.nofollow ?? false);
+    case 'utimes': return utimes(s, op.path, op.atime, op.mtime, op.nofollow ?? false);
     // S14.3: after a volatile mount, the next mount of that upper and workdir fails EINVAL
     // (the harness then clears the marker and mounts, as a user must).
     case 'remount': return s.profile.volatile ? fail(mount(s), 'EINVAL', 'S14.3') : ok(mount(s), 'S1.14');

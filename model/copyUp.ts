@@ -38,6 +38,10 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   const src = lower.inode;
   const parentUpper = findInLayer(s.upper, parentPath(d.path))!;
   const up = newInode(s.upper, src.type, src.mode);
+  // S6.10: made with the mounter's creds, then given the original owner; S6.3: mtime kept.
+  up.uid = src.uid;
+  up.gid = src.gid;
+  up.mtime = src.mtime;
   up.data = (d.dataLower ?? src).data; // S6.3: data, mode, symlink target
   up.target = src.target;
   if (s.profile.metacopy && src.type === 'file' && !withData) {

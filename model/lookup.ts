@@ -3,7 +3,8 @@
 import { joinPath, splitPath, type Inode } from './layerFs.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
-import { hasUpper, NotModelled, type OvlState } from './state.js';
+import { callerOf, hasUpper, NotModelled, type OvlState } from './state.js';
+import { mayLookup } from './creds.js';
 import type { Errno } from './types.js';
 
 export interface LowerRef {
@@ -395,6 +396,8 @@ function walkFrom(
   for (let i = 0; i < comps.length; i++) {
     const last = i === comps.length - 1;
     if (!isDir(dir)) return { ok: false, errno: 'ENOTDIR' };
+    const denied = mayLookup(callerOf(s), realInode(dir)); // S11.3: search permission on every dir walked
+    if (denied) return { ok: false, errno: denied };
     const name = comps[i];
     const child = name === '..' ? parentDentry(s, dir) : lookupChild(s, dir, name);
     // A failed lookup fails the walk; of the last name, only when it is followed: otherwise

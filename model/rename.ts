@@ -4,20 +4,22 @@ import { copyUp } from './copyUp.js';
 import { baseName, findInLayer, newInode, type Inode } from './layerFs.js';
 import {
   hasOrigin, isDir, isMergeOrLower, isMergedDir, isOpaque, isPositive, lookupChild, lookupPath,
-  lowerPositive, walkPath, type OvlDentry,
+  lowerPositive, realInode, walkPath, type OvlDentry,
 } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
 import { setRedirect } from './redirect.js';
 import { isPureUpper, nlinkStart } from './dir.js';
 import { nlinkEnd } from './indexdir.js';
-import { fail, forWrite, isReadOnly, ok, renameMemOrigin, type OvlState, type Step } from './state.js';
-import type { RenameFlag } from './types.js';
+import { callerOf, fail, forWrite, isReadOnly, ok, renameMemOrigin, type OvlState, type Step } from './state.js';
+import type { Errno, RenameFlag } from './types.js';
+import { MAY_WRITE, mayCreate, mayDelete, permitted } from './creds.js';
 
 export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[] = []): Step {
   const f = new Set(flags);
   const exchange = f.has('RENAME_EXCHANGE');
   if (exchange && (f.has('RENAME_NOREPLACE') || f.has('RENAME_WHITEOUT'))) return fail(s, 'EINVAL', 'VFS');
+  // No CAP_MKNOD check for RENAME_WHITEOUT since 5.8 (unprivileged whiteouts): overlay refuses it (S5.1).
   const wo = walkPath(s, src, false);
   if (!wo.ok) return fail(s, wo.errno, 'VFS');
   const wn = walkPath(s, dst, false);
@@ -39,11 +41,27 @@ export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[
     }
   }
   if (isPositive(nw) && vfsInode(s, old) === vfsInode(s, nw)) return ok(s, 'VFS'); // same inode: no-op
+  const denied = mayRename(s, wo.parent, old, wn.parent, nw);
+  if (denied) return fail(s, denied, 'S11.3');
   if (isPositive(nw) && !exchange) {
     if (isDir(old) && !isDir(nw)) return fail(s, 'ENOTDIR', 'S5.10');
     if (!isDir(old) && isDir(nw)) return fail(s, 'EISDIR', 'S5.10');
   }
+  // vfs_rename: a dir that changes parent has its ".." rewritten: write permission on it (S11.3).
+  if (wo.parent.path !== wn.parent.path) {
+    const c = callerOf(s);
+    if (isDir(old) && !permitted(c, realInode(old), MAY_WRITE)) return fail(s, 'EACCES', 'S11.3');
+    if (exchange && isDir(nw) && !permitted(c, realInode(nw), MAY_WRITE)) return fail(s, 'EACCES', 'S11.3');
+  }
   return ovlRename(s, wo.parent, old, wn.parent, nw, f);
+}
+
+/** vfs_rename's may_delete of the source, then may_delete or may_create at the target (S11.3). */
+function mayRename(s: OvlState, oldParent: OvlDentry, old: OvlDentry, newParent: OvlDentry, nw: OvlDentry): Errno | null {
+  const c = callerOf(s);
+  const first = mayDelete(c, realInode(oldParent), realInode(old));
+  if (first) return first;
+  return isPositive(nw) ? mayDelete(c, realInode(newParent), realInode(nw)) : mayCreate(c, realInode(newParent));
 }
 
 function isAncestorOrSelf(a: string, b: string): boolean {
@@ -105,6 +123,8 @@ function ovlRename(
   }
 
   renameMemOrigin(s2, old.path, nw.path, exchange);
+  oldParentUp.mtime = undefined; // names come and go in both dirs
+  newParentUp.mtime = undefined;
   const step = renameInUpper(s2, { oldParentUp, oldName, newParentUp, newName, newD, exchange, whiteoutSource, newIsWhiteout });
   if (counted && step.outcome === 'ok') nlinkEnd(s2, counted.origin, counted.up, counted.nlink - 1);
   return step;

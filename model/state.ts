@@ -4,7 +4,8 @@ import { buildLayer, cloneLayer, emptyLayer, walkLayer, type LayerFs } from './l
 import type { LowerRef } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { mount } from './super.js';
-import type { KernelVersion, Outcome, Profile, StackSpec } from './types.js';
+import { ROOT } from './creds.js';
+import type { Caller, KernelVersion, Outcome, Profile, StackSpec } from './types.js';
 
 export interface OvlState {
   readonly profile: Profile;
@@ -36,6 +37,13 @@ export interface OvlState {
   memNlink: Map<string, number>;
   /** How many times the stack was mounted before this mount: numbers that do not outlive a mount carry it. */
   mountGen: number;
+  /** Who makes the step being applied (model/creds.ts); absent: root. Only set while applyOp runs. */
+  caller?: Caller;
+}
+
+/** The caller of the step being applied (S11.1). */
+export function callerOf(s: OvlState): Caller {
+  return s.caller ?? ROOT;
 }
 
 /** A rename moves dentries: their in-memory origins follow (and a replaced target's go). */

@@ -86,7 +86,9 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const noUpper = o.profile.readonly === 'no-upper';
   const rotate = noUpper ? 0 : o.rotateWeight ?? 1;
   const userXattrs = o.userXattrs ?? true;
-  const commands = fc.commands([commandArbitrary({ rotate, userXattrs })], { maxCommands: o.steps, size: 'max' });
+  const cannot = o.driver.cannot ?? {};
+  const families = { callers: !cannot.callers, chown: !cannot.chown, utimes: !cannot.utimes };
+  const commands = fc.commands([commandArbitrary({ rotate, userXattrs, families })], { maxCommands: o.steps, size: 'max' });
   const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 

@@ -63,6 +63,8 @@ function asSys(target: Sys | Sandbox): Sys {
 export class KernelDriver implements Driver {
   readonly name = 'kernel';
   readonly sys: Sys;
+  /** A guest's executor switches credentials and runs chown and utimensat, but its walk reports no mtime. */
+  readonly cannot: Driver['cannot'];
   /** The version of the kernel the syscalls reach: it decides how options are spelled. */
   readonly kernel: KernelVersion;
   private dirs: CaseDirs | null = null;
@@ -78,6 +80,7 @@ export class KernelDriver implements Driver {
   onUnmounted: ((how: 'remount' | 'rotate') => void) | null = null;
 
   constructor(target: Sys | Sandbox) {
+    this.cannot = 'walk' in target ? { utimes: 'the guest executor\'s walk reports no mtime' } : undefined;
     this.sys = asSys(target);
     this.kernel = kernelOf(this.sys);
   }

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -142,6 +143,36 @@ static int open_write_close(const char *path, int flags, mode_t mode, const char
   return close(fd);
 }
 
+static int run_call(int i, int *next);
+
+/**
+ * "as uid gid umask n g1..gn <call>": the call with those effective ids, groups and umask
+ * (harness/creds.ts), then back to root. A switch that fails either way ends the executor:
+ * it is a harness error, never an outcome.
+ */
+static int run_as(int i, int *next) {
+  if (i + 5 > nargs) { *next = nargs; errno = EPROTO; return -1; }
+  int n = (int)num(i + 4);
+  if (n < 0 || n > 64 || i + 5 + n > nargs) { *next = nargs; errno = EPROTO; return -1; }
+  gid_t groups[64], saved[64];
+  for (int k = 0; k < n; k++) groups[k] = (gid_t)num(i + 5 + k);
+  int nsaved = getgroups(64, saved);
+  if (nsaved < 0 || setgroups((size_t)n, groups) || setresgid(-1, (gid_t)num(i + 2), -1) || setresuid(-1, (uid_t)num(i + 1), -1)) {
+    perror("ovlexec: switching credentials");
+    exit(3);
+  }
+  mode_t old = umask((mode_t)num(i + 3));
+  int rc = run_call(i + 5 + n, next);
+  int e = errno;
+  umask(old);
+  if (setresuid(-1, 0, -1) || setresgid(-1, 0, -1) || setgroups((size_t)nsaved, saved)) {
+    perror("ovlexec: switching credentials back to root");
+    exit(3);
+  }
+  errno = e;
+  return rc;
+}
+
 /** Runs the call whose name is at token i; sets *next to the token after its arguments. */
 static int run_call(int i, int *next) {
   const char *c = str(i);
@@ -161,6 +192,13 @@ static int run_call(int i, int *next) {
     return (num(i + 5) ? lsetxattr : setxattr)(str(i + 1), str(i + 2), arg[i + 3], arg_len[i + 3], (int)num(i + 4));
   }
   if (!strcmp(c, "removexattr")) { NEED(2); return removexattr(str(i + 1), str(i + 2)); }
+  if (!strcmp(c, "chown")) { NEED(4); return (num(i + 4) ? lchown : chown)(str(i + 1), (uid_t)num(i + 2), (gid_t)num(i + 3)); }
+  if (!strcmp(c, "utimes")) {
+    NEED(6);
+    struct timespec ts[2] = { { (time_t)num(i + 2), (long)num(i + 3) }, { (time_t)num(i + 4), (long)num(i + 5) } };
+    return utimensat(AT_FDCWD, str(i + 1), ts, (int)num(i + 6));
+  }
+  if (!strcmp(c, "as")) return run_as(i, next);
   *next = nargs;
   errno = ENOSYS;
   return -1;

@@ -1,10 +1,10 @@
 // Sys (harness/sys.ts) over the executor's channel: the same syscalls, made by ovlexec inside a
 // guest kernel (harness/guest/executor.c has the other end of every request here).
 
-import type { Outcome, SnapEntry, Snapshot } from '../../model/types.js';
+import type { Outcome, SnapEntry, Snapshot, TimeSpec } from '../../model/types.js';
 import type { Call } from '../calls.js';
 import { buildError, type PlannedCall } from '../materialize.js';
-import { errnoName, MNT_DETACH } from '../native.js';
+import { errnoName, MNT_DETACH, UTIME_NOW, UTIME_OMIT } from '../native.js';
 import type { Sandbox } from '../sandbox.js';
 import { errorEntry, kindOf } from '../snapshot.js';
 import type { Sys } from '../sys.js';
@@ -17,7 +17,14 @@ function outcomeOf(status: string): Outcome {
   return status === '0' ? 'ok' : errnoName(Number(status));
 }
 
+/** A call made as another caller goes with an "as" prefix (executor.c run_as). */
 function callTokens(call: Call): Token[] {
+  if (!call.as) return kindTokens(call);
+  const { uid, gid, groups = [gid], umask = 0o022 } = call.as;
+  return ['as', String(uid), String(gid), String(umask), String(groups.length), ...groups.map(String), ...kindTokens(call)];
+}
+
+function kindTokens(call: Call): Token[] {
   switch (call.c) {
     case 'open': return ['open', call.path, String(call.flags), String(call.mode), call.data === undefined ? '0' : '1', call.data ?? ''];
     case 'mkdir': return ['mkdir', call.path, String(call.mode)];
@@ -31,7 +38,14 @@ function callTokens(call: Call): Token[] {
     case 'mknod': return ['mknod', call.path, String(call.mode), String(call.dev)];
     case 'setxattr': return ['setxattr', call.path, call.name, call.value, String(call.flags), call.nofollow ? '1' : '0'];
     case 'removexattr': return ['removexattr', call.path, call.name];
+    case 'chown': return ['chown', call.path, String(call.uid), String(call.gid), call.nofollow ? '1' : '0'];
+    case 'utimes': return ['utimes', call.path, ...timeTokens(call.atime), ...timeTokens(call.mtime), String(call.flags)];
   }
+}
+
+/** seconds and nanoseconds, UTIME_NOW / UTIME_OMIT in the nanoseconds as utimensat takes them. */
+function timeTokens(t: TimeSpec): Token[] {
+  return typeof t === 'number' ? [String(t), '0'] : ['0', String(t === 'now' ? UTIME_NOW : UTIME_OMIT)];
 }
 
 /** st_ino as the local snapshot keeps it: a number, or a decimal string beyond 2^53. */

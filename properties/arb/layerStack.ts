@@ -5,6 +5,7 @@
 
 import fc from 'fast-check';
 import type { EntrySpec, LayerSpec, StackSpec } from '../../model/index.js';
+import { dirModeArb, ownerArb } from './callers.js';
 
 /** A small pool, so that the same names meet in several layers. */
 export const NAMES = ['a', 'b', 'c', 'd', 'e'] as const;
@@ -18,7 +19,7 @@ const modeArb = fc.constantFrom(0o644, 0o600, 0o755);
 /** Ordinary xattrs go in user.*, or in trusted.* where the layers' filesystem has no user.* (tmpfs before 6.6). */
 const xattrsArb = (ns: string) => fc.option(fc.dictionary(fc.constantFrom(`${ns}.a`, `${ns}.b`), fc.constantFrom('1', '2'), { maxKeys: 1 }), { nil: undefined, freq: 4 });
 
-type Raw = { path: string; kind: string; mode: number; data: string; other: string; xattrs?: Record<string, string> };
+type Raw = { path: string; kind: string; mode: number; data: string; other: string; xattrs?: Record<string, string>; owner: number; dirMode: number };
 
 const rawEntry = (ns: string): fc.Arbitrary<Raw> => fc.record({
   path: pathArb,
@@ -33,7 +34,14 @@ const rawEntry = (ns: string): fc.Arbitrary<Raw> => fc.record({
   data: dataArb,
   other: pathArb,
   xattrs: xattrsArb(ns),
+  owner: ownerArb, // S11: entries of other users, and dirs whose modes make the checks matter
+  dirMode: dirModeArb,
 });
+
+/** The owner of an entry, as its uid and the same gid; root is left implicit. */
+function owned(r: Raw): { uid?: number; gid?: number } {
+  return r.owner ? { uid: r.owner, gid: r.owner } : {};
+}
 
 /** Make a list of random entries into a layer that can exist on disk. */
 export function toLayer(raw: Raw[]): LayerSpec {
@@ -60,11 +68,11 @@ export function toLayer(raw: Raw[]): LayerSpec {
 
 function toEntry(r: Raw, layer: LayerSpec): EntrySpec | null {
   switch (r.kind) {
-    case 'file': return { type: 'file', mode: r.mode, data: r.data, ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
-    case 'dir': return { type: 'dir', mode: r.mode | 0o700, ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
+    case 'file': return { type: 'file', mode: r.mode, data: r.data, ...owned(r), ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
+    case 'dir': return { type: 'dir', mode: r.dirMode, ...owned(r), ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
     case 'opaque': return { type: 'dir', mode: 0o755, opaque: true };
     case 'whiteout': return { type: 'whiteout' };
-    case 'fifo': return { type: 'fifo', mode: r.mode };
+    case 'fifo': return { type: 'fifo', mode: r.mode, ...owned(r) };
     case 'xwhiteout': return { type: 'file', data: '', xattrs: { 'trusted.overlay.whiteout': 'y' } };
     case 'xdir': return { type: 'dir', mode: 0o755, xattrs: { 'trusted.overlay.opaque': 'x' } };
     case 'escaped': return { type: 'file', data: r.data, xattrs: { 'trusted.overlay.overlay.opaque': 'y' } };
@@ -116,10 +124,10 @@ const clusterArb = (maxLowers: number, upper: boolean): fc.Arbitrary<Cluster> =>
 function clusterEntries(c: Cluster, nLowers: number): Map<number, Raw[]> {
   const at = (l: number) => (l < 0 ? nLowers : l % nLowers);
   const layers = [...new Set(c.layers.map(at))];
-  const out = new Map<number, Raw[]>(layers.map((l) => [l, [{ path: c.dir, kind: 'dir', mode: 0o755, data: '', other: c.dir }]]));
+  const out = new Map<number, Raw[]>(layers.map((l) => [l, [{ path: c.dir, kind: 'dir', mode: 0o755, data: '', other: c.dir, owner: 0, dirMode: 0o755 }]]));
   for (const ch of c.children) {
     const path = `${c.dir}/${ch.name}`;
-    out.get(layers[ch.layer % layers.length])!.push({ path, kind: c.onlyFiles ? 'file' : ch.kind, mode: 0o644, data: ch.data, other: path });
+    out.get(layers[ch.layer % layers.length])!.push({ path, kind: c.onlyFiles ? 'file' : ch.kind, mode: 0o644, data: ch.data, other: path, owner: 0, dirMode: 0o755 });
   }
   return out;
 }

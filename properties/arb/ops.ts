@@ -3,7 +3,8 @@
 // (with locality) names near what the earlier steps of the case touched.
 
 import fc from 'fast-check';
-import type { OpenFlag, OpName, RenameFlag, XattrFlag } from '../../model/index.js';
+import type { OpenFlag, OpName, RenameFlag, TimeSpec, XattrFlag } from '../../model/index.js';
+import { callerPick, ownerIdArb, timeArb } from './callers.js';
 import { NAMES } from './layerStack.js';
 
 /** How a relative pick relates to a path an earlier step touched (properties/commands.ts). */
@@ -31,6 +32,12 @@ export interface AbstractOp {
   size: number;
   name: string;
   value: string;
+  /** An index into CALLERS (arb/callers.ts): who makes the step; absent or 0: root. */
+  caller?: number;
+  /** chown: the new uid and gid (-1 keeps one). */
+  owner?: [number, number];
+  /** utimensat: atime and mtime. */
+  times?: [TimeSpec, TimeSpec];
 }
 
 const freshName = fc.constantFrom(...NAMES, 'n1', 'n2');
@@ -112,7 +119,26 @@ function changes(p: Picks, ns: string) {
     mknod: op('mknod', fc.tuple(p.newPath), { flags: fc.constantFrom(['fifo'], ['fifo'], ['fifo'], ['whiteout']) }),
     setxattr: op('setxattr', one, { name: xname(ns), value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }),
     removexattr: op('removexattr', one, { name: xname(ns) }),
+    chown: fc.tuple(op('chown', one, { flags: nofollowArb }), ownerIdArb, ownerIdArb).map(([o, uid, gid]): AbstractOp => ({ ...o, owner: [uid, gid] })),
+    utimes: fc.tuple(op('utimes', one, { flags: nofollowArb }), timeArb, timeArb).map(([o, a, m]): AbstractOp => ({ ...o, times: [a, m] })),
   };
+}
+
+const nofollowArb = fc.constantFrom([], [], ['nofollow']);
+
+/** What a driver can run (Driver.cannot): the step families the generator may use. */
+export interface Families {
+  callers: boolean;
+  chown: boolean;
+  utimes: boolean;
+}
+
+export const ALL_FAMILIES: Families = { callers: true, chown: true, utimes: true };
+
+/** Steps made by a random caller (S11), where the driver can switch credentials. */
+function byCallers(ops: fc.Arbitrary<AbstractOp>, f: Families): fc.Arbitrary<AbstractOp> {
+  if (!f.callers) return ops;
+  return fc.tuple(ops, callerPick).map(([o, caller]) => (caller && o.op !== 'remount' && o.op !== 'rotate' ? { ...o, caller } : o));
 }
 
 /**
@@ -120,10 +146,10 @@ function changes(p: Picks, ns: string) {
  * often the upper is rotated into a new lower layer (0 never). `locality` false: every pick
  * uniform, as before issue 10.
  */
-export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true): fc.Arbitrary<AbstractOp> {
+export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractOp> {
   const c = changes(locality ? LOCAL : UNIFORM, userXattrs ? 'user' : 'trusted');
   const none = fc.constant([] as PathPick[]);
-  return fc.oneof(
+  return byCallers(fc.oneof(
     ...(remountWeight > 0 ? [{ weight: remountWeight, arbitrary: op('remount', none) }] : []),
     ...(rotateWeight > 0 ? [{ weight: rotateWeight, arbitrary: op('rotate', none) }] : []),
     { weight: 6, arbitrary: c.open },
@@ -138,7 +164,9 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = tr
     { weight: 1, arbitrary: c.mknod },
     { weight: 2, arbitrary: c.setxattr },
     { weight: 1, arbitrary: c.removexattr },
-  );
+    ...(f.chown ? [{ weight: 1, arbitrary: c.chown }] : []),
+    ...(f.utimes ? [{ weight: 1, arbitrary: c.utimes }] : []),
+  ), f);
 }
 
 /** A step that follows a scenario's first steps: on the last touched name, its parent or a child. */
