@@ -28,6 +28,9 @@ export function copyUp(s: OvlState, path: string, withData = false): Inode {
 /** S7.1: a metacopy file gets its data on first write; P.metacopy goes, a redirect stays. */
 function copyUpData(s: OvlState, d: OvlDentry): void {
   d.upper!.data = d.dataLower!.data;
+  // Unlike a full copy-up (S6.3), the data copy-up of a metacopy file does not put the times
+  // back: its mtime is now (6.18, observed; case times-metacopy.json).
+  d.upper!.mtime = undefined;
   delete d.upper!.xattrs[`${privatePrefix(s.profile)}metacopy`];
 }
 

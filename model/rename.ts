@@ -149,11 +149,22 @@ function renameInUpper(s2: OvlState, r: {
   if (r.whiteoutSource) {
     // RENAME_WHITEOUT, or an exchange with the whiteout already at the target: either way
     // the source name is left holding a whiteout (S5.5, S5.7).
-    r.oldParentUp.children!.set(r.oldName, r.newIsWhiteout ? target! : newInode(s2.upper, 'whiteout', 0));
+    r.oldParentUp.children!.set(r.oldName, r.newIsWhiteout ? target! : renameWhiteout(s2, r.oldParentUp));
     return ok(s2, 'S5.5');
   }
   r.oldParentUp.children!.delete(r.oldName); // plain rename; a target whiteout is replaced (S5.7)
   return ok(s2, 'S5.7');
+}
+
+/**
+ * The whiteout RENAME_WHITEOUT leaves: made by the upper fs in the source dir with the
+ * mounter's fsuid (S11.3), so a setgid dir gives it its group (S4.5). Unlink and rmdir
+ * whiteouts are made in the workdir instead, and stay root's.
+ */
+function renameWhiteout(s: OvlState, dir: Inode): Inode {
+  const wh = newInode(s.upper, 'whiteout', 0);
+  if (dir.mode & 0o2000) wh.gid = dir.gid;
+  return wh;
 }
 
 /** ovl_type_origin: an upper object with a known lower (origin for non-dirs, merge for dirs). */

@@ -6,7 +6,7 @@ import type { KernelVersion, Op, Outcome, Profile, SnapEntry, StackSpec } from '
 import { caseSchema, kernelTerms, oneLine, show, validate } from './caseSchema.js';
 
 /** Partial facts about one name; null means "must not exist". */
-export type EntryExpect = Partial<Pick<SnapEntry, 'kind' | 'mode' | 'data' | 'target' | 'nlink' | 'errno'>> & {
+export type EntryExpect = Partial<Pick<SnapEntry, 'kind' | 'mode' | 'data' | 'target' | 'nlink' | 'errno' | 'uid' | 'gid' | 'mtime'>> & {
   xattrs?: Record<string, string | null>;
 };
 

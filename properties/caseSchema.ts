@@ -360,6 +360,32 @@ function choice<const T extends readonly [string, ...string[]]>(what: string, va
   return z.enum(values, says((v) => `unknown ${what} ${show(v)} (one of: ${list(values)}${note})`));
 }
 
+// ---------------------------------------------------------------- owners, callers, times (S11)
+
+const Id = intIn(0, 65535, (v) => `a uid or gid here is an integer from 0 to 65535, not ${show(v)}`)
+  .describe('A uid or gid, 0 to 65535.').meta({ id: 'Id', title: 'Id' });
+
+const Seconds = intIn(0, 4_000_000_000, (v) => `a time is whole seconds since the epoch, 0 to 4000000000, not ${show(v)}`)
+  .describe('Whole seconds since the epoch.').meta({ id: 'Seconds', title: 'Seconds' });
+
+/** Owner and mtime of a layer entry (not a hard link: it shares its file's). */
+const ownership = {
+  uid: Id.optional().describe('Owner; default 0.'),
+  gid: Id.optional().describe('Group; default 0.'),
+  mtime: Seconds.optional().describe('st_mtime (atime too), set after the whole layer is built; default: when it was built (not compared).'),
+};
+
+const Caller = z.strictObject({
+  uid: Id.describe('The effective (and fs) uid.'),
+  gid: Id.describe('The effective (and fs) gid.'),
+  groups: z.array(Id).max(16).optional().describe('Supplementary groups; default [gid].'),
+  umask: Mode.optional().describe('The umask during the step; default 18 (0o022).'),
+}).describe('Who makes the step (S11.3): the harness switches to these credentials around the one syscall; the mounter stays root.')
+  .meta({ id: 'Caller', title: 'Caller' });
+
+const Time = z.union([Seconds, z.enum(['now', 'omit'])], says((v) => `a time is whole seconds, "now" (UTIME_NOW) or "omit" (UTIME_OMIT), not ${show(v)}`))
+  .describe('Whole seconds, "now" (UTIME_NOW) or "omit" (UTIME_OMIT).').meta({ id: 'Time', title: 'Time' });
+
 // ---------------------------------------------------------------- layers
 
 const DirEntry = z.strictObject({
@@ -368,6 +394,7 @@ const DirEntry = z.strictObject({
   opaque: z.boolean(says((v) => `opaque must be true or false, not ${show(v)}`)).optional()
     .describe('Set the private opaque xattr (P.opaque = "y", S2.6).'),
   xattrs: Xattrs.optional(),
+  ...ownership,
 }).describe('A directory.').meta({ id: 'DirEntry', title: 'dir entry' });
 
 const FileEntry = z.strictObject({
@@ -375,11 +402,13 @@ const FileEntry = z.strictObject({
   mode: Mode.optional().describe('Permission bits; default 420 (0o644).'),
   data: FileData.optional().describe('Content; default empty. Latin1, one byte per character, at most 1 MiB.'),
   xattrs: Xattrs.optional(),
+  ...ownership,
 }).describe('A regular file.').meta({ id: 'FileEntry', title: 'file entry' });
 
 const SymlinkEntry = z.strictObject({
   type: z.literal('symlink').describe('The entry\'s type.'),
   target: Target(false).describe(`Where it points: relative, without ".." (it must not leave the mount), not empty, no "." after a name nor a trailing "/"; ASCII names of at most ${LIMITS.name} bytes.`),
+  ...ownership,
 }).describe('A symbolic link.').meta({ id: 'SymlinkEntry', title: 'symlink entry' });
 
 const LinkEntry = z.strictObject({
@@ -387,12 +416,13 @@ const LinkEntry = z.strictObject({
   to: LayerPath.describe('The path of a file entry of the same layer (not a link, not a dir, not itself).'),
 }).describe('A hard link: a second name for the regular file at `to` in the same layer.').meta({ id: 'LinkEntry', title: 'link entry' });
 
-const WhiteoutEntry = z.strictObject({ type: z.literal('whiteout').describe('The entry\'s type.') })
+const WhiteoutEntry = z.strictObject({ type: z.literal('whiteout').describe('The entry\'s type.'), ...ownership })
   .describe('A whiteout: a character device 0/0 (S2.5). For an xattr whiteout, write a file with the private xattrs.').meta({ id: 'WhiteoutEntry', title: 'whiteout entry' });
 
 const FifoEntry = z.strictObject({
   type: z.literal('fifo').describe('The entry\'s type.'),
   mode: Mode.optional().describe('Permission bits; default 420 (0o644).'),
+  ...ownership,
 }).describe('A named pipe.').meta({ id: 'FifoEntry', title: 'fifo entry' });
 
 const ENTRY_TYPES = ['dir', 'file', 'symlink', 'link', 'whiteout', 'fifo'];
@@ -472,6 +502,9 @@ const EntryExpect = z.strictObject({
     .describe('A symlink\'s target.'),
   nlink: intIn(0, LIMITS.nlink, (v) => `nlink is an integer from 0 to ${LIMITS.nlink}, not ${show(v)}`).optional()
     .describe('st_nlink.'),
+  uid: Id.optional().describe('st_uid.'),
+  gid: Id.optional().describe('st_gid.'),
+  mtime: Seconds.optional().describe('st_mtime in whole seconds (the model must know it: set by the layers or by utimes, S6.3).'),
   errno: choice('errno', ERRNOS).optional().describe('For kind "error": the errno lstat fails with (an outcome other than "ok").'),
   xattrs: z.record(XattrName, z.string(says((v) => `an expected xattr value is a string, "*" or null, not ${show(v)}`)).nullable(),
     says((v) => `xattrs must be an object of name -> value, not ${show(v)}`)).optional()
@@ -496,6 +529,7 @@ const MountExpectation = z.strictObject(viewFields)
 // ---------------------------------------------------------------- steps
 
 const expect = StepExpectation.optional();
+const as = Caller.optional();
 const stepMode = Mode.describe('Permission bits (the umask 0o022 applies where the syscall applies it).');
 
 const OpenStep = z.strictObject({
@@ -505,6 +539,7 @@ const OpenStep = z.strictObject({
     .describe(`open(2) flags: at most one of O_RDONLY, O_WRONLY, O_RDWR (none is O_RDONLY); O_NONBLOCK is always added, so that a fifo never blocks.`),
   mode: stepMode.optional().describe('The mode O_CREAT creates with; default 420 (0o644).'),
   data: FileData.optional().describe('Written once after the open (needs O_WRONLY or O_RDWR); latin1, at most 1 MiB.'),
+  as,
   expect,
 }).superRefine((s, ctx) => {
   if (!Array.isArray(s.flags)) return;
@@ -520,16 +555,17 @@ const TruncateStep = z.strictObject({
   path: MountPath,
   size: intIn(0, LIMITS.fileData, (v) => `a size is an integer from 0 to ${LIMITS.fileData} (1 MiB: the model keeps file data in memory), not ${show(v)}`)
     .describe(`The new size in bytes, 0 to ${LIMITS.fileData} (1 MiB).`),
+  as,
   expect,
 }).describe('truncate(2): follows symlinks.').meta({ id: 'TruncateStep', title: 'truncate step' });
 
-const UnlinkStep = z.strictObject({ op: z.literal('unlink').describe('The operation.'), path: MountPath, expect })
+const UnlinkStep = z.strictObject({ op: z.literal('unlink').describe('The operation.'), path: MountPath, as, expect })
   .describe('unlink(2).').meta({ id: 'UnlinkStep', title: 'unlink step' });
 
-const MkdirStep = z.strictObject({ op: z.literal('mkdir').describe('The operation.'), path: MountPath, mode: stepMode, expect })
+const MkdirStep = z.strictObject({ op: z.literal('mkdir').describe('The operation.'), path: MountPath, mode: stepMode, as, expect })
   .describe('mkdir(2).').meta({ id: 'MkdirStep', title: 'mkdir step' });
 
-const RmdirStep = z.strictObject({ op: z.literal('rmdir').describe('The operation.'), path: MountPath, expect })
+const RmdirStep = z.strictObject({ op: z.literal('rmdir').describe('The operation.'), path: MountPath, as, expect })
   .describe('rmdir(2).').meta({ id: 'RmdirStep', title: 'rmdir step' });
 
 const RenameStep = z.strictObject({
@@ -538,6 +574,7 @@ const RenameStep = z.strictObject({
   dst: MountPath,
   flags: z.array(choice('rename flag', RENAME_FLAGS), says((v) => `flags must be a list of rename flags such as ["RENAME_NOREPLACE"], not ${show(v)}`))
     .optional().describe('renameat2(2) flags; none is rename(2).'),
+  as,
   expect,
 }).describe('rename(2), or renameat2(2) with flags.').meta({ id: 'RenameStep', title: 'rename step' });
 
@@ -545,13 +582,14 @@ const SymlinkStep = z.strictObject({
   op: z.literal('symlink').describe('The operation.'),
   target: Target(true).describe('Relative, without "..", no "." after a name nor a trailing "/"; "" may be tried (symlink(2) refuses it: ENOENT).'),
   path: MountPath,
+  as,
   expect,
 }).describe('symlink(2): a new symlink at `path` to `target`.').meta({ id: 'SymlinkStep', title: 'symlink step' });
 
-const LinkStep = z.strictObject({ op: z.literal('link').describe('The operation.'), src: MountPath, dst: MountPath, expect })
+const LinkStep = z.strictObject({ op: z.literal('link').describe('The operation.'), src: MountPath, dst: MountPath, as, expect })
   .describe('link(2): a new name `dst` for `src` (not following a symlink).').meta({ id: 'LinkStep', title: 'link step' });
 
-const ChmodStep = z.strictObject({ op: z.literal('chmod').describe('The operation.'), path: MountPath, mode: stepMode, expect })
+const ChmodStep = z.strictObject({ op: z.literal('chmod').describe('The operation.'), path: MountPath, mode: stepMode, as, expect })
   .describe('chmod(2): follows symlinks.').meta({ id: 'ChmodStep', title: 'chmod step' });
 
 const MknodStep = z.strictObject({
@@ -559,6 +597,7 @@ const MknodStep = z.strictObject({
   path: MountPath,
   kind: choice('mknod kind', MKNOD_KINDS, '; the harness and the model make only these').describe('fifo, or whiteout: a character device 0/0 (S3.3).'),
   mode: stepMode,
+  as,
   expect,
 }).describe('mknod(2).').meta({ id: 'MknodStep', title: 'mknod step' });
 
@@ -568,11 +607,32 @@ const SetxattrStep = z.strictObject({
   name: XattrName,
   value: XattrValue,
   flags: choice('xattr flag', XATTR_FLAGS).optional().describe('One flag (not a list); none is 0.'),
+  as,
   expect,
 }).describe('setxattr(2): follows symlinks.').meta({ id: 'SetxattrStep', title: 'setxattr step' });
 
-const RemovexattrStep = z.strictObject({ op: z.literal('removexattr').describe('The operation.'), path: MountPath, name: XattrName, expect })
+const RemovexattrStep = z.strictObject({ op: z.literal('removexattr').describe('The operation.'), path: MountPath, name: XattrName, as, expect })
   .describe('removexattr(2): follows symlinks.').meta({ id: 'RemovexattrStep', title: 'removexattr step' });
+
+const ChownStep = z.strictObject({
+  op: z.literal('chown').describe('The operation.'),
+  path: MountPath,
+  uid: z.union([Id, z.literal(-1)]).describe('The new owner; -1 keeps it.'),
+  gid: z.union([Id, z.literal(-1)]).describe('The new group; -1 keeps it.'),
+  nofollow: z.boolean().optional().describe('lchown(2): the symlink itself.'),
+  as,
+  expect,
+}).describe('chown(2), or lchown(2) with nofollow.').meta({ id: 'ChownStep', title: 'chown step' });
+
+const UtimesStep = z.strictObject({
+  op: z.literal('utimes').describe('The operation.'),
+  path: MountPath,
+  atime: Time,
+  mtime: Time,
+  nofollow: z.boolean().optional().describe('AT_SYMLINK_NOFOLLOW.'),
+  as,
+  expect,
+}).describe('utimensat(2) at AT_FDCWD with two times.').meta({ id: 'UtimesStep', title: 'utimes step' });
 
 const RemountStep = z.strictObject({ op: z.literal('remount').describe('The operation.'), expect })
   .describe('Unmount, and mount again with the same layers and options.').meta({ id: 'RemountStep', title: 'remount step' });
@@ -581,7 +641,7 @@ const RotateStep = z.strictObject({ op: z.literal('rotate').describe('The operat
   .describe('Unmount; the upper becomes the new top lower layer; mount with a new empty upper and workdir (S15.5). Counts as a layer.')
   .meta({ id: 'RotateStep', title: 'rotate step' });
 
-const STEPS = [OpenStep, TruncateStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, RemovexattrStep, RemountStep, RotateStep] as const;
+const STEPS = [OpenStep, TruncateStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, RemovexattrStep, ChownStep, UtimesStep, RemountStep, RotateStep] as const;
 const OPS = STEPS.map((s) => s.shape.op.value);
 
 export const Step = z.discriminatedUnion('op', STEPS, {
