@@ -85,6 +85,17 @@ export function mayLinkat(c: Caller, src: Inode): Errno | null {
 }
 
 /**
+ * may_create_in_sticky, when O_CREAT opens an existing object: in a sticky world-writable
+ * dir, an object owned neither by the dir's owner nor by the caller is refused (EACCES), root
+ * too. Regular files and fifos only under fs.protected_regular / protected_fifos, both 0 here.
+ */
+export function mayCreateInSticky(c: Caller, dir: Inode, ino: Inode): Errno | null {
+  if (!(dir.mode & S_ISVTX) || ino.type === 'file' || ino.type === 'fifo') return null;
+  if (ino.uid === dir.uid || ino.uid === c.uid) return null;
+  return dir.mode & 0o002 ? 'EACCES' : null;
+}
+
+/**
  * The owner and mode of a new object (S4.5): the caller's fsuid; the parent's gid if the parent
  * is setgid (a new dir inherits the setgid bit too), else the caller's fsgid. `mode` has the
  * umask applied already.

@@ -5,7 +5,7 @@ import { createFile } from './dir.js';
 import { findInLayer, joinPath } from './layerFs.js';
 import { isPositive, realInode, walkPath } from './lookup.js';
 import { callerOf, fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
-import { MAY_READ, MAY_WRITE, mayCreate, permitted } from './creds.js';
+import { MAY_READ, MAY_WRITE, mayCreate, mayCreateInSticky, permitted } from './creds.js';
 import type { OpenFlag } from './types.js';
 
 export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644, data?: string): Step {
@@ -20,7 +20,11 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
   if (creat && !w.name) return fail(s, 'EISDIR', 'VFS');
   if (creat && f.has('O_EXCL') && isPositive(w.child)) return fail(s, 'EEXIST', 'VFS');
   if (isPositive(w.child) && realInode(w.child).type === 'symlink') {
-    if (f.has('O_NOFOLLOW')) return fail(s, 'ELOOP', 'VFS');
+    if (f.has('O_NOFOLLOW')) {
+      // do_open: an existing name under O_CREAT meets the sticky-dir check before may_open's ELOOP.
+      const sticky = creat ? mayCreateInSticky(callerOf(s), realInode(w.parent), realInode(w.child)) : null;
+      return fail(s, sticky ?? 'ELOOP', sticky ? 'S11.3' : 'VFS');
+    }
     w = walkPath(s, path, true); // O_CREAT through a dangling symlink creates its target
     if (!w.ok) return fail(s, w.errno, 'VFS');
   }

@@ -89,7 +89,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const cannot = o.driver.cannot ?? {};
   const families = { callers: !cannot.callers, chown: !cannot.chown, utimes: !cannot.utimes };
   const commands = fc.commands([commandArbitrary({ rotate, userXattrs, families })], { maxCommands: o.steps, size: 'max' });
-  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs };
+  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs, mtimes: families.utimes };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 
   let shrinkingSince = 0;

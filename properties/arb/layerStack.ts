@@ -19,7 +19,7 @@ const modeArb = fc.constantFrom(0o644, 0o600, 0o755);
 /** Ordinary xattrs go in user.*, or in trusted.* where the layers' filesystem has no user.* (tmpfs before 6.6). */
 const xattrsArb = (ns: string) => fc.option(fc.dictionary(fc.constantFrom(`${ns}.a`, `${ns}.b`), fc.constantFrom('1', '2'), { maxKeys: 1 }), { nil: undefined, freq: 4 });
 
-type Raw = { path: string; kind: string; mode: number; data: string; other: string; xattrs?: Record<string, string>; owner: number; dirMode: number };
+type Raw = { path: string; kind: string; mode: number; data: string; other: string; xattrs?: Record<string, string>; owner: number; dirMode: number; mtime?: number };
 
 const rawEntry = (ns: string): fc.Arbitrary<Raw> => fc.record({
   path: pathArb,
@@ -36,11 +36,12 @@ const rawEntry = (ns: string): fc.Arbitrary<Raw> => fc.record({
   xattrs: xattrsArb(ns),
   owner: ownerArb, // S11: entries of other users, and dirs whose modes make the checks matter
   dirMode: dirModeArb,
+  mtime: fc.option(fc.constantFrom(1_000_000_000, 1_100_000_000), { nil: undefined, freq: 2 }), // S6.3: kept by copy-up
 });
 
 /** The owner of an entry, as its uid and the same gid; root is left implicit. */
-function owned(r: Raw): { uid?: number; gid?: number } {
-  return r.owner ? { uid: r.owner, gid: r.owner } : {};
+function owned(r: Raw): { uid?: number; gid?: number; mtime?: number } {
+  return { ...(r.owner ? { uid: r.owner, gid: r.owner } : {}), ...(r.mtime !== undefined ? { mtime: r.mtime } : {}) };
 }
 
 /** Make a list of random entries into a layer that can exist on disk. */
@@ -76,7 +77,7 @@ function toEntry(r: Raw, layer: LayerSpec): EntrySpec | null {
     case 'xwhiteout': return { type: 'file', data: '', xattrs: { 'trusted.overlay.whiteout': 'y' } };
     case 'xdir': return { type: 'dir', mode: 0o755, xattrs: { 'trusted.overlay.opaque': 'x' } };
     case 'escaped': return { type: 'file', data: r.data, xattrs: { 'trusted.overlay.overlay.opaque': 'y' } };
-    case 'symlink': return { type: 'symlink', target: relativeTarget(r.path, r.other) };
+    case 'symlink': return { type: 'symlink', target: relativeTarget(r.path, r.other), ...owned(r) };
     case 'link': {
       const files = Object.keys(layer).filter((p) => layer[p].type === 'file');
       return files.length ? { type: 'link', to: files[r.data.length % files.length] } : null;
@@ -143,7 +144,19 @@ export function layerStack(opts: {
   userXattrs?: boolean;
   /** false: no clusters (merged dirs with several children), as before issue 10. */
   clusters?: boolean;
+  /** true: some entries get a known mtime (the driver's views report st_mtime; harness/compare.ts). */
+  mtimes?: boolean;
 }): fc.Arbitrary<StackSpec> {
+  return anyStack(opts).map((stack) => (opts.mtimes ? stack : withoutMtimes(stack)));
+}
+
+function withoutMtimes(stack: StackSpec): StackSpec {
+  const strip = (layer: LayerSpec): LayerSpec =>
+    Object.fromEntries(Object.entries(layer).map(([p, e]) => [p, 'mtime' in e ? (({ mtime: _t, ...rest }) => rest)(e) as EntrySpec : e]));
+  return { ...stack, lowers: stack.lowers.map(strip), upper: strip(stack.upper) };
+}
+
+function anyStack(opts: Parameters<typeof layerStack>[0]): fc.Arbitrary<StackSpec> {
   const entry = rawEntry(opts.userXattrs === false ? 'trusted' : 'user');
   const raws = fc.array(entry, { maxLength: opts.maxEntriesPerLayer, size: 'max' });
   const upperEntries = opts.upper === false ? fc.constant([] as Raw[]) : fc.oneof(fc.constant([] as Raw[]), fc.array(entry, { maxLength: Math.ceil(opts.maxEntriesPerLayer / 2) }));
