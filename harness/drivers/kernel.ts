@@ -80,8 +80,8 @@ export class KernelDriver implements Driver {
   onUnmounted: ((how: 'remount' | 'rotate') => void) | null = null;
 
   constructor(target: Sys | Sandbox) {
-    this.cannot = 'walk' in target ? { utimes: 'the guest executor\'s walk reports no mtime' } : undefined;
     this.sys = asSys(target);
+    this.cannot = this.sys.where === 'host' ? undefined : { utimes: 'the guest executor\'s walk reports no mtime' };
     this.kernel = kernelOf(this.sys);
   }
 
