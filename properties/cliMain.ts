@@ -24,7 +24,7 @@ import type { Progress } from './conformance.js';
 import { failureCase, formatFailure, type Failure } from './report.js';
 import { MUTATIONS } from './mutations.js';
 import { formatProbe, probe } from './probeReport.js';
-import { replayCase, replayOnKernel, toleratedBy } from './replay.js';
+import { cannotRun, replayCase, replayOnKernel, toleratedBy } from './replay.js';
 import { openTarget, type Target } from '../harness/guest/target.js';
 import { probeLayerFs } from '../harness/probe.js';
 import { SetupError } from '../harness/guest/executor.js';
@@ -323,6 +323,11 @@ async function cmdReplay(choice: ReplayArgs, cases: LoadedCase[]): Promise<numbe
   try {
     for (const { file, c } of cases) {
       if (!c) continue; // a mount case: refused for other drivers before anything ran
+      const cannot = cannotRun(c, driver);
+      if (cannot) {
+        console.log(`skipped  ${file}: ${cannot}`);
+        continue;
+      }
       // A case compare found against this driver replays with what compare tolerated then.
       const r = await replayCase(c, driver, runningKernel(), kernelRelease, reference, toleratedBy(c), kernelReader);
       if (r.failure) console.log(formatFailure(r.failure));
