@@ -42,7 +42,9 @@
 // its merged view is compared in the same abstract terms (view "kernel-read",
 // properties/kernelReading.ts).
 // Against another implementation (compare --against kernel), its outcomes and views are the
-// expected ones, compared the same way.
+// expected ones, compared the same way, but for times (withoutTimes): real snapshots on both
+// sides (the reference, an upper carried to another implementation) hold when each made its
+// objects, not a rule.
 // How much harm each difference shows: properties/harm.ts. Divergences already known to
 // `compare` (properties/signature.ts): a difference with a known signature is left out, and
 // so is one still there, unchanged, from the last comparison that left it out; after a known
@@ -57,6 +59,19 @@ export interface Difference {
   what: string;
   expected?: unknown;
   actual?: unknown;
+}
+
+/**
+ * A real snapshot used as the expected side (another implementation, another mount): its
+ * times are when that one made its objects, not a rule, so they are not compared.
+ */
+export function withoutTimes(snap: Snapshot): Snapshot {
+  const out: Snapshot = new Map();
+  for (const [path, e] of snap) {
+    const { mtime: _t, ...rest } = e;
+    out.set(path, rest);
+  }
+  return out;
 }
 
 /** Which xattr values are compared by presence only. */

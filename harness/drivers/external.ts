@@ -41,14 +41,8 @@ export function mountsLine(target: string): string {
 export abstract class ExternalDriver implements Driver {
   abstract readonly name: string;
   abstract readonly codec: LayerCodec | undefined;
-  /**
-   * The FUSE daemons run as root without allow_other/default_permissions: other users cannot
-   * enter the mount, and the daemon does not check their permissions; their layer formats do
-   * not carry times the model follows.
-   */
-  readonly cannot: Driver['cannot'] = {
-    callers: 'a root FUSE daemon without allow_other and default_permissions', utimes: 'not modelled for this layer format',
-  };
+  /** Step families it cannot run (Driver.cannot); the exec driver mounts the kernel's overlay and runs them all. */
+  readonly cannot: Driver['cannot'];
   protected dirs: LayerDirs | null = null;
   protected mounted = false;
   private watch: LowerWatch | null = null;
