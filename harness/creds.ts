@@ -72,11 +72,12 @@ export function asCaller<T>(caller: Caller, fn: () => T): T {
   const lib = load();
   const groups = currentGroups();
   const groupList = caller.groups ?? [caller.gid];
-  must(lib.setgroups(groupList.length, groupsBuffer(groupList)), 'setgroups');
-  must(lib.setresgid(KEEP, caller.gid, KEEP), 'setresgid');
-  must(lib.setresuid(KEEP, caller.uid, KEEP), 'setresuid');
   const umask = lib.umask(caller.umask ?? 0o022);
   try {
+    // A switch that fails half way is undone below too, before the error goes up.
+    must(lib.setgroups(groupList.length, groupsBuffer(groupList)), 'setgroups');
+    must(lib.setresgid(KEEP, caller.gid, KEEP), 'setresgid');
+    must(lib.setresuid(KEEP, caller.uid, KEEP), 'setresuid');
     return fn();
   } finally {
     lib.umask(umask);
