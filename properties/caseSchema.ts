@@ -530,7 +530,7 @@ const MountExpectation = z.strictObject(viewFields)
 
 const expect = StepExpectation.optional();
 const as = Caller.optional();
-const stepMode = Mode.describe('Permission bits (the umask 0o022 applies where the syscall applies it).');
+const stepMode = Mode.describe('Permission bits (the caller\'s umask, default 0o022, applies where the syscall applies it).');
 
 const OpenStep = z.strictObject({
   op: z.literal('open').describe('The operation.'),
@@ -836,5 +836,7 @@ export const CASE_RULES: string[] = [
   `Names, symlink targets and xattr names are ASCII: the harness writes them as UTF-8 and reads them back as latin1. File data and xattr values are latin1, one byte per character.`,
   `Paths are at most ${LIMITS.path} bytes (PATH_MAX 4096, less room for the sandbox dir in front) and ${LIMITS.depth} names deep; a name is at most ${LIMITS.name} bytes (NAME_MAX). The model holds neither ENAMETOOLONG nor ERANGE/E2BIG for xattrs, so a case stays below every such limit.`,
   `An open that writes \`data\` needs O_WRONLY or O_RDWR, and at most one access mode.`,
+  `A step with \`as\` runs as that user (effective and fs ids, groups, umask) over a mount made by root (S11.3); the model assumes fs.protected_hardlinks=1 and fs.protected_symlinks, protected_regular, protected_fifos 0, which the harness checks. Implementations that cannot switch callers (FUSE without allow_other) skip such cases.`,
+  `An \`mtime\` in a known answer is checked where the model knows it: set in the layers or by utimes, kept by copy-up; after a write or a new name in a dir it is unknown, and such a known answer fails.`,
   `Profile options are the effective ones, as the kernel driver gives every one of them explicitly: no combination the kernel refuses (S1.15), and without an upper layer none it drops (index, nfs_export, volatile) nor \`split\`, which the model holds only with an upper.`,
 ];
