@@ -63,8 +63,7 @@ function asSys(target: Sys | Sandbox): Sys {
 export class KernelDriver implements Driver {
   readonly name = 'kernel';
   readonly sys: Sys;
-  /** A guest's executor switches credentials and runs chown and utimensat, but its walk reports no mtime. */
-  readonly cannot: Driver['cannot'];
+
   /** The version of the kernel the syscalls reach: it decides how options are spelled. */
   readonly kernel: KernelVersion;
   private dirs: CaseDirs | null = null;
@@ -81,7 +80,6 @@ export class KernelDriver implements Driver {
 
   constructor(target: Sys | Sandbox) {
     this.sys = asSys(target);
-    this.cannot = this.sys.where === 'host' ? undefined : { utimes: 'the guest executor\'s walk reports no mtime' };
     this.kernel = kernelOf(this.sys);
   }
 

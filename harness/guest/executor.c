@@ -28,7 +28,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define PROTOCOL "1"
+#define PROTOCOL "2"
 #define MAX_FRAME (64u << 20)
 
 static int in_fd, out_fd;
@@ -250,7 +250,7 @@ static void walk(const char *rel, const char *full) {
   tok_s(rel);
   if (lstat(full, &st) < 0) {
     tok_errno(errno);
-    for (int k = 0; k < 7; k++) tok_s("0");
+    for (int k = 0; k < 8; k++) tok_s("0");
     tok_s(""); tok_s("");
     tok_s("0");
     return;
@@ -266,6 +266,7 @@ static void walk(const char *rel, const char *full) {
   else tok_s("");
   tok_u(st.st_mode); tok_u(st.st_uid); tok_u(st.st_gid); tok_u(st.st_nlink);
   tok_u((unsigned long long)st.st_ino); tok_u(st.st_dev); tok_u(st.st_rdev);
+  tok_u((unsigned long long)st.st_mtim.tv_sec); // whole seconds, as snapshot.ts reports mtime
   if (S_ISREG(st.st_mode)) tok_file(full);
   else if (S_ISLNK(st.st_mode)) {
     ssize_t n = readlink(full, data_buf, sizeof data_buf);

@@ -10,7 +10,7 @@ import { errorEntry, kindOf } from '../snapshot.js';
 import type { Sys } from '../sys.js';
 import type { Channel, Token } from './channel.js';
 
-export const PROTOCOL = '1';
+export const PROTOCOL = '2'; // 2: the walk reports st_mtime
 
 /** "0" is success; anything else is an errno number. */
 function outcomeOf(status: string): Outcome {
@@ -61,8 +61,8 @@ export function decodeWalk(t: string[]): Snapshot {
   let i = 2;
   const failed = (e: string) => `<${errnoName(Number(e))}>`;
   for (let k = 0; k < count; k++) {
-    const [path, state, mode, uid, gid, nlink, ino, dev, rdev, contentErr, content, nx] = t.slice(i, i + 12);
-    i += 12;
+    const [path, state, mode, uid, gid, nlink, ino, dev, rdev, mtime, contentErr, content, nx] = t.slice(i, i + 13);
+    i += 13;
     const xattrs: Record<string, string> = {};
     for (let x = 0; x < Number(nx); x++, i += 3) xattrs[t[i]] = t[i + 1] ? failed(t[i + 1]) : t[i + 2];
     if (state) {
@@ -72,6 +72,7 @@ export function decodeWalk(t: string[]): Snapshot {
     const kind = kindOf(Number(mode), Number(rdev));
     const entry: SnapEntry = {
       kind, mode: Number(mode) & 0o7777, uid: Number(uid), gid: Number(gid), nlink: Number(nlink), ino: inoOf(ino), dev: Number(dev), xattrs,
+      mtime: Number(mtime),
     };
     if (kind === 'file') entry.data = contentErr ? failed(contentErr) : content;
     else if (kind === 'symlink') entry.target = contentErr ? failed(contentErr) : content;
@@ -187,7 +188,7 @@ export class RemoteSys implements Sys {
       root,
       newDir: (prefix) => {
         const dir = `${root}/${prefix}${++n}`;
-        must(`mkdir ${dir}`, this.run({ c: 'mkdir', path: dir, mode: 0o700 }));
+        must(`mkdir ${dir}`, this.run({ c: 'mkdir', path: dir, mode: 0o755 }));
         return dir;
       },
       mountTmpfs: (dir) => must(`tmpfs on ${dir}`, this.mount('tmpfs', dir, 'tmpfs', 0, 'mode=0755')),
