@@ -5,6 +5,7 @@
 import { copyUp } from './copyUp.js';
 import { mayChown, modeAfterChown, mayUtimes } from './creds.js';
 import { isPositive, realInode, walkPath } from './lookup.js';
+import { hasFeature } from './versions.js';
 import { callerOf, fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
 import type { TimeSpec } from './types.js';
 
@@ -18,7 +19,7 @@ export function chown(s: OvlState, path: string, uid: number, gid: number, nofol
   const c = callerOf(s);
   const real = realInode(w.child);
   if (!mayChown(c, real, uid, gid)) return fail(s, 'EPERM', 'S11.3');
-  const mode = modeAfterChown(c, real);
+  const mode = modeAfterChown(c, real, hasFeature(s.kernel, 'chownDropsSgidOutsideGroup'));
   const s2 = forWrite(s);
   const up = copyUp(s2, w.child.path); // S6.1, S6.12: a metadata copy-up (S7.1), even to the same owner
   if (uid !== -1) up.uid = uid;

@@ -128,13 +128,14 @@ export function mayChown(c: Caller, ino: Inode, uid: number, gid: number): boole
 
 /**
  * The mode after chown (chown_common, notify_change): a non-dir loses S_ISUID, and S_ISGID
- * when group-executable or when the caller is outside the file's group without CAP_FSETID
- * (setattr_should_drop_sgid). Root too: the kill bits do not ask for capabilities.
+ * when group-executable, or (from 6.2, setattr_should_drop_sgid) when the caller is outside
+ * the file's group without CAP_FSETID. Root too: the kill bits do not ask for capabilities.
  */
-export function modeAfterChown(c: Caller, ino: Inode): number {
+export function modeAfterChown(c: Caller, ino: Inode, dropsOutsideGroup: boolean): number {
   if (ino.type === 'dir') return ino.mode;
   let mode = ino.mode & ~S_ISUID;
-  if (mode & S_ISGID && (mode & 0o010 || !(isRoot(c) || inGroup(c, ino.gid)))) mode &= ~S_ISGID;
+  const outside = dropsOutsideGroup && !(isRoot(c) || inGroup(c, ino.gid));
+  if (mode & S_ISGID && (mode & 0o010 || outside)) mode &= ~S_ISGID;
   return mode;
 }
 
