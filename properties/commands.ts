@@ -35,7 +35,7 @@ export function commandArbitrary(o: { rotate: number; userXattrs: boolean; local
   if (o.locality === false) return ops;
   return fc.oneof(
     { weight: 6, arbitrary: ops },
-    { weight: 1, arbitrary: scenarioArbitrary(o.userXattrs).map((a): fc.AsyncCommand<object, Real> => new ScenarioCommand(a)) },
+    { weight: 1, arbitrary: scenarioArbitrary(o.userXattrs, o.families).map((a): fc.AsyncCommand<object, Real> => new ScenarioCommand(a)) },
   );
 }
 

@@ -170,9 +170,9 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = tr
 }
 
 /** A step that follows a scenario's first steps: on the last touched name, its parent or a child. */
-export function followOp(userXattrs = true): fc.Arbitrary<AbstractOp> {
+export function followOp(userXattrs = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractOp> {
   const c = changes(FOLLOW, userXattrs ? 'user' : 'trusted');
-  return fc.oneof(
+  return byCallers(fc.oneof(
     { weight: 4, arbitrary: c.open },
     { weight: 1, arbitrary: c.truncate },
     { weight: 2, arbitrary: c.unlink },
@@ -183,7 +183,7 @@ export function followOp(userXattrs = true): fc.Arbitrary<AbstractOp> {
     { weight: 2, arbitrary: c.chmod },
     { weight: 2, arbitrary: c.setxattr },
     { weight: 1, arbitrary: c.removexattr },
-  );
+  ), f);
 }
 
 /**
@@ -211,7 +211,7 @@ export interface AbstractScenario {
   then: AbstractOp[];
 }
 
-export function scenarioArbitrary(userXattrs = true): fc.Arbitrary<AbstractScenario> {
+export function scenarioArbitrary(userXattrs = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractScenario> {
   return fc.record({
     scenario: fc.constantFrom(...SCENARIOS),
     pick: fc.nat(1000),
@@ -220,7 +220,7 @@ export function scenarioArbitrary(userXattrs = true): fc.Arbitrary<AbstractScena
     data,
     name: fc.constantFrom(...(userXattrs ? ['user.a', 'user.b'] : ['trusted.a', 'trusted.b'])),
     value: fc.constantFrom('1', '2'),
-    then: fc.array(followOp(userXattrs), { maxLength: 2 }),
+    then: fc.array(followOp(userXattrs, f), { maxLength: 2 }),
   });
 }
 
