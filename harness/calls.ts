@@ -3,13 +3,17 @@
 // step means one thing on every kernel the suite drives.
 
 import fs from 'node:fs';
-import type { Op, OpenFlag, Outcome, RenameFlag, XattrFlag } from '../model/types.js';
+import type { Caller, Op, OpenFlag, Outcome, RenameFlag, TimeSpec, XattrFlag } from '../model/types.js';
+import { asCaller } from './creds.js';
 import {
   errnoOf, lsetxattr, mknod, removexattr, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT,
-  setxattr, truncate, XATTR_CREATE, XATTR_REPLACE,
+  setxattr, truncate, XATTR_CREATE, XATTR_REPLACE, AT_SYMLINK_NOFOLLOW, utimensat,
 } from './native.js';
 
-export type Call =
+/** A call, made as `as` when given (harness/creds.ts; the executor switches the same way). */
+export type Call = CallKind & { as?: Caller };
+
+export type CallKind =
   /** open(2), then write(2) `data` once if given, then close(2). */
   | { c: 'open'; path: string; flags: number; mode: number; data?: string }
   /** open(2) O_WRONLY|O_NONBLOCK, pwrite(2) of data at offset, close(2). */
@@ -27,7 +31,11 @@ export type Call =
   | { c: 'mknod'; path: string; mode: number; dev: number }
   /** setxattr(2), or lsetxattr(2) with nofollow. */
   | { c: 'setxattr'; path: string; name: string; value: string; flags: number; nofollow?: boolean }
-  | { c: 'removexattr'; path: string; name: string };
+  | { c: 'removexattr'; path: string; name: string }
+  /** chown(2), or lchown(2) with nofollow; -1 keeps an id. */
+  | { c: 'chown'; path: string; uid: number; gid: number; nofollow: boolean }
+  /** utimensat(2) at AT_FDCWD; flags 0 or AT_SYMLINK_NOFOLLOW. */
+  | { c: 'utimes'; path: string; atime: TimeSpec; mtime: TimeSpec; flags: number };
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const { S_IFIFO, S_IFCHR } = fs.constants;
@@ -47,6 +55,11 @@ function orFlags<F extends string>(table: Record<F, number>, names: readonly F[]
 
 /** The one syscall an operation is, on the tree mounted at mnt (op paths are absolute inside it). */
 export function opCall(mnt: string, op: Op): Call {
+  const call = kindCall(mnt, op);
+  return op.as ? { ...call, as: op.as } : call;
+}
+
+function kindCall(mnt: string, op: Op): CallKind {
   switch (op.op) {
     case 'open':
       // O_NONBLOCK always: opening a fifo with no reader/writer must never stall the run.
@@ -65,6 +78,8 @@ export function opCall(mnt: string, op: Op): Call {
     case 'setxattr': return { c: 'setxattr', path: mnt + op.path, name: op.name, value: op.value, flags: op.flags ? XATTR_FLAGS[op.flags] : 0 };
     case 'removexattr': return { c: 'removexattr', path: mnt + op.path, name: op.name };
     case 'lsetxattr': return { c: 'setxattr', path: mnt + op.path, name: op.name, value: op.value, flags: op.flags ? XATTR_FLAGS[op.flags] : 0, nofollow: true };
+    case 'chown': return { c: 'chown', path: mnt + op.path, uid: op.uid, gid: op.gid, nofollow: op.nofollow ?? false };
+    case 'utimes': return { c: 'utimes', path: mnt + op.path, atime: op.atime, mtime: op.mtime, flags: op.nofollow ? AT_SYMLINK_NOFOLLOW : 0 };
     case 'remount':
     case 'rotate':
     case 'opendir': case 'readdir': case 'seekdir': case 'closedir': // fds across steps: harness/dirStreams.ts
@@ -74,6 +89,10 @@ export function opCall(mnt: string, op: Op): Call {
 
 /** Runs a call in this process; errno comes back as data. */
 export function runCall(call: Call): Outcome {
+  return call.as ? asCaller(call.as, () => runAsIs(call)) : runAsIs(call);
+}
+
+function runAsIs(call: Call): Outcome {
   try {
     return run(call);
   } catch (err) {
@@ -118,5 +137,7 @@ function run(call: Call): Outcome {
     case 'mknod': return mknod(call.path, call.mode, call.dev);
     case 'setxattr': return (call.nofollow ? lsetxattr : setxattr)(call.path, call.name, call.value, call.flags);
     case 'removexattr': return removexattr(call.path, call.name);
+    case 'chown': (call.nofollow ? fs.lchownSync : fs.chownSync)(call.path, call.uid, call.gid); return 'ok';
+    case 'utimes': return utimensat(call.path, call.atime, call.mtime, call.flags);
   }
 }

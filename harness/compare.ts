@@ -14,9 +14,15 @@
 //   or lasts one mount where the overlay numbers dirs itself, S8.2); st_dev by class (the
 //   overlay's, a pseudo device per underlying fs, a layer's own fs; S8.1-S8.3); st_ino's
 //   high bits (xino's fsid, S8.3);
-//   for names listed but not lookup-able, the errno (S22.9).
+//   for names listed but not lookup-able, the errno (S22.9);
+//   st_mtime in whole seconds where the model knows it: set by a layer spec or by utimensat
+//   with an explicit time, kept by copy-up (S6.3) and by every change that leaves data and
+//   names alone (chmod, chown, xattrs, rename of the object itself, a child's copy-up, which
+//   restores its parent's times); unknown (not compared) once data is written, a name in a
+//   dir comes or goes, or UTIME_NOW set it.
 // Left out, each for a reason:
-//   - timestamps (copy-up keeps mtime but ctime is new; nothing here is about time);
+//   - atime (the harness's own reads move it; relatime) and ctime (every change sets it to
+//     now, copy-up too), and mtime where the model does not know it (above);
 //   - the value of P.origin (a file handle with the lower fs's UUID and inode generation)
 //     and of P.uuid (random): only their presence is compared;
 //   - whiteout nlink (S3.2: unlink/rmdir whiteouts are hard links to one shared inode in the
@@ -65,7 +71,9 @@
 // its merged view is compared in the same abstract terms (view "kernel-read",
 // properties/kernelReading.ts).
 // Against another implementation (compare --against kernel), its outcomes and views are the
-// expected ones, compared the same way.
+// expected ones, compared the same way, but for times (withoutTimes): real snapshots on both
+// sides (the reference, an upper carried to another implementation) hold when each made its
+// objects, not a rule.
 // How much harm each difference shows: properties/harm.ts. Divergences already known to
 // `compare` (properties/signature.ts): a difference with a known signature is left out, and
 // so is one still there, unchanged, from the last comparison that left it out; after a known
@@ -80,6 +88,19 @@ export interface Difference {
   what: string;
   expected?: unknown;
   actual?: unknown;
+}
+
+/**
+ * A real snapshot used as the expected side (another implementation, another mount): its
+ * times are when that one made its objects, not a rule, so they are not compared.
+ */
+export function withoutTimes(snap: Snapshot): Snapshot {
+  const out: Snapshot = new Map();
+  for (const [path, e] of snap) {
+    const { mtime: _t, ...rest } = e;
+    out.set(path, rest);
+  }
+  return out;
 }
 
 /** Which xattr values are compared by presence only. */
@@ -190,6 +211,7 @@ function diffEntry(
   if (e.mode !== a.mode) push('mode', octal(e.mode), octal(a.mode));
   if (e.uid !== a.uid) push('uid', e.uid, a.uid);
   if (e.gid !== a.gid) push('gid', e.gid, a.gid);
+  if (e.mtime !== undefined && e.mtime !== a.mtime) push('mtime', e.mtime, a.mtime);
   if (e.data !== a.data) push('data', e.data, a.data);
   if (e.blocks !== undefined && a.blocks !== undefined && e.blocks !== a.blocks) push('st_blocks', e.blocks, a.blocks);
   if (e.target !== a.target) push('target', e.target, a.target);

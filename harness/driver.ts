@@ -5,6 +5,9 @@
 import type { Dirent, Op, OpName, Outcome, Profile, Snapshot, StackSpec } from '../model/types.js';
 import type { LayerCodec } from './codecs.js';
 
+/** Families of steps a driver may be unable to run (Driver.cannot). */
+export type StepFamily = 'callers' | 'chown' | 'utimes';
+
 export interface MountFacts {
   /** Exactly what was passed to mount(2) (options string). */
   options: string;
@@ -22,6 +25,11 @@ export interface Driver {
    * compared decoded into the model's abstract terms on both sides.
    */
   readonly codec?: LayerCodec;
+  /**
+   * Step kinds it cannot run, each with the reason (absent: it runs them all); the generator
+   * leaves them out for it. 'callers': steps made as another user (Op.as, S11).
+   */
+  readonly cannot?: Partial<Record<StepFamily, string>>;
   /** null if the implementation can run this profile, else why not (absent: every profile). */
   supports?(p: Profile): string | null;
   /** Materialize the stack on disk and mount it with the profile's options. */

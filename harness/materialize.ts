@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import type { EntrySpec, LayerSpec } from '../model/types.js';
 import { runCall, type Call } from './calls.js';
+import { AT_SYMLINK_NOFOLLOW } from './native.js';
 
 const { S_IFCHR, S_IFIFO, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
 const DEFAULT_DIR_MODE = 0o755;
@@ -53,6 +54,13 @@ export function layerPlan(dir: string, spec: LayerSpec, privatePrefix: string): 
   }
   // Links last: their target may sort after them.
   for (const p of links) plan.push(linkCall(dir, spec, p));
+  // Times last of all: a dir's mtime moves with every name made in it.
+  for (const p of paths) {
+    const e = spec[p];
+    if (e.type !== 'link' && e.mtime !== undefined) {
+      plan.push({ call: { c: 'utimes', path: p === '/' ? dir : dir + p, atime: e.mtime, mtime: e.mtime, flags: AT_SYMLINK_NOFOLLOW }, entry: p, what: 'utimensat' });
+    }
+  }
   return plan;
 }
 
@@ -73,6 +81,7 @@ function ensureAncestors(plan: PlannedCall[], dir: string, spec: LayerSpec, p: s
     if (declared || made.has(ancestor)) continue;
     made.add(ancestor);
     plan.push({ call: { c: 'mkdir', path: dir + ancestor, mode: 0o777 }, entry: p, what: `mkdir ${ancestor}` });
+    own(plan, dir + ancestor, { type: 'dir' }, p);
     plan.push({ call: { c: 'chmod', path: dir + ancestor, mode: DEFAULT_DIR_MODE }, entry: p, what: `chmod ${ancestor}` });
   }
 }
@@ -85,19 +94,32 @@ function create(plan: PlannedCall[], full: string, entry: Exclude<EntrySpec, { t
       return finishDir(plan, full, entry, prefix, p);
     case 'file':
       add({ c: 'open', path: full, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o666, data: entry.data ?? '' }, 'write');
+      own(plan, full, entry, p);
       add({ c: 'chmod', path: full, mode: entry.mode ?? DEFAULT_FILE_MODE }, 'chmod');
       return setXattrs(plan, full, entry.xattrs, p);
     case 'symlink':
-      return void add({ c: 'symlink', target: entry.target, path: full }, 'symlink');
+      add({ c: 'symlink', target: entry.target, path: full }, 'symlink');
+      return own(plan, full, entry, p);
     case 'whiteout':
-      return void add({ c: 'mknod', path: full, mode: S_IFCHR, dev: 0 }, 'mknod whiteout'); // 0/0, mode 0000 (S2.5)
+      add({ c: 'mknod', path: full, mode: S_IFCHR, dev: 0 }, 'mknod whiteout'); // 0/0, mode 0000 (S2.5)
+      return own(plan, full, entry, p);
     case 'fifo':
       add({ c: 'mknod', path: full, mode: S_IFIFO, dev: 0 }, 'mknod fifo');
+      own(plan, full, entry, p);
       return void add({ c: 'chmod', path: full, mode: entry.mode ?? DEFAULT_FILE_MODE }, 'chmod');
   }
 }
 
+/**
+ * lchown before chmod (chown clears setuid and setgid bits); 0:0 too, since an entry made
+ * in a setgid dir gets that dir's group (S4.5).
+ */
+function own(plan: PlannedCall[], full: string, entry: EntrySpec, p: string): void {
+  plan.push({ call: { c: 'chown', path: full, uid: entry.uid ?? 0, gid: entry.gid ?? 0, nofollow: true }, entry: p, what: 'lchown' });
+}
+
 function finishDir(plan: PlannedCall[], full: string, entry: Extract<EntrySpec, { type: 'dir' }>, prefix: string, p: string): void {
+  own(plan, full, entry, p);
   plan.push({ call: { c: 'chmod', path: full, mode: entry.mode ?? DEFAULT_DIR_MODE }, entry: p, what: 'chmod' });
   if (entry.opaque) plan.push({ call: { c: 'setxattr', path: full, name: `${prefix}opaque`, value: 'y', flags: 0, nofollow: true }, entry: p, what: `set ${prefix}opaque` });
   setXattrs(plan, full, entry.xattrs, p);

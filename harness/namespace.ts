@@ -111,6 +111,7 @@ export async function runInPrivateNamespace(cmd: string, args: string[], o: { ma
   removeStaleTempDirs();
   // named ovlcheck-<pid namespace>-<pid>-<random>
   const tmp = await tmpDir({ tmpdir: os.tmpdir(), prefix: `ovlcheck-${pidNamespace()}` });
+  fs.chmodSync(tmp.path, 0o755); // steps made as other users (S11) walk through it to the mount
   const child = execa(
     // setpriv: if this process dies (even by SIGKILL), unshare is killed, and --kill-child
     // then sends SIGTERM to the command: it stops as on any SIGTERM, removing this temp dir.

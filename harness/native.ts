@@ -245,3 +245,23 @@ export function lseekSet(fd: number, offset: string): NativeOutcome {
   const r = BigInt(loadDir().lseek(fd, BigInt(offset), 0));
   return r < 0n ? errnoName(koffi.errno()) : 'ok';
 }
+
+// ------------------------------------------------------------------ times
+
+export const UTIME_NOW = (1 << 30) - 1;
+export const UTIME_OMIT = (1 << 30) - 2;
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+
+const loadTimes = libcBindings<{ utimensat: (dirfd: number, path: string, times: Buffer, flags: number) => number }>({
+  utimensat: 'int utimensat(int dirfd, const char *path, const void *times, int flags)',
+});
+
+/** utimensat(2) with two struct timespec: each time is seconds, or UTIME_NOW / UTIME_OMIT in nsec. */
+export function utimensat(path: string, atime: number | 'now' | 'omit', mtime: number | 'now' | 'omit', flags: number): NativeOutcome {
+  const times = Buffer.alloc(32);
+  [atime, mtime].forEach((t, i) => {
+    times.writeBigInt64LE(BigInt(typeof t === 'number' ? t : 0), 16 * i);
+    times.writeBigInt64LE(BigInt(t === 'now' ? UTIME_NOW : t === 'omit' ? UTIME_OMIT : 0), 16 * i + 8);
+  });
+  return outcome(loadTimes().utimensat(AT_FDCWD, path, times, flags));
+}

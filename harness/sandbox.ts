@@ -165,7 +165,9 @@ function makeSandbox(root: string): Sandbox {
     root,
     newDir(prefix: string): string {
       if (prefix.includes('/')) throw new Error(`ovlcheck: directory prefix ${prefix} contains '/'`);
-      return fs.mkdtempSync(path.join(root, prefix));
+      const dir = fs.mkdtempSync(path.join(root, prefix));
+      fs.chmodSync(dir, 0o755); // steps made as other users (S11) walk through it to the mount
+      return dir;
     },
     mountTmpfs(dir: string): void {
       const abs = insideOnly(dir);

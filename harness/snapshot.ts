@@ -54,6 +54,7 @@ function readEntry(full: string): SnapEntry {
     ino: st.ino >= 0 && st.ino <= Number.MAX_SAFE_INTEGER ? st.ino : exactIno(full),
     dev: st.dev,
     xattrs: xattrsOf(full),
+    mtime: Math.floor(st.mtimeMs / 1000),
   };
   if (kind === 'file') {
     entry.data = readData(full);

@@ -3,6 +3,7 @@
 import { link, mkdir, mknod, rmdir, symlink, unlink } from './dir.js';
 import { open } from './file.js';
 import { chmod, setxattr, truncate } from './inode.js';
+import { chown, utimes } from './attr.js';
 import { rename } from './rename.js';
 import { CopyUpFailed } from './copyUp.js';
 import { profileForRemount } from './params.js';
@@ -13,6 +14,15 @@ import type { DirStreamOp, Op } from './types.js';
 import { applyDirStreamOp, followStreams, isDirStreamOp } from './dirStream.js';
 
 export function applyOp(s: OvlState, op: Op): Step {
+  if (!op.as) return applyGuarded(s, op);
+  // The caller rides on the state for the one step (model/creds.ts), then goes.
+  const step = applyGuarded({ ...s, caller: op.as }, op);
+  const { caller: _done, ...state } = step.state;
+  return { ...step, state };
+}
+
+/** A copy-up that fails is the step's outcome, with what it wrote so far (model/copyUp.ts). */
+function applyGuarded(s: OvlState, op: Op): Step {
   try {
     if (isDirStreamOp(op)) return applyDirStreamOp(s, op);
     return followStreams(s, op, applyOne(s, op));
@@ -38,6 +48,8 @@ function applyOne(s: OvlState, op: Exclude<Op, DirStreamOp>): Step {
     case 'setxattr': return setxattr(s, op.path, op.name, op.value, op.flags);
     case 'removexattr': return setxattr(s, op.path, op.name, null);
     case 'lsetxattr': return setxattr(s, op.path, op.name, op.value, op.flags, false);
+    case 'chown': return chown(s, op.path, op.uid, op.gid, op.nofollow ?? false);
+    case 'utimes': return utimes(s, op.path, op.atime, op.mtime, op.nofollow ?? false);
     case 'remount': return remount(s, op.options);
     case 'rotate':
       if (!hasUpper(s)) return fail(s, 'EROFS', 'S14.1'); // nothing to rotate

@@ -38,6 +38,9 @@ function copyUpData(s: OvlState, d: OvlDentry): void {
   cover('S7.1');
   d.upper!.data = d.dataLower!.data;
   d.upper!.pages = copiedPages(d.dataLower!); // S17.6
+  // Unlike a full copy-up (S6.3), the data copy-up of a metacopy file does not put the times
+  // back: its mtime is now (6.18, observed; case times-metacopy.json).
+  d.upper!.mtime = undefined;
   delete d.upper!.xattrs[`${privatePrefix(s.profile)}metacopy`];
 }
 
@@ -59,6 +62,10 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   const parentUpper = findInLayer(s.upper, parentPath(d.path))!;
   const up = newInode(s.upper, src.type, src.mode);
   cover(src.type === 'dir' ? 'S6.7' : src.type === 'file' ? 'S6.3' : 'S6.12');
+  // S6.10: made with the mounter's creds, then given the original owner; S6.3: mtime kept.
+  up.uid = src.uid;
+  up.gid = src.gid;
+  up.mtime = src.mtime;
   up.data = (d.dataLower ?? src).data; // S6.3: data, mode, symlink target
   up.target = src.target;
   if (src.type === 'file') up.pages = copiedPages(d.dataLower ?? src); // S17.6: holes before the data stay holes

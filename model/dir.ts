@@ -6,23 +6,25 @@ import { cover } from './coverage.js';
 import { indexedUpper, needIndex, nlinkEnd, overlayNlink, setNlinkUpper, typeOrigin } from './indexdir.js';
 import { findInLayer, newInode, type Inode } from './layerFs.js';
 import {
-  hasOrigin, isDir, isMergedDir, isOpaque, isPositive, isWhiteout, lookupPath, lowerPositive, walkPath, lookupRule, type OvlDentry,
+  hasOrigin, isDir, isMergedDir, isOpaque, isPositive, isWhiteout, lookupPath, lowerPositive, realInode, walkPath, lookupRule, type OvlDentry,
 } from './lookup.js';
-import { allowOfflineChanges, privatePrefix, UMASK } from './profile.js';
+import { allowOfflineChanges, privatePrefix } from './profile.js';
+import { mayCreate, mayDelete, mayLinkat, newOwner, umaskOf } from './creds.js';
 import { checkEmptyDir } from './readdir.js';
 import { setRedirect } from './redirect.js';
-import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
+import { callerOf, fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
 
 /**
  * ovl_create_object / ovl_create_or_link: copy up the parent chain, then put `make()`
  * at the name, replacing an upper whiteout. Mutates s (from forWrite).
  */
-export function createInUpper(s: OvlState, parentPath: string, name: string, make: () => Inode): Inode {
+export function createInUpper(s: OvlState, parentPath: string, name: string, make: (parentUp: Inode) => Inode): Inode {
   const P = privatePrefix(s.profile);
   const parentUp = copyUp(s, parentPath); // S4.1, S6.2
   const existing = parentUp.children!.get(name);
   const overWhiteout = existing !== undefined && isWhiteout(s, existing); // an xattr whiteout too (S3.4)
-  const ino = make();
+  const ino = make(parentUp);
+  parentUp.mtime = undefined; // a new name: the dir's mtime is now
   if (overWhiteout) cover('S4.2');
   if (ino.type === 'dir') {
     if (overWhiteout) ino.xattrs[`${P}opaque`] = 'y'; // S4.2
@@ -36,14 +38,19 @@ export function createInUpper(s: OvlState, parentPath: string, name: string, mak
   return ino;
 }
 
-/** Shared front half of mkdir/mknod/symlink: the VFS checks of filename_create. */
-function newName(s: OvlState, path: string): { parent: OvlDentry; name: string } | Step {
+/**
+ * Shared front half of mkdir/mknod/symlink: the VFS checks of filename_create, then (unless
+ * `later`: link checks the source first) may_create's write and search on the parent (S11.3).
+ */
+function newName(s: OvlState, path: string, later = false): { parent: OvlDentry; name: string } | Step {
   const w = walkPath(s, path, false);
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (w.child.error) return fail(s, w.child.error, lookupRule(w.child.error));
   if (isPositive(w.child)) return fail(s, 'EEXIST', 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // filename_create: EEXIST first
   if (lowerWhiteout(s, w.parent, w.name)?.type === 'file') cover('S4.3');
+  const denied = later ? null : mayCreate(callerOf(s), realInode(w.parent));
+  if (denied) return fail(s, denied, 'S11.3');
   return { parent: w.parent, name: w.name };
 }
 
@@ -57,6 +64,16 @@ export function lowerWhiteout(s: OvlState, parent: OvlDentry, name: string): Ino
   return undefined;
 }
 
+/** A new object made by the step's caller in the upper dir `parentUp` (S4.5): its owner, and its mode after the umask. */
+export function newObject(s: OvlState, parentUp: Inode, type: Inode['type'], mode: number): Inode {
+  const c = callerOf(s);
+  const own = newOwner(c, parentUp, type, type === 'symlink' ? mode : mode & ~umaskOf(c));
+  const ino = newInode(s.upper, type, own.mode);
+  ino.uid = own.uid;
+  ino.gid = own.gid;
+  return ino;
+}
+
 function isStep(x: object): x is Step {
   return 'outcome' in x;
 }
@@ -66,7 +83,7 @@ export function mkdir(s: OvlState, path: string, mode: number): Step {
   if (isStep(n)) return n;
   if (lowerWhiteout(s, n.parent, n.name)) cover('S22.7'); // no opaque: the whiteout is below the upper
   const s2 = forWrite(s);
-  createInUpper(s2, n.parent.path, n.name, () => newInode(s2.upper, 'dir', mode & ~UMASK & 0o1777));
+  createInUpper(s2, n.parent.path, n.name, (dir) => newObject(s2, dir, 'dir', mode & 0o1777));
   return ok(s2, 'S4.1');
 }
 
@@ -75,7 +92,7 @@ export function mknod(s: OvlState, path: string, kind: 'fifo' | 'whiteout', mode
   if (isStep(n)) return n;
   if (kind === 'whiteout') return fail(s, 'EPERM', 'S3.3'); // ovl_mknod refuses chr 0/0
   const s2 = forWrite(s);
-  createInUpper(s2, n.parent.path, n.name, () => newInode(s2.upper, 'fifo', mode & ~UMASK & 0o7777));
+  createInUpper(s2, n.parent.path, n.name, (dir) => newObject(s2, dir, 'fifo', mode & 0o7777));
   return ok(s2, 'S4.1');
 }
 
@@ -84,8 +101,8 @@ export function symlink(s: OvlState, target: string, path: string): Step {
   const n = newName(s, path);
   if (isStep(n)) return n;
   const s2 = forWrite(s);
-  createInUpper(s2, n.parent.path, n.name, () => {
-    const ino = newInode(s2.upper, 'symlink', 0o777);
+  createInUpper(s2, n.parent.path, n.name, (dir) => {
+    const ino = newObject(s2, dir, 'symlink', 0o777);
     ino.target = target;
     return ino;
   });
@@ -95,7 +112,7 @@ export function symlink(s: OvlState, target: string, path: string): Step {
 /** A regular file created by open(O_CREAT) on a negative name. */
 export function createFile(s: OvlState, parentPath: string, name: string, mode: number): OvlState {
   const s2 = forWrite(s);
-  createInUpper(s2, parentPath, name, () => newInode(s2.upper, 'file', mode & ~UMASK & 0o7777));
+  createInUpper(s2, parentPath, name, (dir) => newObject(s2, dir, 'file', mode & 0o7777));
   return s2;
 }
 
@@ -104,8 +121,11 @@ export function link(s: OvlState, src: string, dst: string): Step {
   if (!wo.ok) return fail(s, wo.errno, 'VFS');
   if (wo.child.error) return fail(s, wo.child.error, lookupRule(wo.child.error));
   if (!isPositive(wo.child)) return fail(s, 'ENOENT', 'VFS');
-  const n = newName(s, dst);
+  const n = newName(s, dst, true);
   if (isStep(n)) return n;
+  const c = callerOf(s);
+  const denied = mayLinkat(c, realInode(wo.child)) ?? mayCreate(c, realInode(n.parent)); // S11.3
+  if (denied) return fail(s, denied, 'S11.3');
   if (isDir(wo.child)) return fail(s, 'EPERM', 'VFS'); // no hard links to directories
   const s2 = forWrite(s);
   const up = copyUp(s2, wo.child.path); // S4.6: copy-up of the source (metadata only with metacopy=on)
@@ -126,6 +146,8 @@ export function unlink(s: OvlState, path: string): Step {
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // before the last name is looked up
   if (w.child.error) return fail(s, w.child.error, lookupRule(w.child.error));
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
+  const denied = mayDelete(callerOf(s), realInode(w.parent), realInode(w.child)); // S11.3, before the type checks
+  if (denied) return fail(s, denied, 'S11.3');
   if (isDir(w.child)) return fail(s, 'EISDIR', 'VFS');
   return remove(s, w.parent, w.child, w.name);
 }
@@ -137,6 +159,8 @@ export function rmdir(s: OvlState, path: string): Step {
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11'); // before the last name is looked up
   if (w.child.error) return fail(s, w.child.error, lookupRule(w.child.error));
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
+  const denied = mayDelete(callerOf(s), realInode(w.parent), realInode(w.child)); // S11.3, before the type checks
+  if (denied) return fail(s, denied, 'S11.3');
   if (!isDir(w.child)) return fail(s, 'ENOTDIR', 'VFS');
   const lp = lowerPositive(s, w.parent, w.child);
   if ((lp || !isPureUpper(s, w.child)) && !checkEmptyDir(s, w.child)) {
@@ -163,7 +187,8 @@ function remove(s: OvlState, parent: OvlDentry, child: OvlDentry, name: string):
   const parentUp = copyUp(s2, parent.path);
   const counted = nlinkStart(s2, child.path);
   s2.memOrigin.delete(child.path);
-  if (lp) parentUp.children!.set(name, (s2.upper.whiteout ??= newInode(s2.upper, 'whiteout', 0))); // S3.2: a link of the shared whiteout
+  parentUp.mtime = undefined; // a name goes
+  if (lp) parentUp.children!.set(name, (s2.upper.whiteout ??= newInode(s2.upper, 'whiteout', 0))); // S3.2: a link of the shared whiteout, owned by the mounter (S11.3)
   else parentUp.children!.delete(name);
   if (lp) cover('S3.1');
   else if (parent.lowers.length === 0 && parent.upper && isOpaque(s, parent.upper)) cover('S3.7'); // nothing below to hide

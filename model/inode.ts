@@ -5,8 +5,9 @@ import { cover } from './coverage.js';
 import { isPositive, realInode, walkPath, lookupRule } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
-import { fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
+import { callerOf, fail, forWrite, isReadOnly, ok, type OvlState, type Step } from './state.js';
 import { noteTruncate } from './sparse.js';
+import { chmodMode, MAY_WRITE, mayWriteXattr, permitted } from './creds.js';
 import type { XattrFlag } from './types.js';
 
 export function chmod(s: OvlState, path: string, mode: number): Step {
@@ -14,8 +15,10 @@ export function chmod(s: OvlState, path: string, mode: number): Step {
   if (!w.ok) return fail(s, w.errno, 'VFS');
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
+  const newMode = chmodMode(callerOf(s), realInode(w.child), mode & 0o7777); // S11.3: the owner only
+  if (newMode === 'EPERM') return fail(s, 'EPERM', 'S11.3');
   const s2 = forWrite(s);
-  copyUp(s2, w.child.path).mode = mode & 0o7777; // S6.1, S6.7, S6.12: copy-up even to the same mode
+  copyUp(s2, w.child.path).mode = newMode; // S6.1, S6.7, S6.12: copy-up even to the same mode
   return ok(s2, 'S6.1');
 }
 
@@ -27,10 +30,12 @@ export function truncate(s: OvlState, path: string, size: number): Step {
   if (type === 'dir') return fail(s, 'EISDIR', 'VFS');
   if (type !== 'file' || size < 0) return fail(s, 'EINVAL', 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
+  if (!permitted(callerOf(s), realInode(w.child), MAY_WRITE)) return fail(s, 'EACCES', 'S11.3');
   const s2 = forWrite(s);
   const up = copyUp(s2, w.child.path, true); // S6.1, S7.1: with the data
   noteTruncate(up, size); // S17.6: growing leaves a hole, shrinking frees whole pages
   up.data = resize(up.data, size);
+  up.mtime = undefined;
   return ok(s2, 'S6.1');
 }
 
@@ -46,6 +51,9 @@ export function setxattr(s: OvlState, path: string, name: string, value: string 
   if (!isPositive(w.child)) return fail(s, 'ENOENT', 'VFS');
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
   const real = realInode(w.child);
+  // xattr_permission, before overlay's handler sees the name (S11.3).
+  const denied = mayWriteXattr(callerOf(s), real, name);
+  if (denied) return fail(s, denied, 'S11.3');
   const P = privatePrefix(s.profile);
   if (name.startsWith(P)) {
     // S10.1, S10.2: a private name set through the overlay is stored escaped (6.7+).
@@ -53,8 +61,6 @@ export function setxattr(s: OvlState, path: string, name: string, value: string 
     name = `${P}overlay.${name.slice(P.length)}`;
     cover('S10.2');
   }
-  // xattr_permission: user.* only on regular files and directories (a symlink too: EPERM, before any copy-up).
-  if (name.startsWith('user.') && real.type !== 'file' && real.type !== 'dir') return fail(s, 'EPERM', 'VFS');
   // ovl_xattr_set: removing a missing xattr from a lower object fails before any copy-up.
   if (value === null && !w.child.upper && !(name in real.xattrs)) return fail(s, 'ENODATA', 'S6.1');
   const s2 = forWrite(s);

@@ -10,6 +10,11 @@ export interface Inode {
   id: string;
   type: InodeType;
   mode: number;
+  /** Owner (S11, S4.5); 0 (root) unless a spec or a caller made it otherwise. */
+  uid: number;
+  gid: number;
+  /** st_mtime in seconds where the model knows it (set by a spec or utimensat, kept by copy-up, S6.3); else undefined. */
+  mtime?: number;
   data: string;
   target: string;
   /** Every xattr on the real inode, overlay-private ones included. */
@@ -59,6 +64,8 @@ export function newInode(layer: LayerFs, type: InodeType, mode: number): Inode {
     id: `${layer.name}:${layer.next++}`,
     type,
     mode,
+    uid: 0,
+    gid: 0,
     data: '',
     target: '',
     xattrs: {},
@@ -111,6 +118,9 @@ export function buildLayer(name: string, spec: LayerSpec, prefix: string): Layer
     const existing = parent.children!.get(base);
     if (existing?.type === 'dir' && ino.type === 'dir') {
       existing.mode = ino.mode;
+      existing.uid = ino.uid;
+      existing.gid = ino.gid;
+      existing.mtime = ino.mtime;
       existing.xattrs = ino.xattrs;
     } else parent.children!.set(base, ino);
   };
@@ -132,6 +142,9 @@ export function buildLayer(name: string, spec: LayerSpec, prefix: string): Layer
 function inodeFromSpec(layer: LayerFs, e: Exclude<EntrySpec, { type: 'link' }>, prefix: string): Inode {
   const mode = 'mode' in e && e.mode !== undefined ? e.mode & 0o7777 : DEFAULT_MODE[e.type];
   const ino = newInode(layer, e.type, mode);
+  ino.uid = e.uid ?? 0;
+  ino.gid = e.gid ?? 0;
+  if (e.mtime !== undefined) ino.mtime = e.mtime;
   if (e.type === 'file') ino.data = e.data ?? '';
   if (e.type === 'symlink') ino.target = e.target;
   if ((e.type === 'file' || e.type === 'dir') && e.xattrs) ino.xattrs = { ...e.xattrs };

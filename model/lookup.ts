@@ -4,7 +4,8 @@ import { cover } from './coverage.js';
 import { joinPath, splitPath, type Inode } from './layerFs.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
-import { activeIndex, hasUpper, NotModelled, type OvlState } from './state.js';
+import { activeIndex, callerOf, hasUpper, NotModelled, type OvlState } from './state.js';
+import { mayLookup } from './creds.js';
 import type { Errno } from './types.js';
 
 export interface LowerRef {
@@ -464,6 +465,8 @@ function walkFrom(
   for (let i = 0; i < comps.length; i++) {
     const last = i === comps.length - 1;
     if (!isDir(dir)) return { ok: false, errno: 'ENOTDIR' };
+    const denied = mayLookup(callerOf(s), realInode(dir)); // S11.3: search permission on every dir walked
+    if (denied) return { ok: false, errno: denied };
     const name = comps[i];
     const child = name === '..' ? parentDentry(s, dir) : lookupChild(s, dir, name);
     // A failed lookup fails the walk; of the last name, only when it is followed: otherwise

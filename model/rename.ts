@@ -5,20 +5,22 @@ import { cover } from './coverage.js';
 import { baseName, findInLayer, newInode, type Inode } from './layerFs.js';
 import {
   isDir, isMergeOrLower, isMergedDir, isOpaque, isPositive, lookupChild, lookupPath,
-  lowerPositive, walkPath, lookupRule, type OvlDentry,
+  lowerPositive, realInode, walkPath, lookupRule, type OvlDentry,
 } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { checkEmptyDir } from './readdir.js';
 import { setRedirect } from './redirect.js';
 import { isPureUpper, nlinkStart } from './dir.js';
 import { nlinkEnd, typeOrigin } from './indexdir.js';
-import { activeIndex, fail, forWrite, isReadOnly, ok, renameMemOrigin, type OvlState, type Step } from './state.js';
-import type { RenameFlag } from './types.js';
+import { activeIndex, callerOf, fail, forWrite, isReadOnly, ok, renameMemOrigin, type OvlState, type Step } from './state.js';
+import type { Errno, RenameFlag } from './types.js';
+import { MAY_WRITE, mayCreate, mayDelete, permitted } from './creds.js';
 
 export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[] = []): Step {
   const f = new Set(flags);
   const exchange = f.has('RENAME_EXCHANGE');
   if (exchange && (f.has('RENAME_NOREPLACE') || f.has('RENAME_WHITEOUT'))) return fail(s, 'EINVAL', 'VFS');
+  // No CAP_MKNOD check for RENAME_WHITEOUT since 5.8 (unprivileged whiteouts): overlay refuses it (S5.1).
   const wo = walkPath(s, src, false);
   if (!wo.ok) return fail(s, wo.errno, 'VFS');
   const wn = walkPath(s, dst, false);
@@ -47,11 +49,27 @@ export function rename(s: OvlState, src: string, dst: string, flags: RenameFlag[
     if (memOnlyLower(s, old) !== memOnlyLower(s, nw)) return fail(s, 'ESTALE', 'S18.1');
     return ok(s, 'VFS');
   }
+  const denied = mayRename(s, wo.parent, old, wn.parent, nw);
+  if (denied) return fail(s, denied, 'S11.3');
   if (isPositive(nw) && !exchange) {
     if (isDir(old) && !isDir(nw)) return fail(s, 'ENOTDIR', 'S5.10');
     if (!isDir(old) && isDir(nw)) return fail(s, 'EISDIR', 'S5.10');
   }
+  // vfs_rename: a dir that changes parent has its ".." rewritten: write permission on it (S11.3).
+  if (wo.parent.path !== wn.parent.path) {
+    const c = callerOf(s);
+    if (isDir(old) && !permitted(c, realInode(old), MAY_WRITE)) return fail(s, 'EACCES', 'S11.3');
+    if (exchange && isDir(nw) && !permitted(c, realInode(nw), MAY_WRITE)) return fail(s, 'EACCES', 'S11.3');
+  }
   return ovlRename(s, wo.parent, old, wn.parent, nw, f);
+}
+
+/** vfs_rename's may_delete of the source, then may_delete or may_create at the target (S11.3). */
+function mayRename(s: OvlState, oldParent: OvlDentry, old: OvlDentry, newParent: OvlDentry, nw: OvlDentry): Errno | null {
+  const c = callerOf(s);
+  const first = mayDelete(c, realInode(oldParent), realInode(old));
+  if (first) return first;
+  return isPositive(nw) ? mayDelete(c, realInode(newParent), realInode(nw)) : mayCreate(c, realInode(newParent));
 }
 
 function isAncestorOrSelf(a: string, b: string): boolean {
@@ -123,6 +141,8 @@ function ovlRename(
   }
 
   renameMemOrigin(s2, old.path, nw.path, exchange);
+  oldParentUp.mtime = undefined; // names come and go in both dirs
+  newParentUp.mtime = undefined;
   const step = renameInUpper(s2, { oldParentUp, oldName, newParentUp, newName, newD, exchange, whiteoutSource, newIsWhiteout });
   if (counted && step.outcome === 'ok') nlinkEnd(s2, counted.origin, counted.up, counted.nlink - 1);
   return step;
@@ -147,11 +167,22 @@ function renameInUpper(s2: OvlState, r: {
   if (r.whiteoutSource) {
     // RENAME_WHITEOUT, or an exchange with the whiteout already at the target: either way
     // the source name is left holding a whiteout (S5.5, S5.7).
-    r.oldParentUp.children!.set(r.oldName, r.newIsWhiteout ? target! : newInode(s2.upper, 'whiteout', 0));
+    r.oldParentUp.children!.set(r.oldName, r.newIsWhiteout ? target! : renameWhiteout(s2, r.oldParentUp));
     return ok(s2, 'S5.5');
   }
   r.oldParentUp.children!.delete(r.oldName); // plain rename; a target whiteout is replaced (S5.7)
   return ok(s2, 'S5.7');
 }
 
+
+/**
+ * The whiteout RENAME_WHITEOUT leaves: made by the upper fs in the source dir with the
+ * mounter's fsuid (S11.3), so a setgid dir gives it its group (S4.5). Unlink and rmdir
+ * whiteouts are made in the workdir instead, and stay root's.
+ */
+function renameWhiteout(s: OvlState, dir: Inode): Inode {
+  const wh = newInode(s.upper, 'whiteout', 0);
+  if (dir.mode & 0o2000) wh.gid = dir.gid;
+  return wh;
+}
 

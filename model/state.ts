@@ -8,6 +8,8 @@ import { mount } from './super.js';
 import { innerView } from './nested.js';
 import type { DirReadSpec, KernelVersion, Outcome, Profile, StackSpec } from './types.js';
 import type { DirStream } from './dirStream.js';
+import { ROOT } from './creds.js';
+import type { Caller } from './types.js';
 
 export interface OvlState {
   readonly profile: Profile;
@@ -43,6 +45,13 @@ export interface OvlState {
   streams?: readonly (DirStream | null)[];
   /** Merged dir path -> its version (ovl_dir_version_inc), kept while streams are open (model/dirStream.ts). */
   dirVersions?: ReadonlyMap<string, number>;
+  /** Who makes the step being applied (model/creds.ts); absent: root. Only set while applyOp runs. */
+  caller?: Caller;
+}
+
+/** The caller of the step being applied (S11.1). */
+export function callerOf(s: OvlState): Caller {
+  return s.caller ?? ROOT;
 }
 
 /** A rename moves dentries: their in-memory origins follow (and a replaced target's go). */

@@ -12,7 +12,7 @@ export type Errno =
 // ---------------------------------------------------------------- layers
 
 /** One entry of a layer, keyed by its absolute path ("/d/f") in a LayerSpec. */
-export type EntrySpec =
+export type EntrySpec = (
   | { type: 'dir'; mode?: number; opaque?: boolean; xattrs?: Record<string, string> }
   | { type: 'file'; mode?: number; data?: string; xattrs?: Record<string, string> }
   | { type: 'symlink'; target: string }
@@ -20,7 +20,15 @@ export type EntrySpec =
   | { type: 'link'; to: string }
   /** Character device 0/0 (S2.5, S3.1). */
   | { type: 'whiteout' }
-  | { type: 'fifo'; mode?: number };
+  | { type: 'fifo'; mode?: number }
+) & Ownership;
+
+/** Owner (default 0:0) and mtime (seconds; default: whenever it was built, unknown) of a layer entry (S11, S6.3). */
+export interface Ownership {
+  uid?: number;
+  gid?: number;
+  mtime?: number;
+}
 
 /** Path -> entry. Missing ancestors are directories with mode 0755. */
 export type LayerSpec = Record<string, EntrySpec>;
@@ -35,6 +43,9 @@ export interface StackSpec {
 
 // ---------------------------------------------------------------- operations
 
+/** A time a step sets: seconds since the epoch, or the kernel's UTIME_NOW / UTIME_OMIT. */
+export type TimeSpec = number | 'now' | 'omit';
+
 export type OpenFlag =
   | 'O_RDONLY' | 'O_WRONLY' | 'O_RDWR' | 'O_CREAT' | 'O_EXCL' | 'O_TRUNC' | 'O_APPEND' | 'O_NOFOLLOW';
 export type RenameFlag = 'RENAME_NOREPLACE' | 'RENAME_EXCHANGE' | 'RENAME_WHITEOUT';
@@ -46,7 +57,7 @@ export type XattrFlag = 'XATTR_CREATE' | 'XATTR_REPLACE';
  * blocks), writes `data` once if given, closes.
  * mknod 'whiteout' is a character device 0/0 (S3.3).
  */
-export type Op =
+export type OpKind =
   | { op: 'open'; path: string; flags: OpenFlag[]; mode?: number; data?: string }
   | { op: 'truncate'; path: string; size: number }
   /** open(2) O_WRONLY (follows symlinks, no create), pwrite(2) of data at offset, close(2) (S17.6). */
@@ -63,6 +74,13 @@ export type Op =
   | { op: 'removexattr'; path: string; name: string }
   /** lsetxattr(2): on a symlink itself, not its target. */
   | { op: 'lsetxattr'; path: string; name: string; value: string; flags?: XattrFlag }
+  /** chown(2), or lchown(2) with nofollow; -1 leaves that id as it is. */
+  | { op: 'chown'; path: string; uid: number; gid: number; nofollow?: boolean }
+  /**
+   * utimensat(2) on the path (AT_SYMLINK_NOFOLLOW with nofollow): each time is seconds,
+   * 'now' (UTIME_NOW) or 'omit' (UTIME_OMIT).
+   */
+  | { op: 'utimes'; path: string; atime: TimeSpec; mtime: TimeSpec; nofollow?: boolean }
   /**
    * Unmount and mount again with the same layers: with the same options, or with `options`
    * (explicit mount options as in --options; the layers' properties and userxattr stay).
@@ -112,6 +130,21 @@ export interface DirReadSpec {
   pool: Dirent[];
   exact: boolean;
   n: number;
+}
+
+/** A step: an operation, made by `as` (absent: root with umask 022; S11.3). */
+export type Op = OpKind & { as?: Caller };
+
+/**
+ * Who makes a step (S11.1): the caller's fsuid/fsgid, supplementary groups and umask
+ * (default 022). The mounter is always root. The harness switches its own credentials
+ * around the one syscall (harness/creds.ts).
+ */
+export interface Caller {
+  uid: number;
+  gid: number;
+  groups?: number[];
+  umask?: number;
 }
 
 export type OpName = Op['op'];
@@ -171,6 +204,8 @@ export interface SnapEntry {
   blocks?: number;
   target?: string; // symlinks
   xattrs: Record<string, string>; // name -> value (latin1); every namespace readable
+  /** st_mtime in whole seconds. The model fills it only where it knows it (harness/compare.ts). */
+  mtime?: number;
   /** kind 'error': the name is listed by readdir but lstat fails (S22.9). */
   errno?: string;
 }

@@ -50,8 +50,9 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
     snap.set(d.path, {
       kind: real.type,
       mode: real.mode,
-      uid: 0,
-      gid: 0,
+      uid: real.uid,
+      gid: real.gid,
+      ...(real.mtime !== undefined ? { mtime: real.mtime } : {}),
       nlink: isMergedDir(d) ? 1 : indexedUpper(s, d) ? overlayNlink(s, d, upperCounts) : counts.get(real)!, // S8.5, S8.6, S6.6
       ...stDevIno(s, d),
       ...(real.type === 'file' ? { data: (d.dataLower ?? real).data, blocks: blocksOf(d.dataLower ?? real) } : {}), // S7.1, S8.7: data and st_blocks from below
@@ -101,8 +102,9 @@ export function layerView(s: OvlState, layer: LayerFs, mutable: boolean): Snapsh
     const e: SnapEntry = {
       kind: ino.type,
       mode: ino.mode,
-      uid: 0,
-      gid: 0,
+      uid: ino.uid,
+      gid: ino.gid,
+      ...(ino.mtime !== undefined ? { mtime: ino.mtime } : {}),
       nlink: counts.get(ino) ?? 1,
       ino: `${fsOfId(s, ino.id)}/${ino.id}`,
       dev: `fs:${fsOfId(s, ino.id)}`,

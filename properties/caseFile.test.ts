@@ -133,7 +133,7 @@ const BAD: [string, string, RegExp][] = [
   ['outcome on a step itself', step({ op: 'unlink', path: '/a', outcome: 'ok' }), /steps\[2\]\.outcome: unknown key \(an expected outcome goes in the step's "expect"/],
   ['an unknown top-level key', caseWith((c) => { c.bogus = 1; }), /^case\.json: bogus: unknown key \(known: ovlcheck, /],
   ['upper outside layers', caseWith((c) => { c.upper = {}; }), /^case\.json: upper: unknown key \("upper" goes in "layers"\)/],
-  ['an unknown key in an entry', lower({ '/a': { type: 'file', date: 'x' } }), /\["\/a"\]\.date: unknown key \(known: type, mode, data, xattrs\)/],
+  ['an unknown key in an entry', lower({ '/a': { type: 'file', date: 'x' } }), /\["\/a"\]\.date: unknown key \(known: type, mode, data, xattrs, uid, gid, mtime\)/],
   ['an unknown key in an expected entry', caseWith((c) => { c.expect = { merged: { '/a': { knd: 'file' } } }; }), /expect\.merged\["\/a"\]\.knd: unknown key/],
   ['an expected kind that is none', caseWith((c) => { c.expect = { merged: { '/a': { kind: 'blockdev' } } }; }), /expect\.merged\["\/a"\]\.kind: unknown kind "blockdev"/],
   ['an expected errno that is none', caseWith((c) => { c.expect = { merged: { '/a': { errno: 'EBOGUS' } } }; }), /\.errno: unknown errno "EBOGUS"/],

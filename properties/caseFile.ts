@@ -7,7 +7,7 @@ import { caseSchema, kernelTerms, oneLine, show, validate } from './caseSchema.j
 import { inoHigh } from '../harness/compare.js';
 
 /** Partial facts about one name; null means "must not exist". */
-export type EntryExpect = Partial<Pick<SnapEntry, 'kind' | 'mode' | 'uid' | 'gid' | 'data' | 'target' | 'nlink' | 'errno' | 'inoHigh' | 'blocks'>> & {
+export type EntryExpect = Partial<Pick<SnapEntry, 'kind' | 'mode' | 'uid' | 'gid' | 'data' | 'target' | 'nlink' | 'errno' | 'inoHigh' | 'blocks' | 'mtime'>> & {
   /** The class of st_dev: the merged root's, a layer's own, or another (a pseudo device, S8.2). */
   dev?: DevClass;
   xattrs?: Record<string, string | null>;

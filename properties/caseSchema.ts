@@ -370,6 +370,32 @@ function choice<const T extends readonly [string, ...string[]]>(what: string, va
   return z.enum(values, says((v) => `unknown ${what} ${show(v)} (one of: ${list(values)}${note})`));
 }
 
+// ---------------------------------------------------------------- owners, callers, times (S11)
+
+const Id = intIn(0, 65535, (v) => `a uid or gid here is an integer from 0 to 65535, not ${show(v)}`)
+  .describe('A uid or gid, 0 to 65535.').meta({ id: 'Id', title: 'Id' });
+
+const Seconds = intIn(0, 4_000_000_000, (v) => `a time is whole seconds since the epoch, 0 to 4000000000, not ${show(v)}`)
+  .describe('Whole seconds since the epoch.').meta({ id: 'Seconds', title: 'Seconds' });
+
+/** Owner and mtime of a layer entry (not a hard link: it shares its file's). */
+const ownership = {
+  uid: Id.optional().describe('Owner; default 0.'),
+  gid: Id.optional().describe('Group; default 0.'),
+  mtime: Seconds.optional().describe('st_mtime (atime too), set after the whole layer is built; default: when it was built (not compared).'),
+};
+
+const Caller = z.strictObject({
+  uid: Id.describe('The effective (and fs) uid.'),
+  gid: Id.describe('The effective (and fs) gid.'),
+  groups: z.array(Id).max(16).optional().describe('Supplementary groups; default [gid].'),
+  umask: Mode.optional().describe('The umask during the step; default 18 (0o022).'),
+}).describe('Who makes the step (S11.3): the harness switches to these credentials around the one syscall; the mounter stays root.')
+  .meta({ id: 'Caller', title: 'Caller' });
+
+const Time = z.union([Seconds, z.enum(['now', 'omit'])], says((v) => `a time is whole seconds, "now" (UTIME_NOW) or "omit" (UTIME_OMIT), not ${show(v)}`))
+  .describe('Whole seconds, "now" (UTIME_NOW) or "omit" (UTIME_OMIT).').meta({ id: 'Time', title: 'Time' });
+
 // ---------------------------------------------------------------- layers
 
 const DirEntry = z.strictObject({
@@ -378,6 +404,7 @@ const DirEntry = z.strictObject({
   opaque: z.boolean(says((v) => `opaque must be true or false, not ${show(v)}`)).optional()
     .describe('Set the private opaque xattr (P.opaque = "y", S2.6).'),
   xattrs: Xattrs.optional(),
+  ...ownership,
 }).describe('A directory.').meta({ id: 'DirEntry', title: 'dir entry' });
 
 const FileEntry = z.strictObject({
@@ -385,11 +412,13 @@ const FileEntry = z.strictObject({
   mode: Mode.optional().describe('Permission bits; default 420 (0o644).'),
   data: FileData.optional().describe('Content; default empty. Latin1, one byte per character, at most 1 MiB.'),
   xattrs: Xattrs.optional(),
+  ...ownership,
 }).describe('A regular file.').meta({ id: 'FileEntry', title: 'file entry' });
 
 const SymlinkEntry = z.strictObject({
   type: z.literal('symlink').describe('The entry\'s type.'),
   target: Target(false).describe(`Where it points: relative, without ".." (it must not leave the mount), not empty, no "." after a name nor a trailing "/"; ASCII names of at most ${LIMITS.name} bytes.`),
+  ...ownership,
 }).describe('A symbolic link.').meta({ id: 'SymlinkEntry', title: 'symlink entry' });
 
 const LinkEntry = z.strictObject({
@@ -397,12 +426,13 @@ const LinkEntry = z.strictObject({
   to: LayerPath.describe('The path of a file entry of the same layer (not a link, not a dir, not itself).'),
 }).describe('A hard link: a second name for the regular file at `to` in the same layer.').meta({ id: 'LinkEntry', title: 'link entry' });
 
-const WhiteoutEntry = z.strictObject({ type: z.literal('whiteout').describe('The entry\'s type.') })
+const WhiteoutEntry = z.strictObject({ type: z.literal('whiteout').describe('The entry\'s type.'), ...ownership })
   .describe('A whiteout: a character device 0/0 (S2.5). For an xattr whiteout, write a file with the private xattrs.').meta({ id: 'WhiteoutEntry', title: 'whiteout entry' });
 
 const FifoEntry = z.strictObject({
   type: z.literal('fifo').describe('The entry\'s type.'),
   mode: Mode.optional().describe('Permission bits; default 420 (0o644).'),
+  ...ownership,
 }).describe('A named pipe.').meta({ id: 'FifoEntry', title: 'fifo entry' });
 
 const ENTRY_TYPES = ['dir', 'file', 'symlink', 'link', 'whiteout', 'fifo'];
@@ -491,6 +521,7 @@ const EntryExpect = z.strictObject({
     .describe('The class of st_dev (S8.1-S8.3): "overlay", the st_dev of the merged root; "layer", that of a layer\'s own filesystem (as its views show it); "pseudo", any other (the anonymous device overlay gives each underlying fs, S8.2).'),
   inoHigh: intIn(0, 0xffffffff, (v) => `inoHigh is an integer from 0 to 4294967295 (st_ino bits 32-63), not ${show(v)}`).optional()
     .describe('st_ino bits 32-63, where xino puts the layer\'s fsid (S8.3): 2147483648 (0x80000000) for the first lower fs of two.'),
+  mtime: Seconds.optional().describe('st_mtime in whole seconds (the model must know it: set by the layers or by utimes, S6.3).'),
   errno: choice('errno', ERRNOS).optional().describe('For kind "error": the errno lstat fails with (an outcome other than "ok").'),
   blocks: intIn(0, LIMITS.fileData / 512 + 8, (v) => `blocks is an integer from 0 to ${LIMITS.fileData / 512 + 8}, not ${show(v)}`).optional()
     .describe('A regular file\'s st_blocks (512-byte units; tmpfs allocates 4 KiB pages, 8 blocks each): which parts are holes (S17.6), a metacopy file\'s from its data file (S8.7).'),
@@ -582,7 +613,8 @@ const MountExpectation = z.strictObject({ ...viewFields, ...identityFields })
 // ---------------------------------------------------------------- steps
 
 const expect = StepExpectation.optional();
-const stepMode = Mode.describe('Permission bits (the umask 0o022 applies where the syscall applies it).');
+const as = Caller.optional();
+const stepMode = Mode.describe('Permission bits (the caller\'s umask, default 0o022, applies where the syscall applies it).');
 
 const OpenStep = z.strictObject({
   op: z.literal('open').describe('The operation.'),
@@ -591,6 +623,7 @@ const OpenStep = z.strictObject({
     .describe(`open(2) flags: at most one of O_RDONLY, O_WRONLY, O_RDWR (none is O_RDONLY); O_NONBLOCK is always added, so that a fifo never blocks.`),
   mode: stepMode.optional().describe('The mode O_CREAT creates with; default 420 (0o644).'),
   data: FileData.optional().describe('Written once after the open (needs O_WRONLY or O_RDWR); latin1, at most 1 MiB.'),
+  as,
   expect,
 }).superRefine((s, ctx) => {
   if (!Array.isArray(s.flags)) return;
@@ -606,6 +639,7 @@ const TruncateStep = z.strictObject({
   path: StepPath,
   size: intIn(0, LIMITS.fileData, (v) => `a size is an integer from 0 to ${LIMITS.fileData} (1 MiB: the model keeps file data in memory), not ${show(v)}`)
     .describe(`The new size in bytes, 0 to ${LIMITS.fileData} (1 MiB).`),
+  as,
   expect,
 }).describe('truncate(2): follows symlinks.').meta({ id: 'TruncateStep', title: 'truncate step' });
 
@@ -615,6 +649,7 @@ const PwriteStep = z.strictObject({
   offset: intIn(0, LIMITS.fileData, (v) => `an offset is an integer from 0 to ${LIMITS.fileData} (1 MiB: the model keeps file data in memory), not ${show(v)}`)
     .describe(`Where the data goes, 0 to ${LIMITS.fileData}; past the end of the file it leaves a hole.`),
   data: FileData.describe('Written at the offset; latin1.'),
+  as,
   expect,
 }).superRefine((s, ctx) => {
   if (typeof s.offset === 'number' && typeof s.data === 'string' && s.offset + s.data.length > LIMITS.fileData) {
@@ -622,13 +657,13 @@ const PwriteStep = z.strictObject({
   }
 }).describe('open(2) O_WRONLY (follows symlinks, creates nothing), pwrite(2) of `data` at `offset`, close(2) (S17.6).').meta({ id: 'PwriteStep', title: 'pwrite step' });
 
-const UnlinkStep = z.strictObject({ op: z.literal('unlink').describe('The operation.'), path: StepPath, expect })
+const UnlinkStep = z.strictObject({ op: z.literal('unlink').describe('The operation.'), path: StepPath, as, expect })
   .describe('unlink(2).').meta({ id: 'UnlinkStep', title: 'unlink step' });
 
-const MkdirStep = z.strictObject({ op: z.literal('mkdir').describe('The operation.'), path: StepPath, mode: stepMode, expect })
+const MkdirStep = z.strictObject({ op: z.literal('mkdir').describe('The operation.'), path: StepPath, mode: stepMode, as, expect })
   .describe('mkdir(2).').meta({ id: 'MkdirStep', title: 'mkdir step' });
 
-const RmdirStep = z.strictObject({ op: z.literal('rmdir').describe('The operation.'), path: StepPath, expect })
+const RmdirStep = z.strictObject({ op: z.literal('rmdir').describe('The operation.'), path: StepPath, as, expect })
   .describe('rmdir(2).').meta({ id: 'RmdirStep', title: 'rmdir step' });
 
 const RenameStep = z.strictObject({
@@ -637,6 +672,7 @@ const RenameStep = z.strictObject({
   dst: StepPath,
   flags: z.array(choice('rename flag', RENAME_FLAGS), says((v) => `flags must be a list of rename flags such as ["RENAME_NOREPLACE"], not ${show(v)}`))
     .optional().describe('renameat2(2) flags; none is rename(2).'),
+  as,
   expect,
 }).describe('rename(2), or renameat2(2) with flags.').meta({ id: 'RenameStep', title: 'rename step' });
 
@@ -644,13 +680,14 @@ const SymlinkStep = z.strictObject({
   op: z.literal('symlink').describe('The operation.'),
   target: Target(true, LIMITS.stepName).describe(`Relative, without "..", no "." after a name nor a trailing "/"; names of at most ${LIMITS.stepName} bytes (a longer one than NAME_MAX is stored, and fails where it is followed: S2.9); "" may be tried (symlink(2) refuses it: ENOENT).`),
   path: StepPath,
+  as,
   expect,
 }).describe('symlink(2): a new symlink at `path` to `target`.').meta({ id: 'SymlinkStep', title: 'symlink step' });
 
-const LinkStep = z.strictObject({ op: z.literal('link').describe('The operation.'), src: StepPath, dst: StepPath, expect })
+const LinkStep = z.strictObject({ op: z.literal('link').describe('The operation.'), src: StepPath, dst: StepPath, as, expect })
   .describe('link(2): a new name `dst` for `src` (not following a symlink).').meta({ id: 'LinkStep', title: 'link step' });
 
-const ChmodStep = z.strictObject({ op: z.literal('chmod').describe('The operation.'), path: StepPath, mode: stepMode, expect })
+const ChmodStep = z.strictObject({ op: z.literal('chmod').describe('The operation.'), path: StepPath, mode: stepMode, as, expect })
   .describe('chmod(2): follows symlinks.').meta({ id: 'ChmodStep', title: 'chmod step' });
 
 const MknodStep = z.strictObject({
@@ -658,6 +695,7 @@ const MknodStep = z.strictObject({
   path: StepPath,
   kind: choice('mknod kind', MKNOD_KINDS, '; the harness and the model make only these').describe('fifo, or whiteout: a character device 0/0 (S3.3).'),
   mode: stepMode,
+  as,
   expect,
 }).describe('mknod(2).').meta({ id: 'MknodStep', title: 'mknod step' });
 
@@ -667,6 +705,7 @@ const SetxattrStep = z.strictObject({
   name: XattrName,
   value: XattrValue,
   flags: choice('xattr flag', XATTR_FLAGS).optional().describe('One flag (not a list); none is 0.'),
+  as,
   expect,
 }).describe('setxattr(2): follows symlinks.').meta({ id: 'SetxattrStep', title: 'setxattr step' });
 
@@ -676,11 +715,32 @@ const LsetxattrStep = z.strictObject({
   name: XattrName,
   value: XattrValue,
   flags: choice('xattr flag', XATTR_FLAGS).optional().describe('One flag (not a list); none is 0.'),
+  as,
   expect,
 }).describe('lsetxattr(2): on a symlink itself (user.* there is EPERM), otherwise as setxattr.').meta({ id: 'LsetxattrStep', title: 'lsetxattr step' });
 
-const RemovexattrStep = z.strictObject({ op: z.literal('removexattr').describe('The operation.'), path: StepPath, name: XattrName, expect })
+const RemovexattrStep = z.strictObject({ op: z.literal('removexattr').describe('The operation.'), path: StepPath, name: XattrName, as, expect })
   .describe('removexattr(2): follows symlinks.').meta({ id: 'RemovexattrStep', title: 'removexattr step' });
+
+const ChownStep = z.strictObject({
+  op: z.literal('chown').describe('The operation.'),
+  path: StepPath,
+  uid: z.union([Id, z.literal(-1)]).describe('The new owner; -1 keeps it.'),
+  gid: z.union([Id, z.literal(-1)]).describe('The new group; -1 keeps it.'),
+  nofollow: z.boolean().optional().describe('lchown(2): the symlink itself.'),
+  as,
+  expect,
+}).describe('chown(2), or lchown(2) with nofollow.').meta({ id: 'ChownStep', title: 'chown step' });
+
+const UtimesStep = z.strictObject({
+  op: z.literal('utimes').describe('The operation.'),
+  path: StepPath,
+  atime: Time,
+  mtime: Time,
+  nofollow: z.boolean().optional().describe('AT_SYMLINK_NOFOLLOW.'),
+  as,
+  expect,
+}).describe('utimensat(2) at AT_FDCWD with two times.').meta({ id: 'UtimesStep', title: 'utimes step' });
 
 const RemountStep = z.strictObject({
   op: z.literal('remount').describe('The operation.'),
@@ -720,7 +780,7 @@ const ClosedirStep = z.strictObject({ op: z.literal('closedir').describe('The op
   .describe('close(2) of the stream in slot `dir` (EBADF if none).').meta({ id: 'ClosedirStep', title: 'closedir step' });
 
 const STEPS = [
-  OpenStep, TruncateStep, PwriteStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, LsetxattrStep, RemovexattrStep, RemountStep, RotateStep,
+  OpenStep, TruncateStep, PwriteStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, LsetxattrStep, RemovexattrStep, ChownStep, UtimesStep, RemountStep, RotateStep,
   OpendirStep, ReaddirStep, SeekdirStep, ClosedirStep,
 ] as const;
 const OPS = STEPS.map((s) => s.shape.op.value);
@@ -942,5 +1002,7 @@ export const CASE_RULES: string[] = [
   `Names, symlink targets and xattr names are ASCII: the harness writes them as UTF-8 and reads them back as latin1. File data and xattr values are latin1, one byte per character.`,
   `Paths are at most ${LIMITS.path} bytes (PATH_MAX 4096, less room for the sandbox dir in front) and ${LIMITS.depth} names deep; a name is at most ${LIMITS.name} bytes (NAME_MAX) in a layer or an expectation, and at most ${LIMITS.stepName} in a step (a longer one fails the lookup: ENAMETOOLONG, S2.9). The model holds no ERANGE/E2BIG for xattrs, so a case stays below those limits.`,
   `An open that writes \`data\` needs O_WRONLY or O_RDWR, and at most one access mode.`,
+  `A step with \`as\` runs as that user (effective and fs ids, groups, umask) over a mount made by root (S11.3); the model assumes fs.protected_hardlinks=1 and fs.protected_symlinks, protected_regular, protected_fifos 0, which the harness checks. Implementations that cannot switch callers (FUSE without allow_other) skip such cases.`,
+  `An \`mtime\` in a known answer is checked where the model knows it: set in the layers or by utimes, kept by copy-up; after a write or a new name in a dir it is unknown, and such a known answer fails.`,
   `Profile options are the effective ones, as the kernel driver gives every one of them explicitly: no combination the kernel refuses (S1.15), and without an upper layer none it drops (index, nfs_export, volatile) nor \`split\`, which the model holds only with an upper.`,
 ];

@@ -27,7 +27,7 @@ import { failureCase, formatFailure, type Failure } from './report.js';
 import { MUTATIONS } from './mutations.js';
 import { optionSetProfiles } from './optionSets.js';
 import { formatProbe, probe } from './probeReport.js';
-import { replayCase, replayOnKernel, toleratedBy } from './replay.js';
+import { cannotRun, replayCase, replayOnKernel, toleratedBy } from './replay.js';
 import { openTarget, type Target } from '../harness/guest/target.js';
 import { probeLayerFs } from '../harness/probe.js';
 import { SetupError } from '../harness/guest/executor.js';
@@ -347,9 +347,10 @@ async function cmdReplay(choice: ReplayArgs, cases: LoadedCase[]): Promise<numbe
   try {
     for (const { file, c } of cases) {
       if (!c) continue; // a mount case: refused for other drivers before anything ran
-      const cannot = [driver, reference].find((d) => d && !d.remountOptions && c.steps.some((s) => s.op === 'remount' && s.options !== undefined));
+      const cannot = cannotRun(c, driver) ?? (reference && cannotRun(c, reference))
+        ?? [driver, reference].find((d) => d && !d.remountOptions && c.steps.some((s) => s.op === 'remount' && s.options !== undefined))?.name?.concat(' cannot remount with other options');
       if (cannot) {
-        console.log(`skipped  ${file}: ${cannot.name} cannot remount with other options`);
+        console.log(`skipped  ${file}: ${cannot}`);
         continue;
       }
       coverageContext(file);

@@ -8,7 +8,8 @@ import type { DirSlot, Op, OpenFlag, OvlState, RenameFlag, StackSpec, XattrFlag 
 import { parentPath } from '../model/layerFs.js';
 import { isDir, isPositive, lookupPath, realInode, type OvlDentry } from '../model/lookup.js';
 import { readDir } from '../model/readdir.js';
-import { opArbitrary, scenarioArbitrary, type AbstractOp, type AbstractScenario, type PathPick } from './arb/ops.js';
+import { opArbitrary, scenarioArbitrary, type AbstractOp, type AbstractScenario, type Families, type PathPick } from './arb/ops.js';
+import { CALLERS } from './arb/callers.js';
 import { optionCombinations } from './optionSets.js';
 
 /** What a command steps: a Session (against a mount), or the model alone (properties/stats.ts). */
@@ -31,14 +32,12 @@ export interface Reach {
 }
 
 /** The commands of a case, as conformance.ts and stats.ts generate them. */
-/** `dirStreams` false: no dir-stream steps (an implementation that cannot run them, Driver.cannotRun). */
-export function commandArbitrary(o: { rotate: number; userXattrs: boolean; locality?: boolean; dirStreams?: boolean; optionRemounts?: boolean }): fc.Arbitrary<fc.AsyncCommand<object, Real>> {
-  const streams = o.dirStreams ?? true;
-  const ops = opArbitrary(o.rotate, 1, o.userXattrs, o.locality ?? true, streams, o.optionRemounts ?? false).map((a): fc.AsyncCommand<object, Real> => new OpCommand(a));
+export function commandArbitrary(o: { rotate: number; userXattrs: boolean; locality?: boolean; families?: Families }): fc.Arbitrary<fc.AsyncCommand<object, Real>> {
+  const ops = opArbitrary(o.rotate, 1, o.userXattrs, o.locality ?? true, o.families).map((a): fc.AsyncCommand<object, Real> => new OpCommand(a));
   if (o.locality === false) return ops;
   return fc.oneof(
     { weight: 6, arbitrary: ops },
-    { weight: 1, arbitrary: scenarioArbitrary(o.userXattrs, streams).map((a): fc.AsyncCommand<object, Real> => new ScenarioCommand(a)) },
+    { weight: 1, arbitrary: scenarioArbitrary(o.userXattrs, o.families).map((a): fc.AsyncCommand<object, Real> => new ScenarioCommand(a)) },
   );
 }
 
@@ -167,7 +166,14 @@ function resolvePath(p: PathPick, c: Candidates, reach?: Reach, s?: OvlState): s
  * them those are uniform picks, as for callers that resolve a step on its own.
  */
 export function resolveOp(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlState): Op {
+  const op = resolveKind(a, c, reach, s);
+  const caller = a.caller ? CALLERS[a.caller % CALLERS.length] : undefined;
+  return caller ? { ...op, as: caller } : op;
+}
+
+function resolveKind(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlState): Op {
   const [p, q] = a.paths.map((x) => resolvePath(x, c, reach, s));
+  const nofollow = a.flags.includes('nofollow') ? { nofollow: true } : {};
   switch (a.op) {
     case 'open': return { op: 'open', path: p, flags: a.flags as OpenFlag[], mode: a.mode, ...(a.data !== undefined && !a.flags.includes('O_RDONLY') ? { data: a.data } : {}) };
     case 'truncate': return { op: 'truncate', path: p, size: a.size };
@@ -183,6 +189,8 @@ export function resolveOp(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlSt
     case 'setxattr': return { op: 'setxattr', path: p, name: a.name, value: a.value, ...(a.flags[0] !== 'none' ? { flags: a.flags[0] as XattrFlag } : {}) };
     case 'removexattr': return { op: 'removexattr', path: p, name: a.name };
     case 'lsetxattr': return { op: 'lsetxattr', path: p, name: a.name, value: a.value, ...(a.flags[0] !== 'none' ? { flags: a.flags[0] as XattrFlag } : {}) };
+    case 'chown': return { op: 'chown', path: p, uid: a.owner?.[0] ?? -1, gid: a.owner?.[1] ?? -1, ...nofollow };
+    case 'utimes': return { op: 'utimes', path: p, atime: a.times?.[0] ?? 'now', mtime: a.times?.[1] ?? 'now', ...nofollow };
     case 'remount': return a.flags[0] === 'options' && s ? remountWithOptions(s, a.size) : { op: 'remount' };
     case 'rotate': return { op: 'rotate' };
     case 'opendir': return { op: 'opendir', path: dirNear(p, c, s), dir: slotOf(a) };
@@ -529,6 +537,13 @@ export class ScenarioCommand implements fc.AsyncCommand<object, Real> {
 
 /** A step the way a C programmer would write it. */
 export function formatOp(op: Op): string {
+  if (!op.as) return formatKind(op);
+  const { uid, gid, groups, umask } = op.as;
+  const who = `${uid}:${gid}${groups ? ` groups ${groups.join(',')}` : ''}${umask !== undefined ? ` umask 0${umask.toString(8)}` : ''}`;
+  return `as ${who}: ${formatKind(op)}`;
+}
+
+function formatKind(op: Op): string {
   const q = (s: string) => JSON.stringify(s);
   const o = (m: number) => '0' + m.toString(8);
   switch (op.op) {
@@ -546,6 +561,11 @@ export function formatOp(op: Op): string {
     case 'setxattr': return `setxattr(${q(op.path)}, ${q(op.name)}, ${q(op.value)}, ${op.flags ?? '0'})`;
     case 'removexattr': return `removexattr(${q(op.path)}, ${q(op.name)})`;
     case 'lsetxattr': return `lsetxattr(${q(op.path)}, ${q(op.name)}, ${q(op.value)}, ${op.flags ?? '0'})`;
+    case 'chown': return `${op.nofollow ? 'lchown' : 'chown'}(${q(op.path)}, ${op.uid}, ${op.gid})`;
+    case 'utimes': {
+      const t = (x: number | string) => (x === 'now' ? 'UTIME_NOW' : x === 'omit' ? 'UTIME_OMIT' : `{${x}, 0}`);
+      return `utimensat(AT_FDCWD, ${q(op.path)}, [${t(op.atime)}, ${t(op.mtime)}], ${op.nofollow ? 'AT_SYMLINK_NOFOLLOW' : '0'})`;
+    }
     case 'remount': return op.options === undefined ? 'umount + mount' : `umount + mount with ${JSON.stringify(op.options)}`;
     case 'rotate': return 'rotate: umount, the upper becomes the top lower, mount with a new upper';
     case 'opendir': return `dir${op.dir} = opendir(${q(op.path)})`;

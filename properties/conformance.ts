@@ -86,12 +86,15 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const noUpper = o.profile.readonly === 'no-upper';
   const rotate = noUpper ? 0 : o.rotateWeight ?? 1;
   const userXattrs = o.userXattrs ?? true;
-  // Remounts with other options where both sides can (the kernel and the model can).
-  const optionRemounts = o.driver.remountOptions === true && (o.reference?.remountOptions ?? true);
-  // Dir streams only where every implementation of the run can hold them (Driver.cannotRun).
-  const dirStreams = [o.driver, o.reference].every((d) => !d?.cannotRun?.('readdir'));
-  const commands = fc.commands([commandArbitrary({ rotate, userXattrs, dirStreams, optionRemounts })], { maxCommands: o.steps, size: 'max' });
-  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs, nested: o.profile.nested === true };
+  const cannot = o.driver.cannot ?? {};
+  const families = {
+    callers: !cannot.callers, chown: !cannot.chown, utimes: !cannot.utimes,
+    // Dir streams and remounts with other options only where every side of the run can hold them.
+    dirStreams: [o.driver, o.reference].every((d) => !d?.cannotRun?.('readdir')),
+    optionRemounts: o.driver.remountOptions === true && (o.reference?.remountOptions ?? true),
+  };
+  const commands = fc.commands([commandArbitrary({ rotate, userXattrs, families })], { maxCommands: o.steps, size: 'max' });
+  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs, nested: o.profile.nested === true, mtimes: families.utimes };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 
   let shrinkingSince = 0;

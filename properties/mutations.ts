@@ -267,4 +267,23 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       return { ...r, state: { ...r.state, dataLayers: s.dataLayers } };
     },
   },
+  'new-objects-owned-by-root': {
+    breaks: 'S4.5: an object a caller creates is owned by its fsuid/fsgid',
+    profile: 'default',
+    step: thenEditUpper((s, op) => {
+      if (!op.as || !['open', 'mkdir', 'mknod', 'symlink'].includes(op.op) || !('path' in op)) return;
+      const made = findInLayer(s.upper, op.path);
+      if (made && made.uid === op.as.uid) [made.uid, made.gid] = [0, 0];
+    }),
+  },
+  'caller-ignored': {
+    breaks: 'S11.3: a step made by another user is checked against its own credentials',
+    profile: 'default',
+    step: (s, op) => applyOp(s, { ...op, as: undefined }),
+  },
+  'utimes-times-swapped': {
+    breaks: 'utimensat: times[1] is the mtime (times[0] the atime)',
+    profile: 'default',
+    step: (s, op) => (op.op === 'utimes' ? applyOp(s, { ...op, atime: op.mtime, mtime: op.atime }) : applyOp(s, op)),
+  },
 };

@@ -14,6 +14,7 @@ const STACK: StackSpec = {
   upper: {},
 };
 
+const USER = { uid: 1000, gid: 1000 };
 const creat = (path: string): Op => ({ op: 'open', path, flags: ['O_WRONLY', 'O_CREAT'], mode: 0o644 });
 const write = (path: string): Op => ({ op: 'open', path, flags: ['O_WRONLY'], data: 'p' });
 
@@ -82,6 +83,14 @@ const CASES: Record<string, { has: Op[]; lacks: Op[] }> = {
   'rename-over-existing-name': {
     has: [{ op: 'rename', src: '/d/a', dst: '/d/b' }],
     lacks: [{ op: 'rename', src: '/d/a', dst: '/d/n1' }],
+  },
+  'refused-to-a-caller': {
+    has: [{ ...creat('/d/n1'), as: USER }], // a root 0755 dir
+    lacks: [creat('/d/n1')],
+  },
+  'created-by-a-caller': {
+    has: [{ op: 'mkdir', path: '/t', mode: 0o777 }, { op: 'chmod', path: '/t', mode: 0o777 }, { ...creat('/t/f'), as: USER }],
+    lacks: [{ ...creat('/d/n1'), as: USER }], // EACCES
   },
 };
 

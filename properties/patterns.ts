@@ -265,7 +265,25 @@ export const PATTERNS: Pattern[] = [
     rule: 'S5.9, S5.10',
     detect: (t) => single(t, (a) => ok(a) && a.op.op === 'rename' && !a.op.flags?.includes('RENAME_EXCHANGE') && at(a.before, a.op.dst) !== null),
   },
+  {
+    name: 'refused-to-a-caller',
+    kind: 'single-step',
+    rule: 'S11.3',
+    detect: (t) => single(t, (a) => byUser(a) && (a.outcome === 'EACCES' || a.outcome === 'EPERM')),
+  },
+  {
+    name: 'created-by-a-caller',
+    kind: 'single-step',
+    rule: 'S4.5',
+    detect: (t) => single(t, (a) => byUser(a) && ok(a) && 'path' in a.op && at(a.before, a.op.path) === null
+      && (['mkdir', 'mknod', 'symlink'].includes(a.op.op) || (a.op.op === 'open' && a.op.flags.includes('O_CREAT')))),
+  },
 ];
+
+/** A step made by a user other than root (S11). */
+function byUser(a: TraceStep): boolean {
+  return a.op.as !== undefined && a.op.as.uid !== 0;
+}
 
 /** The patterns a finished case shows. */
 export function detectPatterns(t: CaseTrace): string[] {

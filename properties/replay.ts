@@ -6,7 +6,7 @@ import { SpecError } from '../harness/materialize.js';
 import { formatFailure } from './report.js';
 import type { LayerFsFacts } from '../harness/probe.js';
 import { layerFsRefusal } from './probeReport.js';
-import type { Driver } from '../harness/driver.js';
+import type { Driver, StepFamily } from '../harness/driver.js';
 import { checkExpectation, outsideKernels, profileOf, type CaseFile, type Expectation } from './caseFile.js';
 import type { Failure } from './report.js';
 import { Divergence, KnownDivergence, Session, type StepRecord, type Views } from './session.js';
@@ -43,6 +43,19 @@ export function stepRefusal(c: CaseFile, driver: Driver): string | null {
     if (why) return `${driver.name} cannot run its ${s.op} step: ${why}`;
   }
   return null;
+}
+
+/** Why the driver cannot run a step family the case uses (Driver.cannot), or null. */
+export function cannotRun(c: CaseFile, driver: Driver): string | null {
+  const cannot = driver.cannot ?? {};
+  const uses = (f: StepFamily): boolean => {
+    if (f === 'callers') return c.steps.some((s) => s.as !== undefined);
+    if (f === 'chown') return c.steps.some((s) => s.op === 'chown');
+    const layers = [...c.layers.lowers, c.layers.upper, ...(c.layers.data ?? [])];
+    return c.steps.some((s) => s.op === 'utimes') || layers.some((l) => Object.values(l).some((e) => e.mtime !== undefined));
+  };
+  const family = (Object.keys(cannot) as StepFamily[]).find((f) => cannot[f] && uses(f));
+  return family ? `${driver.name} cannot run ${family} steps: ${cannot[family]}` : null;
 }
 
 /** The divergences a case found by `compare` was found with tolerated (see report.ts). */
@@ -105,7 +118,7 @@ export interface CaseVerdict {
 
 /** A case file on the kernel a KernelDriver reaches, against the model at that kernel's version. */
 export async function replayOnKernel(c: CaseFile, driver: KernelDriver, layerFs: LayerFsFacts): Promise<CaseVerdict> {
-  const why = replayRefusal(c, driver.kernel, layerFs) ?? stepRefusal(c, driver);
+  const why = replayRefusal(c, driver.kernel, layerFs) ?? stepRefusal(c, driver) ?? cannotRun(c, driver);
   if (why) return { status: 'skipped', why };
   let r: ReplayResult;
   try {

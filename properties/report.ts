@@ -23,6 +23,12 @@ export interface Failure {
 }
 
 function entryText(path: string, e: EntrySpec): string {
+  const owner = e.uid || e.gid ? ` owner ${e.uid ?? 0}:${e.gid ?? 0}` : '';
+  const mtime = e.mtime !== undefined ? ` mtime ${e.mtime}` : '';
+  return kindText(path, e) + owner + mtime;
+}
+
+function kindText(path: string, e: EntrySpec): string {
   switch (e.type) {
     case 'file': return `${path} file ${(e.mode ?? 0o644).toString(8)} ${JSON.stringify(e.data ?? '')}${xattrText(e.xattrs)}`;
     case 'dir': return `${path}/ dir ${(e.mode ?? 0o755).toString(8)}${e.opaque ? ' opaque' : ''}${xattrText(e.xattrs)}`;

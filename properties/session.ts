@@ -4,7 +4,7 @@
 import { applyOp, createState, lowerView, mergedView, privatePrefix, upperView, walkEffects } from '../model/index.js';
 import type { DirReadSpec, Dirent, KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../model/index.js';
 import type { OvlState, Step } from '../model/state.js';
-import { diffSnapshots, InodeMap, maskedXattrs, StreamReads, type Difference } from '../harness/compare.js';
+import { diffSnapshots, InodeMap, maskedXattrs, StreamReads, withoutTimes, type Difference } from '../harness/compare.js';
 import { kernelCodec, withoutRedundantWhiteouts, type LayerCodec } from '../harness/codecs.js';
 import type { Driver, MountFacts } from '../harness/driver.js';
 import { kernelReadsUpper, writesKernelFormat } from './kernelReading.js';
@@ -302,8 +302,8 @@ export class Session {
   }
 
   private expectedSnapshot(view: 'merged' | 'upper' | number): Snapshot {
-    if (this.reference && view === 'merged') return perMount(this.reference.snapshot(view), this.mounts);
-    if (this.reference) return this.reference.snapshot(view);
+    if (this.reference && view === 'merged') return withoutTimes(perMount(this.reference.snapshot(view), this.mounts));
+    if (this.reference) return withoutTimes(this.reference.snapshot(view));
     if (view === 'merged') return mergedView(this.model, this.listed);
     return view === 'upper' ? upperView(this.model) : lowerView(this.model, view);
   }

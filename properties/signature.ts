@@ -40,7 +40,12 @@ function thing(views: Views, path: string): string {
   return `${views.get('merged')?.get(path)?.kind ?? 'hidden name'} ${where}`;
 }
 
+/** The step's name, and whether a user other than root made it (S11). */
 function opName(op: Op, before: Views): string {
+  return kindName(op, before) + (op.as && op.as.uid !== 0 ? ' as a user' : '');
+}
+
+function kindName(op: Op, before: Views): string {
   if (op.op === 'open') {
     // Only the flags that decide most outcomes; O_NOFOLLOW only where there is a link to follow.
     const f = new Set(op.flags);

@@ -43,6 +43,8 @@ export function mountsLine(target: string): string {
 export abstract class ExternalDriver implements Driver {
   abstract readonly name: string;
   abstract readonly codec: LayerCodec | undefined;
+  /** Step families it cannot run (Driver.cannot); the exec driver mounts the kernel's overlay and runs them all. */
+  readonly cannot: Driver['cannot'];
   protected dirs: LayerDirs | null = null;
   protected mounted = false;
   private watch: LowerWatch | null = null;

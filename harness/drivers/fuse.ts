@@ -69,6 +69,12 @@ export function probeFuse(name: string): string | null {
 export class FuseDriver extends ExternalDriver {
   readonly name: string;
   readonly codec: LayerCodec;
+  /**
+   * The daemon runs as root without allow_other: other users cannot even enter the mount
+   * (FUSE refuses every task but the mounter's), so steps as other callers cannot run; times
+   * through a FUSE daemon are not what this suite models.
+   */
+  override readonly cannot = { callers: 'a FUSE mount without allow_other admits only its mounter', utimes: 'times through a FUSE daemon are not modelled' };
   private daemon: ResultPromise | null = null;
   private pid = 0;
   private conn = 0;

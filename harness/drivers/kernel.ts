@@ -71,6 +71,7 @@ export class KernelDriver implements Driver {
   readonly name = 'kernel';
   readonly remountOptions = true;
   readonly sys: Sys;
+
   /** The version of the kernel the syscalls reach: it decides how options are spelled. */
   readonly kernel: KernelVersion;
   private dirs: CaseDirs | null = null;

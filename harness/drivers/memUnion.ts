@@ -70,6 +70,8 @@ function buildLayer(spec: LayerSpec): Volume {
 export class MemUnionDriver implements Driver {
   readonly name = 'memfs-unionfs';
   readonly codec = memUnionCodec;
+  /** In-process memfs: no credentials, owners or times of its own. */
+  readonly cannot = { callers: 'memfs has no credentials', chown: 'memfs has no owners', utimes: 'memfs times are not modelled' };
   private lowers: Volume[] = []; // [0] is the top lower
   private upper: Volume | null = null;
   private union: IUnionFs | null = null;
@@ -112,6 +114,7 @@ export class MemUnionDriver implements Driver {
       this.mount();
       return 'ok';
     }
+    if (op.as) throw new Error(`memfs-unionfs cannot run a step as another caller (${this.cannot.callers})`);
     try {
       return this.run(this.union!, op);
     } catch (err) {
@@ -157,6 +160,7 @@ export class MemUnionDriver implements Driver {
       case 'setxattr':
       case 'lsetxattr':
       case 'removexattr': return 'EOPNOTSUPP'; // memfs has no xattrs
+      case 'chown': case 'utimes': throw new Error(`memfs-unionfs cannot run ${op.op} (${this.cannot[op.op]})`);
     }
   }
 

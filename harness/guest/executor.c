@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define PROTOCOL "1"
+#define PROTOCOL "2"
 #define MAX_FRAME (64u << 20)
 
 static int in_fd, out_fd;
@@ -151,6 +152,36 @@ static int pwrite_close(const char *path, off_t offset, const char *data, size_t
   return close(fd);
 }
 
+static int run_call(int i, int *next);
+
+/**
+ * "as uid gid umask n g1..gn <call>": the call with those effective ids, groups and umask
+ * (harness/creds.ts), then back to root. A switch that fails either way ends the executor:
+ * it is a harness error, never an outcome.
+ */
+static int run_as(int i, int *next) {
+  if (i + 5 > nargs) { *next = nargs; errno = EPROTO; return -1; }
+  int n = (int)num(i + 4);
+  if (n < 0 || n > 64 || i + 5 + n > nargs) { *next = nargs; errno = EPROTO; return -1; }
+  gid_t groups[64], saved[64];
+  for (int k = 0; k < n; k++) groups[k] = (gid_t)num(i + 5 + k);
+  int nsaved = getgroups(64, saved);
+  if (nsaved < 0 || setgroups((size_t)n, groups) || setresgid(-1, (gid_t)num(i + 2), -1) || setresuid(-1, (uid_t)num(i + 1), -1)) {
+    perror("ovlexec: switching credentials");
+    exit(3);
+  }
+  mode_t old = umask((mode_t)num(i + 3));
+  int rc = run_call(i + 5 + n, next);
+  int e = errno;
+  umask(old);
+  if (setresuid(-1, 0, -1) || setresgid(-1, 0, -1) || setgroups((size_t)nsaved, saved)) {
+    perror("ovlexec: switching credentials back to root");
+    exit(3);
+  }
+  errno = e;
+  return rc;
+}
+
 /** Runs the call whose name is at token i; sets *next to the token after its arguments. */
 static int run_call(int i, int *next) {
   const char *c = str(i);
@@ -171,6 +202,13 @@ static int run_call(int i, int *next) {
     return (num(i + 5) ? lsetxattr : setxattr)(str(i + 1), str(i + 2), arg[i + 3], arg_len[i + 3], (int)num(i + 4));
   }
   if (!strcmp(c, "removexattr")) { NEED(2); return removexattr(str(i + 1), str(i + 2)); }
+  if (!strcmp(c, "chown")) { NEED(4); return (num(i + 4) ? lchown : chown)(str(i + 1), (uid_t)num(i + 2), (gid_t)num(i + 3)); }
+  if (!strcmp(c, "utimes")) {
+    NEED(6);
+    struct timespec ts[2] = { { (time_t)num(i + 2), (long)num(i + 3) }, { (time_t)num(i + 4), (long)num(i + 5) } };
+    return utimensat(AT_FDCWD, str(i + 1), ts, (int)num(i + 6));
+  }
+  if (!strcmp(c, "as")) return run_as(i, next);
   *next = nargs;
   errno = ENOSYS;
   return -1;
@@ -222,22 +260,46 @@ static void walk(const char *rel, const char *full) {
   tok_s(rel);
   if (lstat(full, &st) < 0) {
     tok_errno(errno);
-    for (int k = 0; k < 8; k++) tok_s("0");
+    for (int k = 0; k < 9; k++) tok_s("0");
     tok_s(""); tok_s("");
     tok_s("0");
     return;
   }
   // A dir whose listing fails is reported with readdir's errno instead (snapshot.ts does so).
+  // Names first (a listing may fail part way: the dir then shows readdir's errno, as
+  // snapshot.ts shows Node's), then the entry, then the children.
   DIR *d = NULL;
   int dir_errno = 0;
+  size_t n = 0, cap = 16;
+  char **names = NULL;
   if (S_ISDIR(st.st_mode)) {
     d = opendir(full);
     if (!d) dir_errno = errno;
+  }
+  if (d) {
+    names = malloc(cap * sizeof *names);
+    struct dirent *e;
+    errno = 0;
+    while ((e = readdir(d))) {
+      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+        if (n == cap) names = realloc(names, (cap *= 2) * sizeof *names);
+        names[n++] = strdup(e->d_name);
+      }
+      errno = 0;
+    }
+    dir_errno = errno;
+    closedir(d);
+    if (dir_errno) {
+      for (size_t k = 0; k < n; k++) free(names[k]);
+      free(names);
+      names = NULL;
+    }
   }
   if (dir_errno) tok_errno(dir_errno);
   else tok_s("");
   tok_u(st.st_mode); tok_u(st.st_uid); tok_u(st.st_gid); tok_u(st.st_nlink);
   tok_u((unsigned long long)st.st_ino); tok_u(st.st_dev); tok_u(st.st_rdev); tok_u((unsigned long long)st.st_blocks);
+  tok_u((unsigned long long)st.st_mtim.tv_sec); // whole seconds, as snapshot.ts reports mtime
   if (S_ISREG(st.st_mode)) tok_file(full);
   else if (S_ISLNK(st.st_mode)) {
     ssize_t n = readlink(full, data_buf, sizeof data_buf);
@@ -254,18 +316,7 @@ static void walk(const char *rel, const char *full) {
     if (vn < 0) { tok_errno(errno); tok_s(""); }
     else { tok_s(""); tok(xval, (size_t)vn); }
   }
-  if (!d) return;
-  // Names first, then recurse: the directory stream stays open no longer than the listing.
-  size_t n = 0, cap = 16;
-  char **names = malloc(cap * sizeof *names);
-  struct dirent *e;
-  errno = 0;
-  while ((e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    if (n == cap) names = realloc(names, (cap *= 2) * sizeof *names);
-    names[n++] = strdup(e->d_name);
-  }
-  closedir(d);
+  if (!names) return;
   qsort(names, n, sizeof *names, name_cmp);
   size_t rl = strlen(rel), fl = strlen(full);
   for (size_t k = 0; k < n; k++) {

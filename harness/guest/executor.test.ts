@@ -24,15 +24,22 @@ const EVERY_TYPE: LayerSpec = {
   '/e': { type: 'file' },
   '/p': { type: 'fifo', mode: 0o600 },
   '/wh': { type: 'whiteout' },
+  '/o': { type: 'file', uid: 1000, gid: 1001, mtime: 1_000_000_000 },
+  '/t': { type: 'dir', mode: 0o1777, uid: 1000, gid: 1000 },
+  '/k': { type: 'file', mode: 0o666 },
+  '/ks': { type: 'symlink', target: 'k', mtime: 1_100_000_000 },
 };
+
+/** Times the layer spec or a step set: those are compared; the rest are when each tree was made. */
+const KNOWN_TIMES = ['/o', '/k', '/ks'];
 
 /** A snapshot without the numbers the kernel hands out: which names share an inode instead. */
 function comparable(snap: Snapshot): unknown {
   const first = new Map<string | number, string>();
   return [...snap].map(([p, e]) => {
-    const { ino, dev: _dev, ...rest } = e;
+    const { ino, dev: _dev, mtime, ...rest } = e;
     if (!first.has(ino)) first.set(ino, p);
-    return [p, { ...rest, sameInodeAs: first.get(ino) }];
+    return [p, { ...rest, sameInodeAs: first.get(ino), ...(KNOWN_TIMES.includes(p) ? { mtime } : {}) }];
   });
 }
 
@@ -82,6 +89,13 @@ describe.skipIf(!inPrivateNamespace())('guest executor on the running kernel', (
       { op: 'chmod', path: '/s', mode: 0o600 }, { op: 'setxattr', path: '/n', name: 'user.a', value: '1', flags: 'XATTR_CREATE' },
       { op: 'setxattr', path: '/n', name: 'user.a', value: '2', flags: 'XATTR_CREATE' }, { op: 'removexattr', path: '/n', name: 'user.b' },
       { op: 'truncate', path: '/n', size: 5 },
+      // S11: owners, times and steps as other callers.
+      { op: 'chown', path: '/k', uid: 1000, gid: -1 }, { op: 'chown', path: '/ks', uid: 1001, gid: 1001, nofollow: true },
+      { op: 'utimes', path: '/k', atime: 'omit', mtime: 1_200_000_000 }, { op: 'utimes', path: '/ks', atime: 'now', mtime: 1_300_000_000, nofollow: true },
+      { op: 'utimes', path: '/o', atime: 1, mtime: 2, as: { uid: 1001, gid: 1001 } },
+      { op: 'open', path: '/t/x', flags: ['O_CREAT', 'O_WRONLY'], mode: 0o666, as: { uid: 1001, gid: 1001, umask: 0o077 } },
+      { op: 'mkdir', path: '/t/y', mode: 0o777, as: { uid: 1001, gid: 1001, groups: [1001, 5] } },
+      { op: 'unlink', path: '/o', as: { uid: 1001, gid: 1001 } }, { op: 'chmod', path: '/o', mode: 0o600, as: { uid: 1000, gid: 1000 } },
     ];
     const results = [local, exec.sys].map((sys) => {
       const dir = sys.sandbox.newDir('tree-');
@@ -91,6 +105,7 @@ describe.skipIf(!inPrivateNamespace())('guest executor on the running kernel', (
     });
     expect(results[1].outcomes).toEqual(results[0].outcomes);
     expect(results[0].outcomes).toContain('ENXIO');
+    expect(results[0].outcomes.slice(-5)).toEqual(['EPERM', 'ok', 'ok', 'EACCES', 'ok']);
     expect(results[1].snap).toEqual(results[0].snap);
   });
 

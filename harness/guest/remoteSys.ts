@@ -1,23 +1,30 @@
 // Sys (harness/sys.ts) over the executor's channel: the same syscalls, made by ovlexec inside a
 // guest kernel (harness/guest/executor.c has the other end of every request here).
 
-import type { Outcome, SnapEntry, Snapshot } from '../../model/types.js';
+import type { Outcome, SnapEntry, Snapshot, TimeSpec } from '../../model/types.js';
 import type { Call } from '../calls.js';
 import { buildError, type PlannedCall } from '../materialize.js';
-import { errnoName, MNT_DETACH } from '../native.js';
+import { errnoName, MNT_DETACH, UTIME_NOW, UTIME_OMIT } from '../native.js';
 import type { Sandbox } from '../sandbox.js';
 import { errorEntry, kindOf } from '../snapshot.js';
 import type { Sys } from '../sys.js';
 import type { Channel, Token } from './channel.js';
 
-export const PROTOCOL = '1';
+export const PROTOCOL = '2'; // 2: the walk reports st_mtime
 
 /** "0" is success; anything else is an errno number. */
 function outcomeOf(status: string): Outcome {
   return status === '0' ? 'ok' : errnoName(Number(status));
 }
 
+/** A call made as another caller goes with an "as" prefix (executor.c run_as). */
 function callTokens(call: Call): Token[] {
+  if (!call.as) return kindTokens(call);
+  const { uid, gid, groups = [gid], umask = 0o022 } = call.as;
+  return ['as', String(uid), String(gid), String(umask), String(groups.length), ...groups.map(String), ...kindTokens(call)];
+}
+
+function kindTokens(call: Call): Token[] {
   switch (call.c) {
     case 'open': return ['open', call.path, String(call.flags), String(call.mode), call.data === undefined ? '0' : '1', call.data ?? ''];
     case 'mkdir': return ['mkdir', call.path, String(call.mode)];
@@ -32,7 +39,14 @@ function callTokens(call: Call): Token[] {
     case 'mknod': return ['mknod', call.path, String(call.mode), String(call.dev)];
     case 'setxattr': return ['setxattr', call.path, call.name, call.value, String(call.flags), call.nofollow ? '1' : '0'];
     case 'removexattr': return ['removexattr', call.path, call.name];
+    case 'chown': return ['chown', call.path, String(call.uid), String(call.gid), call.nofollow ? '1' : '0'];
+    case 'utimes': return ['utimes', call.path, ...timeTokens(call.atime), ...timeTokens(call.mtime), String(call.flags)];
   }
+}
+
+/** seconds and nanoseconds, UTIME_NOW / UTIME_OMIT in the nanoseconds as utimensat takes them. */
+function timeTokens(t: TimeSpec): Token[] {
+  return typeof t === 'number' ? [String(t), '0'] : ['0', String(t === 'now' ? UTIME_NOW : UTIME_OMIT)];
 }
 
 /** st_ino as the local snapshot keeps it: a number, or a decimal string beyond 2^53. */
@@ -48,8 +62,8 @@ export function decodeWalk(t: string[]): Snapshot {
   let i = 2;
   const failed = (e: string) => `<${errnoName(Number(e))}>`;
   for (let k = 0; k < count; k++) {
-    const [path, state, mode, uid, gid, nlink, ino, dev, rdev, blocks, contentErr, content, nx] = t.slice(i, i + 13);
-    i += 13;
+    const [path, state, mode, uid, gid, nlink, ino, dev, rdev, blocks, mtime, contentErr, content, nx] = t.slice(i, i + 14);
+    i += 14;
     const xattrs: Record<string, string> = {};
     for (let x = 0; x < Number(nx); x++, i += 3) xattrs[t[i]] = t[i + 1] ? failed(t[i + 1]) : t[i + 2];
     if (state) {
@@ -59,6 +73,7 @@ export function decodeWalk(t: string[]): Snapshot {
     const kind = kindOf(Number(mode), Number(rdev));
     const entry: SnapEntry = {
       kind, mode: Number(mode) & 0o7777, uid: Number(uid), gid: Number(gid), nlink: Number(nlink), ino: inoOf(ino), dev: Number(dev), xattrs,
+      mtime: Number(mtime),
     };
     if (kind === 'file') {
       entry.data = contentErr ? failed(contentErr) : content;
@@ -177,7 +192,7 @@ export class RemoteSys implements Sys {
       root,
       newDir: (prefix) => {
         const dir = `${root}/${prefix}${++n}`;
-        must(`mkdir ${dir}`, this.run({ c: 'mkdir', path: dir, mode: 0o700 }));
+        must(`mkdir ${dir}`, this.run({ c: 'mkdir', path: dir, mode: 0o755 }));
         return dir;
       },
       mountTmpfs: (dir) => must(`tmpfs on ${dir}`, this.mount('tmpfs', dir, 'tmpfs', 0, 'mode=0755')),

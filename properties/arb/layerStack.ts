@@ -5,6 +5,7 @@
 
 import fc from 'fast-check';
 import type { EntrySpec, LayerSpec, StackSpec } from '../../model/index.js';
+import { dirModeArb, ownerArb } from './callers.js';
 
 /** A small pool, so that the same names meet in several layers. */
 export const NAMES = ['a', 'b', 'c', 'd', 'e'] as const;
@@ -18,7 +19,7 @@ const modeArb = fc.constantFrom(0o644, 0o600, 0o755);
 /** Ordinary xattrs go in user.*, or in trusted.* where the layers' filesystem has no user.* (tmpfs before 6.6). */
 const xattrsArb = (ns: string) => fc.option(fc.dictionary(fc.constantFrom(`${ns}.a`, `${ns}.b`), fc.constantFrom('1', '2'), { maxKeys: 1 }), { nil: undefined, freq: 4 });
 
-type Raw = { path: string; kind: string; mode: number; data: string; other: string; xattrs?: Record<string, string> };
+type Raw = { path: string; kind: string; mode: number; data: string; other: string; xattrs?: Record<string, string>; owner: number; dirMode: number; mtime?: number };
 
 const rawEntry = (ns: string, nested = false): fc.Arbitrary<Raw> => fc.record({
   path: pathArb,
@@ -35,7 +36,15 @@ const rawEntry = (ns: string, nested = false): fc.Arbitrary<Raw> => fc.record({
   data: dataArb,
   other: pathArb,
   xattrs: xattrsArb(ns),
+  owner: ownerArb, // S11: entries of other users, and dirs whose modes make the checks matter
+  dirMode: dirModeArb,
+  mtime: fc.option(fc.constantFrom(1_000_000_000, 1_100_000_000), { nil: undefined, freq: 2 }), // S6.3: kept by copy-up
 });
+
+/** The owner of an entry, as its uid and the same gid; root is left implicit. */
+function owned(r: Raw): { uid?: number; gid?: number; mtime?: number } {
+  return { ...(r.owner ? { uid: r.owner, gid: r.owner } : {}), ...(r.mtime !== undefined ? { mtime: r.mtime } : {}) };
+}
 
 /** Make a list of random entries into a layer that can exist on disk. */
 export function toLayer(raw: Raw[]): LayerSpec {
@@ -62,18 +71,18 @@ export function toLayer(raw: Raw[]): LayerSpec {
 
 function toEntry(r: Raw, layer: LayerSpec): EntrySpec | null {
   switch (r.kind) {
-    case 'file': return { type: 'file', mode: r.mode, data: r.data, ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
-    case 'dir': return { type: 'dir', mode: r.mode | 0o700, ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
+    case 'file': return { type: 'file', mode: r.mode, data: r.data, ...owned(r), ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
+    case 'dir': return { type: 'dir', mode: r.dirMode, ...owned(r), ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
     case 'opaque': return { type: 'dir', mode: 0o755, opaque: true };
     case 'whiteout': return { type: 'whiteout' };
-    case 'fifo': return { type: 'fifo', mode: r.mode };
+    case 'fifo': return { type: 'fifo', mode: r.mode, ...owned(r) };
     case 'xwhiteout': return { type: 'file', data: '', xattrs: { 'trusted.overlay.whiteout': 'y' } };
     case 'xdir': return { type: 'dir', mode: 0o755, xattrs: { 'trusted.overlay.opaque': 'x' } };
     case 'xwhiteout2': return { type: 'file', data: '', xattrs: { 'trusted.overlay.overlay.whiteout': 'y' } };
     case 'xdir2': return { type: 'dir', mode: 0o755, xattrs: { 'trusted.overlay.overlay.opaque': 'x' } };
     case 'opaque2': return { type: 'dir', mode: 0o755, xattrs: { 'trusted.overlay.overlay.opaque': 'y' } };
     case 'escaped': return { type: 'file', data: r.data, xattrs: { 'trusted.overlay.overlay.opaque': 'y' } };
-    case 'symlink': return { type: 'symlink', target: relativeTarget(r.path, r.other) };
+    case 'symlink': return { type: 'symlink', target: relativeTarget(r.path, r.other), ...owned(r) };
     case 'link': {
       const files = Object.keys(layer).filter((p) => layer[p].type === 'file');
       return files.length ? { type: 'link', to: files[r.data.length % files.length] } : null;
@@ -121,10 +130,10 @@ const clusterArb = (maxLowers: number, upper: boolean): fc.Arbitrary<Cluster> =>
 function clusterEntries(c: Cluster, nLowers: number): Map<number, Raw[]> {
   const at = (l: number) => (l < 0 ? nLowers : l % nLowers);
   const layers = [...new Set(c.layers.map(at))];
-  const out = new Map<number, Raw[]>(layers.map((l) => [l, [{ path: c.dir, kind: 'dir', mode: 0o755, data: '', other: c.dir }]]));
+  const out = new Map<number, Raw[]>(layers.map((l) => [l, [{ path: c.dir, kind: 'dir', mode: 0o755, data: '', other: c.dir, owner: 0, dirMode: 0o755 }]]));
   for (const ch of c.children) {
     const path = `${c.dir}/${ch.name}`;
-    out.get(layers[ch.layer % layers.length])!.push({ path, kind: c.onlyFiles ? 'file' : ch.kind, mode: 0o644, data: ch.data, other: path });
+    out.get(layers[ch.layer % layers.length])!.push({ path, kind: c.onlyFiles ? 'file' : ch.kind, mode: 0o644, data: ch.data, other: path, owner: 0, dirMode: 0o755 });
   }
   return out;
 }
@@ -142,7 +151,19 @@ export function layerStack(opts: {
   clusters?: boolean;
   /** The lowers become an inner overlay (S18.1): escaped whiteouts and opaque dirs too. */
   nested?: boolean;
+  /** true: some entries get a known mtime (the driver's views report st_mtime; harness/compare.ts). */
+  mtimes?: boolean;
 }): fc.Arbitrary<StackSpec> {
+  return anyStack(opts).map((stack) => (opts.mtimes ? stack : withoutMtimes(stack)));
+}
+
+function withoutMtimes(stack: StackSpec): StackSpec {
+  const strip = (layer: LayerSpec): LayerSpec =>
+    Object.fromEntries(Object.entries(layer).map(([p, e]) => [p, 'mtime' in e ? (({ mtime: _t, ...rest }) => rest)(e) as EntrySpec : e]));
+  return { ...stack, lowers: stack.lowers.map(strip), upper: strip(stack.upper) };
+}
+
+function anyStack(opts: Parameters<typeof layerStack>[0]): fc.Arbitrary<StackSpec> {
   const entry = rawEntry(opts.userXattrs === false ? 'trusted' : 'user', opts.nested);
   const raws = fc.array(entry, { maxLength: opts.maxEntriesPerLayer, size: 'max' });
   const upperEntries = opts.upper === false ? fc.constant([] as Raw[]) : fc.oneof(fc.constant([] as Raw[]), fc.array(entry, { maxLength: Math.ceil(opts.maxEntriesPerLayer / 2) }));

@@ -3,7 +3,8 @@
 // (with locality) names near what the earlier steps of the case touched.
 
 import fc from 'fast-check';
-import type { OpenFlag, OpName, RenameFlag, XattrFlag } from '../../model/index.js';
+import type { OpenFlag, OpName, RenameFlag, TimeSpec, XattrFlag } from '../../model/index.js';
+import { callerPick, ownerIdArb, timeArb } from './callers.js';
 import { NAMES } from './layerStack.js';
 
 /** How a relative pick relates to a path an earlier step touched (properties/commands.ts). */
@@ -33,6 +34,12 @@ export interface AbstractOp {
   value: string;
   /** Dir-stream steps: the slot (0..2). */
   dir?: number;
+  /** An index into CALLERS (arb/callers.ts): who makes the step; absent or 0: root. */
+  caller?: number;
+  /** chown: the new uid and gid (-1 keeps one). */
+  owner?: [number, number];
+  /** utimensat: atime and mtime. */
+  times?: [TimeSpec, TimeSpec];
 }
 
 /** Names at NAME_MAX (255 bytes: allowed) and one byte past it (ENAMETOOLONG, S2.9). */
@@ -119,6 +126,8 @@ function changes(p: Picks, ns: string) {
     setxattr: op('setxattr', one, { name: xname(ns), value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }),
     removexattr: op('removexattr', one, { name: xname(ns) }),
     lsetxattr: op('lsetxattr', one, { name: xname(ns), value: fc.constantFrom('1', '2'), flags: xattrFlag }),
+    chown: fc.tuple(op('chown', one, { flags: nofollowArb }), ownerIdArb, ownerIdArb).map(([o, uid, gid]): AbstractOp => ({ ...o, owner: [uid, gid] })),
+    utimes: fc.tuple(op('utimes', one, { flags: nofollowArb }), timeArb, timeArb).map(([o, a, m]): AbstractOp => ({ ...o, times: [a, m] })),
   };
 }
 
@@ -139,23 +148,47 @@ function dirStreamOps(p: Picks) {
   };
 }
 
+const nofollowArb = fc.constantFrom([], [], ['nofollow']);
+
+/** What a driver can run (Driver.cannot): the step families the generator may use. */
+export interface Families {
+  callers: boolean;
+  chown: boolean;
+  utimes: boolean;
+  /** Directory streams held across steps (S9): only where every side can (Driver.cannotRun). */
+  dirStreams?: boolean;
+  /** Remounts with another option set (S1.15): only where every side can (Driver.remountOptions). */
+  optionRemounts?: boolean;
+}
+
+export const ALL_FAMILIES: Families = { callers: true, chown: true, utimes: true };
+
+/** Steps made by a random caller (S11), where the driver can switch credentials. */
+/** Steps that run as root: mounts, and those whose permission checks the model does not hold yet (pwrite, dir streams). */
+const ROOT_ONLY = new Set<OpName>(['remount', 'rotate', 'pwrite', 'opendir', 'readdir', 'seekdir', 'closedir']);
+
+function byCallers(ops: fc.Arbitrary<AbstractOp>, f: Families): fc.Arbitrary<AbstractOp> {
+  if (!f.callers) return ops;
+  return fc.tuple(ops, callerPick).map(([o, caller]) => (caller && !ROOT_ONLY.has(o.op) ? { ...o, caller } : o));
+}
+
 /**
  * Weighted like the workloads overlay sees: opens and renames most. `rotateWeight` sets how
  * often the upper is rotated into a new lower layer (0 never). `locality` false: every pick
  * uniform, as before issue 10.
  */
-export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true, dirStreams = false, optionRemounts = false): fc.Arbitrary<AbstractOp> {
+export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractOp> {
   const c = changes(locality ? LOCAL : UNIFORM, userXattrs ? 'user' : 'trusted');
   const d = dirStreamOps(locality ? LOCAL : UNIFORM);
   const none = fc.constant([] as PathPick[]);
   // A remount with other options: `size` picks the option set when the step runs (commands.ts).
   const withOptions = op('remount', none, { flags: fc.constant(['options']), size: fc.nat(1000) });
-  return fc.oneof(
-    ...(dirStreams ? [
+  return byCallers(fc.oneof(
+    ...(f.dirStreams ? [
       { weight: 2, arbitrary: d.opendir }, { weight: 4, arbitrary: d.readdir }, { weight: 1, arbitrary: d.seekdir }, { weight: 1, arbitrary: d.closedir },
     ] : []),
     ...(remountWeight > 0 ? [{ weight: remountWeight, arbitrary: op('remount', none) }] : []),
-    ...(remountWeight > 0 && optionRemounts ? [{ weight: remountWeight, arbitrary: withOptions }] : []),
+    ...(remountWeight > 0 && f.optionRemounts ? [{ weight: remountWeight, arbitrary: withOptions }] : []),
     ...(rotateWeight > 0 ? [{ weight: rotateWeight, arbitrary: op('rotate', none) }] : []),
     { weight: 6, arbitrary: c.open },
     { weight: 2, arbitrary: c.truncate },
@@ -171,13 +204,15 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = tr
     { weight: 2, arbitrary: c.setxattr },
     { weight: 1, arbitrary: c.removexattr },
     { weight: 1, arbitrary: c.lsetxattr },
-  );
+    ...(f.chown ? [{ weight: 1, arbitrary: c.chown }] : []),
+    ...(f.utimes ? [{ weight: 1, arbitrary: c.utimes }] : []),
+  ), f);
 }
 
 /** A step that follows a scenario's first steps: on the last touched name, its parent or a child. */
-export function followOp(userXattrs = true): fc.Arbitrary<AbstractOp> {
+export function followOp(userXattrs = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractOp> {
   const c = changes(FOLLOW, userXattrs ? 'user' : 'trusted');
-  return fc.oneof(
+  return byCallers(fc.oneof(
     { weight: 4, arbitrary: c.open },
     { weight: 1, arbitrary: c.truncate },
     { weight: 2, arbitrary: c.unlink },
@@ -188,7 +223,7 @@ export function followOp(userXattrs = true): fc.Arbitrary<AbstractOp> {
     { weight: 2, arbitrary: c.chmod },
     { weight: 2, arbitrary: c.setxattr },
     { weight: 1, arbitrary: c.removexattr },
-  );
+  ), f);
 }
 
 /**
@@ -216,16 +251,16 @@ export interface AbstractScenario {
   then: AbstractOp[];
 }
 
-export function scenarioArbitrary(userXattrs = true, dirStreams = false): fc.Arbitrary<AbstractScenario> {
+export function scenarioArbitrary(userXattrs = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractScenario> {
   return fc.record({
-    scenario: fc.constantFrom(...SCENARIOS.filter((k) => dirStreams || k !== 'read-dir-while-changing')),
+    scenario: fc.constantFrom(...SCENARIOS.filter((k) => f.dirStreams || k !== 'read-dir-while-changing')),
     pick: fc.nat(1000),
     way: fc.nat(1 << 12),
     mode: fc.constantFrom(0o600, 0o700, 0o755),
     data,
     name: fc.constantFrom(...(userXattrs ? ['user.a', 'user.b'] : ['trusted.a', 'trusted.b'])),
     value: fc.constantFrom('1', '2'),
-    then: fc.array(followOp(userXattrs), { maxLength: 2 }),
+    then: fc.array(followOp(userXattrs, f), { maxLength: 2 }),
   });
 }
 
