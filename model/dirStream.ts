@@ -190,6 +190,8 @@ function mergedParentIno(s: OvlState, d: OvlDentry, same: boolean): string | nul
  */
 function realParentIno(s: OvlState, d: OvlDentry, layer: 'U' | number): string | null {
   if (d.path === '/') return null;
+  // A nested lower is an overlay itself: its `..` is the inner overlay's own d_ino (S18.1), which the model does not name.
+  if (s.profile.nested && layer !== 'U') return null;
   const fsys = layer === 'U' ? s.upper : s.lowers[layer];
   if (!fsys) return null;
   const self = layer === 'U' ? d.upper : d.lowers.find((l) => l.layer === layer)?.inode;

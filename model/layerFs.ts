@@ -126,8 +126,10 @@ export function buildLayer(name: string, spec: LayerSpec, prefix: string): Layer
   };
   for (const path of paths) {
     const e = spec[path];
-    if (e.type === 'link') continue;
-    put(path, inodeFromSpec(layer, e, prefix));
+    // A link's dirs are made in path order, the link itself last (as harness/materialize.ts
+    // does): the order names are made in is the order tmpfs lists them in (S9.3).
+    if (e.type === 'link') ensureDirs(layer, parentPath(path));
+    else put(path, inodeFromSpec(layer, e, prefix));
   }
   for (const path of paths) {
     const e = spec[path];

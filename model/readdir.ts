@@ -33,7 +33,20 @@ export function readDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<numbe
 export function listDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<number> = s.xwLayers): { names: string[]; errno?: string } {
   if (!isDir(dir)) return { names: [] };
   cover(isMergedDir(dir) ? 'S9.2' : 'S9.1');
-  if (!isMergedDir(dir)) return { names: [...realInode(dir).children!.keys()].sort() };
+  if (!isMergedDir(dir)) {
+    const names = [...realInode(dir).children!.keys()].sort();
+    // An impure upper dir read by ovl_iterate_real (one fs, or xino) looks every entry up
+    // before it returns any (ovl_dir_read_impure): a lookup that fails fails the listing
+    // (found by run, data-only with remounts: a metacopy name after a remount without
+    // metacopy). Otherwise the real dir is read as is (S9.1, S22.9).
+    if (dir.upper && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs && unifiedIno(s)) {
+      for (const n of names) {
+        const e = lookupChild(s, dir, n).error;
+        if (e !== undefined && e !== 'ENOENT') return { names: [], errno: e };
+      }
+    }
+    return { names };
+  }
   const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
   // ovl_calc_d_ino, ovl_cache_update: d_ino is computed only where st_ino is unified (one fs, or xino).
   const { sameFs, xinoBits } = fsLayout(s);
@@ -55,6 +68,12 @@ export function listDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<numbe
     filled++;
   }
   return { names: names.sort() };
+}
+
+/** Whether st_ino is unified, so that listings compute d_ino (ovl_calc_d_ino: one fs, or xino). */
+function unifiedIno(s: OvlState): boolean {
+  const { sameFs, xinoBits } = fsLayout(s);
+  return sameFs || xinoBits > 0;
 }
 
 /**

@@ -80,5 +80,6 @@ export function pwrite(s: OvlState, path: string, offset: number, data: string):
   const file = findInLayer(s2.upper, w.child.path) ?? copyUp(s2, w.child.path, true);
   noteWrite(file, offset, data.length);
   file.data = file.data.slice(0, offset).padEnd(offset, '\0') + data + file.data.slice(offset + data.length);
+  if (data.length > 0) file.mtime = undefined; // written now (a write of nothing changes no time)
   return { ...opened, state: s2, rule: 'S17.6' };
 }

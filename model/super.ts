@@ -78,7 +78,7 @@ function walkWrites(s: OvlState, apply: boolean): boolean {
     // Only ovl_iterate_real reads the impure entries, and it runs only where d_ino is unified:
     // with xino, or on one fs (an impure dir). On split layers without xino, iterate_dir reads
     // the real dir and the flag stays.
-    if (realUpperDir && `${P}impure` in d.upper!.xattrs && readsImpureEntries(s) && !children.some((c) => isOriginType(s, c))) {
+    if (realUpperDir && `${P}impure` in d.upper!.xattrs && readsImpureEntries(s) && !children.some((c) => isOriginType(s, c) || failsLookup(c))) {
       any = true;
       if (!apply) return;
       cover('S9.9');
@@ -94,6 +94,11 @@ function walkWrites(s: OvlState, apply: boolean): boolean {
 function readsImpureEntries(s: OvlState): boolean {
   const { sameFs, xinoBits } = fsLayout(s);
   return xinoBits > 0 || sameFs;
+}
+
+/** A lookup that fails with an error (not a negative one): the listing fails there and writes nothing (model/readdir.ts). */
+function failsLookup(d: OvlDentry): boolean {
+  return d.error !== undefined && d.error !== 'ENOENT';
 }
 
 /** ovl_type_origin: an upper object with a lower found by name (dir) or by origin (non-dir). */

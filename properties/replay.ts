@@ -1,6 +1,6 @@
 // Run one case file against the model and a driver, checking known answers on both sides.
 
-import { NotModelled, unsupportedBy, type KernelVersion } from '../model/index.js';
+import { NotModelled, ParamError, profileForRemount, unsupportedBy, type KernelVersion } from '../model/index.js';
 import type { KernelDriver } from '../harness/drivers/kernel.js';
 import { SpecError } from '../harness/materialize.js';
 import { formatFailure } from './report.js';
@@ -33,6 +33,15 @@ export function replayRefusal(c: CaseFile, kernel: KernelVersion, layerFs: Layer
   const why = outsideKernels(c, kernel) ?? unsupportedBy(profile, kernel) ?? layerFsRefusal(profile, layerFs);
   if (why) return why;
   if (!layerFs.userXattrs && usesUserXattrs(c)) return 'it uses user.* xattrs, which the layers\' tmpfs cannot hold on this kernel (before 6.6)';
+  for (const step of c.steps) {
+    if (step.op !== 'remount' || step.options === undefined) continue;
+    try {
+      profileForRemount(profile, step.options, kernel);
+    } catch (e) {
+      if (e instanceof ParamError) return `its remount with ${JSON.stringify(step.options)}: ${e.message}`;
+      throw e;
+    }
+  }
   return null;
 }
 
