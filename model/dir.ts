@@ -66,6 +66,7 @@ export function lowerWhiteout(s: OvlState, parent: OvlDentry, name: string): Ino
 
 /** A new object made by the step's caller in the upper dir `parentUp` (S4.5): its owner, and its mode after the umask. */
 export function newObject(s: OvlState, parentUp: Inode, type: Inode['type'], mode: number): Inode {
+  cover('S4.5');
   const c = callerOf(s);
   const own = newOwner(c, parentUp, type, type === 'symlink' ? mode : mode & ~umaskOf(c));
   const ino = newInode(s.upper, type, own.mode);
@@ -188,6 +189,7 @@ function remove(s: OvlState, parent: OvlDentry, child: OvlDentry, name: string):
   const counted = nlinkStart(s2, child.path);
   s2.memOrigin.delete(child.path);
   parentUp.mtime = undefined; // a name goes
+  if (lp) cover('S3.2');
   if (lp) parentUp.children!.set(name, (s2.upper.whiteout ??= newInode(s2.upper, 'whiteout', 0))); // S3.2: a link of the shared whiteout, owned by the mounter (S11.3)
   else parentUp.children!.delete(name);
   if (lp) cover('S3.1');

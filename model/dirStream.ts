@@ -10,6 +10,7 @@
 // predicts which entries a read may return, not in which order (DirReadSpec); `.` and `..`
 // are entries too (S9.10).
 
+import { cover } from './coverage.js';
 import { findInLayer, parentPath, type Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
 import { fsLayout, fsOfId, stDevIno } from './inodeNumbers.js';
@@ -112,6 +113,7 @@ function start(s: OvlState, st: DirStream, d: OvlDentry): DirStream {
   const version = s.dirVersions?.get(d.path) ?? 0;
   if (st.cache && st.version === version) return { ...st, merged, seen: null, changed: false };
   const held = s.streams?.find((o) => o && o.path === d.path && o.merged && o.cache && o.version === version);
+  if (held?.cache) cover('S9.8'); // one cache per dir version, shared by its opens
   return { ...st, merged, cache: held?.cache ?? buildCache(s, d), version, seen: null, changed: false };
 }
 
@@ -124,6 +126,9 @@ function start(s: OvlState, st: DirStream, d: OvlDentry): DirStream {
  * for xattr whiteouts are looked up again at every read (p->check_xwhiteout).
  */
 function buildCache(s: OvlState, d: OvlDentry): Cached[] {
+  cover('S9.4'); // d_type from the topmost entry
+  cover('S9.5'); // d_ino, where st_ino is unified
+  cover('S9.10'); // . and .. are entries
   const w = walkEffects(s);
   const wd = lookupPath(w, d.path) ?? d;
   const same = unified(s);

@@ -110,7 +110,10 @@ export const NAME_MAX = 255;
 export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDentry {
   const d: OvlDentry = { path: joinPath(parent.path, name), upper: null, upperWhiteout: false, lowers: [] };
   // S2.9: a name longer than the overlay's namelen fails its lookup, before any layer is looked at.
-  if (nameTooLong(name)) return { ...d, error: 'ENAMETOOLONG' };
+  if (nameTooLong(name)) {
+    cover('S2.9');
+    return { ...d, error: 'ENAMETOOLONG' };
+  }
   let stop = false;
   let foundDir = false;
   // What is looked up below: the name in the parent's lower dirs, or where a redirect points.
@@ -169,7 +172,11 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
     }
     // S2.12, S16.3: with nfs_export=on (verify_lower), an upper dir is merged only with the lower
     // dir its P.origin names (namei.c ovl_verify_origin; one without, ovl_fix_origin records first).
-    if (d.upper && d.lowers.length === 0 && s.profile.nfs_export && !originNames(s, d.upper, l)) break;
+    if (d.upper && d.lowers.length === 0 && s.profile.nfs_export && !originNames(s, d.upper, l)) {
+      cover('S2.12');
+      cover('S16.3');
+      break;
+    }
     // d.last (namei.c): following redirects, the bottom layer of the whole stack; not following
     // them, the last layer below this parent.
     const last = s.profile.redirect_dir === 'nofollow' ? i === stack.length - 1 : pl.layer === s.lowers.length - 1;

@@ -82,6 +82,7 @@ function unifiedIno(s: OvlState): boolean {
  * tmpfs lists the newest name first: the reverse of the order a layer's children were made.
  */
 function kernelOrder(entries: MergedEntry[], dir: OvlDentry): MergedEntry[] {
+  cover('S9.3');
   const layers = [...(dir.upper ? [dir.upper] : []), ...dir.lowers.map((l) => l.inode)];
   const rank = new Map<string, number>();
   const native = (ino: Inode) => [...ino.children!.keys()].reverse();

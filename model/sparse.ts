@@ -6,6 +6,7 @@
 // allocates none when it grows the file (a hole). A file written from its start, as the
 // harness builds layer files, has every page of its data (Inode.pages undefined).
 
+import { cover } from './coverage.js';
 import { copyUp } from './copyUp.js';
 import { open } from './file.js';
 import { findInLayer, type Inode } from './layerFs.js';
@@ -27,6 +28,7 @@ export function pagesOf(ino: Inode): number[] {
 
 /** st_blocks of a regular file on tmpfs. */
 export function blocksOf(ino: Inode): number {
+  cover('S22.6'); // the pages tmpfs holds, not the data's length
   return pagesOf(ino).length * BLOCKS_PER_PAGE;
 }
 
@@ -50,6 +52,7 @@ export function noteTruncate(ino: Inode, size: number): void {
  * data stays fully sparse); found by experiment on 6.18 (the catalog says holes are preserved).
  */
 export function copiedPages(src: Inode): number[] {
+  cover('S17.6');
   const data = pagesOf(src);
   const size = src.data.length;
   const out = new Set<number>();

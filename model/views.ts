@@ -47,6 +47,7 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
       const shown = mergedXattrName(s, k);
       if (shown !== null) xattrs[shown] = v;
     }
+    if (real.type === 'file' && d.dataLower) cover('S8.7'); // st_blocks from the data below
     snap.set(d.path, {
       kind: real.type,
       mode: real.mode,
