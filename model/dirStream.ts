@@ -145,7 +145,7 @@ function buildCache(s: OvlState, d: OvlDentry): Cached[] {
       if (!isPositive(c)) continue; // a stale entry: ovl_cache_update marks it a whiteout
       if (same && isOriginType(c)) ino = stDevIno(w, c).ino;
     }
-    entries.push({ name: e.name, type: DTYPES[e.inode.type], ino, recheck: e.recheck });
+    entries.push({ name: e.name, type: DTYPES[e.inode.ghostType ?? e.inode.type], ino, recheck: e.recheck });
   }
   return [...dots, ...entries];
 }
@@ -222,7 +222,7 @@ function realEntries(s: OvlState, st: DirStream, d: OvlDentry): Map<string, Dire
       const c = lookupChild(s, d, name);
       if (isPositive(c) && isOriginType(c)) ino = stDevIno(s, c).ino; // the impure dir's translated entries (S9.9)
     }
-    out.set(name, { name, type: DTYPES[child.type], ino });
+    out.set(name, { name, type: DTYPES[child.ghostType ?? child.type], ino });
   }
   return out;
 }

@@ -28,6 +28,8 @@ export interface Inode {
    * layer hides nothing and is never found, but which listings show and emptiness counts.
    */
   ghost?: string;
+  /** A ghost's d_type: the type of the entry the inner layer lists (a file for an xattr whiteout). */
+  ghostType?: InodeType;
   /** A regular file's allocated 4 KiB pages, ascending; undefined: every page of its data (model/sparse.ts). Replaced, never changed in place. */
   pages?: number[];
 }

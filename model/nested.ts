@@ -5,7 +5,7 @@
 // P.X (S10.2), so an escaped P.overlay.whiteout file or P.overlay.opaque dir of a raw layer is a
 // whiteout or an opaque dir to the outer (S3.8); a real whiteout is consumed by the inner.
 
-import { newInode, emptyLayer, type Inode, type LayerFs } from './layerFs.js';
+import { emptyLayer, findInLayer, newInode, type Inode, type LayerFs } from './layerFs.js';
 import { mergedView } from './views.js';
 import type { KernelVersion, LayerSpec, Profile, SnapEntry } from './types.js';
 import { createState } from './state.js';
@@ -45,12 +45,17 @@ export function innerView(name: string, lowers: readonly LayerSpec[], kernel: Ke
       ino.target = e.target ?? '';
       ino.xattrs = { ...e.xattrs };
       ino.nlink = e.nlink;
+      // Owners and mtime as the inner shows them (S6.10: kept from its layers).
+      ino.uid = e.uid;
+      ino.gid = e.gid;
+      if (e.mtime !== undefined) ino.mtime = e.mtime;
       byIno.set(key, ino);
     }
     return ino;
   };
   const root = snap.get('/')!;
-  Object.assign(layer.root, { mode: root.mode, xattrs: { ...root.xattrs }, nlink: root.nlink });
+  Object.assign(layer.root, { mode: root.mode, uid: root.uid, gid: root.gid, xattrs: { ...root.xattrs }, nlink: root.nlink });
+  if (root.mtime !== undefined) layer.root.mtime = root.mtime;
   byIno.set(String(root.ino), layer.root);
   const dirs = new Map<string, Inode>([['/', layer.root]]);
   // Parents come before children in the walk.
@@ -60,7 +65,8 @@ export function innerView(name: string, lowers: readonly LayerSpec[], kernel: Ke
     const parent = dirs.get(cut === 0 ? '/' : path.slice(0, cut));
     if (!parent) continue;
     // A name listed but not found (S22.9): to the outer it is listed, and never found.
-    const ino = e.kind === 'error' ? { ...newInode(layer, 'whiteout', 0), ghost: e.errno ?? 'ENOENT' } : of(path, e);
+    const listed = () => inner.lowers.map((l) => findInLayer(l, path)).find((x) => x !== undefined)?.type ?? 'file';
+    const ino = e.kind === 'error' ? { ...newInode(layer, 'whiteout', 0), ghost: e.errno ?? 'ENOENT', ghostType: listed() } : of(path, e);
     parent.children!.set(path.slice(cut + 1), ino);
     if (ino.type === 'dir') dirs.set(path, ino);
   }

@@ -134,7 +134,7 @@ export function profileForRemount(cur: Profile, options: string, kernel: KernelV
     // S18.1, S12.1: an overlay lower has no file handles: index and nfs_export fall back to off,
     // xino=auto to off (super.c ovl_get_fsid, "falling back to ..."; seen on 6.18). xino=on
     // stays on, with bits the model does not hold over a nested lower.
-    if (out.xino === 'on') throw new ParamError('xino=on over a nested lower is not modelled yet');
+    if (out.xino === 'on' || out.metacopy) throw new ParamError(`${out.metacopy ? 'metacopy=on' : 'xino=on'} over a nested lower is not modelled yet`);
     Object.assign(out, { index: false, nfs_export: false, xino: 'off' });
   }
   const why = unsupportedBy(out, kernel);
