@@ -64,6 +64,8 @@ export function opCall(mnt: string, op: Op): Call {
     case 'remount':
     case 'rotate':
       throw new Error(`${op.op} is handled by the driver`);
+    default:
+      throw new Error(`${op.op}: fd steps run through the driver's FdTable (harness/fds.ts)`);
   }
 }
 

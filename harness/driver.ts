@@ -2,7 +2,7 @@
 // Set-up and teardown may spawn or wait and are async; operations and snapshots are
 // synchronous syscalls from Node (no process per file operation).
 
-import type { Op, Outcome, Profile, Snapshot, StackSpec } from '../model/types.js';
+import type { FdObserved, Op, Outcome, Profile, Snapshot, StackSpec } from '../model/types.js';
 import type { LayerCodec } from './codecs.js';
 
 export interface MountFacts {
@@ -32,6 +32,12 @@ export interface Driver {
    * as does its snapshot('merged'); the session reports that as a divergence.
    */
   apply(op: Op): Outcome | Promise<Outcome>;
+  /**
+   * What the last step on an open fd (model/types.ts FdOp) observed beyond its errno: fdread's
+   * bytes, fdstat's entry. A driver without it cannot run fd steps, and the generator leaves
+   * them out for it (properties/commands.ts).
+   */
+  observed?(): FdObserved | undefined;
   /** 'merged' walks the mount; 'upper' and N (0 = top lower, then the data-only layers) walk the raw layer dirs. */
   snapshot(view: 'merged' | 'upper' | number): Snapshot;
   /**

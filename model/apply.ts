@@ -6,9 +6,14 @@ import { chmod, setxattr, truncate } from './inode.js';
 import { rename } from './rename.js';
 import { fail, hasUpper, ok, rotate, type OvlState, type Step } from './state.js';
 import { mount } from './super.js';
-import type { Op } from './types.js';
+import type { FdOp, Op } from './types.js';
+import { applyFdOp, followFds, isFdOp } from './fds.js';
 
 export function applyOp(s: OvlState, op: Op): Step {
+  return followFds(s, isFdOp(op) ? applyFdOp(s, op) : applyPathOp(s, op), op); // S17
+}
+
+function applyPathOp(s: OvlState, op: Exclude<Op, FdOp>): Step {
   switch (op.op) {
     case 'open': return open(s, op.path, op.flags, op.mode, op.data);
     case 'truncate': return truncate(s, op.path, op.size);

@@ -4,7 +4,8 @@ import { buildLayer, cloneLayer, emptyLayer, walkLayer, type LayerFs } from './l
 import type { LowerRef } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { mount } from './super.js';
-import type { KernelVersion, Outcome, Profile, StackSpec } from './types.js';
+import type { FdRef } from './fds.js';
+import type { FdObserved, KernelVersion, Outcome, Profile, StackSpec } from './types.js';
 
 export interface OvlState {
   readonly profile: Profile;
@@ -36,6 +37,8 @@ export interface OvlState {
   memNlink: Map<string, number>;
   /** How many times the stack was mounted before this mount: numbers that do not outlive a mount carry it. */
   mountGen: number;
+  /** Open fds by slot (model/fds.ts); absent: none open. A mount closes them all. */
+  fds?: readonly (FdRef | null)[];
 }
 
 /** A rename moves dentries: their in-memory origins follow (and a replaced target's go). */
@@ -57,6 +60,8 @@ export interface Step {
   state: OvlState;
   outcome: Outcome;
   rule: string;
+  /** What an fd step saw beyond its errno (fdread's bytes, fdstat's entry), compared exactly. */
+  observed?: FdObserved;
 }
 
 export function createState(stack: StackSpec, profile: Profile, kernel: KernelVersion): OvlState {

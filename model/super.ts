@@ -12,7 +12,7 @@ import { hasUpper, type OvlState } from './state.js';
 export function mount(s: OvlState): OvlState {
   const P = privatePrefix(s.profile);
   // Nothing in memory survives a mount: inodes (memOrigin, memNlink), layer flags (xwLayers).
-  const s2 = { ...s, upper: cloneLayer(s.upper), memOrigin: new Map(), xwLayers: new Set<number>(), memNlink: new Map(), mountGen: s.mountGen + 1 };
+  const s2 = { ...s, upper: cloneLayer(s.upper), memOrigin: new Map(), xwLayers: new Set<number>(), memNlink: new Map(), mountGen: s.mountGen + 1, fds: undefined }; // S17: fds are closed first
   const root = s2.upper.root.xattrs;
   // S1.5, S8.9: uuid=on, or uuid=auto on an upper not yet marked impure, stores P.uuid (6.6+;
   // before, uuid=on is the default and stores nothing).

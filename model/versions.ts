@@ -19,6 +19,11 @@ export interface VersionedBehaviour {
 }
 
 export const BEHAVIOURS = {
+  overlayTmpfile: {
+    since: [6, 10, 0],
+    what: 'open(O_TMPFILE) in a merged dir makes an unnamed file in its upper dir (the dir is copied up), which linkat(AT_EMPTY_PATH) can name (S4.10); before, EOPNOTSUPP',
+    evidence: 'catalog S4.10 [exp][hist]: "ovl: implement tmpfile" (pull ovl-update-6.10); observed on 6.18.44',
+  },
   newMountApi: {
     since: [6, 5, 0],
     what: 'options go through the new mount API (params.c): each is checked, and its paths resolved, as it is parsed, so a missing layer is ENOENT before a later bad value is EINVAL; "ro" in the string is the VFS superblock flag. Before, the legacy parser matched every option first and refused "ro" (S1.1, S1.8, S20.1)',

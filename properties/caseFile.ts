@@ -14,6 +14,8 @@ export interface Expectation {
   outcome?: Outcome;
   merged?: Record<string, EntryExpect | null>;
   upper?: Record<string, EntryExpect | null>;
+  /** What an fd step observed: "/fd<slot>" -> fdstat's entry, or fdread's bytes as data (model/fds.ts). */
+  fd?: Record<string, EntryExpect | null>;
 }
 
 export type CaseStep = Op & { expect?: Expectation };
@@ -107,10 +109,10 @@ export function checkExpectation(
   if (exp.outcome !== undefined && outcome !== undefined && exp.outcome !== outcome) {
     out.push(`${side}: outcome ${outcome}, known answer ${exp.outcome}`);
   }
-  for (const view of ['merged', 'upper'] as const) {
+  for (const view of ['merged', 'upper', 'fd'] as const) {
     const snap = views.get(view);
     if (!snap) {
-      if (exp[view]) out.push(`${side}: no ${view} view (the mount has no upper layer)`);
+      if (exp[view]) out.push(view === 'fd' ? `${side}: the step observed nothing through an fd` : `${side}: no ${view} view (the mount has no upper layer)`);
       continue;
     }
     for (const [path, want] of Object.entries(exp[view] ?? {})) {

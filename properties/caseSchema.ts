@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import {
   BEHAVIOURS, DEFAULT_PROFILE, hasFeature, namedProfile, ParamError, PROFILES, resolveProfile,
-  type Behaviour, type EntryKind, type Errno, type KernelVersion, type Op, type OpenFlag, type Profile,
+  type Behaviour, type EntryKind, type Errno, type KernelVersion, type Op, type OpenFlag, type FdOpenFlag, type Profile,
   type RenameFlag, type XattrFlag,
 } from '../model/index.js';
 
@@ -46,6 +46,10 @@ const OPEN_FLAGS = keysOf<Record<OpenFlag, true>>({
   O_RDONLY: true, O_WRONLY: true, O_RDWR: true, O_CREAT: true, O_EXCL: true, O_TRUNC: true, O_APPEND: true, O_NOFOLLOW: true,
 });
 const ACCESS_MODES: OpenFlag[] = ['O_RDONLY', 'O_WRONLY', 'O_RDWR'];
+const FD_OPEN_FLAGS = keysOf<Record<FdOpenFlag, true>>({
+  O_RDONLY: true, O_WRONLY: true, O_RDWR: true, O_CREAT: true, O_EXCL: true, O_TRUNC: true, O_APPEND: true, O_NOFOLLOW: true,
+  O_DIRECTORY: true, O_TMPFILE: true,
+});
 const RENAME_FLAGS = keysOf<Record<RenameFlag, true>>({ RENAME_NOREPLACE: true, RENAME_EXCHANGE: true, RENAME_WHITEOUT: true });
 const XATTR_FLAGS = keysOf<Record<XattrFlag, true>>({ XATTR_CREATE: true, XATTR_REPLACE: true });
 const MKNOD_KINDS = keysOf<Record<Extract<Op, { op: 'mknod' }>['kind'], true>>({ fifo: true, whiteout: true });
@@ -485,7 +489,11 @@ const View = (which: string) => z.record(MountPath, EntryExpect.nullable(),
 
 const viewFields = { merged: View('merged').optional(), upper: View('upper').optional() };
 
-const StepExpectation = z.strictObject({ outcome: Outcome.optional(), ...viewFields })
+const FdView = z.record(z.enum(['/fd0', '/fd1', '/fd2', '/fd3'], says((v) => `an fd view names "/fd0" to "/fd3", not ${show(v)}`)), EntryExpect,
+  says((v) => `fd must be an object of "/fd<slot>" -> expected entry, not ${show(v)}`))
+  .describe('What an fd step observed (model/fds.ts): fdstat\'s entry (fstat, flistxattr, the content), or fdread\'s bytes as `data`.');
+
+const StepExpectation = z.strictObject({ outcome: Outcome.optional(), ...viewFields, fd: FdView.optional() })
   .describe('Known answers after a step, checked against the model and the implementation alike.')
   .meta({ id: 'StepExpectation', title: 'Step expectation' });
 
@@ -581,7 +589,38 @@ const RotateStep = z.strictObject({ op: z.literal('rotate').describe('The operat
   .describe('Unmount; the upper becomes the new top lower layer; mount with a new empty upper and workdir (S15.5). Counts as a layer.')
   .meta({ id: 'RotateStep', title: 'rotate step' });
 
-const STEPS = [OpenStep, TruncateStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, RemovexattrStep, RemountStep, RotateStep] as const;
+// ---------------------------------------------------------------- steps on open fds (model/fds.ts)
+
+const Slot = z.literal([0, 1, 2, 3], says((v) => `a slot is an integer from 0 to 3, not ${show(v)}`)).describe('The fd slot, 0 to 3 (the harness keeps slot -> real fd).');
+const fdStep = <T extends string, S extends z.ZodRawShape>(op: T, shape: S, what: string, id: string) =>
+  z.strictObject({ op: z.literal(op).describe('The operation.'), slot: Slot, ...shape, expect }).describe(what).meta({ id, title: `${op} step` });
+
+const FdopenStep = fdStep('fdopen', {
+  path: MountPath,
+  flags: z.array(choice('fd open flag', FD_OPEN_FLAGS), says((v) => `flags must be a list of open flags such as ["O_RDONLY"], not ${show(v)}`))
+    .describe('open(2) flags, O_DIRECTORY and O_TMPFILE (S4.10: `path` is the dir) too; O_NONBLOCK is always added.'),
+  mode: stepMode.optional().describe('The mode O_CREAT or O_TMPFILE creates with; default 420 (0o644).'),
+}, 'open(2) into a slot; the fd lives until fdclose, a remount or a rotation (a slot that held one is closed first).', 'FdopenStep');
+const FdreadStep = fdStep('fdread', {}, 'read(2) of up to 4096 bytes at the fd\'s offset; expect.fd["/fd<slot>"].data is what was read.', 'FdreadStep');
+const FdwriteStep = fdStep('fdwrite', { data: FileData }, 'write(2) at the fd\'s offset (the end with O_APPEND).', 'FdwriteStep');
+const FdpwriteStep = fdStep('fdpwrite', {
+  data: FileData,
+  offset: intIn(0, LIMITS.fileData, (v) => `an offset is an integer from 0 to ${LIMITS.fileData}, not ${show(v)}`).describe('Where pwrite(2) writes.'),
+}, 'pwrite(2) at `offset` (Linux: at the end with O_APPEND).', 'FdpwriteStep');
+const FdstatStep = fdStep('fdstat', {}, 'fstat(2), flistxattr/fgetxattr and a pread of the content (through a readable fd): expect.fd["/fd<slot>"].', 'FdstatStep');
+const FdchmodStep = fdStep('fdchmod', { mode: stepMode }, 'fchmod(2).', 'FdchmodStep');
+const FdchownStep = fdStep('fdchown', {}, 'fchown(2) to 0:0.', 'FdchownStep');
+const FdsetxattrStep = fdStep('fdsetxattr', { name: XattrName, value: XattrValue }, 'fsetxattr(2), flags 0.', 'FdsetxattrStep');
+const FdtruncateStep = fdStep('fdtruncate', {
+  size: intIn(0, LIMITS.fileData, (v) => `a size is an integer from 0 to ${LIMITS.fileData}, not ${show(v)}`).describe('The new size in bytes.'),
+}, 'ftruncate(2).', 'FdtruncateStep');
+const FdlinkStep = fdStep('fdlink', { path: MountPath }, 'linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH): a name for what the fd holds (an O_TMPFILE, S4.10).', 'FdlinkStep');
+const FdcloseStep = fdStep('fdclose', {}, 'close(2).', 'FdcloseStep');
+
+const STEPS = [
+  OpenStep, TruncateStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, RemovexattrStep, RemountStep, RotateStep,
+  FdopenStep, FdreadStep, FdwriteStep, FdpwriteStep, FdstatStep, FdchmodStep, FdchownStep, FdsetxattrStep, FdtruncateStep, FdlinkStep, FdcloseStep,
+] as const;
 const OPS = STEPS.map((s) => s.shape.op.value);
 
 export const Step = z.discriminatedUnion('op', STEPS, {

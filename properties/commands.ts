@@ -3,7 +3,7 @@
 // state when a command runs, so the printed and saved steps are concrete.
 
 import fc from 'fast-check';
-import type { Op, OpenFlag, OvlState, RenameFlag, StackSpec, XattrFlag } from '../model/index.js';
+import type { FdOpenFlag, FdSlot, Op, OpenFlag, OvlState, RenameFlag, StackSpec, XattrFlag } from '../model/index.js';
 import { parentPath } from '../model/layerFs.js';
 import { isDir, isPositive, lookupPath, realInode, type OvlDentry } from '../model/lookup.js';
 import { readDir } from '../model/readdir.js';
@@ -29,12 +29,13 @@ export interface Reach {
 }
 
 /** The commands of a case, as conformance.ts and stats.ts generate them. */
-export function commandArbitrary(o: { rotate: number; userXattrs: boolean; locality?: boolean }): fc.Arbitrary<fc.AsyncCommand<object, Real>> {
-  const ops = opArbitrary(o.rotate, 1, o.userXattrs, o.locality ?? true).map((a): fc.AsyncCommand<object, Real> => new OpCommand(a));
+/** `fds`: steps on open fds too (model/fds.ts), for a driver that can run them (Driver.observed). */
+export function commandArbitrary(o: { rotate: number; userXattrs: boolean; locality?: boolean; fds?: boolean }): fc.Arbitrary<fc.AsyncCommand<object, Real>> {
+  const ops = opArbitrary(o.rotate, 1, o.userXattrs, o.locality ?? true, o.fds ?? false).map((a): fc.AsyncCommand<object, Real> => new OpCommand(a));
   if (o.locality === false) return ops;
   return fc.oneof(
     { weight: 6, arbitrary: ops },
-    { weight: 1, arbitrary: scenarioArbitrary(o.userXattrs).map((a): fc.AsyncCommand<object, Real> => new ScenarioCommand(a)) },
+    { weight: 1, arbitrary: scenarioArbitrary(o.userXattrs, o.fds ?? false).map((a): fc.AsyncCommand<object, Real> => new ScenarioCommand(a)) },
   );
 }
 
@@ -164,6 +165,7 @@ function resolvePath(p: PathPick, c: Candidates, reach?: Reach, s?: OvlState): s
  */
 export function resolveOp(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlState): Op {
   const [p, q] = a.paths.map((x) => resolvePath(x, c, reach, s));
+  if (a.op.startsWith('fd')) return resolveFdOp(a, p, c, s);
   switch (a.op) {
     case 'open': return { op: 'open', path: p, flags: a.flags as OpenFlag[], mode: a.mode, ...(a.data !== undefined && !a.flags.includes('O_RDONLY') ? { data: a.data } : {}) };
     case 'truncate': return { op: 'truncate', path: p, size: a.size };
@@ -179,6 +181,38 @@ export function resolveOp(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlSt
     case 'removexattr': return { op: 'removexattr', path: p, name: a.name };
     case 'remount': return { op: 'remount' };
     case 'rotate': return { op: 'rotate' };
+    default: throw new Error(`resolveOp: ${a.op}`);
+  }
+}
+
+/**
+ * An fd step: its slot picked among the open ones (an open among the closed ones), so that
+ * most steps use an fd an earlier step opened; a closed slot now and then (EBADF).
+ */
+function resolveFdOp(a: AbstractOp, p: string, c: Candidates, s?: OvlState): Op {
+  const open = [0, 1, 2, 3].filter((i) => s?.fds?.[i]);
+  const closed = [0, 1, 2, 3].filter((i) => !open.includes(i));
+  const pick = a.slot ?? 0;
+  const fromOpen = a.op === 'fdopen' ? pick >= 6 : pick < 7; // 1 in 8 the other way
+  const slot = (choose(fromOpen ? open : closed, pick) ?? choose(fromOpen ? closed : open, pick) ?? 0) as FdSlot;
+  switch (a.op) {
+    case 'fdopen': {
+      const flags = a.flags as FdOpenFlag[];
+      // O_TMPFILE names the dir the file is made in.
+      const path = flags.includes('O_TMPFILE') && !isDirAt(p, c, s) ? parentPath(p) : p;
+      return { op: 'fdopen', slot, path, flags, ...(flags.includes('O_CREAT') || flags.includes('O_TMPFILE') ? { mode: a.mode } : {}) };
+    }
+    case 'fdread': return { op: 'fdread', slot };
+    case 'fdwrite': return { op: 'fdwrite', slot, data: a.data ?? 'p' };
+    case 'fdpwrite': return { op: 'fdpwrite', slot, data: a.data ?? 'p', offset: a.size };
+    case 'fdstat': return { op: 'fdstat', slot };
+    case 'fdchmod': return { op: 'fdchmod', slot, mode: a.mode };
+    case 'fdchown': return { op: 'fdchown', slot };
+    case 'fdsetxattr': return { op: 'fdsetxattr', slot, name: a.name, value: a.value };
+    case 'fdtruncate': return { op: 'fdtruncate', slot, size: a.size };
+    case 'fdlink': return { op: 'fdlink', slot, path: p };
+    case 'fdclose': return { op: 'fdclose', slot };
+    default: throw new Error(`resolveFdOp: ${a.op}`);
   }
 }
 
@@ -196,8 +230,8 @@ export function resolveOps(as: AbstractOp[], c: Candidates): Op[] {
 export function opPaths(op: Op): string[] {
   switch (op.op) {
     case 'rename': case 'link': return [op.src, op.dst];
-    case 'remount': case 'rotate': return [];
-    default: return [op.path];
+    case 'fdopen': case 'fdlink': return [op.path];
+    default: return 'path' in op ? [op.path] : [];
   }
 }
 
@@ -425,6 +459,34 @@ const RUNS: Record<AbstractScenario['scenario'], Run> = {
     else await x.step(change(a, child, (a.way >> 5) % 2 ? WRITE : a.way >> 6, false)); // the child's own copy-up, by a write half the time
     await thenSteps(x, a);
   },
+
+  /**
+   * Open a lower file (or dir) read-only, change its name by another step (a write that
+   * copies it up, chmod, rename, unlink), then use the fd: it sees the copy (S17.1), keeps
+   * the object after rename or unlink (S17.7), and fchmod/fsetxattr copy it up (S17.5).
+   */
+  async 'fd-across-change'(x, a) {
+    const lower = x.names((d) => fromLower(d) && !d.upper && (isFile(d) || isDir(d)));
+    const path = choose(lower.length ? lower : x.names((d) => isFile(d) || isDir(d)), a.pick);
+    if (!path) return;
+    const slot = (a.way % 4) as FdSlot;
+    const dir = x.isDir(path);
+    await x.step({ op: 'fdopen', slot, path, flags: dir ? ['O_RDONLY', 'O_DIRECTORY'] : a.way & 4 ? ['O_RDWR'] : ['O_RDONLY'] });
+    const ways: Op[] = [
+      dir ? { op: 'chmod', path, mode: a.mode } : { op: 'open', path, flags: ['O_WRONLY', 'O_APPEND'], data: a.data },
+      { op: 'rename', src: path, dst: x.freshIn(parentPath(path)) },
+      dir ? { op: 'rmdir', path } : { op: 'unlink', path },
+      { op: 'setxattr', path, name: a.name, value: a.value },
+    ];
+    await x.step(ways[(a.way >> 3) % ways.length]);
+    const uses: Op[] = [
+      { op: 'fdstat', slot }, { op: 'fdread', slot }, { op: 'fdchmod', slot, mode: a.mode },
+      { op: 'fdsetxattr', slot, name: a.name, value: a.value }, { op: 'fdwrite', slot, data: a.data },
+    ];
+    await x.step(uses[(a.way >> 5) % uses.length]);
+    await x.step({ op: 'fdstat', slot });
+    await thenSteps(x, a);
+  },
 };
 
 /** The scenario's last steps: on the name it ended on, its parent or a child. */
@@ -468,5 +530,16 @@ export function formatOp(op: Op): string {
     case 'removexattr': return `removexattr(${q(op.path)}, ${q(op.name)})`;
     case 'remount': return 'umount + mount';
     case 'rotate': return 'rotate: umount, the upper becomes the top lower, mount with a new upper';
+    case 'fdopen': return `fd${op.slot} = open(${q(op.path)}, ${op.flags.join('|')}${op.mode !== undefined ? ', ' + o(op.mode) : ''})`;
+    case 'fdread': return `read(fd${op.slot}, 4096)`;
+    case 'fdwrite': return `write(fd${op.slot}, ${q(op.data)})`;
+    case 'fdpwrite': return `pwrite(fd${op.slot}, ${q(op.data)}, ${op.offset})`;
+    case 'fdstat': return `fstat(fd${op.slot})`;
+    case 'fdchmod': return `fchmod(fd${op.slot}, ${o(op.mode)})`;
+    case 'fdchown': return `fchown(fd${op.slot}, 0, 0)`;
+    case 'fdsetxattr': return `fsetxattr(fd${op.slot}, ${q(op.name)}, ${q(op.value)}, 0)`;
+    case 'fdtruncate': return `ftruncate(fd${op.slot}, ${op.size})`;
+    case 'fdlink': return `linkat(fd${op.slot}, "", AT_FDCWD, ${q(op.path)}, AT_EMPTY_PATH)`;
+    case 'fdclose': return `close(fd${op.slot})`;
   }
 }

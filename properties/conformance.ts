@@ -86,7 +86,9 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const noUpper = o.profile.readonly === 'no-upper';
   const rotate = noUpper ? 0 : o.rotateWeight ?? 1;
   const userXattrs = o.userXattrs ?? true;
-  const commands = fc.commands([commandArbitrary({ rotate, userXattrs })], { maxCommands: o.steps, size: 'max' });
+  // Steps on open fds where the driver (and the reference) can run them (Driver.observed).
+  const fds = typeof o.driver.observed === 'function' && (!o.reference || typeof o.reference.observed === 'function');
+  const commands = fc.commands([commandArbitrary({ rotate, userXattrs, fds })], { maxCommands: o.steps, size: 'max' });
   const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 

@@ -55,7 +55,7 @@ export function caseArbitraries(o: { steps: number; profile: Profile; locality: 
   const noUpper = o.profile.readonly === 'no-upper';
   const shape = { maxLowers: 4, maxEntriesPerLayer: 12, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs: true, clusters: o.locality };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
-  const commands = fc.commands([commandArbitrary({ rotate: noUpper ? 0 : 1, userXattrs: true, locality: o.locality })], { maxCommands: o.steps, size: 'max' });
+  const commands = fc.commands([commandArbitrary({ rotate: noUpper ? 0 : 1, userXattrs: true, locality: o.locality, fds: true })], { maxCommands: o.steps, size: 'max' });
   return { stacks, commands };
 }
 

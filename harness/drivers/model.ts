@@ -2,7 +2,7 @@
 // a case file's known answers against the model alone. Not a conformance target.
 
 import { applyOp, createState, lowerView, mergedView, mount, upperView, walkEffects } from '../../model/index.js';
-import type { KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/index.js';
+import type { FdObserved, KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/index.js';
 import type { OvlState } from '../../model/state.js';
 import type { Driver, MountFacts } from '../driver.js';
 
@@ -10,6 +10,7 @@ export class ModelDriver implements Driver {
   readonly name = 'model';
   private s: OvlState | null = null;
   private listed: OvlState | null = null; // before the walk's own writes, as the session does
+  private lastObserved: FdObserved | undefined;
   constructor(private readonly kernel: KernelVersion) {}
 
   async setup(stack: StackSpec, profile: Profile): Promise<MountFacts> {
@@ -23,8 +24,13 @@ export class ModelDriver implements Driver {
       return 'ok';
     }
     const step = applyOp(this.s!, op);
+    this.lastObserved = step.observed;
     this.settle(step.state); // a real mount is walked after every step, too
     return step.outcome;
+  }
+
+  observed(): FdObserved | undefined {
+    return this.lastObserved;
   }
 
   snapshot(view: 'merged' | 'upper' | number): Snapshot {

@@ -10,7 +10,7 @@
 // Nothing depends on timing: a hang throws StepTimeout at once, as the watchdog would.
 
 import fs from 'node:fs';
-import type { Op, Outcome, Profile, SnapEntry, Snapshot, StackSpec } from '../../model/types.js';
+import type { FdObserved, Op, Outcome, Profile, SnapEntry, Snapshot, StackSpec } from '../../model/types.js';
 import { privatePrefix } from '../../model/profile.js';
 import type { HarmClass } from '../../properties/harm.js';
 import { opCall, runCall } from '../calls.js';
@@ -501,6 +501,10 @@ export class PlantedDriver implements Driver {
       if (h.apply) run = (o) => h.apply!(o, next, this.layers!);
     }
     return run(op);
+  }
+
+  observed(): FdObserved | undefined {
+    return this.kernel.observed?.();
   }
 
   snapshot(view: 'merged' | 'upper' | number): Snapshot {

@@ -3,7 +3,7 @@
 // (with locality) names near what the earlier steps of the case touched.
 
 import fc from 'fast-check';
-import type { OpenFlag, OpName, RenameFlag, XattrFlag } from '../../model/index.js';
+import type { FdOpenFlag, OpenFlag, OpName, RenameFlag, XattrFlag } from '../../model/index.js';
 import { NAMES } from './layerStack.js';
 
 /** How a relative pick relates to a path an earlier step touched (properties/commands.ts). */
@@ -31,6 +31,8 @@ export interface AbstractOp {
   size: number;
   name: string;
   value: string;
+  /** fd steps: which slot, resolved against the slots open when the step runs (properties/commands.ts). */
+  slot?: number;
 }
 
 const freshName = fc.constantFrom(...NAMES, 'n1', 'n2');
@@ -74,7 +76,7 @@ const renameFlags = fc.oneof(
 );
 const xattrFlag = fc.constantFrom<(XattrFlag | 'none')[]>(['none'], ['none'], ['XATTR_CREATE'], ['XATTR_REPLACE']);
 
-type Extra = Partial<Record<'flags' | 'mode' | 'data' | 'size' | 'name' | 'value', fc.Arbitrary<unknown>>>;
+type Extra = Partial<Record<'flags' | 'mode' | 'data' | 'size' | 'name' | 'value' | 'slot', fc.Arbitrary<unknown>>>;
 
 function op(name: OpName, paths: fc.Arbitrary<PathPick[]>, extra: Extra = {}) {
   return fc.record({
@@ -86,6 +88,7 @@ function op(name: OpName, paths: fc.Arbitrary<PathPick[]>, extra: Extra = {}) {
     size: (extra.size ?? fc.constant(0)) as fc.Arbitrary<number>,
     name: (extra.name ?? fc.constant('')) as fc.Arbitrary<string>,
     value: (extra.value ?? fc.constant('')) as fc.Arbitrary<string>,
+    ...(extra.slot ? { slot: extra.slot as fc.Arbitrary<number> } : {}),
   });
 }
 
@@ -115,13 +118,52 @@ function changes(p: Picks, ns: string) {
   };
 }
 
+const fdOpenFlags = fc.oneof(
+  { weight: 6, arbitrary: fc.tuple(accMode, fc.subarray<FdOpenFlag>(['O_CREAT', 'O_TRUNC', 'O_APPEND'])).map(([a, e]): FdOpenFlag[] => [a, ...e]) },
+  { weight: 2, arbitrary: fc.constant<FdOpenFlag[]>(['O_RDONLY', 'O_DIRECTORY']) },
+  { weight: 1, arbitrary: fc.constantFrom<FdOpenFlag[]>(['O_RDWR', 'O_TMPFILE'], ['O_WRONLY', 'O_TMPFILE']) },
+);
+
+/** Steps on open fds (model/fds.ts), over the given picks; `slot` picks among the open ones. */
+export function fdSteps(p: Picks, ns: string) {
+  const slot = { slot: fc.nat(7) };
+  const one = fc.tuple(p.path);
+  const none = fc.constant([] as PathPick[]);
+  return {
+    fdopen: op('fdopen', one, { ...slot, flags: fdOpenFlags, mode: fc.constantFrom(0o644, 0o600) }),
+    fdread: op('fdread', none, slot),
+    fdwrite: op('fdwrite', none, { ...slot, data }),
+    fdpwrite: op('fdpwrite', none, { ...slot, data, size: fc.nat(6) }),
+    fdstat: op('fdstat', none, slot),
+    fdchmod: op('fdchmod', none, { ...slot, mode: fc.constantFrom(0o600, 0o644, 0o755, 0o700) }),
+    fdchown: op('fdchown', none, slot),
+    fdsetxattr: op('fdsetxattr', none, { ...slot, name: xname(ns), value: fc.constantFrom('1', '2', 'v') }),
+    fdtruncate: op('fdtruncate', none, { ...slot, size: fc.nat(6) }),
+    fdlink: op('fdlink', fc.tuple(p.newPath), slot),
+    fdclose: op('fdclose', none, slot),
+  };
+}
+
+/** The fd steps' share of the default generator: an open early, uses after other steps. */
+function fdWeighted(p: Picks, ns: string) {
+  const f = fdSteps(p, ns);
+  return [
+    { weight: 4, arbitrary: f.fdopen }, { weight: 2, arbitrary: f.fdread }, { weight: 3, arbitrary: f.fdstat },
+    { weight: 1, arbitrary: f.fdwrite }, { weight: 1, arbitrary: f.fdpwrite }, { weight: 1, arbitrary: f.fdchmod },
+    { weight: 1, arbitrary: f.fdchown }, { weight: 1, arbitrary: f.fdsetxattr }, { weight: 1, arbitrary: f.fdtruncate },
+    { weight: 1, arbitrary: f.fdlink }, { weight: 1, arbitrary: f.fdclose },
+  ];
+}
+
 /**
  * Weighted like the workloads overlay sees: opens and renames most. `rotateWeight` sets how
  * often the upper is rotated into a new lower layer (0 never). `locality` false: every pick
  * uniform, as before issue 10.
  */
-export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true): fc.Arbitrary<AbstractOp> {
-  const c = changes(locality ? LOCAL : UNIFORM, userXattrs ? 'user' : 'trusted');
+export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true, fds = false): fc.Arbitrary<AbstractOp> {
+  const picks = locality ? LOCAL : UNIFORM;
+  const ns = userXattrs ? 'user' : 'trusted';
+  const c = changes(picks, ns);
   const none = fc.constant([] as PathPick[]);
   return fc.oneof(
     ...(remountWeight > 0 ? [{ weight: remountWeight, arbitrary: op('remount', none) }] : []),
@@ -138,6 +180,7 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = tr
     { weight: 1, arbitrary: c.mknod },
     { weight: 2, arbitrary: c.setxattr },
     { weight: 1, arbitrary: c.removexattr },
+    ...(fds ? fdWeighted(picks, ns) : []),
   );
 }
 
@@ -165,7 +208,7 @@ export function followOp(userXattrs = true): fc.Arbitrary<AbstractOp> {
  */
 export const SCENARIOS = [
   'empty-then-remove', 'child-then-parent', 'fail-then-look', 'delete-then-recreate', 'rename-dir-then-inside', 'link-then-modify',
-  'dir-copy-up-then-inside',
+  'dir-copy-up-then-inside', 'fd-across-change',
 ] as const;
 export type ScenarioKind = (typeof SCENARIOS)[number];
 
@@ -183,9 +226,9 @@ export interface AbstractScenario {
   then: AbstractOp[];
 }
 
-export function scenarioArbitrary(userXattrs = true): fc.Arbitrary<AbstractScenario> {
+export function scenarioArbitrary(userXattrs = true, fds = false): fc.Arbitrary<AbstractScenario> {
   return fc.record({
-    scenario: fc.constantFrom(...SCENARIOS),
+    scenario: fc.constantFrom(...SCENARIOS.filter((k) => fds || k !== 'fd-across-change')),
     pick: fc.nat(1000),
     way: fc.nat(1 << 12),
     mode: fc.constantFrom(0o600, 0o700, 0o755),
