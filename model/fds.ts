@@ -17,7 +17,7 @@ import { open } from './file.js';
 import { resize, chmod, setxattr } from './inode.js';
 import { stDevIno } from './inodeNumbers.js';
 import { findInLayer, linkCounts, newInode, parentPath, walkLayer, type Inode } from './layerFs.js';
-import { isDir, isPositive, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
+import { isDir, isMergedDir, isPositive, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
 import { privatePrefix, UMASK } from './profile.js';
 import { fail, forWrite, isReadOnly, NotModelled, ok, type OvlState, type Step } from './state.js';
 import type { FdObserved, FdOp, FdOpenFlag, FdSlot, Op, SnapEntry } from './types.js';
@@ -34,6 +34,8 @@ export interface Held {
   upperId?: string;
   /** A private copy of the upper inode once nothing on the upper holds it. */
   orphan?: Inode;
+  /** A merged dir: the overlay shows nlink 1 for it whatever its upper has (S8.5), removed or not. */
+  mergedDir?: boolean;
   /** A metacopy upper's data (S7.1) stays where it was. */
   dataLower?: Inode;
   /** A lower inode never copied up (lowers are never written), and the dir its name was in. */
@@ -283,7 +285,7 @@ export function fdEntry(s: OvlState, fd: FdRef): SnapEntry {
     const shown = mergedXattrName(s, k);
     if (shown !== null) xattrs[shown] = v;
   }
-  const nlink = h.orphan ? 0 : linkCounts(s.upper).get(ino) ?? 0; // S17.7: unlinked, 0
+  const nlink = h.mergedDir ? 1 : h.orphan ? 0 : linkCounts(s.upper).get(ino) ?? 0; // S17.7: unlinked, 0
   return { ...h.entry, kind: ino.type, mode: ino.mode, nlink, xattrs, ...(ino.type === 'file' ? { data: dataOf(s, { path: null, held: h } as FdRef) } : {}) };
 }
 
@@ -381,5 +383,5 @@ function detach(before: OvlState, d: OvlDentry, path: string): Held {
   const entry = mergedView(before).get(path);
   if (!entry) throw new NotModelled(`an fd on ${path}, which the merged view did not show`, 'S17.7');
   if (!d.upper) return { lower: d.lowers[0].inode, parent: parentPath(path), entry };
-  return { upperId: d.upper.id, ...(d.dataLower ? { dataLower: d.dataLower } : {}), entry };
+  return { upperId: d.upper.id, ...(d.dataLower ? { dataLower: d.dataLower } : {}), ...(isMergedDir(d) ? { mergedDir: true } : {}), entry };
 }
