@@ -12,6 +12,7 @@
 // them before unmounting: an open fd keeps the mount busy).
 
 import { copyUp } from './copyUp.js';
+import { nlinkEnd } from './indexdir.js';
 import { createInUpper, link } from './dir.js';
 import { open } from './file.js';
 import { resize, chmod, setxattr } from './inode.js';
@@ -163,21 +164,28 @@ function kindOf(s: OvlState, fd: FdRef): string {
 
 function fdRead(s: OvlState, slot: FdSlot, fd: FdRef): FdStep {
   if (!fd.readable) return fail(s, 'EBADF', 'VFS');
-  if (kindOf(s, fd) === 'dir') return fail(s, 'EISDIR', 'VFS');
+  const kind = kindOf(s, fd);
+  if (kind === 'dir') return fail(s, 'EISDIR', 'VFS');
+  // A fifo opened for reading only has no writer: end of file. Opened O_RDWR it is its own
+  // writer, and what it holds is a pipe buffer, which the model does not keep.
+  if (kind === 'fifo' && fd.writable) throw new NotModelled('read(2) of a fifo opened O_RDWR', 'VFS');
   const bytes = dataOf(s, fd).slice(fd.offset, fd.offset + READ_MAX); // S17.1: the current real file
   return { ...ok(withFd(s, slot, { ...fd, offset: fd.offset + bytes.length }), fd.path ? 'S17.1' : 'S17.7'), observed: { read: bytes } };
 }
 
 /** write(2) at the offset (O_APPEND: at the end, pwrite too), or pwrite(2) at `at`. */
 function fdWrite(s: OvlState, slot: FdSlot, fd: FdRef, data: string, at: number | null): FdStep {
+  // ksys_pwrite64: a stream (a fifo) has no FMODE_PWRITE, looked at before FMODE_WRITE.
+  if (at !== null && kindOf(s, fd) === 'fifo') return fail(s, 'ESPIPE', 'VFS');
   if (!fd.writable) return fail(s, 'EBADF', 'VFS');
+  if (kindOf(s, fd) === 'fifo') throw new NotModelled('write(2) to a fifo', 'VFS');
   let end = 0;
   const s2 = changeData(s, slot, fd, (old) => {
     const pos = fd.append ? old.length : at ?? fd.offset;
     end = pos + data.length;
     return resize(old, pos) + data + old.slice(end);
   });
-  const next = at === null || fd.append ? end : fd.offset; // pwrite leaves the offset (not with O_APPEND)
+  const next = at === null ? end : fd.offset; // pwrite leaves the offset, O_APPEND too (it writes at a position of its own)
   return ok(withFd(s2, slot, { ...slots(s2)[slot]!, offset: next }), fd.path ? 'S17.5' : 'S17.7');
 }
 
@@ -261,6 +269,21 @@ function fdLink(s: OvlState, slot: FdSlot, fd: FdRef, dst: string): FdStep {
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
   const h = fd.held!;
   if (h.entry.kind === 'dir') return fail(s, 'EPERM', 'VFS');
+  if (h.upperId) {
+    // Its name went but another name or the index holds it (nlink > 0): ovl_link links the
+    // upper it has (S4.6), counting the overlay nlink of an indexed file up (S6.6).
+    const s2 = forWrite(s);
+    const ino = findUpperById(s2, h.upperId)!;
+    const origin = [...(s2.upper.index ?? [])].find(([, v]) => v === ino)?.[0];
+    const nlink = origin !== undefined ? s2.memNlink.get(ino.id) : undefined;
+    createInUpper(s2, w.parent.path, w.name, () => ino);
+    if (origin !== undefined || `${privatePrefix(s.profile)}origin` in ino.xattrs) {
+      findInLayer(s2.upper, w.parent.path)!.xattrs[`${privatePrefix(s.profile)}impure`] = 'y'; // S4.6
+    }
+    if (origin !== undefined && nlink !== undefined) nlinkEnd(s2, origin, ino, nlink + 1);
+    return ok(withFd(s2, slot, { ...fd, path: dst, held: undefined }), 'S4.6');
+  }
+  if (h.lower && h.entry.nlink > 1) throw new NotModelled('linkat of an fd on a removed name of a hard-linked lower file', 'S17.7');
   if (!h.tmpfile) return fail(s, 'ENOENT', 'VFS'); // vfs_link: i_nlink 0 and not I_LINKABLE
   // S4.10: the tmpfile gets its name in the upper; the fd now holds a named object.
   const s2 = forWrite(s);
@@ -285,7 +308,8 @@ export function fdEntry(s: OvlState, fd: FdRef): SnapEntry {
     const shown = mergedXattrName(s, k);
     if (shown !== null) xattrs[shown] = v;
   }
-  const nlink = h.mergedDir ? 1 : h.orphan ? 0 : linkCounts(s.upper).get(ino) ?? 0; // S17.7: unlinked, 0
+  // S17.7: unlinked, 0; an indexed file shows the overlay inode's own count (S6.6).
+  const nlink = h.mergedDir ? 1 : s.memNlink.get(ino.id) ?? (h.orphan ? 0 : linkCounts(s.upper).get(ino) ?? 0);
   return { ...h.entry, kind: ino.type, mode: ino.mode, nlink, xattrs, ...(ino.type === 'file' ? { data: dataOf(s, { path: null, held: h } as FdRef) } : {}) };
 }
 
@@ -361,7 +385,7 @@ export function followFds(before: OvlState, step: Step, op: Op): Step {
         return { ...fd, path };
       }
       changed = true;
-      return { ...fd, path: null, held: orphaned(before, after, detach(before, was!, fd.path)) };
+      return { ...fd, path: null, held: orphaned(before, after, detach(before, after, was!, fd.path)) };
     }
     const held = orphaned(before, after, fd.held!);
     if (held === fd.held) return fd;
@@ -379,9 +403,15 @@ function orphaned(before: OvlState, after: OvlState, h: Held): Held {
   return { ...rest, orphan: { ...ino, xattrs: { ...ino.xattrs } } };
 }
 
-function detach(before: OvlState, d: OvlDentry, path: string): Held {
+function detach(before: OvlState, after: OvlState, d: OvlDentry, path: string): Held {
   const entry = mergedView(before).get(path);
   if (!entry) throw new NotModelled(`an fd on ${path}, which the merged view did not show`, 'S17.7');
-  if (!d.upper) return { lower: d.lowers[0].inode, parent: parentPath(path), entry };
+  if (!d.upper) {
+    // S6.6: removing a name of an indexed lower copies it into the index first (nlinkStart):
+    // the fd's overlay inode holds that upper from then on.
+    const indexed = after.upper.index?.get(d.lowers[0].inode.id);
+    if (indexed) return { upperId: indexed.id, entry };
+    return { lower: d.lowers[0].inode, parent: parentPath(path), entry };
+  }
   return { upperId: d.upper.id, ...(d.dataLower ? { dataLower: d.dataLower } : {}), ...(isMergedDir(d) ? { mergedDir: true } : {}), entry };
 }

@@ -194,10 +194,29 @@ function resolveFdOp(a: AbstractOp, p: string, c: Candidates, s?: OvlState): Op 
   const closed = [0, 1, 2, 3].filter((i) => !open.includes(i));
   const pick = a.slot ?? 0;
   const fromOpen = a.op === 'fdopen' ? pick >= 6 : pick < 7; // 1 in 8 the other way
-  const slot = (choose(fromOpen ? open : closed, pick) ?? choose(fromOpen ? closed : open, pick) ?? 0) as FdSlot;
+  // A step on an fd when none is open opens one instead (7 in 8): uses need an open first.
+  const op = a.op !== 'fdopen' && open.length === 0 && pick < 7 ? 'fdopen' : a.op;
+  // linkat(AT_EMPTY_PATH) is for an O_TMPFILE: the slot that holds one, if any (S4.10).
+  const tmpfile = open.filter((i) => s?.fds?.[i]?.held?.tmpfile);
+  // Writes prefer an fd open for writing.
+  const writable = ['fdwrite', 'fdpwrite', 'fdtruncate'].includes(op) ? open.filter((i) => s?.fds?.[i]?.writable) : [];
+  const slot = (op === 'fdlink' && tmpfile.length ? choose(tmpfile, pick)
+    : writable.length && pick < 6 ? choose(writable, pick)
+    : choose(fromOpen || op !== a.op ? (op === 'fdopen' ? closed : open) : op === 'fdopen' ? open : closed, pick)
+      ?? choose(op === 'fdopen' ? open : closed, pick) ?? 0) as FdSlot;
+  // What fdopen opens without O_CREAT: a name that exists now, most of the time.
+  const existing = (path: string) => (!s || dentry(s, path) || pick === 0 ? path : choose(c.all.filter((x) => dentry(s, x)), a.mode + pick) ?? path);
+  if (op !== a.op) {
+    const path = existing(p);
+    const fifo = s && dentry(s, path) && realInode(dentry(s, path)!).type === 'fifo';
+    return { op: 'fdopen', slot, path, flags: isDirAt(path, c, s) ? ['O_RDONLY', 'O_DIRECTORY'] : pick % 2 || fifo ? ['O_RDONLY'] : ['O_RDWR'] };
+  }
   switch (a.op) {
     case 'fdopen': {
-      const flags = a.flags as FdOpenFlag[];
+      let flags = a.flags as FdOpenFlag[];
+      if (!flags.includes('O_CREAT')) p = existing(p);
+      // A fifo only for reading: opened O_RDWR it is a pipe buffer the model does not keep.
+      if (s && !flags.includes('O_TMPFILE') && dentry(s, p) && realInode(dentry(s, p)!).type === 'fifo') flags = ['O_RDONLY'];
       // O_TMPFILE names the dir the file is made in.
       const path = flags.includes('O_TMPFILE') && !isDirAt(p, c, s) ? parentPath(p) : p;
       return { op: 'fdopen', slot, path, flags, ...(flags.includes('O_CREAT') || flags.includes('O_TMPFILE') ? { mode: a.mode } : {}) };

@@ -127,20 +127,19 @@ const fdOpenFlags = fc.oneof(
 /** Steps on open fds (model/fds.ts), over the given picks; `slot` picks among the open ones. */
 export function fdSteps(p: Picks, ns: string) {
   const slot = { slot: fc.nat(7) };
-  const one = fc.tuple(p.path);
-  const none = fc.constant([] as PathPick[]);
+  const one = fc.tuple(p.path); // the uses too: what to open when no fd is (properties/commands.ts)
   return {
     fdopen: op('fdopen', one, { ...slot, flags: fdOpenFlags, mode: fc.constantFrom(0o644, 0o600) }),
-    fdread: op('fdread', none, slot),
-    fdwrite: op('fdwrite', none, { ...slot, data }),
-    fdpwrite: op('fdpwrite', none, { ...slot, data, size: fc.nat(6) }),
-    fdstat: op('fdstat', none, slot),
-    fdchmod: op('fdchmod', none, { ...slot, mode: fc.constantFrom(0o600, 0o644, 0o755, 0o700) }),
-    fdchown: op('fdchown', none, slot),
-    fdsetxattr: op('fdsetxattr', none, { ...slot, name: xname(ns), value: fc.constantFrom('1', '2', 'v') }),
-    fdtruncate: op('fdtruncate', none, { ...slot, size: fc.nat(6) }),
+    fdread: op('fdread', one, slot),
+    fdwrite: op('fdwrite', one, { ...slot, data }),
+    fdpwrite: op('fdpwrite', one, { ...slot, data, size: fc.nat(6) }),
+    fdstat: op('fdstat', one, slot),
+    fdchmod: op('fdchmod', one, { ...slot, mode: fc.constantFrom(0o600, 0o644, 0o755, 0o700) }),
+    fdchown: op('fdchown', one, slot),
+    fdsetxattr: op('fdsetxattr', one, { ...slot, name: xname(ns), value: fc.constantFrom('1', '2', 'v') }),
+    fdtruncate: op('fdtruncate', one, { ...slot, size: fc.nat(6) }),
     fdlink: op('fdlink', fc.tuple(p.newPath), slot),
-    fdclose: op('fdclose', none, slot),
+    fdclose: op('fdclose', one, slot),
   };
 }
 
