@@ -7,7 +7,7 @@ export type Errno =
   | 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EEXIST' | 'EINVAL' | 'ELOOP' | 'EXDEV'
   | 'EPERM' | 'EBUSY' | 'ENODATA' | 'ENXIO' | 'EROFS' | 'ESTALE' | 'EIO' | 'ENAMETOOLONG'
   | 'EACCES' | 'EOPNOTSUPP' | 'EMLINK' | 'ENOSPC' | 'E2BIG' | 'ERANGE' | 'EBADF' | 'ENOTCONN'
-  | 'ETIMEDOUT' | (string & {});
+  | 'ETIMEDOUT' | 'ESPIPE' | (string & {});
 
 // ---------------------------------------------------------------- layers
 

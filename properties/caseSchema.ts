@@ -62,7 +62,7 @@ export const ERRNOS = keysOf<Record<KnownErrno, true>>({
   ENOENT: true, ENOTDIR: true, EISDIR: true, ENOTEMPTY: true, EEXIST: true, EINVAL: true, ELOOP: true, EXDEV: true,
   EPERM: true, EBUSY: true, ENODATA: true, ENXIO: true, EROFS: true, ESTALE: true, EIO: true, ENAMETOOLONG: true,
   EACCES: true, EOPNOTSUPP: true, EMLINK: true, ENOSPC: true, E2BIG: true, ERANGE: true, EBADF: true, ENOTCONN: true,
-  ETIMEDOUT: true,
+  ETIMEDOUT: true, ESPIPE: true,
 });
 const REDIRECT_DIR = keysOf<Record<Profile['redirect_dir'], true>>({ on: true, follow: true, nofollow: true });
 const XINO = keysOf<Record<Profile['xino'], true>>({ on: true, auto: true, off: true });
@@ -489,7 +489,7 @@ const View = (which: string) => z.record(MountPath, EntryExpect.nullable(),
 
 const viewFields = { merged: View('merged').optional(), upper: View('upper').optional() };
 
-const FdView = z.record(z.enum(['/fd0', '/fd1', '/fd2', '/fd3'], says((v) => `an fd view names "/fd0" to "/fd3", not ${show(v)}`)), EntryExpect,
+const FdView = z.partialRecord(z.enum(['/fd0', '/fd1', '/fd2', '/fd3'], says((v) => `an fd view names "/fd0" to "/fd3", not ${show(v)}`)), EntryExpect,
   says((v) => `fd must be an object of "/fd<slot>" -> expected entry, not ${show(v)}`))
   .describe('What an fd step observed (model/fds.ts): fdstat\'s entry (fstat, flistxattr, the content), or fdread\'s bytes as `data`.');
 
