@@ -186,6 +186,17 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       return whiteouts ? { state: s, outcome: 'ENOTEMPTY', rule: 'S4.8 (broken: whiteouts counted)' } : r;
     },
   },
+  'fd-reads-lower-after-copy-up': {
+    breaks: 'S17.1: an fd opened read-only before copy-up reads the upper copy afterwards',
+    profile: 'default',
+    step(s, op) {
+      const r = applyOp(s, op);
+      const fd = op.op === 'fdread' && r.outcome === 'ok' ? s.fds?.[op.slot] : undefined;
+      const d = fd?.path && !fd.writable ? lookupPath(s, fd.path) : null;
+      if (!fd || !d?.upper || d.lowers.length === 0 || d.lowers[0].inode.type !== 'file') return r;
+      return { ...r, observed: { read: d.lowers[0].inode.data.slice(fd.offset, fd.offset + 4096) } }; // the lower, as before 4.19
+    },
+  },
   'data-layers-unseen': {
     breaks: 'S7.4: a metacopy file finds its data in a data-only layer through its absolute redirect',
     profile: 'data-only-metacopy',
