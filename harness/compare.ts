@@ -13,6 +13,12 @@
 //   overlay's, a pseudo device per underlying fs, a layer's own fs; S8.1-S8.3); st_ino's
 //   high bits (xino's fsid, S8.3);
 //   for names listed but not lookup-able, the errno (S22.9).
+// Steps on open fds (model/fds.ts) observe more than an errno; compared exactly, when both
+// sides answered alike, as view "fd" with one name "/fd<slot>": fdstat's entry (fstat,
+// flistxattr/fgetxattr and a pread of the whole content through a readable fd) field by
+// field as above, its st_ino through the same identity map as every view (so an fd shows
+// the number its name showed); fdread's bytes as that name's "data". Case files check the
+// same view (expect.fd). The fd offset itself is not compared, only what reads see of it.
 // Left out, each for a reason:
 //   - timestamps (copy-up keeps mtime but ctime is new; nothing here is about time);
 //   - the value of P.origin (a file handle with the lower fs's UUID and inode generation)

@@ -326,7 +326,8 @@ export class Session {
       const entry: SnapEntry = 'stat' in x ? x.stat : { kind: 'file', mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, data: x.read, xattrs: {} };
       return new Map([[path, entry]]);
     };
-    const expected = asSnap(o.expected);
+    // A reference's st_dev holds for one mount, as in its merged view (perMount).
+    const expected = this.reference ? perMount(asSnap(o.expected), this.mounts) : asSnap(o.expected);
     const actual = asSnap(o.actual);
     if ('read' in o.expected) {
       const got = actual.get(path)?.data ?? '(nothing read)';
