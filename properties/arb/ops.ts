@@ -184,8 +184,9 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = tr
 }
 
 /** A step that follows a scenario's first steps: on the last touched name, its parent or a child. */
-export function followOp(userXattrs = true): fc.Arbitrary<AbstractOp> {
+export function followOp(userXattrs = true, fds = false): fc.Arbitrary<AbstractOp> {
   const c = changes(FOLLOW, userXattrs ? 'user' : 'trusted');
+  const f = fdSteps(FOLLOW, userXattrs ? 'user' : 'trusted');
   return fc.oneof(
     { weight: 4, arbitrary: c.open },
     { weight: 1, arbitrary: c.truncate },
@@ -197,6 +198,7 @@ export function followOp(userXattrs = true): fc.Arbitrary<AbstractOp> {
     { weight: 2, arbitrary: c.chmod },
     { weight: 2, arbitrary: c.setxattr },
     { weight: 1, arbitrary: c.removexattr },
+    ...(fds ? [{ weight: 2, arbitrary: f.fdstat }, { weight: 1, arbitrary: f.fdread }] : []), // what an open fd sees now
   );
 }
 
@@ -227,14 +229,17 @@ export interface AbstractScenario {
 
 export function scenarioArbitrary(userXattrs = true, fds = false): fc.Arbitrary<AbstractScenario> {
   return fc.record({
-    scenario: fc.constantFrom(...SCENARIOS.filter((k) => fds || k !== 'fd-across-change')),
+    // fds across other steps: twice the weight of another scenario (S17.1 needs a write in between)
+    scenario: fds
+      ? fc.oneof({ weight: 7, arbitrary: fc.constantFrom(...SCENARIOS.filter((k) => k !== 'fd-across-change')) }, { weight: 2, arbitrary: fc.constant<ScenarioKind>('fd-across-change') })
+      : fc.constantFrom(...SCENARIOS.filter((k) => k !== 'fd-across-change')),
     pick: fc.nat(1000),
     way: fc.nat(1 << 12),
     mode: fc.constantFrom(0o600, 0o700, 0o755),
     data,
     name: fc.constantFrom(...(userXattrs ? ['user.a', 'user.b'] : ['trusted.a', 'trusted.b'])),
     value: fc.constantFrom('1', '2'),
-    then: fc.array(followOp(userXattrs), { maxLength: 2 }),
+    then: fc.array(followOp(userXattrs, fds), { maxLength: 2 }),
   });
 }
 
