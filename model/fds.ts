@@ -10,6 +10,15 @@
 // (copied up or pure upper), or a lower inode that was never copied up. O_TMPFILE gives a
 // detached fd from the start (S4.10). Remount and rotate close every fd (the harness closes
 // them before unmounting: an open fd keeps the mount busy).
+//
+// S17.9 (new, extends the catalog; found on 6.18 and in copy_up.c): a lower object whose name
+// was removed before it was ever copied up cannot be copied up through an fd any more. The
+// copy-up (fchmod, fchown, fsetxattr) goes to the dentry's old name, where the whiteout is:
+// a regular file is made as an O_TMPFILE and linked there, EEXIST; anything else is made in
+// the workdir and renamed there, and a dir renamed onto the whiteout is ENOTDIR. The parent is
+// marked impure before that (ovl_do_copy_up). Reading and fstat still work (the lower inode,
+// with its own nlink). Also found: linkat of an O_TMPFILE through /proc/self/fd/N is EXDEV
+// (the magic link leads to the real upper file), so the harness uses AT_EMPTY_PATH.
 
 import { copyUp } from './copyUp.js';
 import { nlinkEnd } from './indexdir.js';
