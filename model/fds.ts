@@ -292,8 +292,9 @@ function fdLink(s: OvlState, slot: FdSlot, fd: FdRef, dst: string): FdStep {
     if (origin !== undefined && nlink !== undefined) nlinkEnd(s2, origin, ino, nlink + 1);
     return ok(withFd(s2, slot, { ...fd, path: dst, held: undefined }), 'S4.6');
   }
-  if (h.lower && h.entry.nlink > 1) throw new NotModelled('linkat of an fd on a removed name of a hard-linked lower file', 'S17.7');
-  if (!h.tmpfile) return fail(s, 'ENOENT', 'VFS'); // vfs_link: i_nlink 0 and not I_LINKABLE
+  // vfs_link: i_nlink 0 and not I_LINKABLE; a removed lower name whose lower is hard-linked
+  // is ENOENT too, with nothing copied up (observed on 6.18).
+  if (!h.tmpfile) return fail(s, 'ENOENT', h.lower ? 'S17.9' : 'VFS');
   // S4.10: the tmpfile gets its name in the upper; the fd now holds a named object.
   const s2 = forWrite(s);
   createInUpper(s2, w.parent.path, w.name, () => h.orphan!);
