@@ -114,7 +114,7 @@ function fdOpen(s: OvlState, slot: FdSlot, path: string, flags: FdOpenFlag[], mo
   const ref = (p: string | null, held?: Held): FdRef => ({
     readable: !f.has('O_WRONLY'), writable, append: f.has('O_APPEND'), offset: 0, path: p, ...(held ? { held } : {}),
   });
-  if (f.has('O_TMPFILE')) return tmpfile(s, slot, path, writable, mode, ref);
+  if (f.has('O_TMPFILE')) return f.has('O_CREAT') ? fail(s, 'EINVAL', 'VFS') : tmpfile(s, slot, path, writable, mode, ref, !f.has('O_EXCL'));
   if (f.has('O_DIRECTORY')) {
     if (f.has('O_CREAT')) return fail(s, 'EINVAL', 'VFS'); // build_open_flags (6.4+)
     const w = walkPath(s, path, !f.has('O_NOFOLLOW'));
@@ -131,7 +131,8 @@ function fdOpen(s: OvlState, slot: FdSlot, path: string, flags: FdOpenFlag[], mo
 }
 
 /** S4.10: an unnamed regular file in the upper dir (the parent is copied up), from 6.10. */
-function tmpfile(s: OvlState, slot: FdSlot, path: string, writable: boolean, mode: number, ref: (p: null, held: Held) => FdRef): FdStep {
+/** `linkable`: without O_EXCL (I_LINKABLE), linkat may name it. */
+function tmpfile(s: OvlState, slot: FdSlot, path: string, writable: boolean, mode: number, ref: (p: null, held: Held) => FdRef, linkable: boolean): FdStep {
   if (!writable) return fail(s, 'EINVAL', 'VFS'); // build_open_flags: O_TMPFILE needs write access
   const w = walkPath(s, path, true);
   if (!w.ok) return fail(s, w.errno, 'VFS');
@@ -145,7 +146,7 @@ function tmpfile(s: OvlState, slot: FdSlot, path: string, writable: boolean, mod
   const ino = newInode(s2.upper, 'file', mode & ~UMASK & 0o7777);
   const d: OvlDentry = { path: '/.tmpfile', upper: ino, upperWhiteout: false, lowers: [] };
   const entry: SnapEntry = { kind: 'file', mode: ino.mode, uid: 0, gid: 0, nlink: 0, ...stDevIno(s2, d), data: '', xattrs: {} };
-  return ok(withFd(s2, slot, ref(null, { orphan: ino, entry, tmpfile: true })), 'S4.10');
+  return ok(withFd(s2, slot, ref(null, { orphan: ino, entry, tmpfile: linkable })), 'S4.10');
 }
 
 // ---------------------------------------------------------------- data
