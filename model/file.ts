@@ -34,7 +34,8 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
     if (type === 'dir' && (creat || writes || f.has('O_TRUNC'))) return fail(s, 'EISDIR', 'VFS');
     // Special files are opened by the VFS and never copied up; a write-only
     // O_NONBLOCK open of a fifo without a reader fails.
-    if (type === 'fifo') return f.has('O_WRONLY') ? fail(s, 'ENXIO', 'VFS') : ok(s, 'VFS');
+    // (unless an fd open for reading holds the fifo: model/fds.ts)
+    if (type === 'fifo') return f.has('O_WRONLY') && !s.fds?.some((fd) => fd?.readable && fd.path === w.child.path) ? fail(s, 'ENXIO', 'VFS') : ok(s, 'VFS');
     if (type === 'dir' || (!writes && !f.has('O_TRUNC'))) return ok(s, 'S6.1'); // no copy-up on read
     if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
     s2 = forWrite(s);

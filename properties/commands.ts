@@ -204,19 +204,21 @@ function resolveFdOp(a: AbstractOp, p: string, c: Candidates, s?: OvlState): Op 
     : writable.length && pick < 6 ? choose(writable, pick)
     : choose(fromOpen || op !== a.op ? (op === 'fdopen' ? closed : open) : op === 'fdopen' ? open : closed, pick)
       ?? choose(op === 'fdopen' ? open : closed, pick) ?? 0) as FdSlot;
+  // No fd on a fifo: its pipe buffer, and a copy-up through it after its name went (which
+  // brings the name back, S17.9), are not in the model; its dir instead.
+  const isFifo = (path: string) => !!s && realInodeType(s, path) === 'fifo';
   // What fdopen opens without O_CREAT: a name that exists now, most of the time.
   const existing = (path: string) => (!s || dentry(s, path) || pick === 0 ? path : choose(c.all.filter((x) => dentry(s, x)), a.mode + pick) ?? path);
   if (op !== a.op) {
     const path = existing(p);
-    const fifo = s && dentry(s, path) && realInode(dentry(s, path)!).type === 'fifo';
-    return { op: 'fdopen', slot, path, flags: isDirAt(path, c, s) ? ['O_RDONLY', 'O_DIRECTORY'] : pick % 2 || fifo ? ['O_RDONLY'] : ['O_RDWR'] };
+    const at = isFifo(path) ? parentPath(path) : path;
+    return { op: 'fdopen', slot, path: at, flags: isDirAt(at, c, s) ? ['O_RDONLY', 'O_DIRECTORY'] : pick % 2 ? ['O_RDONLY'] : ['O_RDWR'] };
   }
   switch (a.op) {
     case 'fdopen': {
       let flags = a.flags as FdOpenFlag[];
       if (!flags.includes('O_CREAT')) p = existing(p);
-      // A fifo only for reading: opened O_RDWR it is a pipe buffer the model does not keep.
-      if (s && !flags.includes('O_TMPFILE') && dentry(s, p) && realInode(dentry(s, p)!).type === 'fifo') flags = ['O_RDONLY'];
+      if (!flags.includes('O_TMPFILE') && isFifo(p)) [p, flags] = [parentPath(p), ['O_RDONLY', 'O_DIRECTORY']];
       // O_TMPFILE names the dir the file is made in.
       const path = flags.includes('O_TMPFILE') && !isDirAt(p, c, s) ? parentPath(p) : p;
       return { op: 'fdopen', slot, path, flags, ...(flags.includes('O_CREAT') || flags.includes('O_TMPFILE') ? { mode: a.mode } : {}) };
@@ -233,6 +235,11 @@ function resolveFdOp(a: AbstractOp, p: string, c: Candidates, s?: OvlState): Op 
     case 'fdclose': return { op: 'fdclose', slot };
     default: throw new Error(`resolveFdOp: ${a.op}`);
   }
+}
+
+function realInodeType(s: OvlState, path: string): string | undefined {
+  const d = dentry(s, path);
+  return d ? realInode(d).type : undefined;
 }
 
 /** Steps resolved in order, relative picks following the earlier ones (no model state). */
