@@ -84,6 +84,8 @@ function kindCall(mnt: string, op: Op): CallKind {
     case 'rotate':
     case 'opendir': case 'readdir': case 'seekdir': case 'closedir': // fds across steps: harness/dirStreams.ts
       throw new Error(`${op.op} is handled by the driver`);
+    default:
+      throw new Error(`${op.op}: fd steps run through the driver's FdTable (harness/fds.ts)`);
   }
 }
 

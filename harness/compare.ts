@@ -20,6 +20,12 @@
 //   names alone (chmod, chown, xattrs, rename of the object itself, a child's copy-up, which
 //   restores its parent's times); unknown (not compared) once data is written, a name in a
 //   dir comes or goes, or UTIME_NOW set it.
+// Steps on open fds (model/fds.ts) observe more than an errno; compared exactly, when both
+// sides answered alike, as view "fd" with one name "/fd<slot>": fdstat's entry (fstat,
+// flistxattr/fgetxattr and a pread of the whole content through a readable fd) field by
+// field as above, its st_ino through the same identity map as every view (so an fd shows
+// the number its name showed); fdread's bytes as that name's "data". Case files check the
+// same view (expect.fd). The fd offset itself is not compared, only what reads see of it.
 // Left out, each for a reason:
 //   - atime (the harness's own reads move it; relatime) and ctime (every change sets it to
 //     now, copy-up too), and mtime where the model does not know it (above);

@@ -2,7 +2,7 @@
 // Set-up and teardown may spawn or wait and are async; operations and snapshots are
 // synchronous syscalls from Node (no process per file operation).
 
-import type { Dirent, Op, OpName, Outcome, Profile, Snapshot, StackSpec } from '../model/types.js';
+import type { Dirent, FdObserved, Op, OpName, Outcome, Profile, Snapshot, StackSpec } from '../model/types.js';
 import type { LayerCodec } from './codecs.js';
 
 /** Families of steps a driver may be unable to run (Driver.cannot). */
@@ -50,6 +50,12 @@ export interface Driver {
    * The generator leaves such steps out for it; a case file that has one is not replayed on it.
    */
   cannotRun?(op: OpName): string | null;
+  /**
+   * What the last step on an open fd (model/types.ts FdOp) observed beyond its errno: fdread's
+   * bytes, fdstat's entry. A driver without it cannot run fd steps, and the generator leaves
+   * them out for it (properties/commands.ts).
+   */
+  observed?(): FdObserved | undefined;
   /** 'merged' walks the mount; 'upper' and N (0 = top lower, then the data-only layers) walk the raw layer dirs. */
   snapshot(view: 'merged' | 'upper' | number): Snapshot;
   /**

@@ -265,3 +265,41 @@ export function utimensat(path: string, atime: number | 'now' | 'omit', mtime: n
   });
   return outcome(loadTimes().utimensat(AT_FDCWD, path, times, flags));
 }
+
+// ------------------------------------------------------------------ through open fds (harness/fds.ts)
+
+interface FdLibc {
+  fsetxattr: (fd: number, name: string, value: Buffer, size: number, flags: number) => number;
+  fgetxattr: (fd: number, name: string, value: Buffer, size: number) => number;
+  flistxattr: (fd: number, list: Buffer, size: number) => number;
+  linkat: (olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number) => number;
+}
+
+const loadFd = libcBindings<FdLibc>({
+  fsetxattr: 'int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)',
+  fgetxattr: 'long fgetxattr(int fd, const char *name, _Out_ void *value, size_t size)',
+  flistxattr: 'long flistxattr(int fd, _Out_ void *list, size_t size)',
+  linkat: 'int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)',
+});
+
+export const AT_EMPTY_PATH = 0x1000;
+
+export function fsetxattr(fd: number, name: string, value: string, flags: number): NativeOutcome {
+  const v = Buffer.from(value, 'latin1');
+  return outcome(loadFd().fsetxattr(fd, name, v, v.length, flags));
+}
+
+export function fgetxattr(fd: number, name: string): NativeValue {
+  const buf = buffer();
+  return valueOf(Number(loadFd().fgetxattr(fd, name, buf, XATTR_MAX)), buf);
+}
+
+export function flistxattr(fd: number): NativeList {
+  const buf = buffer();
+  return namesOf(Number(loadFd().flistxattr(fd, buf, XATTR_MAX)), buf);
+}
+
+/** linkat(fd, "", AT_FDCWD, newPath, AT_EMPTY_PATH): a name for what the fd holds (an O_TMPFILE, S4.10). */
+export function linkFd(fd: number, newPath: string): NativeOutcome {
+  return outcome(loadFd().linkat(fd, '', AT_FDCWD, newPath, AT_EMPTY_PATH));
+}

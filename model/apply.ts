@@ -10,8 +10,9 @@ import { profileForRemount } from './params.js';
 import { pwrite } from './sparse.js';
 import { fail, forWrite, hasUpper, ok, rotate, type OvlState, type Step } from './state.js';
 import { mount } from './super.js';
-import type { DirStreamOp, Op } from './types.js';
+import type { DirStreamOp, FdOp, Op } from './types.js';
 import { applyDirStreamOp, followStreams, isDirStreamOp } from './dirStream.js';
+import { applyFdOp, followFds, isFdOp } from './fds.js';
 
 export function applyOp(s: OvlState, op: Op): Step {
   if (!op.as) return applyGuarded(s, op);
@@ -24,15 +25,19 @@ export function applyOp(s: OvlState, op: Op): Step {
 /** A copy-up that fails is the step's outcome, with what it wrote so far (model/copyUp.ts). */
 function applyGuarded(s: OvlState, op: Op): Step {
   try {
-    if (isDirStreamOp(op)) return applyDirStreamOp(s, op);
-    return followStreams(s, op, applyOne(s, op));
+    return followFds(s, isFdOp(op) ? applyFdOp(s, op) : applyPathOp(s, op), op); // S17
   } catch (e) {
     if (e instanceof CopyUpFailed) return fail(e.state, e.errno, e.rule);
     throw e;
   }
 }
 
-function applyOne(s: OvlState, op: Exclude<Op, DirStreamOp>): Step {
+function applyPathOp(s: OvlState, op: Exclude<Op, FdOp>): Step {
+  if (isDirStreamOp(op)) return applyDirStreamOp(s, op);
+  return followStreams(s, op, applyOne(s, op));
+}
+
+function applyOne(s: OvlState, op: Exclude<Op, DirStreamOp | FdOp>): Step {
   switch (op.op) {
     case 'open': return open(s, op.path, op.flags, op.mode, op.data);
     case 'truncate': return truncate(s, op.path, op.size);

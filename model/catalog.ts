@@ -173,6 +173,7 @@ const ITEMS: readonly (readonly [string, string, Reach, string?])[] = [
   ['S17.6', 'Sparse files', HERE],
   ['S17.7', 'Unlinked-but-open files', NOT_MODELLED, 'file descriptors do not live across steps'],
   ['S17.8', 'File handles / fanotify', UNTESTABLE, 'needs fanotify and file-handle syscalls, which no Driver has'],
+  ['S17.9', 'Removed lower names through an fd: read and fstat work, copy-up fails (EEXIST, ENOTDIR)', HERE],
   ['S18.1', 'An overlay mount can be a lower', HERE],
   ['S20.1', 'Observed on Debian 6.1.0-57 and 6.12.117 under qemu', OTHER_KERNEL, '6.1 and 6.12: ovlcheck matrix boots them under qemu; npm test replays the known answers on the model at their versions'],
   ['S22.1', 'Lookup can write to the upper layer', HERE],

@@ -48,7 +48,8 @@ export function open(s: OvlState, path: string, flags: OpenFlag[], mode = 0o644,
     const mayOpen = () => permitted(callerOf(s), realInode(w.child), acc);
     // Special files are opened by the VFS and never copied up; a write-only
     // O_NONBLOCK open of a fifo without a reader fails.
-    if (type === 'fifo') return !mayOpen() ? fail(s, 'EACCES', 'S11.3') : f.has('O_WRONLY') ? fail(s, 'ENXIO', 'VFS') : ok(s, 'VFS');
+    // (unless an fd open for reading holds the fifo: model/fds.ts)
+    if (type === 'fifo') return !mayOpen() ? fail(s, 'EACCES', 'S11.3') : f.has('O_WRONLY') && !s.fds?.some((fd) => fd?.readable && fd.path === w.child.path) ? fail(s, 'ENXIO', 'VFS') : ok(s, 'VFS');
     if (type === 'dir' || (!writes && !f.has('O_TRUNC'))) return mayOpen() ? ok(s, 'S6.1') : fail(s, 'EACCES', 'S11.3'); // no copy-up on read
     if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
     if (!mayOpen()) return fail(s, 'EACCES', 'S11.3');

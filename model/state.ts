@@ -6,7 +6,8 @@ import type { LowerRef } from './lookup.js';
 import { privatePrefix } from './profile.js';
 import { mount } from './super.js';
 import { innerView } from './nested.js';
-import type { DirReadSpec, KernelVersion, Outcome, Profile, StackSpec } from './types.js';
+import type { DirReadSpec, FdObserved, KernelVersion, Outcome, Profile, StackSpec } from './types.js';
+import type { FdRef } from './fds.js';
 import type { DirStream } from './dirStream.js';
 import { ROOT } from './creds.js';
 import type { Caller } from './types.js';
@@ -45,6 +46,8 @@ export interface OvlState {
   streams?: readonly (DirStream | null)[];
   /** Merged dir path -> its version (ovl_dir_version_inc), kept while streams are open (model/dirStream.ts). */
   dirVersions?: ReadonlyMap<string, number>;
+  /** Open fds by slot (model/fds.ts); absent: none open. A mount closes them all. */
+  fds?: readonly (FdRef | null)[];
   /** Who makes the step being applied (model/creds.ts); absent: root. Only set while applyOp runs. */
   caller?: Caller;
 }
@@ -75,6 +78,8 @@ export interface Step {
   rule: string;
   /** readdir: what the read may return (model/dirStream.ts). */
   dirRead?: DirReadSpec;
+  /** What an fd step saw beyond its errno (fdread's bytes, fdstat's entry), compared exactly. */
+  observed?: FdObserved;
 }
 
 export function createState(stack: StackSpec, profile: Profile, kernel: KernelVersion): OvlState {

@@ -7,7 +7,7 @@ export type Errno =
   | 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EEXIST' | 'EINVAL' | 'ELOOP' | 'EXDEV'
   | 'EPERM' | 'EBUSY' | 'ENODATA' | 'ENXIO' | 'EROFS' | 'ESTALE' | 'EIO' | 'ENAMETOOLONG'
   | 'EACCES' | 'EOPNOTSUPP' | 'EMLINK' | 'ENOSPC' | 'E2BIG' | 'ERANGE' | 'EBADF' | 'ENOTCONN'
-  | 'ETIMEDOUT' | (string & {});
+  | 'ETIMEDOUT' | 'ESPIPE' | (string & {});
 
 // ---------------------------------------------------------------- layers
 
@@ -86,6 +86,7 @@ export type OpKind =
    * (explicit mount options as in --options; the layers' properties and userxattr stay).
    */
   | { op: 'remount'; options?: string }
+  | FdOp
   /** Unmount; the upper becomes the new top lower layer; mount with a new empty upper. */
   | { op: 'rotate' }
   | DirStreamOp;
@@ -148,6 +149,39 @@ export interface Caller {
 }
 
 export type OpName = Op['op'];
+
+// ---------------------------------------------------------------- open file descriptors
+
+/** A slot the generator names an fd by (model/fds.ts); the harness keeps slot -> real fd. */
+export type FdSlot = 0 | 1 | 2 | 3;
+export type FdOpenFlag = OpenFlag | 'O_DIRECTORY' | 'O_TMPFILE';
+
+/**
+ * Steps on file descriptors that live across steps (S17, S4.10; model/fds.ts). fdopen opens
+ * into a slot (closing what the slot held); every other step on a closed slot is EBADF.
+ * fdread reads up to 4096 bytes at the fd's offset (advancing it); fdwrite writes at it
+ * (at the end with O_APPEND); fdpwrite at `offset`; fdstat is fstat, flistxattr/fgetxattr and
+ * a pread of the whole content; fdchown is to 0:0; fdlink is linkat(fd, "", AT_EMPTY_PATH).
+ * Remount and rotate close every slot first.
+ */
+export type FdOp =
+  | { op: 'fdopen'; slot: FdSlot; path: string; flags: FdOpenFlag[]; mode?: number }
+  | { op: 'fdread'; slot: FdSlot }
+  | { op: 'fdwrite'; slot: FdSlot; data: string }
+  | { op: 'fdpwrite'; slot: FdSlot; data: string; offset: number }
+  | { op: 'fdstat'; slot: FdSlot }
+  | { op: 'fdchmod'; slot: FdSlot; mode: number }
+  | { op: 'fdchown'; slot: FdSlot }
+  | { op: 'fdsetxattr'; slot: FdSlot; name: string; value: string }
+  | { op: 'fdtruncate'; slot: FdSlot; size: number }
+  | { op: 'fdlink'; slot: FdSlot; path: string }
+  | { op: 'fdclose'; slot: FdSlot };
+
+/**
+ * What an fd step observed beyond its errno (compared exactly, harness/compare.ts):
+ * fdread's bytes (latin1), or fdstat's entry (the SnapEntry fields, content included).
+ */
+export type FdObserved = { read: string } | { stat: SnapEntry };
 
 // ---------------------------------------------------------------- mount profile
 

@@ -25,6 +25,11 @@ export const BEHAVIOURS = {
     what: 'chown of a setgid file that is not group-executable drops S_ISGID when the caller is neither in its group nor has CAP_FSETID (setattr_should_drop_sgid, S11.3); before, chown dropped S_ISGID only from group-executable files',
     evidence: 'chown_common passes setattr_should_drop_sgid() in the 6.18 tree (fs/open.c); 6.2 is the setgid-stripping series as recalled, NOT checked against 6.1.192 sources or kernels; no generated step reaches it (generated files are never setgid), only a case could',
   },
+  overlayTmpfile: {
+    since: [6, 10, 0],
+    what: 'open(O_TMPFILE) in a merged dir makes an unnamed file in its upper dir (the dir is copied up), which linkat(AT_EMPTY_PATH) can name (S4.10); before, EOPNOTSUPP',
+    evidence: 'catalog S4.10 [exp][hist]: "ovl: implement tmpfile" (pull ovl-update-6.10); observed on 6.18.44',
+  },
   newMountApi: {
     since: [6, 5, 0],
     what: 'options go through the new mount API (params.c): each is checked, and its paths resolved, as it is parsed, so a missing layer is ENOENT before a later bad value is EINVAL; "ro" in the string is the VFS superblock flag. Before, the legacy parser matched every option first and refused "ro" (S1.1, S1.8, S20.1)',

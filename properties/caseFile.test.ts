@@ -1,6 +1,7 @@
 // Case files (issue 11): every malformed input is one short CaseError line naming the field; every
 // case the suite has parses; fuzzed inputs never crash the parser, and what it accepts the model
 // and the layer builder can run; the generated format documentation is current.
+import { isFdOp } from '../model/fds.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -328,7 +329,7 @@ async function runsEverywhere(c: ReturnType<typeof parseCase>): Promise<void> {
   for (const layer of [...c.layers.lowers, c.layers.upper, ...(c.layers.data ?? [])]) layerPlan('/tmp/x', layer, prefix);
   for (const s of c.steps) {
     const { expect: _, ...op } = s;
-    if (op.op !== 'remount' && op.op !== 'rotate' && !isDirStreamOp(op)) opCall('/mnt', op); // streams: fds the driver keeps
+    if (op.op !== 'remount' && op.op !== 'rotate' && !isDirStreamOp(op) && !isFdOp(op)) opCall('/mnt', op); // streams and fds: the driver keeps them
   }
   try {
     await replayCase(c, new ModelDriver(KERNEL), KERNEL, 'model');

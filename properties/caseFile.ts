@@ -39,6 +39,8 @@ export interface Expectation {
   listing?: Record<string, string[]>;
   /** readdir: the entries the step read, any order. */
   read?: { name: string; type?: DType }[];
+  /** What an fd step observed: "/fd<slot>" -> fdstat's entry, or fdread's bytes as data (model/fds.ts). */
+  fd?: ViewExpect;
 }
 
 /**
@@ -134,7 +136,7 @@ type Views = Map<string, Map<string, SnapEntry>>;
 /** The views an expectation names, as a session reports them: merged, upper, lower<i>, data<i>. */
 function expectedViews(exp: Expectation): [string, ViewExpect][] {
   return [
-    ...(['merged', 'upper'] as const).flatMap((v): [string, ViewExpect][] => (exp[v] ? [[v, exp[v]]] : [])),
+    ...(['merged', 'upper', 'fd'] as const).flatMap((v): [string, ViewExpect][] => (exp[v] ? [[v, exp[v]]] : [])),
     ...(exp.lowers ?? []).map((v, i): [string, ViewExpect] => [`lower${i}`, v]),
     ...(exp.data ?? []).map((v, i): [string, ViewExpect] => [`data${i}`, v]),
   ];
@@ -178,7 +180,8 @@ export function checkExpectation(
     const snap = views.get(view);
     if (!snap) {
       // A layer view may be {} to leave that layer unchecked; an upper expectation needs an upper.
-      if (view === 'upper') out.push(`${side}: no upper view (the mount has no upper layer)`);
+      if (view === 'fd') out.push(`${side}: the step observed nothing through an fd`);
+      else if (view === 'upper') out.push(`${side}: no upper view (the mount has no upper layer)`);
       else if (Object.keys(want).length > 0) out.push(`${side}: no ${view} view (the stack has no such layer)`);
       continue;
     }

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import {
   BEHAVIOURS, DEFAULT_PROFILE, hasFeature, namedProfile, ParamError, profileForRemount, PROFILES, resolveProfile,
-  type Behaviour, type EntryKind, type Errno, type KernelVersion, type Op, type OpenFlag, type Profile,
+  type Behaviour, type EntryKind, type Errno, type KernelVersion, type Op, type OpenFlag, type FdOpenFlag, type Profile,
   type RenameFlag, type XattrFlag,
 } from '../model/index.js';
 
@@ -50,6 +50,10 @@ const OPEN_FLAGS = keysOf<Record<OpenFlag, true>>({
   O_RDONLY: true, O_WRONLY: true, O_RDWR: true, O_CREAT: true, O_EXCL: true, O_TRUNC: true, O_APPEND: true, O_NOFOLLOW: true,
 });
 const ACCESS_MODES: OpenFlag[] = ['O_RDONLY', 'O_WRONLY', 'O_RDWR'];
+const FD_OPEN_FLAGS = keysOf<Record<FdOpenFlag, true>>({
+  O_RDONLY: true, O_WRONLY: true, O_RDWR: true, O_CREAT: true, O_EXCL: true, O_TRUNC: true, O_APPEND: true, O_NOFOLLOW: true,
+  O_DIRECTORY: true, O_TMPFILE: true,
+});
 const RENAME_FLAGS = keysOf<Record<RenameFlag, true>>({ RENAME_NOREPLACE: true, RENAME_EXCHANGE: true, RENAME_WHITEOUT: true });
 const XATTR_FLAGS = keysOf<Record<XattrFlag, true>>({ XATTR_CREATE: true, XATTR_REPLACE: true });
 const MKNOD_KINDS = keysOf<Record<Extract<Op, { op: 'mknod' }>['kind'], true>>({ fifo: true, whiteout: true });
@@ -62,7 +66,7 @@ export const ERRNOS = keysOf<Record<KnownErrno, true>>({
   ENOENT: true, ENOTDIR: true, EISDIR: true, ENOTEMPTY: true, EEXIST: true, EINVAL: true, ELOOP: true, EXDEV: true,
   EPERM: true, EBUSY: true, ENODATA: true, ENXIO: true, EROFS: true, ESTALE: true, EIO: true, ENAMETOOLONG: true,
   EACCES: true, EOPNOTSUPP: true, EMLINK: true, ENOSPC: true, E2BIG: true, ERANGE: true, EBADF: true, ENOTCONN: true,
-  ETIMEDOUT: true,
+  ETIMEDOUT: true, ESPIPE: true,
 });
 const REDIRECT_DIR = keysOf<Record<Profile['redirect_dir'], true>>({ on: true, follow: true, nofollow: true });
 const XINO = keysOf<Record<Profile['xino'], true>>({ on: true, auto: true, off: true });
@@ -539,6 +543,10 @@ const DTYPES = ['DT_DIR', 'DT_REG', 'DT_LNK', 'DT_FIFO', 'DT_CHR', 'DT_BLK', 'DT
 const EntryName = z.string(says((v) => `an entry name must be a string, not ${show(v)}`))
   .regex(/^[\u0001-\u002e\u0030-\u007f]{1,255}$/, says((v) => `an entry name is 1 to 255 ASCII bytes without "/" or NUL, not ${show(v)}`));
 
+const FdView = z.partialRecord(z.enum(['/fd0', '/fd1', '/fd2', '/fd3'], says((v) => `an fd view names "/fd0" to "/fd3", not ${show(v)}`)), EntryExpect,
+  says((v) => `fd must be an object of "/fd<slot>" -> expected entry, not ${show(v)}`))
+  .describe('What an fd step observed (model/fds.ts): fdstat\'s entry (fstat, flistxattr, the content), or fdread\'s bytes as `data`.');
+
 const Listing = z.record(MountPath, z.array(EntryName, says((v) => `a listing is a list of names, not ${show(v)}`)),
   says((v) => `listing must be an object of dir path -> names, not ${show(v)}`))
   .describe('Merged dir path -> the names a full listing of it gives (readdir, "." and ".." left out), in any order: exactly these.')
@@ -600,6 +608,7 @@ const StepExpectation = z.strictObject({
   outcome: Outcome.optional(),
   ...viewFields,
   ...identityFields,
+  fd: FdView.optional(),
   read: z.array(ReadEntry, says((v) => `read must be a list of entries such as [{"name": "a", "type": "DT_REG"}], not ${show(v)}`)).optional()
     .describe('readdir steps: exactly the entries the step read, in any order (the merged order is the kernel\'s, S9.3); `type` where given. On the model\'s side a partial read is checked as far as it is defined: as many entries, each one it may return.'),
 })
@@ -779,9 +788,38 @@ const SeekdirStep = z.strictObject({
 const ClosedirStep = z.strictObject({ op: z.literal('closedir').describe('The operation.'), dir: DirSlot, expect })
   .describe('close(2) of the stream in slot `dir` (EBADF if none).').meta({ id: 'ClosedirStep', title: 'closedir step' });
 
+// ---------------------------------------------------------------- steps on open fds (model/fds.ts)
+
+const Slot = z.literal([0, 1, 2, 3], says((v) => `a slot is an integer from 0 to 3, not ${show(v)}`)).describe('The fd slot, 0 to 3 (the harness keeps slot -> real fd).');
+const fdStep = <T extends string, S extends z.ZodRawShape>(op: T, shape: S, what: string, id: string) =>
+  z.strictObject({ op: z.literal(op).describe('The operation.'), slot: Slot, ...shape, expect }).describe(what).meta({ id, title: `${op} step` });
+
+const FdopenStep = fdStep('fdopen', {
+  path: MountPath,
+  flags: z.array(choice('fd open flag', FD_OPEN_FLAGS), says((v) => `flags must be a list of open flags such as ["O_RDONLY"], not ${show(v)}`))
+    .describe('open(2) flags, O_DIRECTORY and O_TMPFILE (S4.10: `path` is the dir) too; O_NONBLOCK is always added.'),
+  mode: stepMode.optional().describe('The mode O_CREAT or O_TMPFILE creates with; default 420 (0o644).'),
+}, 'open(2) into a slot; the fd lives until fdclose, a remount or a rotation (a slot that held one is closed first).', 'FdopenStep');
+const FdreadStep = fdStep('fdread', {}, 'read(2) of up to 4096 bytes at the fd\'s offset; expect.fd["/fd<slot>"].data is what was read.', 'FdreadStep');
+const FdwriteStep = fdStep('fdwrite', { data: FileData }, 'write(2) at the fd\'s offset (the end with O_APPEND).', 'FdwriteStep');
+const FdpwriteStep = fdStep('fdpwrite', {
+  data: FileData,
+  offset: intIn(0, LIMITS.fileData, (v) => `an offset is an integer from 0 to ${LIMITS.fileData}, not ${show(v)}`).describe('Where pwrite(2) writes.'),
+}, 'pwrite(2) at `offset` (Linux: at the end with O_APPEND).', 'FdpwriteStep');
+const FdstatStep = fdStep('fdstat', {}, 'fstat(2), flistxattr/fgetxattr and a pread of the content (through a readable fd): expect.fd["/fd<slot>"].', 'FdstatStep');
+const FdchmodStep = fdStep('fdchmod', { mode: stepMode }, 'fchmod(2).', 'FdchmodStep');
+const FdchownStep = fdStep('fdchown', {}, 'fchown(2) to 0:0.', 'FdchownStep');
+const FdsetxattrStep = fdStep('fdsetxattr', { name: XattrName, value: XattrValue }, 'fsetxattr(2), flags 0.', 'FdsetxattrStep');
+const FdtruncateStep = fdStep('fdtruncate', {
+  size: intIn(0, LIMITS.fileData, (v) => `a size is an integer from 0 to ${LIMITS.fileData}, not ${show(v)}`).describe('The new size in bytes.'),
+}, 'ftruncate(2).', 'FdtruncateStep');
+const FdlinkStep = fdStep('fdlink', { path: MountPath }, 'linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH): a name for what the fd holds (an O_TMPFILE, S4.10).', 'FdlinkStep');
+const FdcloseStep = fdStep('fdclose', {}, 'close(2).', 'FdcloseStep');
+
 const STEPS = [
   OpenStep, TruncateStep, PwriteStep, UnlinkStep, MkdirStep, RmdirStep, RenameStep, SymlinkStep, LinkStep, ChmodStep, MknodStep, SetxattrStep, LsetxattrStep, RemovexattrStep, ChownStep, UtimesStep, RemountStep, RotateStep,
   OpendirStep, ReaddirStep, SeekdirStep, ClosedirStep,
+  FdopenStep, FdreadStep, FdwriteStep, FdpwriteStep, FdstatStep, FdchmodStep, FdchownStep, FdsetxattrStep, FdtruncateStep, FdlinkStep, FdcloseStep,
 ] as const;
 const OPS = STEPS.map((s) => s.shape.op.value);
 

@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import { DEFAULT_PROFILE, ParamError, profileForRemount } from '../model/index.js';
-import type { DirSlot, Op, OpenFlag, OvlState, RenameFlag, StackSpec, XattrFlag } from '../model/index.js';
+import type { DirSlot, FdOpenFlag, FdSlot, Op, OpenFlag, OvlState, RenameFlag, StackSpec, XattrFlag } from '../model/index.js';
 import { parentPath } from '../model/layerFs.js';
 import { isDir, isPositive, lookupPath, realInode, type OvlDentry } from '../model/lookup.js';
 import { readDir } from '../model/readdir.js';
@@ -174,6 +174,7 @@ export function resolveOp(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlSt
 function resolveKind(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlState): Op {
   const [p, q] = a.paths.map((x) => resolvePath(x, c, reach, s));
   const nofollow = a.flags.includes('nofollow') ? { nofollow: true } : {};
+  if (a.op.startsWith('fd')) return resolveFdOp(a, p, c, s);
   switch (a.op) {
     case 'open': return { op: 'open', path: p, flags: a.flags as OpenFlag[], mode: a.mode, ...(a.data !== undefined && !a.flags.includes('O_RDONLY') ? { data: a.data } : {}) };
     case 'truncate': return { op: 'truncate', path: p, size: a.size };
@@ -197,6 +198,7 @@ function resolveKind(a: AbstractOp, c: Candidates, reach?: Reach, s?: OvlState):
     case 'readdir': return { op: 'readdir', dir: slotOf(a), n: a.size };
     case 'seekdir': return { op: 'seekdir', dir: slotOf(a), to: a.size };
     case 'closedir': return { op: 'closedir', dir: slotOf(a) };
+    default: throw new Error(`resolveOp: ${a.op}`);
   }
 }
 
@@ -229,6 +231,63 @@ function dirNear(p: string, c: Candidates, s?: OvlState): string {
   return parentPath(p);
 }
 
+/**
+ * An fd step: its slot picked among the open ones (an open among the closed ones), so that
+ * most steps use an fd an earlier step opened; a closed slot now and then (EBADF).
+ */
+function resolveFdOp(a: AbstractOp, p: string, c: Candidates, s?: OvlState): Op {
+  const open = [0, 1, 2, 3].filter((i) => s?.fds?.[i]);
+  const closed = [0, 1, 2, 3].filter((i) => !open.includes(i));
+  const pick = a.slot ?? 0;
+  const fromOpen = a.op === 'fdopen' ? pick >= 6 : pick < 7; // 1 in 8 the other way
+  // A step on an fd when none is open opens one instead (7 in 8): uses need an open first.
+  const op = a.op !== 'fdopen' && open.length === 0 && pick < 7 ? 'fdopen' : a.op;
+  // linkat(AT_EMPTY_PATH) is for an O_TMPFILE: the slot that holds one, if any (S4.10).
+  const tmpfile = open.filter((i) => s?.fds?.[i]?.held?.tmpfile);
+  // Writes prefer an fd open for writing.
+  const writable = ['fdwrite', 'fdpwrite', 'fdtruncate'].includes(op) ? open.filter((i) => s?.fds?.[i]?.writable) : [];
+  const slot = (op === 'fdlink' && tmpfile.length ? choose(tmpfile, pick)
+    : writable.length && pick < 6 ? choose(writable, pick)
+    : choose(fromOpen || op !== a.op ? (op === 'fdopen' ? closed : open) : op === 'fdopen' ? open : closed, pick)
+      ?? choose(op === 'fdopen' ? open : closed, pick) ?? 0) as FdSlot;
+  // No fd on a fifo: its pipe buffer, and a copy-up through it after its name went (which
+  // brings the name back, S17.9), are not in the model; its dir instead.
+  const isFifo = (path: string) => !!s && realInodeType(s, path) === 'fifo';
+  // What fdopen opens without O_CREAT: a name that exists now, most of the time.
+  const existing = (path: string) => (!s || dentry(s, path) || pick === 0 ? path : choose(c.all.filter((x) => dentry(s, x)), a.mode + pick) ?? path);
+  if (op !== a.op) {
+    const path = existing(p);
+    const at = isFifo(path) ? parentPath(path) : path;
+    return { op: 'fdopen', slot, path: at, flags: isDirAt(at, c, s) ? ['O_RDONLY', 'O_DIRECTORY'] : pick % 2 ? ['O_RDONLY'] : ['O_RDWR'] };
+  }
+  switch (a.op) {
+    case 'fdopen': {
+      let flags = a.flags as FdOpenFlag[];
+      if (!flags.includes('O_CREAT')) p = existing(p);
+      if (!flags.includes('O_TMPFILE') && isFifo(p)) [p, flags] = [parentPath(p), ['O_RDONLY', 'O_DIRECTORY']];
+      // O_TMPFILE names the dir the file is made in.
+      const path = flags.includes('O_TMPFILE') && !isDirAt(p, c, s) ? parentPath(p) : p;
+      return { op: 'fdopen', slot, path, flags, ...(flags.includes('O_CREAT') || flags.includes('O_TMPFILE') ? { mode: a.mode } : {}) };
+    }
+    case 'fdread': return { op: 'fdread', slot };
+    case 'fdwrite': return { op: 'fdwrite', slot, data: a.data ?? 'p' };
+    case 'fdpwrite': return { op: 'fdpwrite', slot, data: a.data ?? 'p', offset: a.size };
+    case 'fdstat': return { op: 'fdstat', slot };
+    case 'fdchmod': return { op: 'fdchmod', slot, mode: a.mode };
+    case 'fdchown': return { op: 'fdchown', slot };
+    case 'fdsetxattr': return { op: 'fdsetxattr', slot, name: a.name, value: a.value };
+    case 'fdtruncate': return { op: 'fdtruncate', slot, size: a.size };
+    case 'fdlink': return { op: 'fdlink', slot, path: p };
+    case 'fdclose': return { op: 'fdclose', slot };
+    default: throw new Error(`resolveFdOp: ${a.op}`);
+  }
+}
+
+function realInodeType(s: OvlState, path: string): string | undefined {
+  const d = dentry(s, path);
+  return d ? realInode(d).type : undefined;
+}
+
 /** Steps resolved in order, relative picks following the earlier ones (no model state). */
 export function resolveOps(as: AbstractOp[], c: Candidates): Op[] {
   const reach: Reach = { touched: [] };
@@ -245,7 +304,8 @@ export function opPaths(op: Op): string[] {
     case 'rename': case 'link': return [op.src, op.dst];
     case 'remount': case 'rotate': return [];
     case 'readdir': case 'seekdir': case 'closedir': return [];
-    default: return [op.path];
+    case 'fdopen': case 'fdlink': return [op.path];
+    default: return 'path' in op ? [op.path] : [];
   }
 }
 
@@ -511,6 +571,35 @@ const RUNS: Record<AbstractScenario['scenario'], Run> = {
     await x.step({ op: 'readdir', dir: slot, n: 99 });
     await thenSteps(x, a);
   },
+
+  /**
+   * Open a lower file (or dir) read-only, change its name by another step (a write that
+   * copies it up, chmod, rename, unlink), then use the fd: it sees the copy (S17.1), keeps
+   * the object after rename or unlink (S17.7), and fchmod/fsetxattr copy it up (S17.5). Three
+   * steps, so that a broken rule shrinks to them.
+   */
+  async 'fd-across-change'(x, a) {
+    const lower = x.names((d) => fromLower(d) && !d.upper && (isFile(d) || isDir(d)));
+    const path = choose(lower.length ? lower : x.names((d) => isFile(d) || isDir(d)), a.pick);
+    if (!path) return;
+    const slot = (a.way % 4) as FdSlot;
+    const dir = x.isDir(path);
+    await x.step({ op: 'fdopen', slot, path, flags: dir ? ['O_RDONLY', 'O_DIRECTORY'] : (a.way & 12) === 12 ? ['O_RDWR'] : ['O_RDONLY'] });
+    const write: Op = dir ? { op: 'chmod', path, mode: a.mode } : { op: 'open', path, flags: ['O_WRONLY', 'O_APPEND'], data: a.data };
+    const ways: Op[] = [
+      write, write,
+      { op: 'rename', src: path, dst: x.freshIn(parentPath(path)) },
+      dir ? { op: 'rmdir', path } : { op: 'unlink', path },
+      { op: 'setxattr', path, name: a.name, value: a.value },
+    ];
+    await x.step(ways[(a.way >> 3) % ways.length]);
+    const uses: Op[] = [
+      { op: 'fdstat', slot }, { op: 'fdstat', slot }, { op: 'fdread', slot }, { op: 'fdchmod', slot, mode: a.mode },
+      { op: 'fdsetxattr', slot, name: a.name, value: a.value }, { op: 'fdwrite', slot, data: a.data },
+    ];
+    await x.step(uses[(a.way >> 5) % uses.length]);
+    await thenSteps(x, a); // (fdstat may follow among them)
+  },
 };
 
 /** The scenario's last steps: on the name it ended on, its parent or a child. */
@@ -572,5 +661,16 @@ function formatKind(op: Op): string {
     case 'readdir': return op.n >= 99 ? `readdir(dir${op.dir}) to the end` : `readdir(dir${op.dir}) x${op.n}`;
     case 'seekdir': return op.to === 0 ? `rewinddir(dir${op.dir})` : `seekdir(dir${op.dir}, after read ${op.to})`;
     case 'closedir': return `closedir(dir${op.dir})`;
+    case 'fdopen': return `fd${op.slot} = open(${q(op.path)}, ${op.flags.join('|')}${op.mode !== undefined ? ', ' + o(op.mode) : ''})`;
+    case 'fdread': return `read(fd${op.slot}, 4096)`;
+    case 'fdwrite': return `write(fd${op.slot}, ${q(op.data)})`;
+    case 'fdpwrite': return `pwrite(fd${op.slot}, ${q(op.data)}, ${op.offset})`;
+    case 'fdstat': return `fstat(fd${op.slot})`;
+    case 'fdchmod': return `fchmod(fd${op.slot}, ${o(op.mode)})`;
+    case 'fdchown': return `fchown(fd${op.slot}, 0, 0)`;
+    case 'fdsetxattr': return `fsetxattr(fd${op.slot}, ${q(op.name)}, ${q(op.value)}, 0)`;
+    case 'fdtruncate': return `ftruncate(fd${op.slot}, ${op.size})`;
+    case 'fdlink': return `linkat(fd${op.slot}, "", AT_FDCWD, ${q(op.path)}, AT_EMPTY_PATH)`;
+    case 'fdclose': return `close(fd${op.slot})`;
   }
 }

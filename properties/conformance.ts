@@ -92,6 +92,8 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
     // Dir streams and remounts with other options only where every side of the run can hold them.
     dirStreams: [o.driver, o.reference].every((d) => !d?.cannotRun?.('readdir')),
     optionRemounts: o.driver.remountOptions === true && (o.reference?.remountOptions ?? true),
+    // Steps on open fds where the driver (and the reference) can run them (Driver.observed).
+    fds: typeof o.driver.observed === 'function' && (!o.reference || typeof o.reference.observed === 'function'),
   };
   const commands = fc.commands([commandArbitrary({ rotate, userXattrs, families })], { maxCommands: o.steps, size: 'max' });
   const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs, nested: o.profile.nested === true, mtimes: families.utimes };

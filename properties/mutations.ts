@@ -259,6 +259,19 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
       }
     }),
   },
+  'fd-reads-lower-after-copy-up': {
+    breaks: 'S17.1: an fd opened read-only before copy-up reads the upper copy afterwards',
+    profile: 'default',
+    step(s, op) {
+      const r = applyOp(s, op);
+      const fd = (op.op === 'fdread' || op.op === 'fdstat') && r.outcome === 'ok' ? s.fds?.[op.slot] : undefined;
+      const d = fd?.path && !fd.writable ? lookupPath(s, fd.path) : null;
+      if (!fd || !r.observed || !d?.upper || d.lowers.length === 0 || d.lowers[0].inode.type !== 'file') return r;
+      const lower = d.lowers[0].inode.data; // what the fd read before 4.19: the lower file it opened
+      if ('read' in r.observed) return { ...r, observed: { read: lower.slice(fd.offset, fd.offset + 4096) } };
+      return { ...r, observed: { stat: { ...r.observed.stat, data: lower } } };
+    },
+  },
   'data-layers-unseen': {
     breaks: 'S7.4: a metacopy file finds its data in a data-only layer through its absolute redirect',
     profile: 'data-only-metacopy',

@@ -2,7 +2,7 @@
 // This is the checker: the property, `replay` and the known-answer cases all go through it.
 
 import { applyOp, createState, lowerView, mergedView, privatePrefix, upperView, walkEffects } from '../model/index.js';
-import type { DirReadSpec, Dirent, KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../model/index.js';
+import type { DirReadSpec, Dirent, FdObserved, KernelVersion, Op, Outcome, Profile, SnapEntry, Snapshot, StackSpec } from '../model/index.js';
 import type { OvlState, Step } from '../model/state.js';
 import { diffSnapshots, InodeMap, maskedXattrs, StreamReads, withoutTimes, type Difference } from '../harness/compare.js';
 import { kernelCodec, withoutRedundantWhiteouts, type LayerCodec } from '../harness/codecs.js';
@@ -116,6 +116,8 @@ export class Session {
   private readonly layersRead = new Map<string, Snapshot>();
   /** Tolerated outcomes the case went on past. */
   continued = 0;
+  /** The last fd step's observations (fdread's bytes, fdstat's entry), for compare(). */
+  private observed: { slot: number; expected: FdObserved; actual: FdObserved | undefined } | undefined;
 
   constructor(
     readonly driver: Driver,
@@ -164,6 +166,9 @@ export class Session {
     const spec = this.reference || expected !== got ? undefined : want.dirRead;
     const before = op.op === 'readdir' ? this.streamReads.namesRead(op.dir) : [];
     const readDiffs = this.streamReads.step(op, got, spec, read, this.inodes);
+    // What an fd step saw beyond its errno, compared when both sides answered alike (S17).
+    const observedWant = this.reference ? this.reference.observed?.() : want.observed;
+    this.observed = observedWant && expected === got && 'slot' in op ? { slot: op.slot, expected: observedWant, actual: this.driver.observed?.() } : undefined;
     this.history.push({ op, expected, actual: got, rule, ...(spec && read ? { result: { expected: spec, actual: read, before } } : {}) });
     const at = { phase: 'step' as const, step: this.history.length, op, expected, actual: got, rule };
     const layersMoved = op.op === 'rotate' || op.op === 'remount';
@@ -319,6 +324,33 @@ export class Session {
   }
 
   /**
+   * An fd step's observations (harness/compare.ts): fdstat's entry as a name of its own in
+   * view "fd" ("/fd<slot>", inode identity through the same map as every view), fdread's
+   * bytes as its "data".
+   */
+  private observedDifferences(): { differences: Difference[]; expected?: Snapshot; actual?: Snapshot } {
+    const o = this.observed;
+    this.observed = undefined;
+    if (!o) return { differences: [] };
+    const path = `/fd${o.slot}`;
+    const asSnap = (x: FdObserved | undefined): Snapshot => {
+      if (!x) return new Map();
+      // fdread's bytes as the content of a name of its own (case files: expect.fd["/fd0"].data)
+      const entry: SnapEntry = 'stat' in x ? x.stat : { kind: 'file', mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, data: x.read, xattrs: {} };
+      return new Map([[path, entry]]);
+    };
+    // A reference's st_dev holds for one mount, as in its merged view (perMount).
+    const expected = this.reference ? perMount(asSnap(o.expected), this.mounts) : asSnap(o.expected);
+    const actual = asSnap(o.actual);
+    if ('read' in o.expected) {
+      const got = actual.get(path)?.data ?? '(nothing read)';
+      const differences = got === o.expected.read ? [] : [{ view: 'fd', path, what: 'data', expected: o.expected.read, actual: got }];
+      return { differences, expected, actual };
+    }
+    return { differences: diffSnapshots('fd', expected, actual, this.inodes, this.masked), expected, actual };
+  }
+
+  /**
    * Compares every view. With an outcome that differs, differences at the names in the
    * step's `consequence` (what the reference's outcome did and the implementation's did not,
    * or the reverse) belong to the outcome: they are reported with it, not as parts of their own.
@@ -368,6 +400,12 @@ export class Session {
       }
       this.carried.set(view, tolerated);
     }
+    const fd = this.observedDifferences();
+    for (const d of fd.differences) {
+      const part = differencePart(d, moment, before, expected);
+      if (this.known?.has(part.signature)) this.seenKnown.add(part.signature);
+      else parts.push({ ...part, difference: d });
+    }
     if (parts.length > 0) {
       const worst = worstPart(parts);
       const ordered = [worst, ...parts.filter((p) => p !== worst)];
@@ -376,6 +414,8 @@ export class Session {
       throw new Divergence({ ...at, differences, signature: worst.signature, harm: worst.harm, rank: worst.rank, parts: signatures, known: [...this.seenKnown] });
     }
     for (const [view, snap] of expected) this.before.set(view, snap); // `before` may be this map: last
+    if (fd.expected) expected.set('fd', fd.expected); // for known answers only: no situation of later steps
+    if (fd.actual) actual.set('fd', fd.actual);
     return this.withLayersUnread(expected, actual, nLowers + this.model.dataLayers.length);
   }
 

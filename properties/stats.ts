@@ -3,6 +3,7 @@
 // generator as it was before issue 10, for a before/after comparison.
 
 import fc from 'fast-check';
+import { ALL_FAMILIES } from './arb/ops.js';
 import { applyOp, createState, namedProfile, NotModelled, walkEffects } from '../model/index.js';
 import type { KernelVersion, Op, OvlState, Profile, StackSpec } from '../model/index.js';
 import { dataOnlyStack, layerStack } from './arb/layerStack.js';
@@ -55,7 +56,7 @@ export function caseArbitraries(o: { steps: number; profile: Profile; locality: 
   const noUpper = o.profile.readonly === 'no-upper';
   const shape = { maxLowers: 4, maxEntriesPerLayer: 12, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs: true, clusters: o.locality };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
-  const commands = fc.commands([commandArbitrary({ rotate: noUpper ? 0 : 1, userXattrs: true, locality: o.locality })], { maxCommands: o.steps, size: 'max' });
+  const commands = fc.commands([commandArbitrary({ rotate: noUpper ? 0 : 1, userXattrs: true, locality: o.locality, families: { ...ALL_FAMILIES, dirStreams: true, fds: true } })], { maxCommands: o.steps, size: 'max' });
   return { stacks, commands };
 }
 

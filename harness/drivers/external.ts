@@ -5,10 +5,12 @@
 
 import fs from 'node:fs';
 import { privatePrefix } from '../../model/profile.js';
-import type { Dirent, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
+import type { Dirent, FdObserved, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
 import { isDirStreamOp } from '../../model/dirStream.js';
 import { DirStreams } from '../dirStreams.js';
 import { applyOp } from '../apply.js';
+import { FdTable } from '../fds.js';
+import { isFdOp } from '../../model/fds.js';
 import type { LayerCodec } from '../codecs.js';
 import type { Driver, MountFacts } from '../driver.js';
 import { LowerWatch } from '../lowerWatch.js';
@@ -53,7 +55,15 @@ export abstract class ExternalDriver implements Driver {
   /** Dir streams open across steps, on the merged mount (harness/dirStreams.ts). */
   private readonly streams = new DirStreams();
 
+  /** Open fds across steps (harness/fds.ts): FUSE fds work through the mount as the kernel's. */
+  private readonly fds = new FdTable();
+  private lastObserved: FdObserved | undefined;
+
   constructor(protected readonly sandbox: Sandbox) {}
+
+  observed(): FdObserved | undefined {
+    return this.lastObserved;
+  }
 
   /** null if the implementation can run this profile, else why not. */
   abstract supports(p: Profile): string | null;
@@ -101,6 +111,13 @@ export abstract class ExternalDriver implements Driver {
   }
 
   async apply(op: Op): Promise<Outcome> {
+    this.lastObserved = undefined;
+    if (isFdOp(op)) {
+      const merged = this.requireDirs().merged;
+      const r = this.onMount(() => this.fds.run(merged, op));
+      this.lastObserved = r.observed;
+      return r.outcome;
+    }
     if (op.op === 'remount') {
       await this.remount();
       return 'ok';
@@ -154,6 +171,7 @@ export abstract class ExternalDriver implements Driver {
 
   private async unmount(): Promise<void> {
     this.streams.closeAll(); // an open dir keeps the mount busy
+    this.fds.closeAll(); // S17: remount, rotation and teardown close every fd first
     if (!this.mounted) return;
     this.mounted = false;
     await this.unmountLayers(this.requireDirs());

@@ -7,10 +7,12 @@ import { profileForRemount } from '../../model/params.js';
 import { cover } from '../../model/coverage.js';
 import { privatePrefix } from '../../model/profile.js';
 import { hasFeature } from '../../model/versions.js';
-import type { Dirent, KernelVersion, Op, OpName, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
+import type { Dirent, FdObserved, KernelVersion, Op, OpName, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
 import { isDirStreamOp } from '../../model/dirStream.js';
 import { DirStreams } from '../dirStreams.js';
 import { opCall } from '../calls.js';
+import { FdTable } from '../fds.js';
+import { isFdOp } from '../../model/fds.js';
 import type { Driver, MountFacts } from '../driver.js';
 import { layerPlan } from '../materialize.js';
 import type { Sandbox } from '../sandbox.js';
@@ -88,9 +90,19 @@ export class KernelDriver implements Driver {
    */
   onUnmounted: ((how: 'remount' | 'rotate') => void) | null = null;
 
+  /**
+   * Open fds across steps (harness/fds.ts): run in this process, so only on the running
+   * kernel; the guest executor keeps no fd table, and a guest driver has no `observed`.
+   */
+  private readonly fds: FdTable | null;
+  private lastObserved: FdObserved | undefined;
+  readonly observed?: () => FdObserved | undefined;
+
   constructor(target: Sys | Sandbox) {
     this.sys = asSys(target);
     this.kernel = kernelOf(this.sys);
+    this.fds = this.sys.where === 'host' ? new FdTable() : null;
+    if (this.fds) this.observed = () => this.lastObserved;
   }
 
   async setup(stack: StackSpec, profile: Profile): Promise<MountFacts> {
@@ -189,6 +201,7 @@ export class KernelDriver implements Driver {
 
   private unmountOverlay(): void {
     this.streams.closeAll(); // an open dir keeps the mount busy; a new mount starts without streams
+    this.fds?.closeAll(); // S17: remount, rotation and teardown close every fd first
     if (!this.mounted) return;
     this.mounted = false;
     this.sys.sandbox.unmount(this.requireDirs().merged); // falls back to MNT_DETACH on EBUSY
@@ -215,6 +228,13 @@ export class KernelDriver implements Driver {
   }
 
   apply(op: Op): Outcome {
+    this.lastObserved = undefined;
+    if (isFdOp(op)) {
+      if (!this.fds) throw new Error(`kernel driver in ${this.sys.where}: fd steps run only on the running kernel`);
+      const r = this.fds.run(this.requireDirs().merged, op);
+      this.lastObserved = r.observed;
+      return r.outcome;
+    }
     if (isDirStreamOp(op)) {
       const why = this.cannotRun(op.op);
       if (why) throw new Error(`kernel driver: ${op.op}: ${why}`);

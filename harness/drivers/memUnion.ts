@@ -157,6 +157,10 @@ export class MemUnionDriver implements Driver {
       case 'link': u.linkSync(op.src, op.dst); return 'ok';
       case 'chmod': u.chmodSync(op.path, op.mode); return 'ok';
       case 'mknod': return 'EPERM'; // memfs has no device or fifo nodes
+      default:
+        // Steps on open fds (S17): memfs fd numbers are per volume and unionfs keeps no object
+        // behind an fd to follow a copy-up; without observed() the generator leaves them out.
+        throw new Error(`memUnion: fd steps are not supported (${op.op})`);
       case 'setxattr':
       case 'lsetxattr':
       case 'removexattr': return 'EOPNOTSUPP'; // memfs has no xattrs

@@ -2,7 +2,7 @@
 // a case file's known answers against the model alone. Not a conformance target.
 
 import { applyOp, createState, lowerView, mergedView, upperView, walkEffects } from '../../model/index.js';
-import type { Dirent, KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/index.js';
+import type { Dirent, FdObserved, KernelVersion, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/index.js';
 import { InodeMap, StreamReads } from '../compare.js';
 import type { OvlState } from '../../model/state.js';
 import type { Driver, MountFacts } from '../driver.js';
@@ -15,6 +15,7 @@ export class ModelDriver implements Driver {
   private readonly streams = new StreamReads();
   private readonly inodes = new InodeMap();
   private read: Dirent[] | null = null;
+  private lastObserved: FdObserved | undefined;
   constructor(private readonly kernel: KernelVersion) {}
 
   async setup(stack: StackSpec, profile: Profile): Promise<MountFacts> {
@@ -25,6 +26,7 @@ export class ModelDriver implements Driver {
   apply(op: Op): Outcome {
     this.read = null;
     const step = applyOp(this.s!, op);
+    this.lastObserved = step.observed;
     this.settle(step.state); // a real mount is walked after every step, too
     if (op.op === 'readdir' && step.dirRead) {
       // The entries it may read, by name: the model has no order of its own (S9.3).
@@ -37,6 +39,10 @@ export class ModelDriver implements Driver {
 
   dirents(): Dirent[] | null {
     return this.read;
+  }
+
+  observed(): FdObserved | undefined {
+    return this.lastObserved;
   }
 
   snapshot(view: 'merged' | 'upper' | number): Snapshot {

@@ -10,7 +10,7 @@
 // Nothing depends on timing: a hang throws StepTimeout at once, as the watchdog would.
 
 import fs from 'node:fs';
-import type { Dirent, Op, OpName, Outcome, Profile, SnapEntry, Snapshot, StackSpec } from '../../model/types.js';
+import type { Dirent, FdObserved, Op, OpName, Outcome, Profile, SnapEntry, Snapshot, StackSpec } from '../../model/types.js';
 import { privatePrefix } from '../../model/profile.js';
 import type { HarmClass } from '../../properties/harm.js';
 import { opCall, runCall } from '../calls.js';
@@ -509,6 +509,10 @@ export class PlantedDriver implements Driver {
 
   cannotRun(op: OpName): string | null {
     return this.kernel.cannotRun(op);
+  }
+
+  observed(): FdObserved | undefined {
+    return this.kernel.observed?.();
   }
 
   snapshot(view: 'merged' | 'upper' | number): Snapshot {

@@ -3,7 +3,7 @@
 // (with locality) names near what the earlier steps of the case touched.
 
 import fc from 'fast-check';
-import type { OpenFlag, OpName, RenameFlag, TimeSpec, XattrFlag } from '../../model/index.js';
+import type { FdOpenFlag, OpenFlag, OpName, RenameFlag, TimeSpec, XattrFlag } from '../../model/index.js';
 import { callerPick, ownerIdArb, timeArb } from './callers.js';
 import { NAMES } from './layerStack.js';
 
@@ -40,6 +40,8 @@ export interface AbstractOp {
   owner?: [number, number];
   /** utimensat: atime and mtime. */
   times?: [TimeSpec, TimeSpec];
+  /** fd steps: which slot, resolved against the slots open when the step runs (properties/commands.ts). */
+  slot?: number;
 }
 
 /** Names at NAME_MAX (255 bytes: allowed) and one byte past it (ENAMETOOLONG, S2.9). */
@@ -85,7 +87,7 @@ const renameFlags = fc.oneof(
 );
 const xattrFlag = fc.constantFrom<(XattrFlag | 'none')[]>(['none'], ['none'], ['XATTR_CREATE'], ['XATTR_REPLACE']);
 
-type Extra = Partial<Record<'flags' | 'mode' | 'data' | 'size' | 'name' | 'value', fc.Arbitrary<unknown>>>;
+type Extra = Partial<Record<'flags' | 'mode' | 'data' | 'size' | 'name' | 'value' | 'slot', fc.Arbitrary<unknown>>>;
 
 function op(name: OpName, paths: fc.Arbitrary<PathPick[]>, extra: Extra = {}) {
   return fc.record({
@@ -97,6 +99,7 @@ function op(name: OpName, paths: fc.Arbitrary<PathPick[]>, extra: Extra = {}) {
     size: (extra.size ?? fc.constant(0)) as fc.Arbitrary<number>,
     name: (extra.name ?? fc.constant('')) as fc.Arbitrary<string>,
     value: (extra.value ?? fc.constant('')) as fc.Arbitrary<string>,
+    ...(extra.slot ? { slot: extra.slot as fc.Arbitrary<number> } : {}),
   });
 }
 
@@ -131,6 +134,42 @@ function changes(p: Picks, ns: string) {
   };
 }
 
+const fdOpenFlags = fc.oneof(
+  { weight: 6, arbitrary: fc.tuple(accMode, fc.subarray<FdOpenFlag>(['O_CREAT', 'O_TRUNC', 'O_APPEND'])).map(([a, e]): FdOpenFlag[] => [a, ...e]) },
+  { weight: 2, arbitrary: fc.constant<FdOpenFlag[]>(['O_RDONLY', 'O_DIRECTORY']) },
+  { weight: 1, arbitrary: fc.constantFrom<FdOpenFlag[]>(['O_RDWR', 'O_TMPFILE'], ['O_WRONLY', 'O_TMPFILE']) },
+);
+
+/** Steps on open fds (model/fds.ts), over the given picks; `slot` picks among the open ones. */
+export function fdSteps(p: Picks, ns: string) {
+  const slot = { slot: fc.nat(7) };
+  const one = fc.tuple(p.path); // the uses too: what to open when no fd is (properties/commands.ts)
+  return {
+    fdopen: op('fdopen', one, { ...slot, flags: fdOpenFlags, mode: fc.constantFrom(0o644, 0o600) }),
+    fdread: op('fdread', one, slot),
+    fdwrite: op('fdwrite', one, { ...slot, data }),
+    fdpwrite: op('fdpwrite', one, { ...slot, data, size: fc.nat(6) }),
+    fdstat: op('fdstat', one, slot),
+    fdchmod: op('fdchmod', one, { ...slot, mode: fc.constantFrom(0o600, 0o644, 0o755, 0o700) }),
+    fdchown: op('fdchown', one, slot),
+    fdsetxattr: op('fdsetxattr', one, { ...slot, name: xname(ns), value: fc.constantFrom('1', '2', 'v') }),
+    fdtruncate: op('fdtruncate', one, { ...slot, size: fc.nat(6) }),
+    fdlink: op('fdlink', fc.tuple(p.newPath), slot),
+    fdclose: op('fdclose', one, slot),
+  };
+}
+
+/** The fd steps' share of the default generator: an open early, uses after other steps. */
+function fdWeighted(p: Picks, ns: string) {
+  const f = fdSteps(p, ns);
+  return [
+    { weight: 4, arbitrary: f.fdopen }, { weight: 2, arbitrary: f.fdread }, { weight: 3, arbitrary: f.fdstat },
+    { weight: 1, arbitrary: f.fdwrite }, { weight: 1, arbitrary: f.fdpwrite }, { weight: 1, arbitrary: f.fdchmod },
+    { weight: 1, arbitrary: f.fdchown }, { weight: 1, arbitrary: f.fdsetxattr }, { weight: 1, arbitrary: f.fdtruncate },
+    { weight: 1, arbitrary: f.fdlink }, { weight: 1, arbitrary: f.fdclose },
+  ];
+}
+
 /**
  * Directory streams (S9): open a dir into a slot, read a few entries or all, seek back to the
  * start or to an earlier read's offset, close. `size` is how many entries (99: to the end) or
@@ -159,13 +198,18 @@ export interface Families {
   dirStreams?: boolean;
   /** Remounts with another option set (S1.15): only where every side can (Driver.remountOptions). */
   optionRemounts?: boolean;
+  /** Steps on fds held open across steps (S17): only where every side can (Driver.observed). */
+  fds?: boolean;
 }
 
 export const ALL_FAMILIES: Families = { callers: true, chown: true, utimes: true };
 
 /** Steps made by a random caller (S11), where the driver can switch credentials. */
-/** Steps that run as root: mounts, and dir streams, whose permission checks the model does not hold yet. */
-const ROOT_ONLY = new Set<OpName>(['remount', 'rotate', 'opendir', 'readdir', 'seekdir', 'closedir']);
+/** Steps that run as root: mounts, and dir streams and fd steps, whose permission checks the model does not hold yet. */
+const ROOT_ONLY = new Set<OpName>([
+  'remount', 'rotate', 'opendir', 'readdir', 'seekdir', 'closedir',
+  'fdopen', 'fdread', 'fdwrite', 'fdpwrite', 'fdstat', 'fdchmod', 'fdchown', 'fdsetxattr', 'fdtruncate', 'fdlink', 'fdclose',
+]);
 
 function byCallers(ops: fc.Arbitrary<AbstractOp>, f: Families): fc.Arbitrary<AbstractOp> {
   if (!f.callers) return ops;
@@ -178,8 +222,10 @@ function byCallers(ops: fc.Arbitrary<AbstractOp>, f: Families): fc.Arbitrary<Abs
  * uniform, as before issue 10.
  */
 export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractOp> {
-  const c = changes(locality ? LOCAL : UNIFORM, userXattrs ? 'user' : 'trusted');
-  const d = dirStreamOps(locality ? LOCAL : UNIFORM);
+  const picks = locality ? LOCAL : UNIFORM;
+  const ns = userXattrs ? 'user' : 'trusted';
+  const c = changes(picks, ns);
+  const d = dirStreamOps(picks);
   const none = fc.constant([] as PathPick[]);
   // A remount with other options: `size` picks the option set when the step runs (commands.ts).
   const withOptions = op('remount', none, { flags: fc.constant(['options']), size: fc.nat(1000) });
@@ -206,12 +252,14 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = tr
     { weight: 1, arbitrary: c.lsetxattr },
     ...(f.chown ? [{ weight: 1, arbitrary: c.chown }] : []),
     ...(f.utimes ? [{ weight: 1, arbitrary: c.utimes }] : []),
+    ...(f.fds ? fdWeighted(picks, ns) : []),
   ), f);
 }
 
 /** A step that follows a scenario's first steps: on the last touched name, its parent or a child. */
 export function followOp(userXattrs = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractOp> {
   const c = changes(FOLLOW, userXattrs ? 'user' : 'trusted');
+  const fd = fdSteps(FOLLOW, userXattrs ? 'user' : 'trusted');
   return byCallers(fc.oneof(
     { weight: 4, arbitrary: c.open },
     { weight: 1, arbitrary: c.truncate },
@@ -223,6 +271,7 @@ export function followOp(userXattrs = true, f: Families = ALL_FAMILIES): fc.Arbi
     { weight: 2, arbitrary: c.chmod },
     { weight: 2, arbitrary: c.setxattr },
     { weight: 1, arbitrary: c.removexattr },
+    ...(f.fds ? [{ weight: 2, arbitrary: fd.fdstat }, { weight: 1, arbitrary: fd.fdread }] : []), // what an open fd sees now
   ), f);
 }
 
@@ -233,7 +282,7 @@ export function followOp(userXattrs = true, f: Families = ALL_FAMILIES): fc.Arbi
  */
 export const SCENARIOS = [
   'empty-then-remove', 'child-then-parent', 'fail-then-look', 'delete-then-recreate', 'rename-dir-then-inside', 'link-then-modify',
-  'dir-copy-up-then-inside', 'read-dir-while-changing',
+  'dir-copy-up-then-inside', 'read-dir-while-changing', 'fd-across-change',
 ] as const;
 export type ScenarioKind = (typeof SCENARIOS)[number];
 
@@ -252,8 +301,12 @@ export interface AbstractScenario {
 }
 
 export function scenarioArbitrary(userXattrs = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractScenario> {
+  const others = SCENARIOS.filter((k) => k !== 'fd-across-change' && (f.dirStreams || k !== 'read-dir-while-changing'));
   return fc.record({
-    scenario: fc.constantFrom(...SCENARIOS.filter((k) => f.dirStreams || k !== 'read-dir-while-changing')),
+    // fds across other steps: twice the weight of another scenario (S17.1 needs a write in between)
+    scenario: f.fds
+      ? fc.oneof({ weight: 7, arbitrary: fc.constantFrom(...others) }, { weight: 2, arbitrary: fc.constant<ScenarioKind>('fd-across-change') })
+      : fc.constantFrom(...others),
     pick: fc.nat(1000),
     way: fc.nat(1 << 12),
     mode: fc.constantFrom(0o600, 0o700, 0o755),
