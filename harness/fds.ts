@@ -93,9 +93,11 @@ function fdEntry(fd: number): SnapEntry {
     ino: ino <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(ino) : ino.toString(),
     dev: Number(st.dev),
     xattrs: xattrsOf(fd),
+    mtime: Math.floor(Number(st.mtimeMs) / 1000), // as the snapshot reports it
   };
   const data = kind === 'file' ? readAll(fd) : undefined;
   if (data !== undefined) entry.data = data;
+  if (kind === 'file') entry.blocks = Number(st.blocks);
   return entry;
 }
 
