@@ -26,6 +26,7 @@ import { createInUpper, link } from './dir.js';
 import { open } from './file.js';
 import { resize, chmod, setxattr } from './inode.js';
 import { noteTruncate, noteWrite } from './sparse.js';
+import { privatePrefix } from './profile.js';
 import { stDevIno } from './inodeNumbers.js';
 import { findInLayer, linkCounts, newInode, parentPath, walkLayer, type Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
@@ -432,6 +433,12 @@ function detach(before: OvlState, after: OvlState, d: OvlDentry, path: string): 
     // the fd's overlay inode holds that upper from then on.
     const indexed = after.upper.index?.get(d.lowers[0].inode.id);
     if (indexed) return { upperId: indexed.id, entry };
+    // S12.3: with nfs_export=on the copy went through the index too, and its entry went with
+    // the last name: the fd holds that copy, linked nowhere (found by run --seed 10).
+    const lower = d.lowers[0].inode;
+    const P = privatePrefix(after.profile);
+    const xattrs = Object.fromEntries(Object.entries(lower.xattrs).filter(([k]) => !k.startsWith(P))); // S6.3
+    if (after.profile.nfs_export && lower.type !== 'dir') return { orphan: { ...lower, xattrs }, entry };
     return { lower: d.lowers[0].inode, parent: parentPath(path), entry };
   }
   return { upperId: d.upper.id, ...(d.dataLower ? { dataLower: d.dataLower } : {}), ...(isMergedDir(d) ? { mergedDir: true } : {}), entry };
