@@ -26,7 +26,6 @@ import { createInUpper, link } from './dir.js';
 import { open } from './file.js';
 import { resize, chmod, setxattr } from './inode.js';
 import { noteTruncate, noteWrite } from './sparse.js';
-import { privatePrefix } from './profile.js';
 import { stDevIno } from './inodeNumbers.js';
 import { findInLayer, linkCounts, newInode, parentPath, walkLayer, type Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
