@@ -25,7 +25,8 @@ import { nlinkEnd } from './indexdir.js';
 import { createInUpper, link } from './dir.js';
 import { open } from './file.js';
 import { resize, chmod, setxattr } from './inode.js';
-import { noteTruncate, noteWrite } from './sparse.js';
+import { chown } from './attr.js';
+import { blocksOf, noteTruncate, noteWrite } from './sparse.js';
 import { stDevIno } from './inodeNumbers.js';
 import { findInLayer, linkCounts, newInode, parentPath, walkLayer, type Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
@@ -101,7 +102,7 @@ export function applyFdOp(s: OvlState, op: FdOp): FdStep {
     }
     case 'fdchmod': return fdAttr(s, op.slot, fd, (s1, path) => chmod(s1, path, op.mode), (ino) => { ino.mode = op.mode & 0o7777; });
     // Everything here is owned by 0:0: chown to 0:0 changes nothing but still copies up (S6.1).
-    case 'fdchown': return fdAttr(s, op.slot, fd, (s1, path) => chmod(s1, path, realInode(lookupPath(s1, path)!).mode), () => {});
+    case 'fdchown': return fdAttr(s, op.slot, fd, (s1, path) => chown(s1, path, 0, 0, false), (ino) => { ino.uid = 0; ino.gid = 0; });
     case 'fdsetxattr': return fdSetxattr(s, op.slot, fd, op.name, op.value);
     case 'fdlink': return fdLink(s, op.slot, fd, op.path);
   }
@@ -255,7 +256,9 @@ function fdAttr(
     // The parent is marked impure before the copy-up meets the whiteout (ovl_do_copy_up, S6.4).
     const s2 = forWrite(s);
     const parent = findInLayer(s2.upper, fd.held!.parent!);
-    if (parent) parent.xattrs[`${privatePrefix(s.profile)}impure`] = 'y';
+    // Its parent removed too: the copy-up finds no upper dir to put it in (found by run, seed 11).
+    if (!parent || parent.type !== 'dir') return fail(s, 'EIO', 'S17.9');
+    parent.xattrs[`${privatePrefix(s.profile)}impure`] = 'y';
     // A regular file is copied up through an O_TMPFILE linked at the name: EEXIST; anything
     // else is made in the workdir and renamed onto the name: a dir onto the whiteout, ENOTDIR.
     const type = fd.held!.lower.type;
@@ -331,7 +334,12 @@ export function fdEntry(s: OvlState, fd: FdRef): SnapEntry {
   }
   // S17.7: unlinked, 0; an indexed file shows the overlay inode's own count (S6.6).
   const nlink = h.mergedDir ? 1 : s.memNlink.get(ino.id) ?? (h.orphan ? 0 : linkCounts(s.upper).get(ino) ?? 0);
-  return { ...h.entry, kind: ino.type, mode: ino.mode, nlink, xattrs, ...(ino.type === 'file' ? { data: dataOf(s, { path: null, held: h } as FdRef) } : {}) };
+  const { mtime: _was, blocks: _had, ...entry } = h.entry;
+  return {
+    ...entry, kind: ino.type, mode: ino.mode, uid: ino.uid, gid: ino.gid, nlink, xattrs,
+    ...(ino.mtime !== undefined ? { mtime: ino.mtime } : {}), // S6.3; unknown once written
+    ...(ino.type === 'file' ? { data: dataOf(s, { path: null, held: h } as FdRef), blocks: blocksOf(ino) } : {}),
+  };
 }
 
 // ---------------------------------------------------------------- following other steps
@@ -431,7 +439,8 @@ function detach(before: OvlState, after: OvlState, d: OvlDentry, path: string): 
     // S6.6: removing a name of an indexed lower copies it into the index first (nlinkStart):
     // the fd's overlay inode holds that upper from then on.
     const indexed = after.upper.index?.get(d.lowers[0].inode.id);
-    if (indexed) return { upperId: indexed.id, entry };
+    // A dir copied into the index (nfs_export) had a lower: it reads as merged, nlink 1 (S8.5).
+    if (indexed) return { upperId: indexed.id, ...(indexed.type === 'dir' ? { mergedDir: true } : {}), entry };
     // S12.3: with nfs_export=on the copy went through the index too, and its entry went with
     // the last name: the fd holds that copy, linked nowhere (found by run --seed 10).
     const lower = d.lowers[0].inode;
