@@ -11,6 +11,7 @@
 // are entries too (S9.10).
 
 import { cover } from './coverage.js';
+import { typeOrigin } from './indexdir.js';
 import { findInLayer, parentPath, type Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
 import { fsLayout, fsOfId, stDevIno } from './inodeNumbers.js';
@@ -132,7 +133,7 @@ function buildCache(s: OvlState, d: OvlDentry): Cached[] {
   const w = walkEffects(s);
   const wd = lookupPath(w, d.path) ?? d;
   const same = unified(s);
-  const dotIno = same && isOriginType(wd) ? stDevIno(w, wd).ino : inoName(s, realInode(d)); // ovl_cache_update: the dir itself
+  const dotIno = same && typeOrigin(w, wd) ? stDevIno(w, wd).ino : inoName(s, realInode(d)); // ovl_cache_update: the dir itself
   const dots: Cached[] = [
     { name: '.', type: 'DT_DIR', ino: dotIno, recheck: false },
     { name: '..', type: 'DT_DIR', ino: mergedParentIno(w, wd, same), recheck: false },
@@ -143,7 +144,7 @@ function buildCache(s: OvlState, d: OvlDentry): Cached[] {
     if (e.lookup) {
       const c = lookupChild(w, wd, e.name);
       if (!isPositive(c)) continue; // a stale entry: ovl_cache_update marks it a whiteout
-      if (same && isOriginType(c)) ino = stDevIno(w, c).ino;
+      if (same && typeOrigin(w, c)) ino = stDevIno(w, c).ino;
     }
     entries.push({ name: e.name, type: DTYPES[e.inode.ghostType ?? e.inode.type], ino, recheck: e.recheck });
   }
@@ -159,11 +160,6 @@ function inoName(s: OvlState, ino: Inode): string {
 function unified(s: OvlState): boolean {
   const { sameFs, xinoBits } = fsLayout(s);
   return sameFs || xinoBits > 0;
-}
-
-/** ovl_path_type ORIGIN: an upper object with a lower below it. */
-function isOriginType(d: OvlDentry): boolean {
-  return d.upper !== null && d.lowers.length > 0;
 }
 
 /** ovl_iterate: the cache's entries as the cursor reaches them; an xattr-whiteout candidate only if its lookup still succeeds (S22.3). */
@@ -184,7 +180,7 @@ function parentOf(s: OvlState, d: OvlDentry): OvlDentry | null {
  */
 function mergedParentIno(s: OvlState, d: OvlDentry, same: boolean): string | null {
   const p = parentOf(s, d);
-  if (same && p && p.path !== '/' && isOriginType(p)) return stDevIno(s, p).ino;
+  if (same && p && p.path !== '/' && typeOrigin(s, p)) return stDevIno(s, p).ino;
   return realParentIno(s, d, d.upper ? 'U' : d.lowers[0].layer);
 }
 
@@ -220,7 +216,7 @@ function realEntries(s: OvlState, st: DirStream, d: OvlDentry): Map<string, Dire
     let ino: string | null = child.type === 'whiteout' ? null : inoName(s, child); // S3.2: whiteout identity not compared
     if (same && child.type !== 'whiteout') {
       const c = lookupChild(s, d, name);
-      if (isPositive(c) && isOriginType(c)) ino = stDevIno(s, c).ino; // the impure dir's translated entries (S9.9)
+      if (isPositive(c) && typeOrigin(s, c)) ino = stDevIno(s, c).ino; // the impure dir's translated entries (S9.9)
     }
     out.set(name, { name, type: DTYPES[child.ghostType ?? child.type], ino });
   }
