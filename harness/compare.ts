@@ -7,7 +7,8 @@
 // rotation); the upper view is left out for mounts without upper.
 // Compared, per name in every view (merged, upper, each lower and data-only layer):
 //   presence; kind; permission bits; uid; gid; regular-file content; a regular file's
-//   st_blocks (which pages hold data: holes, S17.6, S8.7; where both sides read it); symlink
+//   st_blocks (which pages hold data: holes, S17.6, S8.7; where both sides read it, on tmpfs
+//   layers: the cross-kernel property's ext4 image leaves it out); symlink
 //   target;
 //   every xattr name and value readable on the object; st_nlink; inode identity (which
 //   names share an inode, and that an identity persists across steps and remounts, S8.1,

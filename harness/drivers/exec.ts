@@ -34,6 +34,8 @@ export function fillTemplate(template: string, values: Record<string, string>): 
 
 export class ExecDriver extends ExternalDriver {
   readonly name = 'exec';
+  /** Its mount command gets the options of each mount, a remount's new ones too. */
+  readonly remountOptions = true;
   readonly codec: LayerCodec | undefined;
   private fuseConn = 0;
 

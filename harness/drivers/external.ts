@@ -5,6 +5,8 @@
 
 import fs from 'node:fs';
 import { privatePrefix } from '../../model/profile.js';
+import { profileForRemount } from '../../model/params.js';
+import { runningKernel } from '../sys.js';
 import type { Dirent, FdObserved, Op, Outcome, Profile, Snapshot, StackSpec } from '../../model/types.js';
 import { isDirStreamOp } from '../../model/dirStream.js';
 import { DirStreams } from '../dirStreams.js';
@@ -119,6 +121,8 @@ export abstract class ExternalDriver implements Driver {
       return r.outcome;
     }
     if (op.op === 'remount') {
+      // Other options (a driver with remountOptions): the implementation's next mount gets them.
+      if (op.options !== undefined) this.profile = profileForRemount(this.profile!, op.options, runningKernel());
       await this.remount();
       return 'ok';
     }
