@@ -220,7 +220,9 @@ export class KernelDriver implements Driver {
 
   cannotRun(op: OpName): string | null {
     const stream = op === 'opendir' || op === 'readdir' || op === 'seekdir' || op === 'closedir';
-    return stream && this.sys.where !== 'host' ? 'the guest executor holds no fds across steps: dir streams run on the host kernel only' : null;
+    if (stream && this.sys.where !== 'host') return 'the guest executor holds no fds across steps: dir streams run on the host kernel only';
+    if (op.startsWith('fd') && !this.fds) return 'the guest executor holds no fds across steps: fd steps run on the host kernel only';
+    return null;
   }
 
   dirents(): Dirent[] | null {
