@@ -58,8 +58,9 @@
 //     that each entry is one the dir held since the start, once; not how many; the d_type and
 //     d_ino of a name whose entry changed;
 //   - d_ino where the model cannot name the number: `..` of a layer's root (the dir above it
-//     is outside the layers), of a redirected lower dir, and of any dir on split layers
-//     without xino; a whiteout's (S3.2); and d_ino's high bits (xino's fsid, S8.3);
+//     is outside the layers), of a redirected lower dir, of a dir of a nested lower (the
+//     inner overlay's own number, S18.1), and of any dir on split layers without xino; a
+//     whiteout's (S3.2); and d_ino's high bits (xino's fsid, S8.3);
 //   - an entry looked up when read and found stale, then created again under the same name
 //     before the cursor reached it: the kernel keeps it stale (p->is_whiteout), the model
 //     lists it;

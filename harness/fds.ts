@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { FdObserved, FdOp, FdOpenFlag, Outcome, SnapEntry } from '../model/types.js';
 import { OPEN_FLAGS } from './calls.js';
 import { errnoOf, fgetxattr, flistxattr, fsetxattr, linkFd } from './native.js';
-import { kindOf } from './snapshot.js';
+import { kindOf, readWhole } from './snapshot.js';
 
 /** O_TMPFILE is __O_TMPFILE | O_DIRECTORY (Node has no constant for it). */
 const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
@@ -103,15 +103,8 @@ function fdEntry(fd: number): SnapEntry {
 
 /** The whole content, or undefined through a write-only fd (EBADF: the model leaves it out too). */
 function readAll(fd: number): string | undefined {
-  const buf = Buffer.alloc(65536);
-  let data = '';
   try {
-    for (let pos = 0; ; ) {
-      const n = fs.readSync(fd, buf, 0, buf.length, pos);
-      if (n === 0) return data;
-      data += buf.toString('latin1', 0, n);
-      pos += n;
-    }
+    return readWhole(fd);
   } catch (err) {
     const errno = errnoOf(err);
     if (errno === 'EBADF') return undefined;
@@ -125,7 +118,7 @@ function xattrsOf(fd: number): Record<string, string> {
   if (!names.ok) return xattrs;
   for (const name of names.value) {
     const v = fgetxattr(fd, name);
-    if (v.ok) xattrs[name] = v.value;
+    xattrs[name] = v.ok ? v.value : `<${v.errno}>`; // as the snapshot shows an unreadable value
   }
   return xattrs;
 }

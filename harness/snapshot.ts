@@ -96,17 +96,23 @@ function readData(full: string): string {
     return `<${errnoOf(err) ?? 'EIO'}>`; // unreadable content shows up as a difference, not a crash
   }
   try {
-    let data = '';
-    for (let pos = 0; ; ) {
-      const n = fs.readSync(fd, readBuffer, 0, READ_CHUNK, pos);
-      if (n === 0) return data;
-      data += readBuffer.toString('latin1', 0, n);
-      pos += n;
-    }
+    return readWhole(fd);
   } catch (err) {
     return `<${errnoOf(err) ?? 'EIO'}>`;
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** The whole content of an open file from offset 0 (pread: the fd's offset stays), latin1; throws errors. */
+export function readWhole(fd: number): string {
+  readBuffer ??= Buffer.allocUnsafe(READ_CHUNK);
+  let data = '';
+  for (let pos = 0; ; ) {
+    const n = fs.readSync(fd, readBuffer, 0, READ_CHUNK, pos);
+    if (n === 0) return data;
+    data += readBuffer.toString('latin1', 0, n);
+    pos += n;
   }
 }
 

@@ -14,7 +14,7 @@ import { cover } from './coverage.js';
 import { typeOrigin } from './indexdir.js';
 import { findInLayer, parentPath, type Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
-import { fsLayout, fsOfId, stDevIno } from './inodeNumbers.js';
+import { fsOfId, stDevIno, unifiedIno } from './inodeNumbers.js';
 import { mergedCache } from './readdir.js';
 import { fail, ok, type OvlState, type Step } from './state.js';
 import { walkEffects } from './super.js';
@@ -132,7 +132,7 @@ function buildCache(s: OvlState, d: OvlDentry): Cached[] {
   cover('S9.10'); // . and .. are entries
   const w = walkEffects(s);
   const wd = lookupPath(w, d.path) ?? d;
-  const same = unified(s);
+  const same = unifiedIno(s);
   const dotIno = same && typeOrigin(w, wd) ? stDevIno(w, wd).ino : inoName(s, realInode(d)); // ovl_cache_update: the dir itself
   const dots: Cached[] = [
     { name: '.', type: 'DT_DIR', ino: dotIno, recheck: false },
@@ -154,12 +154,6 @@ function buildCache(s: OvlState, d: OvlDentry): Cached[] {
 /** A real inode number as the model names it: "<fs>/<identity>" (model/inodeNumbers.ts). */
 function inoName(s: OvlState, ino: Inode): string {
   return `${fsOfId(s, ino.id)}/${ino.id}`;
-}
-
-/** d_ino where overlay makes it st_ino: on one fs, or with xino (S9.5). */
-function unified(s: OvlState): boolean {
-  const { sameFs, xinoBits } = fsLayout(s);
-  return sameFs || xinoBits > 0;
 }
 
 /** ovl_iterate: the cache's entries as the cursor reaches them; an xattr-whiteout candidate only if its lookup still succeeds (S22.3). */
@@ -206,7 +200,7 @@ function realEntries(s: OvlState, st: DirStream, d: OvlDentry): Map<string, Dire
   const dir = st.real!.upper ? d.upper : d.lowers.find((l) => l.inode.id === st.real!.id)?.inode ?? null;
   const out = new Map<string, Dirent>();
   if (!dir || dir.id !== st.real!.id) return out; // not the dir it opened: not modelled further (left out)
-  const same = unified(s);
+  const same = unifiedIno(s);
   out.set('.', { name: '.', type: 'DT_DIR', ino: inoName(s, dir) });
   // ovl_iterate_real: a merged parent's st_ino (S9.5); else the real `..`.
   const p = parentOf(s, d);

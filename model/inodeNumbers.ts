@@ -34,6 +34,15 @@ export function fsLayout(s: OvlState): { sameFs: boolean; xinoBits: number } {
   return l;
 }
 
+/**
+ * Whether st_ino is unified, on one fs or with xino: listings then compute d_ino (readdir.c
+ * ovl_calc_d_ino, S9.5), and an impure upper dir is read by ovl_iterate_real (S9.9).
+ */
+export function unifiedIno(s: OvlState): boolean {
+  const { sameFs, xinoBits } = fsLayout(s);
+  return sameFs || xinoBits > 0;
+}
+
 const layouts = new WeakMap<object, WeakMap<readonly unknown[], { sameFs: boolean; xinoBits: number }>>();
 
 function computeLayout(s: OvlState): { sameFs: boolean; xinoBits: number } {

@@ -3,7 +3,7 @@
 import { cover } from './coverage.js';
 import type { Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, realInode, type OvlDentry } from './lookup.js';
-import { fsLayout } from './inodeNumbers.js';
+import { fsLayout, unifiedIno } from './inodeNumbers.js';
 import { privatePrefix } from './profile.js';
 import type { OvlState } from './state.js';
 
@@ -51,29 +51,27 @@ export function listDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<numbe
   // ovl_calc_d_ino, ovl_cache_update: d_ino is computed only where st_ino is unified (one fs, or xino).
   const { sameFs, xinoBits } = fsLayout(s);
   const dIno = (upper: boolean) => xinoBits > 0 || (sameFs && upper && impure);
-  const names: string[] = [];
+  // Each entry: listed, dropped (a negative lookup: stale), or failing with an errno.
+  const entries = mergedEntries(dir, xwLayers).map((e) => {
+    if (!(dIno(e.upper) || e.checkXwhiteout)) return { e, listed: true };
+    const d = lookupChild(s, dir, e.name);
+    if (isPositive(d)) return { e, listed: true };
+    cover('S22.2');
+    return { e, listed: false, errno: d.error !== undefined && d.error !== 'ENOENT' ? d.error : undefined };
+  });
+  const names = entries.filter((x) => x.listed).map((x) => x.e.name); // mergedEntries sorts by name
+  // "." and ".." fill the first call, so one failing entry is only dropped; the order matters from two on.
+  if (entries.filter((x) => x.errno).length < 2) return { names };
+  const status = new Map(entries.map((x) => [x.e, x]));
   let filled = 2; // "." and ".." come first on tmpfs, the lowest layer's fs (S9.3, S9.10)
-  for (const e of kernelOrder(mergedEntries(dir, xwLayers), dir)) {
-    if (dIno(e.upper) || e.checkXwhiteout) {
-      const d = lookupChild(s, dir, e.name);
-      if (!isPositive(d)) cover('S22.2');
-      if (d.error !== undefined && d.error !== 'ENOENT') {
-        if (filled === 0) return { names: names.sort(), errno: d.error };
-        filled = 0; // this getdents call ends here
-        continue;
-      }
-      if (!isPositive(d)) continue; // a stale entry: dropped, the call goes on
-    }
-    names.push(e.name);
-    filled++;
+  for (const e of kernelOrder(entries.map((x) => x.e), dir)) {
+    const x = status.get(e)!;
+    if (x.errno) {
+      if (filled === 0) return { names, errno: x.errno };
+      filled = 0; // this getdents call ends here
+    } else if (x.listed) filled++;
   }
-  return { names: names.sort() };
-}
-
-/** Whether st_ino is unified, so that listings compute d_ino (ovl_calc_d_ino: one fs, or xino). */
-function unifiedIno(s: OvlState): boolean {
-  const { sameFs, xinoBits } = fsLayout(s);
-  return sameFs || xinoBits > 0;
+  return { names };
 }
 
 /**

@@ -4,7 +4,7 @@
 import { cover } from './coverage.js';
 import { cloneLayer, findInLayer, parentPath } from './layerFs.js';
 import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, rootDentry, type OvlDentry } from './lookup.js';
-import { fsLayout } from './inodeNumbers.js';
+import { unifiedIno } from './inodeNumbers.js';
 import { isIndexed } from './indexdir.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
@@ -78,7 +78,7 @@ function walkWrites(s: OvlState, apply: boolean): boolean {
     // Only ovl_iterate_real reads the impure entries, and it runs only where d_ino is unified:
     // with xino, or on one fs (an impure dir). On split layers without xino, iterate_dir reads
     // the real dir and the flag stays.
-    if (realUpperDir && `${P}impure` in d.upper!.xattrs && readsImpureEntries(s) && !children.some((c) => isOriginType(s, c) || failsLookup(c))) {
+    if (realUpperDir && `${P}impure` in d.upper!.xattrs && unifiedIno(s) && !children.some((c) => isOriginType(s, c) || failsLookup(c))) {
       any = true;
       if (!apply) return;
       cover('S9.9');
@@ -88,12 +88,6 @@ function walkWrites(s: OvlState, apply: boolean): boolean {
   };
   visit(rootDentry(s), null);
   return any;
-}
-
-/** ovl_iterate takes ovl_iterate_real for an impure upper dir (S9.9): with xino, or on one fs. */
-function readsImpureEntries(s: OvlState): boolean {
-  const { sameFs, xinoBits } = fsLayout(s);
-  return xinoBits > 0 || sameFs;
 }
 
 /** A lookup that fails with an error (not a negative one): the listing fails there and writes nothing (model/readdir.ts). */

@@ -708,25 +708,20 @@ const MknodStep = z.strictObject({
   expect,
 }).describe('mknod(2).').meta({ id: 'MknodStep', title: 'mknod step' });
 
-const SetxattrStep = z.strictObject({
-  op: z.literal('setxattr').describe('The operation.'),
+/** setxattr and lsetxattr: the same arguments. */
+const xattrSetFields = {
   path: StepPath,
   name: XattrName,
   value: XattrValue,
   flags: choice('xattr flag', XATTR_FLAGS).optional().describe('One flag (not a list); none is 0.'),
   as,
   expect,
-}).describe('setxattr(2): follows symlinks.').meta({ id: 'SetxattrStep', title: 'setxattr step' });
+};
 
-const LsetxattrStep = z.strictObject({
-  op: z.literal('lsetxattr').describe('The operation.'),
-  path: StepPath,
-  name: XattrName,
-  value: XattrValue,
-  flags: choice('xattr flag', XATTR_FLAGS).optional().describe('One flag (not a list); none is 0.'),
-  as,
-  expect,
-}).describe('lsetxattr(2): on a symlink itself (user.* there is EPERM), otherwise as setxattr.').meta({ id: 'LsetxattrStep', title: 'lsetxattr step' });
+const SetxattrStep = z.strictObject({ op: z.literal('setxattr').describe('The operation.'), ...xattrSetFields })
+  .describe('setxattr(2): follows symlinks.').meta({ id: 'SetxattrStep', title: 'setxattr step' });
+
+const LsetxattrStep = z.strictObject({ op: z.literal('lsetxattr').describe('The operation.'), ...xattrSetFields }).describe('lsetxattr(2): on a symlink itself (user.* there is EPERM), otherwise as setxattr.').meta({ id: 'LsetxattrStep', title: 'lsetxattr step' });
 
 const RemovexattrStep = z.strictObject({ op: z.literal('removexattr').describe('The operation.'), path: StepPath, name: XattrName, as, expect })
   .describe('removexattr(2): follows symlinks.').meta({ id: 'RemovexattrStep', title: 'removexattr step' });
