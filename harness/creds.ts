@@ -1,8 +1,11 @@
-// Runs one syscall as a caller that is not root (S11.3): the process's effective ids,
-// supplementary groups and umask are switched around the call, in-process, and back to root
-// after it. glibc applies set*id and setgroups to every thread; fsuid/fsgid follow euid/egid.
-// The real and saved ids stay 0, so going back is always allowed. A switch that fails either
-// way is a harness error (thrown), never an outcome.
+// Runs one syscall as a caller that is not root (S11.3): the effective ids, supplementary
+// groups and umask are switched around the call, in-process, and back to root after it.
+// The steps' syscalls run on the main thread (sync fs calls and koffi), so the ids are
+// switched for this thread alone with the raw syscalls where their numbers are known: glibc's
+// wrappers apply set*id and setgroups to every thread of the process (a signal to each), which
+// made the switch a fifth of a run's time. fsuid/fsgid follow euid/egid. The real and saved
+// ids stay 0, so going back is always allowed. A switch that fails either way is a harness
+// error (thrown), never an outcome.
 
 import fs from 'node:fs';
 import koffi from 'koffi';
@@ -16,7 +19,6 @@ interface CredLibc {
   getgroups: (n: number, list: Buffer) => number;
   umask: (mask: number) => number;
   geteuid: () => number;
-  getegid: () => number;
 }
 
 const load = libcBindings<CredLibc>({
@@ -26,10 +28,40 @@ const load = libcBindings<CredLibc>({
   getgroups: 'int getgroups(int n, _Out_ uint32_t *list)',
   umask: 'uint32_t umask(uint32_t mask)',
   geteuid: 'uint32_t geteuid()',
-  getegid: 'uint32_t getegid()',
 });
 
 const KEEP = 0xffffffff; // -1: leave that id as it is
+
+/** The raw syscalls' numbers (asm/unistd.h), per architecture. */
+const SYSCALLS: Partial<Record<string, { setresuid: number; setresgid: number; setgroups: number }>> = {
+  x64: { setresuid: 117, setresgid: 119, setgroups: 116 },
+  arm64: { setresuid: 147, setresgid: 149, setgroups: 159 },
+};
+
+interface RawLibc {
+  ids: (nr: number, r: number, e: number, s: number) => number;
+  groups: (nr: number, n: number, list: Buffer) => number;
+}
+
+const loadRaw = libcBindings<RawLibc>({
+  ids: 'long syscall(long nr, uint32_t r, uint32_t e, uint32_t s)',
+  groups: 'long syscall(long nr, size_t n, const uint32_t *list)',
+});
+
+/** setresuid, setresgid and setgroups for the calling thread alone (glibc's for all threads where the numbers are not known). */
+function switcher(): { setresuid: CredLibc['setresuid']; setresgid: CredLibc['setresgid']; setgroups: CredLibc['setgroups'] } {
+  const nr = SYSCALLS[process.arch];
+  if (!nr) return load();
+  const raw = loadRaw();
+  return {
+    setresuid: (r, e, s) => raw.ids(nr.setresuid, r, e, s),
+    setresgid: (r, e, s) => raw.ids(nr.setresgid, r, e, s),
+    setgroups: (n, list) => raw.groups(nr.setgroups, n, list),
+  };
+}
+let sw: ReturnType<typeof switcher> | undefined;
+/** Root's own groups, restored after each step. */
+let rootGroups: Buffer | undefined;
 
 /** The sysctls model/creds.ts assumes. */
 const ASSUMED_SYSCTLS: Record<string, string> = {
@@ -44,6 +76,8 @@ function checkHost(): void {
     if (got !== want) throw new Error(`fs.${name} is ${got}; the model of callers (model/creds.ts) assumes ${want}`);
   }
   if (load().geteuid() !== 0) throw new Error('steps as another caller need the harness to run as root');
+  sw = switcher();
+  rootGroups = currentGroups();
   checked = true;
 }
 
@@ -70,20 +104,19 @@ function currentGroups(): Buffer {
 export function asCaller<T>(caller: Caller, fn: () => T): T {
   checkHost();
   const lib = load();
-  const groups = currentGroups();
+  const ids = sw!;
   const groupList = caller.groups ?? [caller.gid];
-  const umask = lib.umask(caller.umask ?? 0o022);
+  const umask = lib.umask(caller.umask ?? 0o022); // umask is the process's: no other thread makes files
   try {
     // A switch that fails half way is undone below too, before the error goes up.
-    must(lib.setgroups(groupList.length, groupsBuffer(groupList)), 'setgroups');
-    must(lib.setresgid(KEEP, caller.gid, KEEP), 'setresgid');
-    must(lib.setresuid(KEEP, caller.uid, KEEP), 'setresuid');
+    must(ids.setgroups(groupList.length, groupsBuffer(groupList)), 'setgroups');
+    must(ids.setresgid(KEEP, caller.gid, KEEP), 'setresgid');
+    must(ids.setresuid(KEEP, caller.uid, KEEP), 'setresuid');
     return fn();
   } finally {
     lib.umask(umask);
-    must(lib.setresuid(KEEP, 0, KEEP), 'setresuid back to root');
-    must(lib.setresgid(KEEP, 0, KEEP), 'setresgid back to root');
-    must(lib.setgroups(groups.length / 4, groups), 'setgroups back');
-    if (lib.geteuid() !== 0 || lib.getegid() !== 0) throw new Error('credential switch failed: still not root after the step');
+    must(ids.setresuid(KEEP, 0, KEEP), 'setresuid back to root');
+    must(ids.setresgid(KEEP, 0, KEEP), 'setresgid back to root');
+    must(ids.setgroups(rootGroups!.length / 4, rootGroups!), 'setgroups back');
   }
 }

@@ -6,16 +6,18 @@
 // not merged straight from its one real dir (S9.1), and one opened while pure lower keeps
 // reading the lower dir until a seek to 0 finds it merged (S9.7). Each open reads its own
 // snapshot (S9.8), though opens of one dir share one cache while the dir's version holds
-// (ovl_cache_get), which shows in d_ino. The order is the kernel's (S9.3), so the model
-// predicts which entries a read may return, not in which order (DirReadSpec); `.` and `..`
-// are entries too (S9.10).
+// (ovl_cache_get), which shows in d_ino and in the entries their lookups marked stale
+// (model/dirCache.ts). The model follows the kernel's order (S9.3) to know how far a read
+// looked, but predicts which entries a read may return, not in which order (DirReadSpec);
+// `.` and `..` are entries too (S9.10).
 
 import { cover } from './coverage.js';
+import { dirVersion, heldCache, readable, readCache, replaceCache, type Cached, type DirCache } from './dirCache.js';
 import { typeOrigin } from './indexdir.js';
 import { findInLayer, parentPath, type Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
 import { fsOfId, stDevIno, unifiedIno } from './inodeNumbers.js';
-import { mergedCache } from './readdir.js';
+import { kernelOrder, mergedCache } from './readdir.js';
 import { fail, ok, type OvlState, type Step } from './state.js';
 import { walkEffects } from './super.js';
 import type { DirReadSpec, DirSlot, Dirent, DirStreamOp, DType, Op } from './types.js';
@@ -28,10 +30,8 @@ export interface DirStream {
   merged: boolean;
   /** The real dir read (od->realfile): the upper's, or a lower's (which never changes). */
   real: { upper: boolean; id: string } | null;
-  /** Merged: the cache, built at the start (S9.7). Null before the start. */
-  cache: Cached[] | null;
-  /** The dir's version (ovl_dir_version_inc) the cache was built at. */
-  version: number;
+  /** Merged: the cache, built or shared at the start (S9.7). Null before the start. */
+  cache: DirCache | null;
   /**
    * Real: the entries the dir held at the start and at every step since: a name whose entry
    * changed carries null type and ino (not compared).
@@ -39,17 +39,11 @@ export interface DirStream {
   seen: Map<string, Dirent> | null;
   /** The real dir changed since the start: which names a read returns is not defined (POSIX readdir). */
   changed: boolean;
-  /** Reads since the start: a seek to an earlier read's offset goes back to there (S9.6). */
-  reads: number;
-}
-
-interface Cached {
-  name: string;
-  type: DType;
-  /** d_ino, as the model names inode numbers (null: not compared). */
-  ino: string | null;
-  /** Looked up again at each read (S22.3). */
-  recheck: boolean;
+  /**
+   * Where each read since the start left the cursor, in the cache's entries (merged): a seek
+   * to an earlier read's offset goes back to there (S9.6). Empty: not started.
+   */
+  marks: readonly number[];
 }
 
 const DTYPES: Record<Inode['type'], DType> = { dir: 'DT_DIR', file: 'DT_REG', symlink: 'DT_LNK', fifo: 'DT_FIFO', whiteout: 'DT_CHR' };
@@ -89,7 +83,7 @@ function opendir(s: OvlState, path: string, slot: DirSlot): Step {
   const d = w.child;
   const merged = isMergedDir(d); // S9.1: ovl_dir_open decides od->is_real now
   const real = d.upper ? { upper: true, id: d.upper.id } : { upper: false, id: d.lowers[0].inode.id };
-  return ok(withSlot(closed, slot, { path: d.path, merged, real, cache: null, version: -1, seen: null, changed: false, reads: 0 }), 'S9.1');
+  return ok(withSlot(closed, slot, { path: d.path, merged, real, cache: null, seen: null, changed: false, marks: [] }), 'S9.1');
 }
 
 function readdir(s: OvlState, slot: DirSlot, n: number): Step {
@@ -97,9 +91,20 @@ function readdir(s: OvlState, slot: DirSlot, n: number): Step {
   if (!st) return fail(s, 'EBADF', 'VFS');
   const d = st.path === null ? null : lookupPath(s, st.path);
   if (!d || !isDir(d)) return fail(s, 'ENOENT', 'VFS'); // iterate_dir: IS_DEADDIR
-  if (st.reads === 0) st = start(s, st, d);
-  const dirRead: DirReadSpec = st.merged ? { pool: emitMerged(s, st.cache!, d), exact: true, n } : { pool: [...st.seen!.values()], exact: !st.changed, n };
-  return { ...ok(withSlot(s, slot, { ...st, reads: st.reads + 1 }), st.merged ? 'S9.7' : 'S9.1'), dirRead };
+  if (st.marks.length === 0 || (st.merged && !st.cache)) st = start(s, st, d);
+  if (!st.merged) {
+    const dirRead: DirReadSpec = { pool: [...st.seen!.values()], exact: !st.changed, n };
+    return { ...ok(withSlot(s, slot, { ...st, marks: [...st.marks, 0] }), 'S9.1'), dirRead };
+  }
+  // The lookups a read makes see their own effects, as the walk's do (walkEffects).
+  let after: OvlState | undefined;
+  const effects = () => (after ??= walkEffects(s));
+  const r = readCache(effects, d, st.cache!, st.marks.at(-1) ?? 0, n);
+  const read = { ...st, cache: r.cache, marks: r.errno ? st.marks : [...st.marks, r.at] };
+  const s2 = replaceCache(withSlot(s, slot, read), st.cache!, r.cache);
+  if (r.errno) return fail(s2, r.errno, 'S22.2');
+  const dirRead: DirReadSpec = { pool: readable(effects, d, r.cache), exact: true, n: r.emitted.length };
+  return { ...ok(s2, 'S9.7'), dirRead };
 }
 
 /**
@@ -111,22 +116,19 @@ function start(s: OvlState, st: DirStream, d: OvlDentry): DirStream {
   if (!merged) return { ...st, merged, cache: null, seen: realEntries(s, st, d), changed: false };
   // ovl_dir_reset keeps the cache while the dir's version is the same; ovl_cache_get shares
   // the one another open holds at this version; else a new one (S9.2, S9.8).
-  const version = s.dirVersions?.get(d.path) ?? 0;
-  if (st.cache && st.version === version) return { ...st, merged, seen: null, changed: false };
-  const held = s.streams?.find((o) => o && o.path === d.path && o.merged && o.cache && o.version === version);
-  if (held?.cache) cover('S9.8'); // one cache per dir version, shared by its opens
-  return { ...st, merged, cache: held?.cache ?? buildCache(s, d), version, seen: null, changed: false };
+  const version = dirVersion(s, d.path);
+  if (st.cache && st.cache.version === version) return { ...st, merged, seen: null, changed: false };
+  const held = heldCache(s, d.path);
+  if (held) cover('S9.8'); // one cache per dir version, shared by its opens
+  return { ...st, merged, cache: held ?? buildCache(s, d, version), seen: null, changed: false };
 }
 
 /**
- * ovl_dir_read_merged: every layer's names, `.` and `..` too, whiteouts out, d_type from the
- * topmost (S9.2, S9.4). The per-open cache is shared with every other open of the dir while the
- * dir is unchanged (ovl_cache_get: S9.8 holds for the names), so the listing the snapshot walk
- * makes right after this read resolves its entries then: each is looked up (dropped if that
- * fails, S22.2) and gets its d_ino (S9.5) in the state the walk leaves; only entries to check
- * for xattr whiteouts are looked up again at every read (p->check_xwhiteout).
+ * ovl_dir_read_merged: every layer's names in the kernel's order (S9.3), `.` and `..` first,
+ * whiteouts out, d_type from the topmost (S9.2, S9.4). An entry whose d_ino needs a lookup
+ * (S9.5) is looked up when a cursor reaches it (model/dirCache.ts).
  */
-function buildCache(s: OvlState, d: OvlDentry): Cached[] {
+function buildCache(s: OvlState, d: OvlDentry, version: number): DirCache {
   cover('S9.4'); // d_type from the topmost entry
   cover('S9.5'); // d_ino, where st_ino is unified
   cover('S9.10'); // . and .. are entries
@@ -134,33 +136,25 @@ function buildCache(s: OvlState, d: OvlDentry): Cached[] {
   const wd = lookupPath(w, d.path) ?? d;
   const same = unifiedIno(s);
   const dotIno = same && typeOrigin(w, wd) ? stDevIno(w, wd).ino : inoName(s, realInode(d)); // ovl_cache_update: the dir itself
+  const dot = { type: 'DT_DIR' as const, pending: false, recheck: false, stale: false };
   const dots: Cached[] = [
-    { name: '.', type: 'DT_DIR', ino: dotIno, recheck: false },
-    { name: '..', type: 'DT_DIR', ino: mergedParentIno(w, wd, same), recheck: false },
+    { name: '.', ino: dotIno, ...dot },
+    { name: '..', ino: mergedParentIno(w, wd, same), ...dot },
   ];
-  const entries: Cached[] = [];
-  for (const e of mergedCache(s, d)) {
-    let ino: string | null = inoName(s, e.inode);
-    if (e.lookup) {
-      const c = lookupChild(w, wd, e.name);
-      if (!isPositive(c)) continue; // a stale entry: ovl_cache_update marks it a whiteout
-      if (same && typeOrigin(w, c)) ino = stDevIno(w, c).ino;
-    }
-    entries.push({ name: e.name, type: DTYPES[e.inode.ghostType ?? e.inode.type], ino, recheck: e.recheck });
-  }
-  return [...dots, ...entries];
+  const entries = kernelOrder(mergedCache(s, d), d).map((e): Cached => ({
+    name: e.name,
+    type: DTYPES[e.inode.ghostType ?? e.inode.type],
+    ino: inoName(s, e.inode),
+    pending: e.lookup,
+    recheck: e.recheck,
+    stale: false,
+  }));
+  return { version, entries: [...dots, ...entries] };
 }
 
 /** A real inode number as the model names it: "<fs>/<identity>" (model/inodeNumbers.ts). */
 function inoName(s: OvlState, ino: Inode): string {
   return `${fsOfId(s, ino.id)}/${ino.id}`;
-}
-
-/** ovl_iterate: the cache's entries as the cursor reaches them; an xattr-whiteout candidate only if its lookup still succeeds (S22.3). */
-function emitMerged(s: OvlState, cache: Cached[], d: OvlDentry): Dirent[] {
-  return cache
-    .filter((e) => !e.recheck || isPositive(lookupChild(s, d, e.name)))
-    .map((e) => ({ name: e.name, type: e.type, ino: e.ino }));
 }
 
 function parentOf(s: OvlState, d: OvlDentry): OvlDentry | null {
@@ -225,8 +219,8 @@ function seekdir(s: OvlState, slot: DirSlot, to: number): Step {
   const st = streamAt(s, slot);
   if (!st) return fail(s, 'EBADF', 'VFS');
   // S9.6: to the start rebuilds at the next read (S9.7); to an earlier read's offset goes on from there.
-  const reads = to === 0 ? 0 : Math.min(to, st.reads);
-  return ok(withSlot(s, slot, { ...st, reads }), reads === 0 ? 'S9.7' : 'S9.6');
+  const marks = st.marks.slice(0, to === 0 ? 0 : to);
+  return ok(withSlot(s, slot, { ...st, marks }), marks.length === 0 ? 'S9.7' : 'S9.6');
 }
 
 /**
@@ -287,7 +281,7 @@ function follow(s: OvlState, op: Op, st: DirStream): DirStream {
       else if (under(op.dst)) path = exchange ? op.src + path.slice(op.dst.length) : null; // replaced: removed
     }
   }
-  if (path === null || st.merged || st.reads === 0 || !st.real?.upper) return { ...st, path };
+  if (path === null || st.merged || st.marks.length === 0 || !st.real?.upper) return { ...st, path };
   // A real upper dir read while it changes: remember every entry it held since the start.
   const d = lookupPath(s, path);
   if (!d || !isDir(d)) return { ...st, path };

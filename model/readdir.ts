@@ -1,6 +1,7 @@
 // Directory listings (readdir.c).
 
 import { cover } from './coverage.js';
+import { heldCache, listCache } from './dirCache.js';
 import type { Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, realInode, type OvlDentry } from './lookup.js';
 import { fsLayout, unifiedIno } from './inodeNumbers.js';
@@ -47,6 +48,12 @@ export function listDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<numbe
     }
     return { names };
   }
+  // An open stream holds the dir's cache at this version: the listing reads it, with its marks (model/dirCache.ts).
+  const held = heldCache(s, dir.path);
+  if (held) {
+    const { names, errno } = listCache(() => s, dir, held);
+    return errno === undefined ? { names } : { names, errno };
+  }
   const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
   // ovl_calc_d_ino, ovl_cache_update: d_ino is computed only where st_ino is unified (one fs, or xino).
   const { sameFs, xinoBits } = fsLayout(s);
@@ -79,7 +86,7 @@ export function listDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<numbe
  * the names only higher layers have, from the upper down, each layer in its native order.
  * tmpfs lists the newest name first: the reverse of the order a layer's children were made.
  */
-function kernelOrder(entries: MergedEntry[], dir: OvlDentry): MergedEntry[] {
+export function kernelOrder<E extends { name: string }>(entries: E[], dir: OvlDentry): E[] {
   cover('S9.3');
   const layers = [...(dir.upper ? [dir.upper] : []), ...dir.lowers.map((l) => l.inode)];
   const rank = new Map<string, number>();

@@ -2,6 +2,7 @@
 // whole merged tree after every step writes (lookup and readdir are not read-only).
 
 import { cover } from './coverage.js';
+import { walkThroughHeldCaches } from './dirCache.js';
 import { cloneLayer, findInLayer, parentPath } from './layerFs.js';
 import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, rootDentry, type OvlDentry } from './lookup.js';
 import { unifiedIno } from './inodeNumbers.js';
@@ -42,12 +43,16 @@ export function mount(s: OvlState): OvlState {
  * - S9.9 (missing from the catalog): listing an impure upper dir that is not merged, when no entry has an origin ("." and
  *   ".." are not looked at), removes its P.impure (readdir.c ovl_dir_read_impure: "a good opportunity to
  *   get rid of an unneeded impure flag").
+ * - S22.2: listing a dir whose cache an open stream holds marks the entries whose lookup
+ *   fails stale in that cache (model/dirCache.ts).
  */
 export function walkEffects(s: OvlState): OvlState {
-  if (!walkWrites(s, false)) return s; // the common case: nothing to write, nothing to copy
-  const s2 = { ...s, upper: cloneLayer(s.upper), xwLayers: new Set(s.xwLayers) };
-  walkWrites(s2, true);
-  return s2;
+  let s2 = s;
+  if (walkWrites(s, false)) { // not the common case: nothing to write, nothing to copy
+    s2 = { ...s, upper: cloneLayer(s.upper), xwLayers: new Set(s.xwLayers) };
+    walkWrites(s2, true);
+  }
+  return s.streams?.some((st) => st?.cache) ? walkThroughHeldCaches(s, s2) : s2;
 }
 
 /** Walk the merged tree; apply the writes (apply) or only tell whether there are any. */

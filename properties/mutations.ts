@@ -50,13 +50,10 @@ const noDotsInMergedDirs: StepFn = (s, op) => {
 /** S9.7: a stream lists its merged dir afresh at every read, not from the snapshot of its first read. */
 const noSnapshot: StepFn = (s, op) => {
   const st = op.op === 'readdir' ? s.streams?.[op.dir] : null;
-  if (op.op !== 'readdir' || !st?.merged || st.reads === 0) return applyOp(s, op);
+  if (op.op !== 'readdir' || !st?.merged || st.marks.length === 0) return applyOp(s, op);
   const streams = [...s.streams!];
-  streams[op.dir] = { ...st, reads: 0, version: -1 }; // as if at its start: the cache is built again
-  const r = applyOp({ ...s, streams }, op);
-  const after = [...r.state.streams!];
-  after[op.dir] = { ...after[op.dir]!, reads: st.reads + 1 };
-  return { ...r, state: { ...r.state, streams: after } };
+  streams[op.dir] = { ...st, cache: null }; // the cache is built again (or another open's shared), the cursor stays
+  return applyOp({ ...s, streams }, op);
 };
 
 export const MUTATIONS: Record<string, { breaks: string; profile: string; step: StepFn; maxSteps?: number }> = {

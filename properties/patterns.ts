@@ -133,7 +133,7 @@ export const PATTERNS: Pattern[] = [
       if (b.op.op !== 'readdir' || !ok(b)) return false;
       const slot = b.op.dir;
       const st = b.before.streams?.[slot];
-      if (!st || st.reads === 0 || st.path === null) return false;
+      if (!st || st.marks.length === 0 || st.path === null) return false;
       const last = t.steps.slice(0, j).map((a) => a.op.op === 'readdir' && a.op.dir === slot).lastIndexOf(true);
       return last >= 0 && t.steps.slice(last + 1, j).some((a) => ok(a) && a.op.op !== 'readdir' && opPaths(a.op).some((p) => p !== '/' && parentPath(p) === st.path));
     }),
