@@ -27,7 +27,14 @@
 // field as above, its st_ino through the same identity map as every view (so an fd shows
 // the number its name showed); fdread's bytes as that name's "data". Case files check the
 // same view (expect.fd). The fd offset itself is not compared, only what reads see of it.
+// Right after every mount (set-up, a remount or rotation) of the running kernel's overlay,
+// view "mounts": the options /proc/mounts shows, without the layer paths, in the kernel's
+// order (S1.4), against model/mountShown.ts: the VFS flags, then each option that differs
+// from its module default (S1.2), the uuid mode the mount ended up with (S1.5), volatile as
+// fsync=volatile where the kernel knows fsync= (S1.7). Not for other implementations, which
+// show their own.
 // Left out, each for a reason:
+//   - the layer paths /proc/mounts shows (S1.9: the harness's paths need no escaping);
 //   - atime (the harness's own reads move it; relatime) and ctime (every change sets it to
 //     now, copy-up too), and mtime where the model does not know it (above);
 //   - the value of P.origin (a file handle with the lower fs's UUID and inode generation)
@@ -47,7 +54,8 @@
 // to an earlier read's offset forgets the reads after it, S9.6), from the dir's snapshot (a
 // merged dir: its cache at the first read, S9.7, shared by every open at one version, S9.8; a
 // dir that is not merged: the real dir, S9.1), with its d_type (S9.4) and its d_ino mapped
-// through the same inode identities as st_ino (S9.5); and how many: min(n, those not read yet).
+// through the same inode identities as st_ino (S9.5); and how many: min(n, those not read yet),
+// fewer where the cache's entries fail lookup (S22.2, model/dirCache.ts).
 // Left out there:
 //   - the order of the entries (S9.3) and the offsets' values (cookies): only which entries;
 //   - a real dir that changed while a stream reads it (a pure upper dir, S9.1): which names a
@@ -61,9 +69,6 @@
 //     is outside the layers), of a redirected lower dir, of a dir of a nested lower (the
 //     inner overlay's own number, S18.1), and of any dir on split layers without xino; a
 //     whiteout's (S3.2); and d_ino's high bits (xino's fsid, S8.3);
-//   - an entry looked up when read and found stale, then created again under the same name
-//     before the cursor reached it: the kernel keeps it stale (p->is_whiteout), the model
-//     lists it;
 //   - with another implementation as the reference (compare --against kernel), what its
 //     streams read: the two orders differ and neither is the model's.
 // Implementations with a layer format of their own (a driver with a codec: fuse-overlayfs,

@@ -4,6 +4,7 @@
 
 import type { Dirent, FdObserved, Op, OpName, Outcome, Profile, Snapshot, StackSpec } from '../model/types.js';
 import type { LayerCodec } from './codecs.js';
+import type { ShowFacts } from '../model/mountShown.js';
 
 /** Families of steps a driver may be unable to run (Driver.cannot). */
 export type StepFamily = 'callers' | 'chown' | 'utimes';
@@ -50,6 +51,12 @@ export interface Driver {
    * The generator leaves such steps out for it; a case file that has one is not replayed on it.
    */
   cannotRun?(op: OpName): string | null;
+  /**
+   * The options /proc/mounts shows for the mount now, layer paths left out (S1.4), and what
+   * decides them beyond the options (model/mountShown.ts): compared with the model's after
+   * every mount. Absent: not compared (an implementation shows its own).
+   */
+  shownOptions?(): { shown: string; facts: ShowFacts };
   /**
    * What the last step on an open fd (model/types.ts FdOp) observed beyond its errno: fdread's
    * bytes, fdstat's entry. A driver without it cannot run fd steps, and the generator leaves

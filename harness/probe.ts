@@ -55,8 +55,7 @@ export function tryMount(sys: Sys, options: string, shape: TryShape = {}): Mount
     const outcome = sys.mount('overlay', `${root}/m`, 'overlay', shape.flags ?? 0, full);
     let shown = '';
     if (outcome === 'ok') {
-      const line = mountsLineOf(sys, `${root}/m`);
-      shown = (line.split(' ')[3] ?? '').split(',').filter((o) => !/^(lowerdir|upperdir|workdir|datadir)[+]?=/.test(o)).join(',');
+      shown = nonPathOptions(mountsLineOf(sys, `${root}/m`));
       sandbox.unmount(`${root}/m`);
     }
     return { options, outcome, shown };
@@ -66,6 +65,21 @@ export function tryMount(sys: Sys, options: string, shape: TryShape = {}): Mount
     sandbox.unmount(root);
     sys.run({ c: 'rmdir', path: root });
   }
+}
+
+/** The options of a mounts line (its fourth field) without the layer paths. */
+export function nonPathOptions(line: string): string {
+  return (line.split(' ')[3] ?? '').split(',').filter((o) => !/^(lowerdir|upperdir|workdir|datadir)[+]?=/.test(o)).join(',');
+}
+
+const fsyncOptions = new Map<string, boolean>();
+
+/** Whether the kernel takes fsync= (S1.7: a stable backport to 6.12.y and 6.18.y), probed once per kernel. */
+export function takesFsyncOption(sys: Sys): boolean {
+  const release = kernelOf(sys).join('.');
+  let known = fsyncOptions.get(release);
+  if (known === undefined) fsyncOptions.set(release, (known = tryMount(sys, 'fsync=strict').outcome === 'ok'));
+  return known;
 }
 
 /** What the filesystem the layers are built on (a tmpfs) can hold. */

@@ -25,7 +25,7 @@ export function applyOp(s: OvlState, op: Op): Step {
 /** A copy-up that fails is the step's outcome, with what it wrote so far (model/copyUp.ts). */
 function applyGuarded(s: OvlState, op: Op): Step {
   try {
-    return followFds(s, isFdOp(op) ? applyFdOp(s, op) : applyPathOp(s, op), op); // S17
+    return followFds(s, isFdOp(op) ? followStreams(s, op, applyFdOp(s, op)) : applyPathOp(s, op), op); // S17; an fd step makes names too (S9)
   } catch (e) {
     if (e instanceof CopyUpFailed) return fail(e.state, e.errno, e.rule);
     throw e;

@@ -231,15 +231,17 @@ export function followStreams(before: OvlState, op: Op, step: Step): Step {
   const streams = step.state.streams;
   if (!streams?.some((x) => x) || step.outcome !== 'ok' || isDirStreamOp(op)) return step;
   const next = streams.map((st) => (st ? follow(step.state, op, st) : st));
-  return { ...step, state: { ...step.state, streams: next, dirVersions: bumpVersions(before, op, step.state.dirVersions) } };
+  return { ...step, state: { ...step.state, streams: next, dirVersions: bumpVersions(before, step.state, op, step.state.dirVersions) } };
 }
 
 /**
  * ovl_dir_modified: a name created, removed or renamed through the overlay changes its
  * parent's version (in memory, from 0 at each mount), and a dir's version moves with it.
  * Counted only while a stream is open: a cache lives no longer than the streams holding it.
+ * Every listing reads a held cache (model/dirCache.ts), so a step that makes or removes a
+ * name and is missed here shows as a name missing from the merged view.
  */
-function bumpVersions(before: OvlState, op: Op, versions: ReadonlyMap<string, number> = new Map()): ReadonlyMap<string, number> {
+function bumpVersions(before: OvlState, after: OvlState, op: Op, versions: ReadonlyMap<string, number> = new Map()): ReadonlyMap<string, number> {
   const v = new Map(versions);
   let next = Math.max(0, ...v.values()) + 1;
   const bump = (path: string) => v.set(parentPath(path), next++);
@@ -247,10 +249,15 @@ function bumpVersions(before: OvlState, op: Op, versions: ReadonlyMap<string, nu
     for (const k of [...v.keys()]) if (k === root || k.startsWith(root + '/')) v.delete(k);
   };
   switch (op.op) {
-    case 'open':
-      if (op.flags.includes('O_CREAT') && !lookupPath(before, op.path)) bump(op.path); // created
+    case 'open': case 'fdopen': {
+      // Created: where the name it made is (open follows a dangling symlink to make its target).
+      if (!op.flags.includes('O_CREAT') || lookupPath(before, op.path)) break;
+      const w = walkPath(after, op.path, true);
+      if (w.ok && isPositive(w.child)) bump(w.child.path);
       break;
+    }
     case 'mkdir': case 'mknod': case 'symlink': case 'unlink': bump(op.path); break;
+    case 'fdlink': bump(op.path); break; // linkat(AT_EMPTY_PATH): ovl_link, or an O_TMPFILE named
     case 'rmdir': bump(op.path); drop(op.path); break;
     case 'link': bump(op.dst); break;
     case 'rename': {

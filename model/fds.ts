@@ -34,7 +34,7 @@ import { privatePrefix, UMASK } from './profile.js';
 import { fail, forWrite, isReadOnly, NotModelled, ok, type OvlState, type Step } from './state.js';
 import type { FdObserved, FdOp, FdOpenFlag, FdSlot, Op, SnapEntry } from './types.js';
 import { hasFeature } from './versions.js';
-import { mergedView, mergedXattrName } from './views.js';
+import { mergedXattrName, objectEntry } from './views.js';
 
 export const FD_SLOTS = 4;
 /** fdread reads at most this many bytes. */
@@ -48,11 +48,15 @@ export interface Held {
   orphan?: Inode;
   /** A merged dir: the overlay shows nlink 1 for it whatever its upper has (S8.5), removed or not. */
   mergedDir?: boolean;
-  /** A metacopy upper's data (S7.1) stays where it was. */
+  /** A metacopy file's data (S7.1, S7.4) stays where it was. */
   dataLower?: Inode;
-  /** A lower inode never copied up (lowers are never written), and the dir its name was in. */
+  /**
+   * A lower inode never copied up (lowers are never written), and the upper dir its name was
+   * removed from (removing it copied that dir up): the fd's dentry stays a child of it, where
+   * it is moved and after it is removed.
+   */
   lower?: Inode;
-  parent?: string;
+  parentUpperId?: string;
   /** The merged entry when it went: st_ino, st_dev, the lower's nlink. */
   entry: SnapEntry;
   /** An O_TMPFILE not linked yet: linkat may name it (I_LINKABLE). */
@@ -160,7 +164,7 @@ function dataOf(s: OvlState, fd: FdRef): string {
     return real.type === 'file' ? (d.dataLower ?? real).data : '';
   }
   const h = fd.held!;
-  if (h.lower) return h.lower.type === 'file' ? h.lower.data : '';
+  if (h.lower) return h.lower.type === 'file' ? (h.dataLower ?? h.lower).data : ''; // S7.4: a metacopy lower's data is below
   const ino = heldUpper(s, h);
   return h.dataLower && isMetacopy(s, ino) ? h.dataLower.data : ino.data;
 }
@@ -253,15 +257,18 @@ function fdAttr(
   if (fd.path) return byPath(s, fd.path);
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
   if (fd.held!.lower) {
+    const type = fd.held!.lower.type;
     // The parent is marked impure before the copy-up meets the whiteout (ovl_do_copy_up, S6.4).
     const s2 = forWrite(s);
-    const parent = findInLayer(s2.upper, fd.held!.parent!);
-    // Its parent removed too: the copy-up finds no upper dir to put it in (found by run, seed 11).
-    if (!parent || parent.type !== 'dir') return fail(s, 'EIO', 'S17.9');
+    const parent = findInUpperTree(s2, fd.held!.parentUpperId!);
+    // The parent removed too: its upper dir went into the workdir to be removed (a merged dir,
+    // ovl_cleanup_and_whiteout). A regular file's O_TMPFILE copy is then linked into that
+    // dead dir, whose lookup is ENOENT (found by run --runs 1000, seed 1200); anything else
+    // is made in the workdir, whose rename lock finds the target dir inside it: EIO (seed 11).
+    if (!parent) return fail(s, type === 'file' ? 'ENOENT' : 'EIO', 'S17.9');
     parent.xattrs[`${privatePrefix(s.profile)}impure`] = 'y';
     // A regular file is copied up through an O_TMPFILE linked at the name: EEXIST; anything
     // else is made in the workdir and renamed onto the name: a dir onto the whiteout, ENOTDIR.
-    const type = fd.held!.lower.type;
     if (type === 'file') return fail(s2, 'EEXIST', 'S17.9');
     if (type === 'dir') return fail(s2, 'ENOTDIR', 'S17.9');
     // A fifo is renamed over the whiteout: the removed name comes back (observed on 6.18), and
@@ -320,7 +327,8 @@ function fdLink(s: OvlState, slot: FdSlot, fd: FdRef, dst: string): FdStep {
 /** fstat + flistxattr + the content: the merged entry of the object the fd holds. */
 export function fdEntry(s: OvlState, fd: FdRef): SnapEntry {
   if (fd.path) {
-    const e = mergedView(s).get(fd.path);
+    // Its own entry, whether or not a listing shows it (a dir whose listing fails is still a dir).
+    const e = entryAt(s, fd.path);
     if (!e) throw new NotModelled(`fstat of an fd whose name ${fd.path} is not in the merged view`, 'S17.1');
     return e;
   }
@@ -349,6 +357,21 @@ function heldUpper(s: OvlState, h: Held): Inode {
   const ino = findUpperById(s, h.upperId!);
   if (!ino) throw new Error(`model: the upper inode ${h.upperId} an fd holds is gone`);
   return ino;
+}
+
+/** What fstat shows of the object at a merged path, or undefined if there is none. */
+function entryAt(s: OvlState, path: string): SnapEntry | undefined {
+  const d = safeLookup(s, path);
+  return d && isPositive(d) ? objectEntry(s, d) : undefined;
+}
+
+/** An inode of the upper dir tree (the index left out), by id. */
+function findInUpperTree(s: OvlState, id: string): Inode | undefined {
+  let found: Inode | undefined;
+  walkLayer(s.upper, (_p, ino) => {
+    if (ino.id === id) found = ino;
+  });
+  return found;
 }
 
 function findUpperById(s: OvlState, id: string): Inode | undefined {
@@ -433,7 +456,7 @@ function orphaned(before: OvlState, after: OvlState, h: Held): Held {
 }
 
 function detach(before: OvlState, after: OvlState, d: OvlDentry, path: string): Held {
-  const entry = mergedView(before).get(path);
+  const entry = entryAt(before, path);
   if (!entry) throw new NotModelled(`an fd on ${path}, which the merged view did not show`, 'S17.7');
   if (!d.upper) {
     // S6.6: removing a name of an indexed lower copies it into the index first (nlinkStart):
@@ -447,7 +470,10 @@ function detach(before: OvlState, after: OvlState, d: OvlDentry, path: string): 
     const P = privatePrefix(after.profile);
     const xattrs = Object.fromEntries(Object.entries(lower.xattrs).filter(([k]) => !k.startsWith(P))); // S6.3
     if (after.profile.nfs_export && lower.type !== 'dir') return { orphan: { ...lower, xattrs }, entry };
-    return { lower: d.lowers[0].inode, parent: parentPath(path), entry };
+    // Removing the name put a whiteout in its dir, copied up for it (S4.7).
+    const parent = findInLayer(after.upper, parentPath(path));
+    if (!parent) throw new NotModelled(`an fd on ${path}, whose name went without its dir being copied up`, 'S17.7');
+    return { lower: d.lowers[0].inode, ...(d.dataLower ? { dataLower: d.dataLower } : {}), parentUpperId: parent.id, entry };
   }
   return { upperId: d.upper.id, ...(d.dataLower ? { dataLower: d.dataLower } : {}), ...(isMergedDir(d) ? { mergedDir: true } : {}), entry };
 }

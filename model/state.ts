@@ -42,6 +42,8 @@ export interface OvlState {
   memNlink: Map<string, number>;
   /** How many times the stack was mounted before this mount: numbers that do not outlive a mount carry it. */
   mountGen: number;
+  /** The uuid mode this mount runs with (S1.5, model/mountShown.ts); absent: the profile's. */
+  uuidMode?: Profile['uuid'];
   /** Directory streams open in slots 0..2 (model/dirStream.ts); a mount closes them all. */
   streams?: readonly (DirStream | null)[];
   /** Merged dir path -> its version (ovl_dir_version_inc), kept while streams are open (model/dirStream.ts). */

@@ -3,6 +3,7 @@
 
 import { cover } from './coverage.js';
 import { walkThroughHeldCaches } from './dirCache.js';
+import { mountedUuid } from './mountShown.js';
 import { cloneLayer, findInLayer, parentPath } from './layerFs.js';
 import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, rootDentry, type OvlDentry } from './lookup.js';
 import { unifiedIno } from './inodeNumbers.js';
@@ -15,7 +16,7 @@ import { hasUpper, type OvlState } from './state.js';
 export function mount(s: OvlState): OvlState {
   const P = privatePrefix(s.profile);
   // Nothing in memory survives a mount: inodes (memOrigin, memNlink), layer flags (xwLayers), open dir streams.
-  const s2 = { ...s, upper: cloneLayer(s.upper), memOrigin: new Map(), xwLayers: new Set<number>(), memNlink: new Map(), mountGen: s.mountGen + 1, streams: [], dirVersions: new Map(), fds: undefined }; // S17: fds are closed first too // open streams close too
+  const s2 = { ...s, upper: cloneLayer(s.upper), memOrigin: new Map(), xwLayers: new Set<number>(), memNlink: new Map(), mountGen: s.mountGen + 1, streams: [], dirVersions: new Map(), fds: undefined, uuidMode: mountedUuid(s) }; // S17: fds are closed first too // open streams close too
   delete s2.upper.whiteout; // S3.2, S15.1a: the workdir is emptied; whiteouts of this mount share a new one
   const root = s2.upper.root.xattrs;
   // S1.5, S8.9: uuid=on, or uuid=auto on an upper not yet marked impure, stores P.uuid (6.6+;

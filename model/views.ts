@@ -38,28 +38,7 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
       snap.set(d.path, { kind: 'error', errno: d.error ?? 'ENOENT', mode: 0, uid: 0, gid: 0, nlink: 0, ino: 0, xattrs: {} });
       return;
     }
-    const real = realInode(d);
-    cover(real.type === 'dir' ? 'S8.5' : 'S8.6');
-    if (isMergedDir(d) && Object.keys(real.xattrs).length > 0) cover('S10.4'); // the topmost dir's
-    const counts = d.upper ? upperCounts : countsOf(s.lowers[d.lowers[0].layer], false);
-    const xattrs: Record<string, string> = {};
-    for (const [k, v] of Object.entries(real.xattrs)) {
-      const shown = mergedXattrName(s, k);
-      if (shown !== null) xattrs[shown] = v;
-    }
-    if (real.type === 'file' && d.dataLower) cover('S8.7'); // st_blocks from the data below
-    snap.set(d.path, {
-      kind: real.type,
-      mode: real.mode,
-      uid: real.uid,
-      gid: real.gid,
-      ...(real.mtime !== undefined ? { mtime: real.mtime } : {}),
-      nlink: isMergedDir(d) ? 1 : indexedUpper(s, d) ? overlayNlink(s, d, upperCounts) : counts.get(real)!, // S8.5, S8.6, S6.6
-      ...stDevIno(s, d),
-      ...(real.type === 'file' ? { data: (d.dataLower ?? real).data, blocks: blocksOf(d.dataLower ?? real) } : {}), // S7.1, S8.7: data and st_blocks from below
-      ...(real.type === 'symlink' ? { target: real.target } : {}),
-      xattrs,
-    });
+    snap.set(d.path, objectEntry(s, d, upperCounts));
     if (!isDir(d)) return;
     for (const l of d.lowers) if (l.xwhiteouts) xwLayers.add(l.layer);
     const listed = listing === s ? d : lookupPath(listing, d.path)!;
@@ -73,6 +52,32 @@ export function mergedView(s: OvlState, listing: OvlState = s): Snapshot {
   };
   visit(rootDentry(s));
   return snap;
+}
+
+/** What stat, readlink, read and listxattr return for one positive merged object (an fd's too). */
+export function objectEntry(s: OvlState, d: OvlDentry, upperCounts = countsOf(s.upper, true)): SnapEntry {
+  const real = realInode(d);
+  cover(real.type === 'dir' ? 'S8.5' : 'S8.6');
+  if (isMergedDir(d) && Object.keys(real.xattrs).length > 0) cover('S10.4'); // the topmost dir's
+  const counts = d.upper ? upperCounts : countsOf(s.lowers[d.lowers[0].layer], false);
+  const xattrs: Record<string, string> = {};
+  for (const [k, v] of Object.entries(real.xattrs)) {
+    const shown = mergedXattrName(s, k);
+    if (shown !== null) xattrs[shown] = v;
+  }
+  if (real.type === 'file' && d.dataLower) cover('S8.7'); // st_blocks from the data below
+  return {
+    kind: real.type,
+    mode: real.mode,
+    uid: real.uid,
+    gid: real.gid,
+    ...(real.mtime !== undefined ? { mtime: real.mtime } : {}),
+    nlink: isMergedDir(d) ? 1 : indexedUpper(s, d) ? overlayNlink(s, d, upperCounts) : counts.get(real)!, // S8.5, S8.6, S6.6
+    ...stDevIno(s, d),
+    ...(real.type === 'file' ? { data: (d.dataLower ?? real).data, blocks: blocksOf(d.dataLower ?? real) } : {}), // S7.1, S8.7: data and st_blocks from below
+    ...(real.type === 'symlink' ? { target: real.target } : {}),
+    xattrs,
+  };
 }
 
 /**

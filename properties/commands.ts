@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { DEFAULT_PROFILE, ParamError, profileForRemount } from '../model/index.js';
 import type { DirSlot, FdOpenFlag, FdSlot, Op, OpenFlag, OvlState, RenameFlag, StackSpec, XattrFlag } from '../model/index.js';
 import { parentPath } from '../model/layerFs.js';
-import { isDir, isPositive, lookupPath, realInode, type OvlDentry } from '../model/lookup.js';
+import { isDir, isPositive, lookupPath, realInode, walkPath, type OvlDentry } from '../model/lookup.js';
 import { readDir } from '../model/readdir.js';
 import { opArbitrary, scenarioArbitrary, type AbstractOp, type AbstractScenario, type Families, type PathPick } from './arb/ops.js';
 import { CALLERS } from './arb/callers.js';
@@ -251,8 +251,8 @@ function resolveFdOp(a: AbstractOp, p: string, c: Candidates, s?: OvlState): Op 
     : choose(fromOpen || op !== a.op ? (op === 'fdopen' ? closed : open) : op === 'fdopen' ? open : closed, pick)
       ?? choose(op === 'fdopen' ? open : closed, pick) ?? 0) as FdSlot;
   // No fd on a fifo: its pipe buffer, and a copy-up through it after its name went (which
-  // brings the name back, S17.9), are not in the model; its dir instead.
-  const isFifo = (path: string) => !!s && realInodeType(s, path) === 'fifo';
+  // brings the name back, S17.9), are not in the model; its dir instead. open(2) follows a symlink to one.
+  const isFifo = (path: string) => !!s && (realInodeType(s, path) === 'fifo' || followedType(s, path) === 'fifo');
   // What fdopen opens without O_CREAT: a name that exists now, most of the time.
   const existing = (path: string) => (!s || dentry(s, path) || pick === 0 ? path : choose(c.all.filter((x) => dentry(s, x)), a.mode + pick) ?? path);
   if (op !== a.op) {
@@ -286,6 +286,12 @@ function resolveFdOp(a: AbstractOp, p: string, c: Candidates, s?: OvlState): Op 
 function realInodeType(s: OvlState, path: string): string | undefined {
   const d = dentry(s, path);
   return d ? realInode(d).type : undefined;
+}
+
+/** What a path names once symlinks are followed, as open(2) finds it (found by run: an fd on a fifo through a symlink). */
+function followedType(s: OvlState, path: string): string | undefined {
+  const w = walkPath(s, path, true);
+  return w.ok && isPositive(w.child) && !w.child.error ? realInode(w.child).type : undefined;
 }
 
 /** Steps resolved in order, relative picks following the earlier ones (no model state). */

@@ -51,6 +51,8 @@ export function differenceHarm(d: Difference): HarmClass {
   if (d.what === 'timeout') return 'hang';
   // What a dir stream read (S9): the merged view shows any name lost; d_ino is st_ino's bookkeeping.
   if (d.view === 'readdir') return d.what === 'd_ino' ? 'bookkeeping' : 'metadata';
+  // What /proc/mounts shows (S1.4): the mount behaves as its options, whatever it shows.
+  if (d.view === 'mounts') return 'bookkeeping';
   const kind = viewKind(d.view);
   if (kind === 'lower') return 'data'; // read-only layers: any change is damage
   if (kind === 'upper') return 'bookkeeping';

@@ -2,6 +2,7 @@
 // This is the checker: the property, `replay` and the known-answer cases all go through it.
 
 import { applyOp, createState, lowerView, mergedView, privatePrefix, upperView, walkEffects } from '../model/index.js';
+import { shownOptions } from '../model/mountShown.js';
 import type { DirReadSpec, Dirent, FdObserved, KernelVersion, Op, Outcome, Profile, SnapEntry, Snapshot, StackSpec } from '../model/index.js';
 import type { OvlState, Step } from '../model/state.js';
 import { diffSnapshots, InodeMap, maskedXattrs, StreamReads, withoutTimes, type Difference } from '../harness/compare.js';
@@ -293,6 +294,19 @@ export class Session {
     }
   }
 
+  /**
+   * Right after a mount (set-up, a remount or rotation that succeeded): the options
+   * /proc/mounts shows against the model's (model/mountShown.ts), where the driver shows them.
+   */
+  private mountsDiffs(at: Omit<DivergenceInfo, 'differences'>): Difference[] {
+    if (this.reference || !this.driver.shownOptions) return [];
+    const mounted = at.phase === 'mount' || ((at.phase === 'remount' || at.op?.op === 'remount' || at.op?.op === 'rotate') && at.actual === 'ok');
+    if (!mounted) return [];
+    const { shown, facts } = this.driver.shownOptions();
+    const expected = shownOptions(this.model, facts);
+    return shown === expected ? [] : [{ view: 'mounts', path: '/', what: 'options', expected, actual: shown }];
+  }
+
   /** The driver's snapshot, or a divergence if its daemon hung. */
   private actualSnapshot(view: 'merged' | 'upper' | number, at: Omit<DivergenceInfo, 'differences'>): Snapshot {
     try {
@@ -379,6 +393,7 @@ export class Session {
     if (outcome) parts.push(outcome);
     const viewDiffs: [string, Difference[]][] = [...expected].map(([view, snap]) => [view, diffSnapshots(view, snap, actual.get(view)!, this.inodes, this.masked)]);
     viewDiffs.push(['readdir', readDiffs]); // what a dir stream read (S9)
+    viewDiffs.push(['mounts', this.mountsDiffs(at)]); // what /proc/mounts shows of a new mount (S1.4)
     for (const [view, diffs] of viewDiffs) {
       const carried = this.carried.get(view);
       const tolerated = new Map<string, string>();

@@ -20,6 +20,8 @@ import { kernelOf, localSys, type Sys } from '../sys.js';
 import { findMountsLine } from './external.js';
 import { mountFlags, overlayOptions, profileParams } from './kernelOptions.js';
 import { INNER_PROFILE, innerLayers } from '../../model/nested.js';
+import type { ShowFacts } from '../../model/mountShown.js';
+import { nonPathOptions, takesFsyncOption } from '../probe.js';
 
 const PARAMS = '/sys/module/overlay/parameters';
 /** mount(2) copies one page of options; stay well below it. */
@@ -77,6 +79,8 @@ export class KernelDriver implements Driver {
   /** The version of the kernel the syscalls reach: it decides how options are spelled. */
   readonly kernel: KernelVersion;
   private dirs: CaseDirs | null = null;
+  /** The module's parameters at the case's set-up. */
+  private defaults: Record<string, string> = {};
   private options = '';
   private mounted = false;
   private lowersChangedSince: (() => boolean) | null = null;
@@ -138,6 +142,7 @@ export class KernelDriver implements Driver {
       this.rotations = 0;
       this.options = overlayOptions(dirs.lowers, dirs.upper, work, profile, this.kernel, dirs.data);
       const defaults = moduleDefaults(this.sys); // read before mounting: they decide what the mount means
+      this.defaults = defaults;
       this.mountOverlay();
       return { options: this.describeOptions(), moduleDefaults: defaults, shown: mountsLineOf(this.sys, dirs.merged) };
     } catch (err) {
@@ -216,6 +221,11 @@ export class KernelDriver implements Driver {
   private requireDirs(): CaseDirs {
     if (!this.dirs) throw new Error('kernel driver: no case is set up');
     return this.dirs;
+  }
+
+  shownOptions(): { shown: string; facts: ShowFacts } {
+    const shown = nonPathOptions(mountsLineOf(this.sys, this.requireDirs().merged));
+    return { shown, facts: { moduleDefaults: this.defaults, fsyncOption: takesFsyncOption(this.sys) } };
   }
 
   cannotRun(op: OpName): string | null {
