@@ -346,7 +346,8 @@ export function fdEntry(s: OvlState, fd: FdRef): SnapEntry {
   return {
     ...entry, kind: ino.type, mode: ino.mode, uid: ino.uid, gid: ino.gid, nlink, xattrs,
     ...(ino.mtime !== undefined ? { mtime: ino.mtime } : {}), // S6.3; unknown once written
-    ...(ino.type === 'file' ? { data: dataOf(s, { path: null, held: h } as FdRef), blocks: blocksOf(ino) } : {}),
+    // S8.7: a metacopy file's st_blocks come from its data below, unlinked too (found by run --runs 1000).
+    ...(ino.type === 'file' ? { data: dataOf(s, { path: null, held: h } as FdRef), blocks: blocksOf(h.dataLower && isMetacopy(s, ino) ? h.dataLower : ino) } : {}),
   };
 }
 
