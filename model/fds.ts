@@ -468,8 +468,8 @@ function detach(before: OvlState, after: OvlState, d: OvlDentry, path: string): 
     // S12.3: with nfs_export=on the copy went through the index too, and its entry went with
     // the last name: the fd holds that copy, linked nowhere (found by run --seed 10).
     const lower = d.lowers[0].inode;
-    const P = privatePrefix(after.profile);
-    const xattrs = Object.fromEntries(Object.entries(lower.xattrs).filter(([k]) => !k.startsWith(P))); // S6.3
+    // S6.3, S10.2: the copy keeps every xattr but the private ones, escaped P.overlay.* too (found by run --runs 1000, nfs-export).
+    const xattrs = Object.fromEntries(Object.entries(lower.xattrs).filter(([k]) => mergedXattrName(after, k) !== null));
     if (after.profile.nfs_export && lower.type !== 'dir') return { orphan: { ...lower, xattrs }, entry };
     // Removing the name put a whiteout in its dir, copied up for it (S4.7).
     const parent = findInLayer(after.upper, parentPath(path));
