@@ -4,6 +4,7 @@
 
 import fs from 'node:fs';
 import type { EntrySpec, LayerSpec } from '../model/types.js';
+import { ACL_DEFAULT } from '../model/acl.js';
 import { runCall, type Call } from './calls.js';
 import { AT_SYMLINK_NOFOLLOW } from './native.js';
 
@@ -54,6 +55,12 @@ export function layerPlan(dir: string, spec: LayerSpec, privatePrefix: string): 
   }
   // Links last: their target may sort after them.
   for (const p of links) plan.push(linkCall(dir, spec, p));
+  // Default ACLs once every name is made: the names made in a dir after it would inherit it (S10.5).
+  for (const p of paths) {
+    const e = spec[p];
+    const acl = e.type === 'dir' ? e.xattrs?.[ACL_DEFAULT] : undefined;
+    if (acl !== undefined) plan.push({ call: { c: 'setxattr', path: dir + (p === '/' ? '' : p), name: ACL_DEFAULT, value: acl, flags: 0, nofollow: true }, entry: p, what: `set ${ACL_DEFAULT}` });
+  }
   // Times last of all: a dir's mtime moves with every name made in it.
   for (const p of paths) {
     const e = spec[p];
@@ -127,6 +134,7 @@ function finishDir(plan: PlannedCall[], full: string, entry: Extract<EntrySpec, 
 
 function setXattrs(plan: PlannedCall[], full: string, xattrs: Record<string, string> | undefined, p: string): void {
   for (const [name, value] of Object.entries(xattrs ?? {})) {
+    if (name === ACL_DEFAULT) continue; // set last (layerPlan)
     plan.push({ call: { c: 'setxattr', path: full, name, value, flags: 0, nofollow: true }, entry: p, what: `set ${name}` });
   }
 }

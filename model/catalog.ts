@@ -137,7 +137,7 @@ const ITEMS: readonly (readonly [string, string, Reach, string?])[] = [
   ['S10.2', 'Escaping (6.7+)', HERE],
   ['S10.3', 'userxattr namespace swap', HERE],
   ['S10.4', 'Directory xattrs', HERE],
-  ['S10.5', 'ACLs', NOT_MODELLED, 'POSIX ACLs are not among the xattrs generated'],
+  ['S10.5', 'ACLs', HERE],
   ['S10.6', 'fileattr', NOT_MODELLED, 'file attributes (FS_IOC_GETFLAGS) are not compared'],
   ['S11.1', 'Two checks per access', HERE],
   ['S11.2', 'Write to a lower file', NO_RULE, 'with a root mounter the mounter\'s check on the real inode always passes: nothing to observe here'],

@@ -9,6 +9,7 @@
 // The host's sysctls the rules assume (harness/creds.ts checks them): fs.protected_hardlinks=1,
 // fs.protected_symlinks=0, fs.protected_regular=0, fs.protected_fifos=0.
 
+import { aclPermits } from './acl.js';
 import { cover } from './coverage.js';
 import type { Inode } from './layerFs.js';
 import type { Caller, Errno } from './types.js';
@@ -46,6 +47,8 @@ export function inGroup(c: Caller, gid: number): boolean {
 export function permitted(c: Caller, ino: Inode, mask: number): boolean {
   cover('S11.1'); // the caller's check on the overlay inode (the mounter's, on the real one, passes: root)
   if (isRoot(c)) return ino.type === 'dir' || !(mask & MAY_EXEC) || (ino.mode & 0o111) !== 0;
+  const acl = aclPermits(c, ino, mask); // S10.5: the real inode's access ACL, where it has one
+  if (acl !== null) return acl;
   const shift = c.uid === ino.uid ? 6 : inGroup(c, ino.gid) ? 3 : 0;
   return ((ino.mode >> shift) & mask) === mask;
 }

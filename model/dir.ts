@@ -1,6 +1,7 @@
 // Namespace operations (dir.c): create, mkdir, mknod, symlink, link, unlink, rmdir.
 // rename lives in rename.ts. Each checks errors in the kernel's order, then changes a copy.
 
+import { inheritAcl } from './acl.js';
 import { copyUp } from './copyUp.js';
 import { cover } from './coverage.js';
 import { indexedUpper, needIndex, nlinkEnd, overlayNlink, setNlinkUpper, typeOrigin } from './indexdir.js';
@@ -68,10 +69,13 @@ export function lowerWhiteout(s: OvlState, parent: OvlDentry, name: string): Ino
 export function newObject(s: OvlState, parentUp: Inode, type: Inode['type'], mode: number): Inode {
   cover('S4.5');
   const c = callerOf(s);
-  const own = newOwner(c, parentUp, type, type === 'symlink' ? mode : mode & ~umaskOf(c));
+  // S10.5: a default ACL in the dir replaces the umask (posix_acl_create).
+  const acl = inheritAcl(parentUp, type, mode);
+  const own = newOwner(c, parentUp, type, acl ? acl.mode : type === 'symlink' ? mode : mode & ~umaskOf(c));
   const ino = newInode(s.upper, type, own.mode);
   ino.uid = own.uid;
   ino.gid = own.gid;
+  if (acl) Object.assign(ino.xattrs, acl.xattrs);
   return ino;
 }
 

@@ -20,6 +20,7 @@
 // with its own nlink). Also found: linkat of an O_TMPFILE through /proc/self/fd/N is EXDEV
 // (the magic link leads to the real upper file), so the harness uses AT_EMPTY_PATH.
 
+import { chmodAcl, inheritAcl } from './acl.js';
 import { copyUp } from './copyUp.js';
 import { nlinkEnd } from './indexdir.js';
 import { createInUpper, link } from './dir.js';
@@ -104,7 +105,10 @@ export function applyFdOp(s: OvlState, op: FdOp): FdStep {
       const stat = fd.readable && data !== undefined ? { ...rest, data } : rest; // the content is read through the fd
       return { ...ok(s, fd.path ? 'S17.1' : 'S17.7'), observed: { stat } };
     }
-    case 'fdchmod': return fdAttr(s, op.slot, fd, (s1, path) => chmod(s1, path, op.mode), (ino) => { ino.mode = op.mode & 0o7777; });
+    case 'fdchmod': return fdAttr(s, op.slot, fd, (s1, path) => chmod(s1, path, op.mode), (ino) => {
+      ino.mode = op.mode & 0o7777;
+      chmodAcl(ino, ino.mode); // S10.5
+    });
     // Everything here is owned by 0:0: chown to 0:0 changes nothing but still copies up (S6.1).
     case 'fdchown': return fdAttr(s, op.slot, fd, (s1, path) => chown(s1, path, 0, 0, false), (ino) => { ino.uid = 0; ino.gid = 0; });
     case 'fdsetxattr': return fdSetxattr(s, op.slot, fd, op.name, op.value);
@@ -148,8 +152,10 @@ function tmpfile(s: OvlState, slot: FdSlot, path: string, writable: boolean, mod
   if (isReadOnly(s)) return fail(s, 'EROFS', 'S4.11');
   if (!hasFeature(s.kernel, 'overlayTmpfile')) return fail(s, 'EOPNOTSUPP', 'S4.10');
   const s2 = forWrite(s);
-  copyUp(s2, w.child.path); // S4.10: the tmpfile is made in the upper dir
-  const ino = newInode(s2.upper, 'file', mode & ~UMASK & 0o7777);
+  const dir = copyUp(s2, w.child.path); // S4.10: the tmpfile is made in the upper dir
+  const acl = inheritAcl(dir, 'file', mode & 0o7777); // S10.5: its default ACL, instead of the umask
+  const ino = newInode(s2.upper, 'file', acl ? acl.mode : mode & ~UMASK & 0o7777);
+  if (acl) Object.assign(ino.xattrs, acl.xattrs);
   const d: OvlDentry = { path: '/.tmpfile', upper: ino, upperWhiteout: false, lowers: [] };
   const entry: SnapEntry = { kind: 'file', mode: ino.mode, uid: 0, gid: 0, nlink: 0, ...stDevIno(s2, d), data: '', xattrs: {} };
   return ok(withFd(s2, slot, ref(null, { orphan: ino, entry, tmpfile: linkable })), 'S4.10');

@@ -1,5 +1,6 @@
 // Attribute and xattr changes (inode.c ovl_setattr, xattrs.c ovl_xattr_set).
 
+import { chmodAcl } from './acl.js';
 import { copyUp } from './copyUp.js';
 import { cover } from './coverage.js';
 import { isPositive, realInode, walkPath, lookupRule } from './lookup.js';
@@ -18,7 +19,9 @@ export function chmod(s: OvlState, path: string, mode: number): Step {
   const newMode = chmodMode(callerOf(s), realInode(w.child), mode & 0o7777); // S11.3: the owner only
   if (newMode === 'EPERM') return fail(s, 'EPERM', 'S11.3');
   const s2 = forWrite(s);
-  copyUp(s2, w.child.path).mode = newMode; // S6.1, S6.7, S6.12: copy-up even to the same mode
+  const up = copyUp(s2, w.child.path); // S6.1, S6.7, S6.12: copy-up even to the same mode
+  up.mode = newMode;
+  chmodAcl(up, newMode); // S10.5: the access ACL follows the mode
   return ok(s2, 'S6.1');
 }
 

@@ -1,5 +1,6 @@
 // rename and renameat2 (VFS do_renameat2 + vfs_rename, then dir.c ovl_rename).
 
+import { inheritAcl } from './acl.js';
 import { copyUp } from './copyUp.js';
 import { cover } from './coverage.js';
 import { baseName, findInLayer, newInode, type Inode } from './layerFs.js';
@@ -178,12 +179,14 @@ function renameInUpper(s2: OvlState, r: {
 
 /**
  * The whiteout RENAME_WHITEOUT leaves: made by the upper fs in the source dir with the
- * mounter's fsuid (S11.3), so a setgid dir gives it its group (S4.5). Unlink and rmdir
- * whiteouts are made in the workdir instead, and stay root's.
+ * mounter's fsuid (S11.3), so a setgid dir gives it its group (S4.5), and a default ACL
+ * its access ACL (S10.5, found by run: mode 0 cuts it down but GROUP_OBJ stays). Unlink and
+ * rmdir whiteouts are made in the workdir instead, and stay root's, without ACLs.
  */
 function renameWhiteout(s: OvlState, dir: Inode): Inode {
   const wh = newInode(s.upper, 'whiteout', 0);
   if (dir.mode & 0o2000) wh.gid = dir.gid;
+  Object.assign(wh.xattrs, inheritAcl(dir, 'whiteout', 0)?.xattrs);
   return wh;
 }
 

@@ -5,6 +5,7 @@
 // reason is given where the bound is (LIMITS).
 
 import { z } from 'zod';
+import { ACL_ACCESS, ACL_DEFAULT } from '../model/acl.js';
 import {
   BEHAVIOURS, DEFAULT_PROFILE, hasFeature, namedProfile, ParamError, profileForRemount, PROFILES, resolveProfile,
   type Behaviour, type EntryKind, type Errno, type KernelVersion, type Op, type OpenFlag, type FdOpenFlag, type Profile,
@@ -73,7 +74,7 @@ const XINO = keysOf<Record<Profile['xino'], true>>({ on: true, auto: true, off: 
 const UUID = keysOf<Record<Profile['uuid'], true>>({ on: true, auto: true, null: true, off: true });
 const READONLY = keysOf<Record<NonNullable<Profile['readonly']>, true>>({ 'no-upper': true, ro: true });
 const PROFILE_NAMES = Object.keys(PROFILES) as [string, ...string[]];
-/** The xattr namespaces the harness and the model hold: user.* (ordinary) and trusted.* (overlay's private ones too). */
+/** The xattr namespaces the harness and the model hold: user.* (ordinary) and trusted.* (overlay's private ones too); of system.*, the two POSIX ACLs. */
 export const XATTR_NAMESPACES = ['user.', 'trusted.'] as const;
 
 function keysOf<R extends Record<string, true>>(r: R): [keyof R & string, ...(keyof R & string)[]] {
@@ -292,6 +293,7 @@ export function targetProblem(t: string, emptyAllowed: boolean, maxName: number 
 export function xattrNameProblem(n: string): string | null {
   if (n.includes('\u0000')) return 'a NUL byte in an xattr name';
   if (/[^\u0001-\u007f]/.test(n)) return `xattr name ${show(n)} is not ASCII (the harness reads names back as latin1)`;
+  if (n === ACL_ACCESS || n === ACL_DEFAULT) return null; // S10.5: POSIX ACLs, the kernel's binary form as latin1
   const ns = XATTR_NAMESPACES.find((p) => n.startsWith(p));
   if (!ns) return `xattr name ${show(n)} is in no namespace the harness and model hold (${XATTR_NAMESPACES.map((p) => `${p}*`).join(', ')})`;
   if (n.length === ns.length) return `xattr name ${show(n)} has nothing after its namespace`;
@@ -350,7 +352,7 @@ const FileData = checkedString((s) => latin1Problem(s, LIMITS.fileData, 'file da
 
 const XattrName = checkedString(xattrNameProblem, (v) => `an xattr name must be a string, not ${show(v)}`)
   .meta({ pattern: '^(user|trusted)\\.[\\u0001-\\u007f]+$', maxLength: LIMITS.xattrName })
-  .describe(`An xattr name in user.* or trusted.* (overlay's private names are trusted.overlay.*, or user.overlay.* with userxattr): ASCII, at most ${LIMITS.xattrName} bytes (XATTR_NAME_MAX); a private one at most ${LIMITS.privateXattrName}, as it is stored escaped.`)
+  .describe(`An xattr name in user.* or trusted.* (overlay's private names are trusted.overlay.*, or user.overlay.* with userxattr), or a POSIX ACL, system.posix_acl_access or system.posix_acl_default (its value the kernel's binary form, latin1; the harness sets a dir's default ACL after every name in the layer is made): ASCII, at most ${LIMITS.xattrName} bytes (XATTR_NAME_MAX); a private one at most ${LIMITS.privateXattrName}, as it is stored escaped.`)
   .meta({ id: 'XattrName', title: 'Xattr name' });
 
 const XattrValue = checkedString((s) => latin1Problem(s, LIMITS.xattrValue, 'an xattr value'), (v) => `an xattr value must be a string, not ${show(v)}`)
