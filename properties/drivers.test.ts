@@ -121,7 +121,7 @@ describe.skipIf(!inPrivateNamespace())('other implementations', () => {
 
   describe.skipIf(probeFuse('fuse-overlayfs') !== null)('an upper dir moved between fuse-overlayfs and the kernel', () => {
     it('written by the kernel, fuse-overlayfs shows the same merged view', async () => {
-      const r = await runCrossUpper({ writer: new KernelDriver(sandbox), reader: new FuseDriver(sandbox, FUSE_IMPLEMENTATIONS['fuse-overlayfs']), runs: 40, steps: 12, seed: 5 });
+      const r = await runCrossUpper({ writer: new KernelDriver(sandbox), reader: new FuseDriver(sandbox, FUSE_IMPLEMENTATIONS['fuse-overlayfs']), runs: 60, steps: 12, seed: 5 });
       expect(r.failure).toBeNull();
       expect(r.cases - r.skipped).toBeGreaterThan(20);
     }, 120_000);
