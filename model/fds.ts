@@ -231,7 +231,7 @@ function changeData(s: OvlState, slot: FdSlot, fd: FdRef, change: (old: string, 
 }
 
 /** Changes the upper inode an fd refers to, in a state of its own. */
-function changeUpper(s: OvlState, slot: FdSlot, fd: FdRef, change: (ino: Inode) => void): OvlState {
+function changeUpper(s: OvlState, _slot: FdSlot, fd: FdRef, change: (ino: Inode) => void): OvlState {
   if (fd.path) {
     const s2 = forWrite(s);
     const up = lookupPath(s2, fd.path)!.upper;
@@ -243,7 +243,9 @@ function changeUpper(s: OvlState, slot: FdSlot, fd: FdRef, change: (ino: Inode) 
   if (h.orphan) {
     const orphan = { ...h.orphan, xattrs: { ...h.orphan.xattrs } };
     change(orphan);
-    return withFd(s, slot, { ...fd, held: { ...h, orphan } });
+    // One inode, however many fds hold it: every fd on it sees the change (found by run --runs 1000, seed 1203).
+    const was = h.orphan.id;
+    return { ...s, fds: slots(s).map((f) => (f?.held?.orphan?.id === was ? { ...f, held: { ...f.held, orphan } } : f)) };
   }
   const s2 = forWrite(s);
   change(heldUpper(s2, h));
