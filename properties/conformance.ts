@@ -96,7 +96,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
     fds: typeof o.driver.observed === 'function' && (!o.reference || typeof o.reference.observed === 'function'),
   };
   const commands = fc.commands([commandArbitrary({ rotate, userXattrs, families })], { maxCommands: o.steps, size: 'max' });
-  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs, nested: o.profile.nested === true, mtimes: families.utimes, acls: families.callers };
+  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs, nested: o.profile.nested === true, mtimes: families.utimes };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
 
   let shrinkingSince = 0;

@@ -6,7 +6,6 @@
 import fc from 'fast-check';
 import type { EntrySpec, LayerSpec, StackSpec } from '../../model/index.js';
 import { dirModeArb, ownerArb } from './callers.js';
-import { ACL_ACCESS, ACL_DEFAULT, accessAcl, fullAcl } from '../../model/acl.js';
 
 /** A small pool, so that the same names meet in several layers. */
 export const NAMES = ['a', 'b', 'c', 'd', 'e'] as const;
@@ -20,19 +19,7 @@ const modeArb = fc.constantFrom(0o644, 0o600, 0o755);
 /** Ordinary xattrs go in user.*, or in trusted.* where the layers' filesystem has no user.* (tmpfs before 6.6). */
 const xattrsArb = (ns: string) => fc.option(fc.dictionary(fc.constantFrom(`${ns}.a`, `${ns}.b`), fc.constantFrom('1', '2'), { maxKeys: 1 }), { nil: undefined, freq: 4 });
 
-/**
- * A POSIX ACL for a file or dir (S10.5), for the callers' uids and groups (arb/callers.ts):
- * a named user and a named group (0: none), GROUP_OBJ, the mask (which becomes the mode's
- * group bits), and for a dir sometimes a default ACL that grants the named user everything.
- */
-const aclArb = fc.option(fc.record({
-  user: fc.constantFrom(0, 1000, 1001), userPerm: fc.constantFrom(7, 6, 4, 0),
-  group: fc.constantFrom(0, 1000), groupPerm: fc.constantFrom(7, 6, 5, 0),
-  groupObj: fc.constantFrom(0, 4, 5), mask: fc.constantFrom(7, 6, 5, 4), withDefault: fc.boolean(),
-}), { nil: undefined, freq: 5 });
-type Acl = NonNullable<typeof aclArb extends fc.Arbitrary<infer T> ? T : never>;
-
-type Raw = { path: string; kind: string; mode: number; data: string; other: string; xattrs?: Record<string, string>; owner: number; dirMode: number; mtime?: number; acl?: Acl };
+type Raw = { path: string; kind: string; mode: number; data: string; other: string; xattrs?: Record<string, string>; owner: number; dirMode: number; mtime?: number };
 
 const rawEntry = (ns: string, nested = false): fc.Arbitrary<Raw> => fc.record({
   path: pathArb,
@@ -52,20 +39,7 @@ const rawEntry = (ns: string, nested = false): fc.Arbitrary<Raw> => fc.record({
   owner: ownerArb, // S11: entries of other users, and dirs whose modes make the checks matter
   dirMode: dirModeArb,
   mtime: fc.option(fc.constantFrom(1_000_000_000, 1_100_000_000), { nil: undefined, freq: 2 }), // S6.3: kept by copy-up
-  acl: aclArb,
 });
-
-/** The entry's mode and xattrs with its ACL, if it has one: the mask is the mode's group bits, as setxattr leaves them. */
-function withAcl(r: Raw, mode: number, dir: boolean): { mode: number; xattrs?: Record<string, string> } {
-  if (!r.acl) return { mode, ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
-  const a = r.acl;
-  const m = (mode & ~0o070) | (a.mask << 3);
-  const users: [number, number][] = a.user ? [[a.user, a.userPerm]] : [];
-  const groups: [number, number][] = a.group ? [[a.group, a.groupPerm]] : [];
-  const xattrs: Record<string, string> = { ...r.xattrs, [ACL_ACCESS]: accessAcl(m, a.groupObj, users, groups) };
-  if (dir && a.withDefault) xattrs[ACL_DEFAULT] = fullAcl(7, 5, 7, 5, a.user ? [[a.user, 7]] : [], groups);
-  return { mode: m, xattrs };
-}
 
 /** The owner of an entry, as its uid and the same gid; root is left implicit. */
 function owned(r: Raw): { uid?: number; gid?: number; mtime?: number } {
@@ -97,8 +71,8 @@ export function toLayer(raw: Raw[]): LayerSpec {
 
 function toEntry(r: Raw, layer: LayerSpec): EntrySpec | null {
   switch (r.kind) {
-    case 'file': return { type: 'file', data: r.data, ...owned(r), ...withAcl(r, r.mode, false) };
-    case 'dir': return { type: 'dir', ...owned(r), ...withAcl(r, r.dirMode, true) };
+    case 'file': return { type: 'file', mode: r.mode, data: r.data, ...owned(r), ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
+    case 'dir': return { type: 'dir', mode: r.dirMode, ...owned(r), ...(r.xattrs ? { xattrs: r.xattrs } : {}) };
     case 'opaque': return { type: 'dir', mode: 0o755, opaque: true };
     case 'whiteout': return { type: 'whiteout' };
     case 'fifo': return { type: 'fifo', mode: r.mode, ...owned(r) };
@@ -179,23 +153,8 @@ export function layerStack(opts: {
   nested?: boolean;
   /** true: some entries get a known mtime (the driver's views report st_mtime; harness/compare.ts). */
   mtimes?: boolean;
-  /** true: some files and dirs get POSIX ACLs (S10.5), which matter to callers that are not root. */
-  acls?: boolean;
 }): fc.Arbitrary<StackSpec> {
-  return anyStack(opts).map((stack) => {
-    const timed = opts.mtimes ? stack : withoutMtimes(stack);
-    return opts.acls ? timed : withoutAcls(timed);
-  });
-}
-
-function withoutAcls(stack: StackSpec): StackSpec {
-  const strip = (e: EntrySpec): EntrySpec => {
-    if (!('xattrs' in e) || !e.xattrs || !(ACL_ACCESS in e.xattrs)) return e;
-    const { [ACL_ACCESS]: _a, [ACL_DEFAULT]: _d, ...rest } = e.xattrs;
-    return { ...e, xattrs: rest } as EntrySpec;
-  };
-  const layer = (l: LayerSpec): LayerSpec => Object.fromEntries(Object.entries(l).map(([p, e]) => [p, strip(e)]));
-  return { ...stack, lowers: stack.lowers.map(layer), upper: layer(stack.upper) };
+  return anyStack(opts).map((stack) => (opts.mtimes ? stack : withoutMtimes(stack)));
 }
 
 function withoutMtimes(stack: StackSpec): StackSpec {
