@@ -45,6 +45,34 @@ export function formatAcl(entries: readonly AclEntry[]): string {
 }
 
 /**
+ * An access ACL for a layer entry, consistent with its mode (the owner's, group's and other's
+ * bits are the ACL's USER_OBJ, MASK and OTHER, as setxattr would leave them): extra users and
+ * groups with their permissions; GROUP_OBJ gets `groupObj`.
+ */
+export function accessAcl(mode: number, groupObj: number, users: [number, number][], groups: [number, number][]): string {
+  return formatAcl([
+    { tag: USER_OBJ, perm: (mode >> 6) & 7, id: NO_ID },
+    ...users.map(([id, perm]) => ({ tag: USER, perm, id })),
+    { tag: GROUP_OBJ, perm: groupObj, id: NO_ID },
+    ...groups.map(([id, perm]) => ({ tag: GROUP, perm, id })),
+    { tag: MASK, perm: (mode >> 3) & 7, id: NO_ID },
+    { tag: OTHER, perm: mode & 7, id: NO_ID },
+  ]);
+}
+
+/** A full ACL (a default ACL): every entry given. */
+export function fullAcl(userObj: number, groupObj: number, mask: number, other: number, users: [number, number][], groups: [number, number][]): string {
+  return formatAcl([
+    { tag: USER_OBJ, perm: userObj, id: NO_ID },
+    ...users.map(([id, perm]) => ({ tag: USER, perm, id })),
+    { tag: GROUP_OBJ, perm: groupObj, id: NO_ID },
+    ...groups.map(([id, perm]) => ({ tag: GROUP, perm, id })),
+    { tag: MASK, perm: mask, id: NO_ID },
+    { tag: OTHER, perm: other, id: NO_ID },
+  ]);
+}
+
+/**
  * posix_acl_permission for a caller that is not root, or null where the inode has no access
  * ACL (the mode decides). The owner class is the mode's; a named user's entry counts through
  * the mask; the group class grants if any matching group entry grants it all, and denies if
