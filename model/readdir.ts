@@ -54,10 +54,7 @@ export function listDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<numbe
     const { names, errno } = listCache(() => s, dir, held);
     return errno === undefined ? { names } : { names, errno };
   }
-  const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
-  // ovl_calc_d_ino, ovl_cache_update: d_ino is computed only where st_ino is unified (one fs, or xino).
-  const { sameFs, xinoBits } = fsLayout(s);
-  const dIno = (upper: boolean) => xinoBits > 0 || (sameFs && upper && impure);
+  const dIno = computesDIno(s, dir);
   // Each entry: listed, dropped (a negative lookup: stale), or failing with an errno.
   const entries = mergedEntries(dir, xwLayers).map((e) => {
     if (!(dIno(e.upper) || e.checkXwhiteout)) return { e, listed: true };
@@ -97,6 +94,17 @@ export function kernelOrder<E extends { name: string }>(entries: E[], dir: OvlDe
   return [...entries].sort((a, b) => rank.get(a.name)! - rank.get(b.name)!);
 }
 
+/**
+ * ovl_calc_d_ino: whether a merged dir's entry (from the upper or not) is looked up for its
+ * d_ino: where st_ino is unified, every entry with xino, the upper entries of an impure dir on
+ * one fs.
+ */
+function computesDIno(s: OvlState, dir: OvlDentry): (upper: boolean) => boolean {
+  const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
+  const { sameFs, xinoBits } = fsLayout(s);
+  return (upper) => xinoBits > 0 || (sameFs && upper && impure);
+}
+
 /** An entry of the cache ovl_iterate builds for a merged dir (S9.2). */
 export interface CacheEntry {
   name: string;
@@ -110,9 +118,7 @@ export interface CacheEntry {
 
 /** ovl_cache_get: a merged dir's entries, whiteouts left out, with what readDir decides per entry. */
 export function mergedCache(s: OvlState, dir: OvlDentry): CacheEntry[] {
-  const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
-  const { sameFs, xinoBits } = fsLayout(s);
-  const dIno = (upper: boolean) => xinoBits > 0 || (sameFs && upper && impure);
+  const dIno = computesDIno(s, dir);
   return mergedEntries(dir, s.xwLayers).map((e) => ({ name: e.name, inode: e.inode, lookup: dIno(e.upper) || e.checkXwhiteout, recheck: e.checkXwhiteout }));
 }
 

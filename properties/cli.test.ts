@@ -162,8 +162,8 @@ describe.skipIf(!inPrivateNamespace())('runs', () => {
         return 0; // not written yet, or being written
       }
     };
-    const deadline = Date.now() + 60_000;
-    while (found() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // However slow the machine: until the report holds three findings, or the run ends (it should not).
+    while (found() < 3 && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
     expect(found()).toBeGreaterThanOrEqual(3); // written as found, before the run ends
     child.kill('SIGTERM');
     const r = await child;
@@ -172,7 +172,7 @@ describe.skipIf(!inPrivateNamespace())('runs', () => {
     expect(json.stoppedBy).toBe('signal');
     expect(json.findings.length).toBeGreaterThanOrEqual(3);
     for (const f of json.findings) expect(fs.existsSync(f.case)).toBe(true);
-  }, 120_000);
+  }, 900_000); // a guard against a hang, not a speed limit
 
   it('Ctrl-C stops a compare against fuse-overlayfs and leaves no daemon, mount or temp dir', async () => {
     const env = { ...process.env, OVLCHECK_NS_PARENT: '' };
@@ -184,8 +184,7 @@ describe.skipIf(!inPrivateNamespace())('runs', () => {
         return false;
       }
     });
-    const deadline = Date.now() + 20_000;
-    while (daemons().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (daemons().length === 0 && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
     expect(daemons().length).toBeGreaterThan(0); // caught mid-run, with a daemon serving a mount
     process.kill(-child.pid!, 'SIGINT');
     const r = await child;

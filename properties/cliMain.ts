@@ -53,10 +53,12 @@ function progressPrinter(runs: number, profile: string): (p: Progress) => void {
   const tty = process.stderr.isTTY;
   return (p) => {
     const now = Date.now();
-    if (!tty && now - last < 5000 && p.cases < runs) return;
+    // Every 5 s, and the last generated case (shrinking goes on past it: not every one of those).
+    if (!tty && now - last < 5000 && (p.shrinking || p.cases !== runs)) return;
     last = now;
     const rate = p.elapsedMs ? Math.round((p.steps * 1000) / p.elapsedMs) : 0;
-    const line = `${profile}: ${p.shrinking ? 'shrinking' : 'cases'} ${p.cases}/${runs}  steps ${p.steps}  ${rate} steps/s  ${(p.elapsedMs / 1000).toFixed(1)} s`;
+    const where = p.shrinking ? `shrinking: ${p.cases - p.generated} smaller cases tried` : `cases ${p.cases}/${runs}`;
+    const line = `${profile}: ${where}  steps ${p.steps}  ${rate} steps/s  ${(p.elapsedMs / 1000).toFixed(1)} s`;
     process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
   };
 }

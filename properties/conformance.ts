@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import type { KernelVersion, Op, Profile, StackSpec } from '../model/index.js';
 import type { Driver } from '../harness/driver.js';
-import { dataOnlyStack, layerStack } from './arb/layerStack.js';
+import { aclPlanArb, dataOnlyStack, layerStack, withAcls } from './arb/layerStack.js';
 import { candidatePaths, commandArbitrary } from './commands.js';
 import { minimizeFailure } from './minimize.js';
 import type { StepFn } from './mutations.js';
@@ -98,6 +98,8 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const commands = fc.commands([commandArbitrary({ rotate, userXattrs, families })], { maxCommands: o.steps, size: 'max' });
   const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs, nested: o.profile.nested === true, mtimes: families.utimes };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
+  // Drawn last, so that ACLs leave the stacks and steps of every seed as they were.
+  const aclPlans = families.callers ? aclPlanArb : fc.constant([]);
 
   let shrinkingSince = 0;
   /** The time budget bounds shrinking too, so that a run ends near it (a CI job's size). */
@@ -106,7 +108,8 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   let firstHarm: HarmClass = 'data';
   /** An error that leaves nothing to run the next case on (a hung or dead guest): no shrinking. */
   let fatal = false;
-  const property = fc.asyncProperty(stacks, commands, async (stack, cmds) => {
+  const property = fc.asyncProperty(stacks, commands, aclPlans, async (bare, cmds, acls) => {
+    const stack = withAcls(bare, acls);
     const shrinkOver = progress.shrinking && (Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000) || Date.now() > deadline);
     if (fatal || o.stop?.() || shrinkOver) return;
     progress.cases++;

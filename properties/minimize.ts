@@ -41,7 +41,7 @@ export async function minimizeFailure(
   return bestFailure;
 }
 
-/** Every case one removal smaller: a step, a lower layer, or one entry of a layer. */
+/** Every case one removal smaller: a step, a lower layer, one entry of a layer, or one of an entry's xattrs (random ACLs among them). */
 function* smaller(c: Candidate): Generator<Candidate> {
   for (let i = c.steps.length - 1; i >= 0; i--) yield { ...c, steps: c.steps.filter((_, j) => j !== i) };
   if (c.stack.lowers.length > 1) {
@@ -56,6 +56,17 @@ function* smaller(c: Candidate): Generator<Candidate> {
       if (!without) continue;
       const lowers = c.stack.lowers.map((l, j) => (j === li ? without : l));
       yield { ...c, stack: { ...c.stack, lowers, upper: li === c.stack.lowers.length ? without : c.stack.upper } };
+    }
+  }
+  for (const [li, layer] of layers.entries()) {
+    for (const [path, e] of Object.entries(layer)) {
+      if (!('xattrs' in e) || !e.xattrs) continue;
+      for (const name of Object.keys(e.xattrs)) {
+        const { [name]: _dropped, ...xattrs } = e.xattrs;
+        const smaller: LayerSpec = { ...layer, [path]: { ...e, xattrs } as typeof e };
+        const lowers = c.stack.lowers.map((l, j) => (j === li ? smaller : l));
+        yield { ...c, stack: { ...c.stack, lowers, upper: li === c.stack.lowers.length ? smaller : c.stack.upper } };
+      }
     }
   }
 }

@@ -2,7 +2,8 @@
 // `ovlcheck run --mutate NAME` must find a divergence quickly with a tiny case.
 
 import { applyOp, type Op, type Step } from '../model/index.js';
-import { baseName, findInLayer, newInode, parentPath, walkLayer, type Inode } from '../model/layerFs.js';
+import { baseName, cloneLayer, findInLayer, newInode, parentPath, walkLayer, type Inode } from '../model/layerFs.js';
+import { ACL_ACCESS } from '../model/acl.js';
 import { lookupPath } from '../model/lookup.js';
 import { forWrite, type OvlState } from '../model/state.js';
 
@@ -45,6 +46,18 @@ const noDotsInMergedDirs: StepFn = (s, op) => {
   const r = applyOp(s, op);
   if (op.op !== 'readdir' || !r.dirRead || !r.state.streams?.[op.dir]?.merged) return r;
   return { ...r, dirRead: { ...r.dirRead, pool: r.dirRead.pool.filter((e) => e.name !== '.' && e.name !== '..') } };
+};
+
+/** S10.5: a caller's step is refused where the mode alone would refuse it, whatever the access ACLs grant. */
+const aclGrantsIgnored: StepFn = (s, op) => {
+  const r = applyOp(s, op);
+  if (!op.as) return r;
+  const blind = forWrite(s);
+  walkLayer(blind.upper, (_p, ino) => delete ino.xattrs[ACL_ACCESS]);
+  const lowers = blind.lowers.map((l) => cloneLayer(l));
+  for (const l of lowers) walkLayer(l, (_p, ino) => delete ino.xattrs[ACL_ACCESS]);
+  const without = applyOp({ ...blind, lowers }, op);
+  return without.outcome === 'EACCES' && r.outcome === 'ok' ? { ...r, outcome: 'EACCES', state: s } : r;
 };
 
 /** S9.7: a stream lists its merged dir afresh at every read, not from the snapshot of its first read. */
@@ -290,6 +303,11 @@ export const MUTATIONS: Record<string, { breaks: string; profile: string; step: 
     breaks: 'S11.3: a step made by another user is checked against its own credentials',
     profile: 'default',
     step: (s, op) => applyOp(s, { ...op, as: undefined }),
+  },
+  'acl-grants-ignored': {
+    breaks: 'S10.5: a named-user or group entry of an access ACL grants what the mode does not',
+    profile: 'default',
+    step: aclGrantsIgnored,
   },
   'utimes-times-swapped': {
     breaks: 'utimensat: times[1] is the mtime (times[0] the atime)',

@@ -20,8 +20,13 @@ import { failureCase, type Failure } from './report.js';
 const kernel = runningKernel();
 const kernelRelease = release();
 const SEED = 1;
-/** `ovlcheck compare`'s defaults (properties/cliMain.ts), with a wall-time budget. */
-const SETTINGS = { runs: 300, steps: 25, maxLowers: 4, entries: 12, rotate: 1, seed: SEED, maxPerClass: 20, timeBudgetMs: 60_000 };
+/**
+ * `ovlcheck compare`'s defaults (properties/cliMain.ts), without its wall-time budget: the 300
+ * cases bound the search, so that what is found does not depend on how fast the machine is.
+ */
+const SETTINGS = { runs: 300, steps: 25, maxLowers: 4, entries: 12, rotate: 1, seed: SEED, maxPerClass: 20 };
+/** A guard against a hang, not a speed limit. */
+const HUNT_TIMEOUT_MS = 900_000;
 /** The bookkeeping faults that stand for cosmetic divergences: they change only what a view reports. */
 const COSMETIC = ['link-nlink-stale', 'copyup-new-ino'];
 /** Found in a few seconds each: these run in `npm test`. */
@@ -73,8 +78,6 @@ describe.skipIf(!inPrivateNamespace())('planted faults', () => {
     expect(found, `no ${harm} finding of the fault; findings: ${r.findings.map((f) => `${f.signature} (kernel: ${f.kernel})`).join('; ')}`).toBeDefined();
     expect(found!.harm).toBe(harm);
     expect(found!.signature.startsWith(`${harm}: `)).toBe(true);
-    // The 60 s budget bounds the search; shrinking the case it found is compare's own cost (capped at 45 s).
-    expect(found!.foundAfterMs).toBeLessThan(SETTINGS.timeBudgetMs);
   };
 
   it('every class has at least two faults, each described in one line', () => {
@@ -90,12 +93,12 @@ describe.skipIf(!inPrivateNamespace())('planted faults', () => {
     expect(r.crash?.stack ?? null).toBeNull();
     expect(r.findings.map((f) => f.signature)).toEqual([]);
     expect(r.cases).toBe(SETTINGS.runs);
-  }, 120_000);
+  }, HUNT_TIMEOUT_MS);
 
   for (const [name, fault] of Object.entries(PLANTED)) {
     it.skipIf(skipSlow && !FAST.has(name))(`${name} (${fault.harm}): ${fault.describe}`, async () => {
       expectFound(await hunt([name], fault.harm), fault.harm);
-    }, 120_000);
+    }, HUNT_TIMEOUT_MS);
   }
 
   describe.skipIf(skipSlow)('beside two cosmetic faults whose findings are expected', () => {
@@ -104,7 +107,7 @@ describe.skipIf(!inPrivateNamespace())('planted faults', () => {
       // A first run lists what the cosmetic faults alone show (the kernel's own divergences, if any, are not theirs).
       const { r } = await hunt(COSMETIC);
       expected = r.findings.filter((f) => f.kernel === AGREES).map((f) => ({ signature: f.signature, reason: 'planted cosmetic fault' }));
-    }, 300_000);
+    }, HUNT_TIMEOUT_MS);
 
     it('the cosmetic faults alone are found, as bookkeeping only', () => {
       expect(expected.length).toBeGreaterThan(0);
@@ -116,7 +119,7 @@ describe.skipIf(!inPrivateNamespace())('planted faults', () => {
       it(`${name} (${fault.harm})`, async () => {
         const run = await hunt([name, ...COSMETIC], fault.harm, expected);
         expectFound(run, fault.harm);
-      }, 120_000);
+      }, HUNT_TIMEOUT_MS);
     }
   });
 });

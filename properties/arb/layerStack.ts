@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import type { EntrySpec, LayerSpec, StackSpec } from '../../model/index.js';
 import { dirModeArb, ownerArb } from './callers.js';
+import { ACL_ACCESS, ACL_DEFAULT, accessAcl, fullAcl } from '../../model/acl.js';
 
 /** A small pool, so that the same names meet in several layers. */
 export const NAMES = ['a', 'b', 'c', 'd', 'e'] as const;
@@ -155,6 +156,60 @@ export function layerStack(opts: {
   mtimes?: boolean;
 }): fc.Arbitrary<StackSpec> {
   return anyStack(opts).map((stack) => (opts.mtimes ? stack : withoutMtimes(stack)));
+}
+
+/**
+ * A POSIX ACL for a file or dir (S10.5), for the callers' uids and groups (arb/callers.ts):
+ * a named user and a named group (0: none), GROUP_OBJ, the mask (which becomes the mode's
+ * group bits), and for a dir sometimes a default ACL that grants the named user everything.
+ */
+const aclArb = fc.record({
+  user: fc.constantFrom(0, 1000, 1001), userPerm: fc.constantFrom(7, 6, 4, 0),
+  group: fc.constantFrom(0, 1000), groupPerm: fc.constantFrom(7, 6, 5, 0),
+  groupObj: fc.constantFrom(0, 4, 5), mask: fc.constantFrom(7, 6, 5, 4), withDefault: fc.boolean(),
+});
+type Acl = typeof aclArb extends fc.Arbitrary<infer T> ? T : never;
+
+/**
+ * ACLs for a stack's files and dirs: an entry takes the plan's slot that its layer and path
+ * hash to (undefined: none), so that shrinking the stack leaves the other entries' ACLs as
+ * they were. Drawn apart from the stack, after everything else a case draws (conformance.ts),
+ * so that every seed generates the same stacks and steps as without ACLs. It does not shrink:
+ * minimize.ts drops the xattrs a failure does not need.
+ */
+export const aclPlanArb: fc.Arbitrary<(Acl | undefined)[]> = fc.noShrink(fc.array(fc.option(aclArb, { nil: undefined, freq: 5 }), { minLength: 64, maxLength: 64 }));
+
+/** The stack with the plan's ACLs on its lower and upper files and dirs. */
+export function withAcls(stack: StackSpec, plan: readonly (Acl | undefined)[]): StackSpec {
+  if (!plan.length) return stack;
+  const layer = (l: LayerSpec, name: string): LayerSpec => Object.fromEntries(Object.entries(l).map(([p, e]): [string, EntrySpec] => {
+    const acl = canHoldAcl(e) ? plan[fnv1a(`${name}:${p}`) % plan.length] : undefined;
+    return [p, acl ? aclOn(e as Extract<EntrySpec, { type: 'file' | 'dir' }>, acl) : e];
+  }));
+  return { ...stack, lowers: stack.lowers.map((l, i) => layer(l, `lower${i}`)), upper: layer(stack.upper, 'upper') };
+}
+
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** Ordinary files and dirs: not overlay's own entries (opaque dirs, xattr whiteouts, metacopy files). */
+function canHoldAcl(e: EntrySpec): boolean {
+  if (e.type !== 'file' && e.type !== 'dir') return false;
+  if (e.type === 'dir' && e.opaque) return false;
+  return !Object.keys(e.xattrs ?? {}).some((n) => n.startsWith('trusted.overlay.') || n.startsWith('user.overlay.'));
+}
+
+/** The entry with the ACL: the mask is the mode's group bits, as setxattr leaves them. */
+function aclOn(e: Extract<EntrySpec, { type: 'file' | 'dir' }>, a: Acl): EntrySpec {
+  const mode = ((e.mode ?? (e.type === 'dir' ? 0o755 : 0o644)) & ~0o070) | (a.mask << 3);
+  const users: [number, number][] = a.user ? [[a.user, a.userPerm]] : [];
+  const groups: [number, number][] = a.group ? [[a.group, a.groupPerm]] : [];
+  const xattrs: Record<string, string> = { ...e.xattrs, [ACL_ACCESS]: accessAcl(mode, a.groupObj, users, groups) };
+  if (e.type === 'dir' && a.withDefault) xattrs[ACL_DEFAULT] = fullAcl(7, 5, 7, 5, a.user ? [[a.user, 7]] : [], groups);
+  return { ...e, mode, xattrs };
 }
 
 function withoutMtimes(stack: StackSpec): StackSpec {
