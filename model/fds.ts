@@ -20,18 +20,18 @@
 // with its own nlink). Also found: linkat of an O_TMPFILE through /proc/self/fd/N is EXDEV
 // (the magic link leads to the real upper file), so the harness uses AT_EMPTY_PATH.
 
-import { chmodAcl, inheritAcl } from './acl.js';
+import { chmodAcl } from './acl.js';
 import { copyUp } from './copyUp.js';
 import { nlinkEnd } from './indexdir.js';
-import { createInUpper, link } from './dir.js';
+import { createInUpper, link, newObject } from './dir.js';
 import { open } from './file.js';
 import { resize, chmod, setxattr } from './inode.js';
 import { chown } from './attr.js';
 import { blocksOf, noteTruncate, noteWrite } from './sparse.js';
 import { stDevIno } from './inodeNumbers.js';
-import { findInLayer, linkCounts, newInode, parentPath, walkLayer, type Inode } from './layerFs.js';
+import { findInLayer, linkCounts, parentPath, walkLayer, type Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
-import { privatePrefix, UMASK } from './profile.js';
+import { privatePrefix } from './profile.js';
 import { fail, forWrite, isReadOnly, NotModelled, ok, type OvlState, type Step } from './state.js';
 import type { FdObserved, FdOp, FdOpenFlag, FdSlot, Op, SnapEntry } from './types.js';
 import { hasFeature } from './versions.js';
@@ -153,11 +153,10 @@ function tmpfile(s: OvlState, slot: FdSlot, path: string, writable: boolean, mod
   if (!hasFeature(s.kernel, 'overlayTmpfile')) return fail(s, 'EOPNOTSUPP', 'S4.10');
   const s2 = forWrite(s);
   const dir = copyUp(s2, w.child.path); // S4.10: the tmpfile is made in the upper dir
-  const acl = inheritAcl(dir, 'file', mode & 0o7777); // S10.5: its default ACL, instead of the umask
-  const ino = newInode(s2.upper, 'file', acl ? acl.mode : mode & ~UMASK & 0o7777);
-  if (acl) Object.assign(ino.xattrs, acl.xattrs);
+  // S4.5, S10.5: owned as any new object (a setgid dir's group), its mode from a default ACL or the umask.
+  const ino = newObject(s2, dir, 'file', mode & 0o7777);
   const d: OvlDentry = { path: '/.tmpfile', upper: ino, upperWhiteout: false, lowers: [] };
-  const entry: SnapEntry = { kind: 'file', mode: ino.mode, uid: 0, gid: 0, nlink: 0, ...stDevIno(s2, d), data: '', xattrs: {} };
+  const entry: SnapEntry = { kind: 'file', mode: ino.mode, uid: ino.uid, gid: ino.gid, nlink: 0, ...stDevIno(s2, d), data: '', xattrs: {} };
   return ok(withFd(s2, slot, ref(null, { orphan: ino, entry, tmpfile: linkable })), 'S4.10');
 }
 

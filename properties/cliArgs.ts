@@ -18,6 +18,7 @@ import { CODECS, DRIVER_NAMES, probeDriver, type DriverArgs, type DriverName } f
 import { PLANTED } from '../harness/drivers/planted.js';
 import { HARM_CLASSES, isHarmClass, type HarmClass } from './harm.js';
 import { MUTATIONS } from './mutations.js';
+import type { OutputFiles } from './outputs.js';
 
 /** A bad command line (or an output directory that cannot be used): one line, exit 2. */
 export class UsageError extends Error {
@@ -42,6 +43,8 @@ export interface RunArgs {
   optionSets: number;
   /** --coverage: write coverage.md and coverage.json (by catalog item) in out. */
   coverage?: true;
+  /** --junit, --ktap, --json, where given. */
+  outputs?: OutputFiles;
 }
 
 export interface CompareArgs extends DriverChoice {
@@ -52,6 +55,8 @@ export interface CompareArgs extends DriverChoice {
   force: boolean;
   expectations?: string; maxFindings: number;
   profile: string; maxLowers: number; entries: number; rotate: number; failOn: HarmClass[];
+  /** --junit, --ktap, --json, where given. */
+  outputs?: OutputFiles;
 }
 
 export interface CrossArgs {
@@ -65,6 +70,8 @@ export interface ReplayArgs extends DriverChoice {
   /** --coverage: write coverage.md and coverage.json in out (default ovlcheck-out). */
   coverage?: true;
   out?: string;
+  /** --junit, --ktap, --json, where given. */
+  outputs?: OutputFiles;
 }
 
 export interface ProbeArgs { json: boolean }
@@ -74,6 +81,8 @@ export interface StatsArgs { cases: number; steps: number; seed: number; profile
 export interface MatrixArgs {
   kernels: string[]; runs: number; steps: number; seed: number; jobs: number; cross: number; cliRuns: number;
   profile: string; out: string; workerLimit: number; rotate: number;
+  /** --junit, --ktap, --json, where given. */
+  outputs?: OutputFiles;
 }
 
 export interface MatrixWorkerArgs { job: string }
@@ -157,6 +166,12 @@ const stepsFlag = (dflt: string) => int('steps', 'N', 0, 10_000, 'operations per
 const maxLowersFlag = int('max-lowers', 'N', 1, 400, 'lower layers of a generated stack, at most', '4');
 const entriesFlag = int('entries', 'N', 1, 10_000, 'entries per generated layer, at most', '12');
 const rotateFlag = int('rotate', 'W', 0, 1000, 'weight of the step that turns the upper into a new lower layer (0 never)', '1');
+/** The standard outputs (properties/outputs.ts), beside the human one. */
+const outputFlags: Flag[] = [
+  str('junit', 'FILE', 'also write the results as JUnit XML (one test per profile, property, case or finding)'),
+  str('ktap', 'FILE|-', 'also write them as KTAP (Documentation/dev-tools/ktap.rst); - for stdout, the human output then on stderr'),
+  str('json', 'FILE|-', 'also write them as JSON (README, "Standard outputs"); - for stdout, as for --ktap'),
+];
 const driverFlags = (forReplay: boolean): Flag[] => [
   str('driver', 'NAME', `the implementation: ${DRIVER_NAMES.join(', ')}`, forReplay ? 'kernel' : undefined),
   str('against', 'model|kernel', 'the reference it is compared with', 'model'),
@@ -172,7 +187,7 @@ const SPECS: Record<CommandName, Spec> = {
     synopsis: [
       'ovlcheck run [--profile NAME|all|none | --options "k=v,..."] [--option-sets N] [--runs N] [--steps N]',
       '             [--max-lowers N] [--entries N] [--seed N] [--path P] [--time-budget SECONDS] [--out DIR]',
-      '             [--rotate W] [--mutate NAME] [--coverage]',
+      '             [--rotate W] [--mutate NAME] [--coverage] [--junit FILE] [--ktap FILE|-] [--json FILE|-]',
     ],
     about: 'random layer stacks and operation sequences against the model and the running kernel\'s overlayfs; ' +
       'a divergence is shrunk, printed and saved as a case file. ' +
@@ -200,6 +215,7 @@ const SPECS: Record<CommandName, Spec> = {
       rotateFlag,
       str('mutate', 'NAME', 'break one rule of the model on purpose (a self-test)'),
       bool('coverage', 'write coverage.md and coverage.json (by catalog item) in --out'),
+      ...outputFlags,
     ],
     positionals: { meta: '', min: 0, max: 0 },
   },
@@ -210,6 +226,7 @@ const SPECS: Record<CommandName, Spec> = {
       '             [--time-budget SECONDS] [--out DIR [--force]] [--expectations FILE] [--max-findings N]',
       '             [--fail-on CLASS,...] [--profile NAME] [--plant FAULT,...] [--max-lowers N] [--entries N]',
       '             [--rotate W] [--mount-cmd CMD [--umount-cmd CMD] [--codec FORMAT]]',
+      '             [--junit FILE] [--ktap FILE|-] [--json FILE|-]',
     ],
     about: `every distinct divergence of an implementation (drivers: ${DRIVER_NAMES.join(', ')}), each shrunk to a minimal case, ` +
       'classed by harm (data, hang, outcome, metadata, bookkeeping) and written, worst first, to DIR/report.md, report.json and ' +
@@ -235,6 +252,7 @@ const SPECS: Record<CommandName, Spec> = {
       maxLowersFlag,
       entriesFlag,
       rotateFlag,
+      ...outputFlags,
     ],
     positionals: { meta: '', min: 0, max: 0 },
   },
@@ -256,7 +274,10 @@ const SPECS: Record<CommandName, Spec> = {
   },
   replay: {
     name: 'replay',
-    synopsis: ['ovlcheck replay [--kernel SPEC | --driver NAME [--against model|kernel]] [--coverage [--out DIR]] FILE...'],
+    synopsis: [
+      'ovlcheck replay [--kernel SPEC | --driver NAME [--against model|kernel]] [--coverage [--out DIR]]',
+      '             [--junit FILE] [--ktap FILE|-] [--json FILE|-] FILE...',
+    ],
     about: 'run case files (see README, "Case files"), checking their known answers too; --driver/--against as for compare ' +
       '(default: kernel vs model). --kernel SPEC replays them on another kernel, booted under qemu: a line (6.1, 6.12) or a ' +
       'linux-image-* package from Debian\'s lists; cases a kernel cannot hold are skipped, each with the reason. ' +
@@ -266,6 +287,7 @@ const SPECS: Record<CommandName, Spec> = {
       ...driverFlags(true),
       bool('coverage', 'write coverage.md and coverage.json (by catalog item) in --out'),
       str('out', 'DIR', 'with --coverage: where they are written', 'ovlcheck-out'),
+      ...outputFlags,
     ],
     positionals: { meta: 'FILE...', min: 1, max: Infinity },
   },
@@ -295,7 +317,7 @@ const SPECS: Record<CommandName, Spec> = {
     synopsis: [
       'ovlcheck matrix [--kernels host,6.1,6.12] [--runs N] [--steps N] [--seed N] [--jobs N]',
       '             [--cross N] [--cli-runs N] [--profile NAME|all] [--out DIR] [--worker-limit MINUTES]',
-      '             [--rotate W]',
+      '             [--rotate W] [--junit FILE] [--ktap FILE|-] [--json FILE|-]',
     ],
     about: 'the suite on several kernels, one report (DIR/report.md, .json, .html; default reports/matrix): each profile the ' +
       'kernel can hold, the mount properties, every known-answer case, the cross-kernel property (each kernel mounts the layers ' +
@@ -313,6 +335,7 @@ const SPECS: Record<CommandName, Spec> = {
       str('out', 'DIR', 'the report\'s directory', 'reports/matrix'),
       int('worker-limit', 'MINUTES', 1, 10_080, 'each kernel\'s worker is killed after this long', '40', { range: 'a week at most' }),
       rotateFlag,
+      ...outputFlags,
     ],
     positionals: { meta: '', min: 0, max: 0 },
   },
@@ -679,7 +702,7 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
       const a: RunArgs = {
         runs: n('runs') ?? 300, steps: n('steps') ?? 25, maxLowers: n('max-lowers') ?? 4, entries: n('entries') ?? 12,
         seed: n('seed') ?? randomSeed(now), out: t('out') ?? 'ovlcheck-out', profile: t('profile') ?? 'all', rotate: n('rotate') ?? 1,
-        optionSets: 0,
+        optionSets: 0, ...outputsOf(v),
       };
       if (t('options') !== undefined) a.options = t('options');
       if (n('time-budget') !== undefined) a.timeBudget = n('time-budget');
@@ -715,7 +738,7 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
         ...choice, runs: n('runs') ?? 300, steps: n('steps') ?? 25, seed: n('seed') ?? randomSeed(now), maxFindings: n('max-findings') ?? 20,
         profile: t('profile') ?? 'default', maxLowers: n('max-lowers') ?? 4, entries: n('entries') ?? 12, rotate: n('rotate') ?? 1,
         timeBudget: n('time-budget') ?? 300, failOn: [...HARM_CLASSES],
-        out: t('out') ?? defaultCompareOut(choice.driver, choice.against, now), force: v.get('force') === true,
+        out: t('out') ?? defaultCompareOut(choice.driver, choice.against, now), force: v.get('force') === true, ...outputsOf(v),
       };
       if (t('expectations') !== undefined) a.expectations = t('expectations');
       const failOn = t('fail-on');
@@ -744,7 +767,7 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
       if (kernelSpecProblem(kernel)) throw new UsageError(`--kernel: expected host, a line such as 6.1, or a linux-image-* package, got ${quote(kernel)}`);
       const choice = driverChoice(v);
       if (kernel !== 'host' && (choice.driver !== 'kernel' || choice.against !== 'model')) throw new UsageError('--kernel replays the kernel against the model');
-      const a: ReplayArgs = { kernel, ...choice, files: s.positionals };
+      const a: ReplayArgs = { kernel, ...choice, files: s.positionals, ...outputsOf(v) };
       if (t('out') !== undefined && v.get('coverage') !== true) throw new UsageError('--out: replay writes only the coverage table there: give --coverage too');
       if (v.get('coverage') === true) Object.assign(a, { coverage: true, out: t('out') ?? 'ovlcheck-out' });
       return { kind: 'command', cmd, args: a };
@@ -760,7 +783,7 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
       const a: MatrixArgs = {
         kernels: ['host', '6.1', '6.12'], runs: n('runs') ?? 300, steps: n('steps') ?? 25, seed: n('seed') ?? randomSeed(now), jobs: n('jobs') ?? 2,
         cross: n('cross') ?? 40, cliRuns: n('cli-runs') ?? 3, profile: t('profile') ?? 'all', out: t('out') ?? path.join('reports', 'matrix'),
-        workerLimit: n('worker-limit') ?? 40, rotate: n('rotate') ?? 1,
+        workerLimit: n('worker-limit') ?? 40, rotate: n('rotate') ?? 1, ...outputsOf(v),
       };
       const ks = t('kernels');
       if (ks !== undefined) {
@@ -777,6 +800,21 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
     case 'matrix-worker':
       return { kind: 'command', cmd, args: { job: s.positionals[0] } };
   }
+}
+
+/** --junit, --ktap, --json: files, or "-" (stdout) for one of them; nothing where none is given. */
+function outputsOf(v: Map<string, unknown>): { outputs?: OutputFiles } {
+  const out: OutputFiles = {};
+  for (const k of ['junit', 'ktap', 'json'] as const) {
+    const f = v.get(k) as string | undefined;
+    if (f !== undefined) out[k] = f;
+  }
+  const toStdout = Object.entries(out).filter(([, f]) => f === '-').map(([k]) => `--${k}`);
+  if (toStdout.length > 1) throw new UsageError(`${toStdout.join(' and ')}: only one of them can go to stdout (-)`);
+  const files = Object.values(out).filter((f) => f !== '-');
+  const twice = files.find((f, i) => files.indexOf(f) !== i);
+  if (twice !== undefined) throw new UsageError(`${quote(twice)} is given for two outputs`);
+  return Object.keys(out).length ? { outputs: out } : {};
 }
 
 function unknownCommand(name: string): UsageError {

@@ -2,9 +2,9 @@
 // implementations, replay case files, probe, matrix.
 // Exit codes: 0 conforms, 1 divergence, 2 bad input or unusable environment, 3 ovlcheck bug.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { constants, release } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotModelled } from '../model/index.js';
 import { coverageContext, startCoverage, takeCoverage } from '../model/coverage.js';
@@ -33,15 +33,16 @@ import { probeLayerFs } from '../harness/probe.js';
 import { SetupError } from '../harness/guest/executor.js';
 import { runMatrix } from './matrix/run.js';
 import { patternStats } from './stats.js';
-import { unexplained } from './matrix/report.js';
+import { kernelName, rows as matrixRows, unexplained } from './matrix/report.js';
 import { workerMain } from './matrix/worker.js';
 import { makeDriver } from '../harness/drivers/index.js';
 import type { Driver } from '../harness/driver.js';
 import { byHarm, ExpectationsError, loadExpectations, runCompare, type CompareResult, type Expectation } from './compareRun.js';
 import { HARM_CLASSES } from './harm.js';
-import { writeCompareReport } from './compareReport.js';
+import { findingCaseFile, replayCommand, writeCompareReport } from './compareReport.js';
 import { formatCrossFailure, runCrossUpper } from './crossUpper.js';
 import { implementationVersion } from '../harness/drivers/versions.js';
+import { ResultLog, writeOutputs, type OutputFiles, type TestResult } from './outputs.js';
 
 function checkEnvironment(): void {
   const why = probeOverlaySupport();
@@ -76,7 +77,7 @@ function saveCase(c: unknown, out: string, what: string): string {
   return file;
 }
 
-async function cmdRun(a: RunArgs, argv: string[]): Promise<number> {
+async function cmdRun(a: RunArgs, argv: string[], log: ResultLog): Promise<number> {
   const sandbox = openSandbox();
   const sys = localSys(sandbox);
   const kernelRelease = sys.release();
@@ -100,25 +101,37 @@ async function cmdRun(a: RunArgs, argv: string[]): Promise<number> {
         if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
         if (r.kind === 'property') {
           console.log(`ovlcheck: ${r.name === 'mount sequences' ? 'mount sequences (index=on exclusivity and origin)' : r.name}: ${r.summary}`);
+          const test: TestResult = { suite: 'property', name: r.name, status: r.failureText ? 'fail' : 'pass', summary: r.signature ?? r.summary };
           if (r.failureText) {
             divergences++;
             console.log(r.failureText);
-            if (r.caseFile) console.log(`replay: ovlcheck replay ${saveCase(r.caseFile, a.out, `${r.name.replace(/\W+/g, '-')}-seed${a.seed}`)}`);
+            test.details = r.failureText;
+            if (r.caseFile) {
+              test.caseFile = saveCase(r.caseFile, a.out, `${r.name.replace(/\W+/g, '-')}-seed${a.seed}`);
+              test.replay = `ovlcheck replay ${test.caseFile}`;
+              console.log(`replay: ${test.replay}`);
+            }
           }
+          log.add(test);
           tally.interrupted ||= r.interrupted ?? false;
           return;
         }
         const what = r.optionSet ? 'options' : 'profile';
+        const test: TestResult = { suite: what, name: r.profile.name, status: 'pass' };
         if (r.status === 'skipped') {
           tally.skipped++;
           console.log(`ovlcheck: ${what} ${r.profile.name} skipped: ${r.why}`);
+          log.add({ ...test, status: 'skip', summary: r.why });
           return;
         }
         if (r.status === 'refused') {
           divergences++;
-          console.log(`DIVERGENCE: options ${r.profile.name}: the model accepts them (S1.15), ${r.why}; ovlcheck probe compares such combinations`);
+          const line = `options ${r.profile.name}: the model accepts them (S1.15), ${r.why}; ovlcheck probe compares such combinations`;
+          console.log(`DIVERGENCE: ${line}`);
+          log.add({ ...test, status: 'fail', summary: line, harm: 'outcome' });
           return;
         }
+        Object.assign(test, { timeMs: r.elapsedMs, cases: r.cases, steps: r.steps });
         if (r.optionSet) tally.optionSets++;
         else tally.profiles++;
         tally.cases += r.cases;
@@ -133,15 +146,23 @@ async function cmdRun(a: RunArgs, argv: string[]): Promise<number> {
           notModelledSeen = true;
           if (r.errorCase) console.log(r.errorCase);
           console.error(`ovlcheck: ${r.error}`);
+          Object.assign(test, { status: 'error', summary: `not modelled: ${r.error}`, details: r.errorCase });
         } else if (r.status === 'crash') {
           crashed = true;
           console.error(`ovlcheck: internal error (a bug in ovlcheck, not a divergence), profile ${r.profile.name} seed ${a.seed} path ${r.counterexamplePath}:`);
           if (r.errorCase) console.error(r.errorCase);
           console.error(r.error);
+          Object.assign(test, { status: 'error', summary: 'internal error (a bug in ovlcheck)', details: [r.errorCase, r.error].filter(Boolean).join('\n') });
         } else if (r.failure) {
           divergences++;
-          console.log(formatFailure(r.failure, saveFailure(r.failure, a.out)));
+          const file = saveFailure(r.failure, a.out);
+          console.log(formatFailure(r.failure, file));
+          Object.assign(test, {
+            status: 'fail', summary: r.failure.info.signature, details: formatFailure(r.failure), harm: r.failure.info.harm ?? 'data',
+            caseFile: file, replay: `ovlcheck replay ${file}`,
+          });
         }
+        log.add(test);
       },
     });
     const code = crashed ? 3 : divergences ? 1 : notModelledSeen ? 2 : 0;
@@ -178,7 +199,7 @@ async function cmdProbe({ json }: ProbeArgs): Promise<number> {
   }
 }
 
-async function cmdCompare(a: CompareArgs, argv: string[]): Promise<number> {
+async function cmdCompare(a: CompareArgs, argv: string[], log: ResultLog): Promise<number> {
   const profile = profilesToRun({ profile: a.profile })[0];
   const expectationsFile = a.expectations ?? (existsSync(`expectations/${a.driver}.json`) ? `expectations/${a.driver}.json` : undefined);
   const expected: Expectation[] = expectationsFile ? loadExpectations(expectationsFile).expected : [];
@@ -226,6 +247,21 @@ async function cmdCompare(a: CompareArgs, argv: string[]): Promise<number> {
     console.log(`ovlcheck: compare ${implementation} vs ${a.against}: ${r.cases} cases, ${r.steps} steps, ${r.findings.length} new findings (${perClass})` +
       `${expectationsFile ? `, ${r.expectedSeen.length} expected ones seen` : ''} in ${(r.elapsedMs / 1000).toFixed(1)} s (stopped: ${r.stoppedBy}); seed ${a.seed}; report ${report}`);
     for (const [i, f] of byHarm(r.findings).entries()) console.log(`  ${String(i + 1).padStart(2)}. ${f.signature}`);
+    log.add({
+      suite: 'compare', name: `${implementation} vs ${a.against}, profile ${profile.name}`, status: r.crash ? 'error' : failing.length ? 'fail' : 'pass',
+      summary: `${r.findings.length} new findings (${perClass}); ${failing.length} in the classes that fail`, timeMs: r.elapsedMs, cases: r.cases, steps: r.steps,
+      ...(r.crash ? { details: String(r.crash.stack ?? r.crash) } : {}),
+    });
+    for (const [i, f] of byHarm(r.findings).entries()) {
+      const file = findingCaseFile(out, i);
+      const fails = a.failOn.includes(f.harm);
+      log.add({
+        suite: 'finding', name: `${f.harm}: ${f.signature}`, status: fails ? 'fail' : 'skip', harm: f.harm,
+        summary: fails ? f.signature : `not in --fail-on: ${f.signature}`, details: formatFailure(f.failure) + (f.kernel ? `\non the kernel: ${f.kernel}` : ''),
+        caseFile: file, replay: replayCommand({ driver: a.driver, against: a.against }, file),
+      });
+    }
+    for (const e of r.expectedSeen) log.add({ suite: 'expected', name: e.signature, status: 'skip', summary: `expected: ${e.reason}` });
     if (r.crash) {
       console.error(`ovlcheck: internal error (a bug in ovlcheck, not a divergence):\n${r.crash.stack ?? r.crash}`);
       return 3;
@@ -280,7 +316,7 @@ async function cmdCross(a: CrossArgs): Promise<number> {
   }
 }
 
-async function cmdMatrix(a: MatrixArgs, whole: string[]): Promise<number> {
+async function cmdMatrix(a: MatrixArgs, whole: string[], log: ResultLog): Promise<number> {
   const workDir = join(process.env.OVLCHECK_TMP ?? '/tmp', 'matrix');
   mkdirSync(workDir, { recursive: true });
   const r = await runMatrix({
@@ -289,6 +325,14 @@ async function cmdMatrix(a: MatrixArgs, whole: string[]): Promise<number> {
     command: ['ovlcheck', ...whole.map(shellWord), ...(whole.some((x) => x.startsWith('--seed')) ? [] : [`--seed ${a.seed}`])].join(' '),
   });
   const bad = unexplained(r);
+  // One test per cell: a kernel's suite, a row's name.
+  for (const row of matrixRows(r)) {
+    for (const [i, c] of row.cells.entries()) {
+      if (c.verdict === 'none') continue;
+      const status = c.verdict === 'pass' ? 'pass' : c.verdict === 'skipped' ? 'skip' : 'fail';
+      log.add({ suite: kernelName(r.kernels[i]), name: `${row.group} ${row.name}`, status, summary: status === 'skip' ? (c.detail ?? c.short) : c.short, ...(c.detail && status === 'fail' ? { details: c.detail } : {}) });
+    }
+  }
   console.log(`ovlcheck: matrix of ${r.kernels.length} kernels (${r.kernels.map((k) => k.release ?? k.spec).join(', ')}) in ${(r.elapsedMs / 60000).toFixed(1)} min: ` +
     `${bad.length} unexplained; report ${join(a.out, 'report.md')} (also .html, .json); seed ${a.seed}`);
   for (const b of bad) console.log(`  ${b.kernel}: ${b.row}: ${b.short}`);
@@ -337,9 +381,9 @@ function readCases(files: string[]): LoadedCase[] {
   });
 }
 
-async function cmdReplay(choice: ReplayArgs, cases: LoadedCase[]): Promise<number> {
+async function cmdReplay(choice: ReplayArgs, cases: LoadedCase[], log: ResultLog): Promise<number> {
   const target = choice.kernel;
-  if (choice.driver === 'kernel' && choice.against === 'model') return replayOnKernelTarget(target, cases);
+  if (choice.driver === 'kernel' && choice.against === 'model') return replayOnKernelTarget(target, cases, log);
   const sandbox = openSandbox();
   const driver: Driver = makeDriver(choice.driver, sandbox, choice);
   const reference = choice.against === 'kernel' ? makeDriver('kernel', sandbox) : undefined;
@@ -353,6 +397,7 @@ async function cmdReplay(choice: ReplayArgs, cases: LoadedCase[]): Promise<numbe
         ?? [driver, reference].find((d) => d && !d.remountOptions && c.steps.some((s) => s.op === 'remount' && s.options !== undefined))?.name?.concat(' cannot remount with other options');
       if (cannot) {
         console.log(`skipped  ${file}: ${cannot}`);
+        log.add({ suite: 'case', name: file, status: 'skip', summary: cannot });
         continue;
       }
       coverageContext(file);
@@ -365,6 +410,8 @@ async function cmdReplay(choice: ReplayArgs, cases: LoadedCase[]): Promise<numbe
       const same = r.failure && found ? (r.failure.info.signature === found ? ' (as when found)' : ` (found as: ${found})`) : '';
       console.log(`${verdict}${same}  ${file}${c.name ? `  (${c.name})` : ''}`);
       if (verdict !== 'ok') bad++;
+      const flags = `--driver ${choice.driver} ${choice.against === 'kernel' ? '--against kernel ' : ''}`;
+      log.add(caseTest(file, verdict === 'ok' ? 'pass' : 'fail', `${verdict}${same}`, [r.failure ? formatFailure(r.failure) : '', ...r.knownAnswerErrors.map((e) => `known answer: ${e}`)], r.failure?.info.harm, flags));
     }
   } finally {
     await driver.teardown();
@@ -374,8 +421,17 @@ async function cmdReplay(choice: ReplayArgs, cases: LoadedCase[]): Promise<numbe
   return bad ? 1 : 0;
 }
 
+/** A case file's test in the standard outputs: it replays itself, so its replay command is the file. */
+function caseTest(file: string, status: TestResult['status'], summary: string, details: string[], harm?: string, replayFlags = ''): TestResult {
+  const text = details.filter(Boolean).join('\n');
+  return {
+    suite: 'case', name: file, status, summary, ...(text ? { details: text } : {}), ...(harm && status === 'fail' ? { harm } : {}),
+    ...(status === 'fail' ? { caseFile: file, replay: `ovlcheck replay ${replayFlags}${file}` } : {}),
+  };
+}
+
 /** Cross cases, each through its own two implementations on this machine; returns how many diverge. */
-async function replayCrossCases(cases: LoadedCase[]): Promise<number> {
+async function replayCrossCases(cases: LoadedCase[], log: ResultLog): Promise<number> {
   if (!cases.some((x) => x.cross)) return 0;
   let bad = 0;
   const sandbox = openSandbox();
@@ -388,6 +444,7 @@ async function replayCrossCases(cases: LoadedCase[]): Promise<number> {
       const same = r.signature && found ? (r.signature === found ? ' (as when found)' : ` (found as: ${found})`) : '';
       console.log(`${r.skipped ? `skipped (${r.skipped})` : r.divergence ? 'DIVERGES' : 'ok'}${same}  ${file}${cross.name ? `  (${cross.name})` : ''}`);
       if (r.divergence) bad++;
+      log.add(caseTest(file, r.skipped ? 'skip' : r.divergence ? 'fail' : 'pass', r.skipped ?? `${r.divergence ? 'DIVERGES' : 'ok'}${same}`, [r.divergence ?? '']));
     }
   } finally {
     sandbox.close();
@@ -396,7 +453,7 @@ async function replayCrossCases(cases: LoadedCase[]): Promise<number> {
 }
 
 /** Case files on the running kernel or a guest, each against the model at that kernel's version. */
-async function replayOnKernelTarget(spec: string, cases: LoadedCase[]): Promise<number> {
+async function replayOnKernelTarget(spec: string, cases: LoadedCase[], log: ResultLog): Promise<number> {
   const sandbox = openSandbox();
   let t: Target | undefined;
   let driver: KernelDriver | undefined;
@@ -417,6 +474,8 @@ async function replayOnKernelTarget(spec: string, cases: LoadedCase[]): Promise<
         const label = m.skipped ? `skipped (${m.skipped})` : m.divergence ? 'DIVERGES' : m.knownAnswerErrors.length ? 'WRONG KNOWN ANSWER' : 'ok';
         console.log(`${label}${same}  ${file}${mount.name ? `  (${mount.name})` : ''}`);
         if (m.divergence || m.knownAnswerErrors.length) bad++;
+        const status = m.skipped ? 'skip' : m.divergence || m.knownAnswerErrors.length ? 'fail' : 'pass';
+        log.add(caseTest(file, status, m.skipped ?? `${label}${same}`, [m.divergence ?? '', ...m.knownAnswerErrors.map((e) => `known answer: ${e}`)]));
         continue;
       }
       if (!c) continue; // a cross case: replayCrossCases ran it
@@ -428,6 +487,8 @@ async function replayOnKernelTarget(spec: string, cases: LoadedCase[]): Promise<
       console.log(`${label}${same}  ${file}${c.name ? `  (${c.name})` : ''}`);
       if (v.status === 'diverges' || v.status === 'wrong known answer') bad++;
       if (v.status === 'error') errors++;
+      const status = v.status === 'ok' ? 'pass' : v.status === 'skipped' ? 'skip' : v.status === 'error' ? 'error' : 'fail';
+      log.add(caseTest(file, status, v.why ?? `${label}${same}`, [v.detail ?? '']));
     }
   } finally {
     await driver?.teardown().catch(() => {});
@@ -435,6 +496,43 @@ async function replayOnKernelTarget(spec: string, cases: LoadedCase[]): Promise<
     sandbox.close();
   }
   return bad ? 1 : errors ? 2 : 0;
+}
+
+/** The verdicts of the exit codes, for the standard outputs. */
+const VERDICTS = ['CONFORMS', 'DIVERGES', 'INCOMPLETE (bad input or an environment that cannot run it)', 'INTERNAL ERROR (a bug in ovlcheck)'];
+
+/**
+ * Runs a command that reports tests, then writes the standard outputs it was asked for; a
+ * signal that ends the run writes them too, with what ended so far. With one of them on
+ * stdout, the human output goes to stderr.
+ */
+async function withOutputs(a: { outputs?: OutputFiles; seed?: number }, argv: string[], body: (log: ResultLog) => Promise<number>): Promise<number> {
+  const log = new ResultLog(argv[0], argv, release(), a.seed);
+  const files = a.outputs ?? {};
+  if (Object.values(files).includes('-')) console.log = console.error.bind(console);
+  const forget = beforeSignalExit((signal) => writeOutputs(log.finish(128 + constants.signals[signal], `STOPPED (${signal})`), files));
+  let code = 3;
+  try {
+    code = await body(log);
+    return code;
+  } finally {
+    forget();
+    writeOutputs(log.finish(code, VERDICTS[code] ?? `exit ${code}`), files);
+  }
+}
+
+/** Each output file can be written: its directory as for --out, and not a directory itself. */
+function checkOutputFiles(files: OutputFiles): void {
+  for (const [k, f] of Object.entries(files)) {
+    if (f === '-') continue;
+    if (f === '') throw new UsageError(`--${k}: empty path`);
+    if (existsSync(f) && statSync(f).isDirectory()) throw new UsageError(`--${k} ${quote(f, 80)}: a directory, not a file`);
+    try {
+      checkOutDir(dirname(f), { force: true });
+    } catch (e) {
+      throw e instanceof UsageError ? new UsageError(`--${k}: ${e.message.replace(/^--out /, '')}`) : e;
+    }
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -467,27 +565,28 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError(`${quote(crossCase.file, 120)}: a cross case replays on this machine's implementations (its "from" and "to"), not with --kernel`);
     }
     if (line.cmd === 'compare' && line.args.expectations) loadExpectations(line.args.expectations);
+    if ('outputs' in line.args && line.args.outputs) checkOutputFiles(line.args.outputs);
     if (!inPrivateNamespace()) {
       // Every mount lives in a private mount namespace that dies with the process.
       return await runInPrivateNamespace(process.execPath, [...process.execArgv, fileURLToPath(new URL('./cli.js', import.meta.url)), ...argv], { markStarted: true });
     }
     switch (line.cmd) {
       case 'probe': return await cmdProbe(line.args);
-      case 'matrix': return await cmdMatrix(line.args, argv);
       case 'matrix-worker': return await workerMain(line.args.job);
-      case 'compare': return await cmdCompare(line.args, argv);
       case 'cross': return await cmdCross(line.args);
-      case 'run': return await cmdRun(line.args, argv);
-      case 'replay': {
+      case 'matrix': return await withOutputs(line.args, argv, (log) => cmdMatrix(line.args, argv, log));
+      case 'compare': return await withOutputs(line.args, argv, (log) => cmdCompare(line.args, argv, log));
+      case 'run': return await withOutputs(line.args, argv, (log) => cmdRun(line.args, argv, log));
+      case 'replay': return await withOutputs(line.args, argv, async (log) => {
         if (line.args.coverage) startCoverage();
-        const crossBad = await replayCrossCases(cases);
-        const code = cases.some((x) => !x.cross) ? await cmdReplay(line.args, cases) : 0;
+        const crossBad = await replayCrossCases(cases, log);
+        const code = cases.some((x) => !x.cross) ? await cmdReplay(line.args, cases, log) : 0;
         if (line.args.coverage) {
           const source = `\`ovlcheck replay${argv.slice(1).map((w) => ` ${shellWord(w)}`).join('')}\`, kernel ${release()}, ${new Date().toISOString()}: ${cases.length} case files.`;
           reportCoverage(line.args.out!, source);
         }
         return crossBad ? 1 : code;
-      }
+      });
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof NamespaceError || e instanceof CaseError || e instanceof NotModelled || e instanceof ExpectationsError || e instanceof SetupError) {

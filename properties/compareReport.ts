@@ -20,7 +20,12 @@ export interface ReportContext {
   expectationsFile?: string;
 }
 
-function replayCommand(ctx: ReportContext, file: string): string {
+/** The case file of the i-th finding (byHarm order, from 0) in a report's directory. */
+export function findingCaseFile(dir: string, i: number): string {
+  return join(dir, 'cases', `${String(i + 1).padStart(2, '0')}.json`);
+}
+
+export function replayCommand(ctx: Pick<ReportContext, 'driver' | 'against'>, file: string): string {
   return `ovlcheck replay --driver ${ctx.driver}${ctx.against === 'model' ? '' : ` --against ${ctx.against}`} ${file}`;
 }
 
@@ -59,7 +64,7 @@ export function writeCompareReport(dir: string, ctx: ReportContext, r: CompareRe
   rmSync(join(dir, 'cases'), { recursive: true, force: true });
   mkdirSync(join(dir, 'cases'), { recursive: true });
   const rows = byHarm(r.findings).map((finding, i) => {
-    const file = join(dir, 'cases', `${String(i + 1).padStart(2, '0')}.json`);
+    const file = findingCaseFile(dir, i);
     const c = failureCase(finding.failure, ctx.date);
     c.name = `${ctx.driver} vs ${ctx.against}: ${finding.signature}`;
     writeFileSync(file, JSON.stringify(c, null, 2) + '\n');

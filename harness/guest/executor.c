@@ -373,6 +373,8 @@ static int each_child(const char *path, int (*fn)(const char *)) {
   return rc;
 }
 
+static int watch_listed(const char *path);
+
 static int watch_tree(const char *path) {
   int wd = inotify_add_watch(ino_fd, path, CHANGES);
   if (wd < 0) return -1;
@@ -380,7 +382,13 @@ static int watch_tree(const char *path) {
   wds[nwds++] = wd;
   struct stat st;
   if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) return 0;
-  return each_child(path, watch_tree);
+  return each_child(path, watch_listed);
+}
+
+/** A listed name: an overlay as a lower (S18.1) lists names it cannot look up (S22.9), nothing to watch there (as lowerWatch.ts). */
+static int watch_listed(const char *path) {
+  int rc = watch_tree(path);
+  return rc < 0 && errno == ENOENT ? 0 : rc;
 }
 
 // ------------------------------------------------------------------ other requests

@@ -29,9 +29,9 @@ export interface MatrixResult {
   elapsedMs: number;
 }
 
-type Verdict = 'pass' | 'fail' | 'skipped' | 'none';
+export type Verdict = 'pass' | 'fail' | 'skipped' | 'none';
 
-interface Cell {
+export interface Cell {
   verdict: Verdict;
   /** A few words for the table. */
   short: string;
@@ -39,7 +39,7 @@ interface Cell {
   detail?: string;
 }
 
-interface Row {
+export interface Row {
   group: string;
   name: string;
   cells: Cell[];
@@ -56,7 +56,7 @@ function profileCell(k: KernelResult, name: string): Cell {
   return { verdict: 'fail', short: what, detail: [p.text, p.replay ? `replay: ${p.replay}` : ''].filter(Boolean).join('\n') };
 }
 
-function rows(r: MatrixResult): Row[] {
+export function rows(r: MatrixResult): Row[] {
   const ks = r.kernels;
   const out: Row[] = [];
   out.push({ group: 'kernel', name: 'status', cells: ks.map((k) => k.status === 'done'
@@ -113,7 +113,7 @@ function rows(r: MatrixResult): Row[] {
   return out;
 }
 
-function kernelName(k: KernelResult): string {
+export function kernelName(k: KernelResult): string {
   return k.release ? `${k.release}${k.where === 'host' ? ' (host)' : ''}` : k.spec;
 }
 
