@@ -69,12 +69,32 @@ const ASSUMED_SYSCTLS: Record<string, string> = {
 };
 let checked = false;
 
+/**
+ * Why this machine's link sysctls are not the ones the model assumes, or null. They apply to
+ * root's steps too (a trailing symlink or an O_CREAT open in a sticky world-writable dir), so
+ * the CLI refuses to run with others (exit 2) rather than report the host's settings as
+ * divergences. systemd sets protected_regular and protected_fifos on most distributions.
+ */
+export function linkSysctlsProblem(): string | null {
+  const off = Object.entries(ASSUMED_SYSCTLS).flatMap(([name, want]) => {
+    let got: string;
+    try {
+      got = fs.readFileSync(`/proc/sys/fs/${name}`, 'latin1').trim();
+    } catch {
+      return []; // not there (an old kernel, or no /proc/sys): the kernel's default, which the model assumes
+    }
+    return got === want ? [] : [`fs.${name}=${got}`];
+  });
+  if (!off.length) return null;
+  const want = Object.entries(ASSUMED_SYSCTLS).map(([n, v]) => `fs.${n}=${v}`).join(' ');
+  return `this machine has ${off.join(' ')}, and the model assumes ${want} (they change what root's steps may do too); ` +
+    `run with them set so (sysctl -w ...), and set back afterwards`;
+}
+
 function checkHost(): void {
   if (checked) return;
-  for (const [name, want] of Object.entries(ASSUMED_SYSCTLS)) {
-    const got = fs.readFileSync(`/proc/sys/fs/${name}`, 'latin1').trim();
-    if (got !== want) throw new Error(`fs.${name} is ${got}; the model of callers (model/creds.ts) assumes ${want}`);
-  }
+  const why = linkSysctlsProblem();
+  if (why) throw new Error(why);
   if (load().geteuid() !== 0) throw new Error('steps as another caller need the harness to run as root');
   sw = switcher();
   rootGroups = currentGroups();

@@ -45,6 +45,13 @@ export interface RunArgs {
   coverage?: true;
   /** --junit, --ktap, --json, where given. */
   outputs?: OutputFiles;
+  /** --shard I/N: this part of the run (properties/suite.ts). */
+  shard?: { index: number; count: number };
+}
+
+export interface MergeArgs {
+  files: string[];
+  outputs?: OutputFiles;
 }
 
 export interface CompareArgs extends DriverChoice {
@@ -94,6 +101,7 @@ export type Command =
   | { kind: 'command'; cmd: 'replay'; args: ReplayArgs }
   | { kind: 'command'; cmd: 'probe'; args: ProbeArgs }
   | { kind: 'command'; cmd: 'stats'; args: StatsArgs }
+  | { kind: 'command'; cmd: 'merge'; args: MergeArgs }
   | { kind: 'command'; cmd: 'matrix'; args: MatrixArgs }
   | { kind: 'command'; cmd: 'matrix-worker'; args: MatrixWorkerArgs };
 
@@ -109,7 +117,7 @@ export type CommandLine =
   | Command;
 
 /** The documented commands, in the order the overview gives them (matrix-worker is internal). */
-export const COMMANDS = ['run', 'compare', 'cross', 'replay', 'probe', 'stats', 'matrix'] as const;
+export const COMMANDS = ['run', 'compare', 'cross', 'replay', 'probe', 'stats', 'matrix', 'merge'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Bounds. Every integer is a decimal literal and a safe integer within these.
@@ -187,7 +195,7 @@ const SPECS: Record<CommandName, Spec> = {
     synopsis: [
       'ovlcheck run [--profile NAME|all|none | --options "k=v,..."] [--option-sets N] [--runs N] [--steps N]',
       '             [--max-lowers N] [--entries N] [--seed N] [--path P] [--time-budget SECONDS] [--out DIR]',
-      '             [--rotate W] [--mutate NAME] [--coverage] [--junit FILE] [--ktap FILE|-] [--json FILE|-]',
+      '             [--rotate W] [--mutate NAME] [--coverage] [--shard I/N] [--junit FILE] [--ktap FILE|-] [--json FILE|-]',
     ],
     about: 'random layer stacks and operation sequences against the model and the running kernel\'s overlayfs; ' +
       'a divergence is shrunk, printed and saved as a case file. ' +
@@ -215,9 +223,18 @@ const SPECS: Record<CommandName, Spec> = {
       rotateFlag,
       str('mutate', 'NAME', 'break one rule of the model on purpose (a self-test)'),
       bool('coverage', 'write coverage.md and coverage.json (by catalog item) in --out'),
+      str('shard', 'I/N', 'run only part I of N (profiles and option sets dealt round-robin; ovlcheck merge joins the parts\' --json)'),
       ...outputFlags,
     ],
     positionals: { meta: '', min: 0, max: 0 },
+  },
+  merge: {
+    name: 'merge',
+    synopsis: ['ovlcheck merge [--junit FILE] [--ktap FILE|-] [--json FILE|-] FILE...'],
+    about: 'joins the --json results of the shards of one run (`ovlcheck run --shard I/N --json FILE` in N CI jobs) into one: ' +
+      'every shard once, the same seed, kernel and command line otherwise; prints the totals and exits as the whole run would have.',
+    flags: [...outputFlags],
+    positionals: { meta: 'FILE...', min: 1, max: Infinity },
   },
   compare: {
     name: 'compare',
@@ -729,6 +746,15 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
       if (a.profile === 'none' && a.options !== undefined) throw new UsageError('give --profile none or --options, not both');
       if (a.profile === 'none' && a.optionSets === 0) throw new UsageError('--profile none runs only the option sets: give --option-sets N too');
       if (a.profile !== 'none') profilesToRun(a); // reject unknown profiles and bad options before anything else
+      const shard = t('shard');
+      if (shard !== undefined) {
+        const m = /^(\d{1,4})\/(\d{1,4})$/.exec(shard);
+        const [index, count] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+        if (!m || index < 1 || index > count) throw new UsageError(`--shard: expected I/N with 1 <= I <= N (e.g. 2/3), got ${quote(shard)}`);
+        if (n('seed') === undefined) throw new UsageError('--shard: give the --seed every shard runs with');
+        if (a.path !== undefined) throw new UsageError('--shard cannot go with --path (it replays one profile)');
+        a.shard = { index, count };
+      }
       return { kind: 'command', cmd, args: a };
     }
     case 'compare': {
@@ -774,6 +800,8 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
     }
     case 'probe':
       return { kind: 'command', cmd, args: { json: v.get('json') === true } };
+    case 'merge':
+      return { kind: 'command', cmd, args: { files: s.positionals, ...outputsOf(v) } };
     case 'stats': {
       const a: StatsArgs = { cases: n('cases') ?? 2000, steps: n('steps') ?? 25, seed: n('seed') ?? 1, profile: t('profile') ?? 'default' };
       oneProfile('stats', a.profile);

@@ -20,7 +20,7 @@ import { isMountCase, parseMountCase, replayMountCase, type MountCase } from './
 import { crossFailureCase, isCrossCase, parseCrossCase, replayCrossCase, type CrossCase } from './crossCase.js';
 import {
   checkDriverEnvironment, checkOutDir, outDirOf, parseCommandLine, profilesToRun, quote, UsageError,
-  type CompareArgs, type CrossArgs, type MatrixArgs, type ProbeArgs, type ReplayArgs, type RunArgs, type StatsArgs,
+  type CompareArgs, type CrossArgs, type MatrixArgs, type MergeArgs, type ProbeArgs, type ReplayArgs, type RunArgs, type StatsArgs,
 } from './cliArgs.js';
 import type { Progress } from './conformance.js';
 import { failureCase, formatFailure, type Failure } from './report.js';
@@ -42,6 +42,8 @@ import { HARM_CLASSES } from './harm.js';
 import { findingCaseFile, replayCommand, writeCompareReport } from './compareReport.js';
 import { formatCrossFailure, runCrossUpper } from './crossUpper.js';
 import { implementationVersion } from '../harness/drivers/versions.js';
+import { linkSysctlsProblem } from '../harness/creds.js';
+import { mergeResults, readResults } from './merge.js';
 import { ResultLog, writeOutputs, type OutputFiles, type TestResult } from './outputs.js';
 
 function checkEnvironment(): void {
@@ -88,11 +90,12 @@ async function cmdRun(a: RunArgs, argv: string[], log: ResultLog): Promise<numbe
   const tally = { profiles: 0, optionSets: 0, skipped: 0, cases: 0, steps: 0, interrupted: false };
   const printers = new Map<string, (p: Progress) => void>();
   if (a.coverage) startCoverage();
+  log.shard = a.shard;
   try {
     await runSuite(sys, {
       runs: a.runs, steps: a.steps, maxLowers: a.maxLowers, entries: a.entries, seed: a.seed, path: a.path, rotate: a.rotate, mutate: a.mutate,
       deadline: a.timeBudget ? started + a.timeBudget * 1000 : undefined, profiles: a.profile === 'none' ? [] : profilesToRun(a),
-      optionSets: a.optionSets > 0 ? { profiles: optionSetProfiles(kernelOf(sys), a.seed), cases: a.optionSets } : undefined,
+      optionSets: a.optionSets > 0 ? { profiles: optionSetProfiles(kernelOf(sys), a.seed), cases: a.optionSets } : undefined, shard: a.shard,
       onCase: (name, p) => {
         if (!printers.has(name)) printers.set(name, progressPrinter(a.runs, name));
         printers.get(name)!(p);
@@ -175,7 +178,7 @@ async function cmdRun(a: RunArgs, argv: string[], log: ResultLog): Promise<numbe
     console.log(`ovlcheck: ${verdict}: kernel ${kernelRelease}, ${tally.profiles} profiles${tally.optionSets ? ` and ${tally.optionSets} option sets` : ''} ` +
       `(${tally.skipped} skipped), ${tally.cases} cases, ` +
       `${tally.steps} steps${a.mutate ? '' : ' and the mount properties'} in ${((Date.now() - started) / 1000).toFixed(1)} s` +
-      `${tally.interrupted ? ' (time budget reached)' : ''}; seed ${a.seed}; exit ${code}`);
+      `${tally.interrupted ? ' (time budget reached)' : ''}; seed ${a.seed}${a.shard ? `; shard ${a.shard.index}/${a.shard.count}` : ''}; exit ${code}`);
     return code;
   } finally {
     sandbox.close();
@@ -339,6 +342,20 @@ async function cmdMatrix(a: MatrixArgs, whole: string[], log: ResultLog): Promis
   if (r.kernels.some((k) => k.status === 'error')) return 3; // a worker failed: a bug in ovlcheck
   if (r.kernels.some((k) => k.status === 'hang') || bad.some((b) => !/^kernel status/.test(b.row))) return 1;
   return bad.length ? 2 : 0; // a kernel that did not boot, or a worker past its limit
+}
+
+function cmdMerge(a: MergeArgs): number {
+  if (a.outputs) checkOutputFiles(a.outputs);
+  const merged = mergeResults(a.files.map((file) => ({ file, r: readResults(file) })));
+  if (a.outputs && Object.values(a.outputs).includes('-')) console.log = console.error.bind(console);
+  for (const t of merged.tests.filter((x) => x.status === 'fail' || x.status === 'error')) {
+    console.log(`${t.status === 'fail' ? 'DIVERGENCE' : 'ERROR'}: ${t.suite} ${t.name}: ${t.summary ?? ''}${t.replay ? `\n  replay: ${t.replay}` : ''}`);
+  }
+  const n = merged.totals;
+  console.log(`ovlcheck: merged ${a.files.length} shards: ${merged.verdict}: ${n.tests} tests (${n.pass} passed, ${n.fail} failed, ${n.skip} skipped, ` +
+    `${n.error} errors), ${n.cases} cases, ${n.steps} steps; kernel ${merged.kernel}${merged.seed !== undefined ? `; seed ${merged.seed}` : ''}; exit ${merged.exitCode}`);
+  writeOutputs(merged, a.outputs ?? {});
+  return merged.exitCode;
 }
 
 async function cmdStats(a: StatsArgs): Promise<number> {
@@ -547,10 +564,14 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (line.cmd === 'stats') return await cmdStats(line.args); // the model only: no root, no namespace
+    if (line.cmd === 'merge') return cmdMerge(line.args); // files only
     // Everything the machine and the inputs can be refused for, before anything is mounted.
     if (line.cmd === 'run' || line.cmd === 'probe') checkEnvironment();
     else if (process.getuid?.() !== 0) throw new UsageError('must run as root: the drivers mount in a private namespace');
     if (!hasSysAdmin()) throw new UsageError(NO_SYS_ADMIN);
+    const onHost = line.cmd !== 'probe' && line.cmd !== 'matrix-worker' && (line.cmd !== 'matrix' || line.args.kernels.includes('host')) && (line.cmd !== 'replay' || line.args.kernel === 'host');
+    const sysctls = onHost ? linkSysctlsProblem() : null;
+    if (sysctls) throw new UsageError(sysctls);
     if (line.cmd === 'compare' || (line.cmd === 'replay' && line.args.kernel === 'host')) checkDriverEnvironment(line.args);
     if (line.cmd === 'cross') for (const driver of [line.args.from, line.args.to]) checkDriverEnvironment({ driver, against: 'model' });
     const out = outDirOf(line);

@@ -162,6 +162,34 @@ describe.skipIf(!inPrivateNamespace())('standard outputs from the CLI', () => {
     expect(j.failures).toBe(1 + findings.filter((f) => f.status === 'fail').length);
   }, 600_000);
 
+  it('--shard 1/3, 2/3, 3/3 run exactly the cases of the unsharded run, and merge gives its totals', async () => {
+    const dir = tmp();
+    const common = ['run', '--runs', '2', '--steps', '4', '--option-sets', '12', '--seed', '5', '--out', dir];
+    const run = (extra: string[]) => execa(process.execPath, [CLI, ...common, ...extra], { reject: false });
+    const whole = await run(['--json', join(dir, 'whole.json')]);
+    expect(whole.exitCode, whole.stderr).toBe(0);
+    for (const i of [1, 2, 3]) {
+      const r = await run(['--shard', `${i}/3`, '--json', join(dir, `s${i}.json`)]);
+      expect(r.exitCode, r.stderr).toBe(0);
+    }
+    const m = await execa(process.execPath, [CLI, 'merge', '--json', join(dir, 'merged.json'), ...[3, 1, 2].map((i) => join(dir, `s${i}.json`))], { reject: false });
+    expect(m.exitCode, m.stderr).toBe(0);
+    const read = (f: string) => resultsSchema.parse(JSON.parse(fs.readFileSync(join(dir, f), 'utf8')));
+    const key = (r: Results) => r.tests.map((t) => `${t.suite} ${t.name} ${t.status} ${t.cases ?? '-'} ${t.steps ?? '-'}`).sort();
+    const [w, merged] = [read('whole.json'), read('merged.json')];
+    expect(w.tests.filter((t) => t.suite === 'options').length).toBeGreaterThan(3); // the option sets are split too
+    for (const i of [1, 2, 3]) expect(read(`s${i}.json`).tests.length).toBeGreaterThan(0);
+    expect(key(merged)).toEqual(key(w));
+    expect(merged.totals).toEqual(w.totals);
+    expect(merged.exitCode).toBe(0);
+    expect(m.stdout).toMatch(/^ovlcheck: merged 3 shards: CONFORMS: /m);
+    // A missing shard, or one of another run, is refused in one line.
+    const short = await execa(process.execPath, [CLI, 'merge', join(dir, 's1.json'), join(dir, 's2.json')], { reject: false });
+    expect([short.exitCode, short.stderr.trim()]).toEqual([2, 'ovlcheck: shard 3/3 missing']);
+    const mixed = await execa(process.execPath, [CLI, 'merge', join(dir, 's1.json'), join(dir, 'whole.json')], { reject: false });
+    expect(mixed.exitCode).toBe(2);
+  }, 600_000);
+
   it('bad output paths are refused before anything runs, in one line', async () => {
     const dir = tmp();
     for (const args of [['--ktap', '-', '--json', '-'], ['--junit', dir], ['--json', '/proc/x.json'], ['--junit', join(dir, 'a'), '--ktap', join(dir, 'a')]]) {

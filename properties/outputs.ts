@@ -46,6 +46,8 @@ export const resultsSchema = z.object({
   /** uname -r of the machine it ran on. */
   kernel: z.string(),
   seed: z.number().int().optional(),
+  /** A part of a run (`run --shard I/N`); merged results have none. */
+  shard: z.object({ index: z.number().int().min(1), count: z.number().int().min(1) }).optional(),
   startedAt: z.string(),
   elapsedMs: z.number().nonnegative(),
   /** 0-3 (README, "Exit codes"), or 128 + the signal that stopped the run. */
@@ -79,6 +81,7 @@ export function totalsOf(tests: readonly TestResult[]): Results['totals'] {
 export class ResultLog {
   readonly tests: TestResult[] = [];
   private readonly started = new Date();
+  shard?: Results['shard'];
 
   constructor(private readonly command: string, private readonly argv: string[], private readonly kernel: string, private readonly seed?: number) {}
 
@@ -89,7 +92,7 @@ export class ResultLog {
   finish(exitCode: number, verdict: string): Results {
     return {
       ovlcheck: 1, kind: 'results', command: this.command, argv: this.argv, kernel: this.kernel,
-      ...(this.seed !== undefined ? { seed: this.seed } : {}),
+      ...(this.seed !== undefined ? { seed: this.seed } : {}), ...(this.shard ? { shard: this.shard } : {}),
       startedAt: this.started.toISOString(), elapsedMs: Date.now() - this.started.getTime(), exitCode, verdict,
       totals: totalsOf(this.tests), tests: this.tests,
     };

@@ -49,6 +49,17 @@ export interface SuiteOptions {
   onResult?: (r: ProfileResult | PropertyResult) => void;
   /** A guest that hung or went away is booted anew through this, and the run goes on with the next profile. */
   reopen?: () => Promise<Sys>;
+  /**
+   * Run only shard `index` (from 1) of `count`: the profiles and option sets in their order,
+   * dealt round-robin, each with the run's own seed (so each runs the cases it runs unsharded);
+   * the mount properties go with the last shard.
+   */
+  shard?: { index: number; count: number };
+}
+
+/** Whether the k-th profile or option set (from 0) belongs to the shard. */
+function inShard(k: number, shard: SuiteOptions['shard']): boolean {
+  return !shard || k % shard.count === shard.index - 1;
 }
 
 export interface ProfileResult {
@@ -114,7 +125,9 @@ export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult
   };
   const empty = { cases: 0, steps: 0, elapsedMs: 0, deepest: 0, interrupted: false };
   const runnable: { profile: Profile; runs: number; optionSet?: boolean }[] = [];
+  let unit = 0; // the position of each profile and option set, for --shard
   for (const p of o.profiles) {
+    if (!inShard(unit++, o.shard)) continue;
     const { why } = profileRefusal(sys, p, layerFs);
     if (why) result.profiles.push(emit({ kind: 'profile', profile: p, status: 'skipped', why, ...empty }));
     else runnable.push({ profile: p, runs: o.runs });
@@ -122,7 +135,7 @@ export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult
   const sets = o.optionSets?.profiles ?? [];
   const setRuns = casesPerSet(o.optionSets?.cases ?? 0, sets.length);
   for (const [i, p] of sets.entries()) {
-    if (setRuns[i] === 0) continue;
+    if (setRuns[i] === 0 || !inShard(unit++, o.shard)) continue;
     const r = profileRefusal(sys, p, layerFs);
     // The model accepts every set (optionSets.ts): a kernel that refuses to mount one disagrees with it.
     if (r.mounts !== '-' && r.why) result.profiles.push(emit({ kind: 'profile', profile: p, status: 'refused', why: r.why, optionSet: true, ...empty }));
@@ -174,7 +187,7 @@ export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult
       if (!(e as { fatal?: boolean }).fatal) throw e;
     });
   }
-  if (o.mutate) return result;
+  if (o.mutate || (o.shard && o.shard.index !== o.shard.count)) return result;
   await runMountProperties(sys, o, deadline, (r) => result.properties.push(emit(r)));
   return result;
 }
