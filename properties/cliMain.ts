@@ -1,5 +1,5 @@
 // ovlcheck's commands: run the conformance property against the running kernel, compare other
-// implementations, replay case files, probe, matrix.
+// implementations, replay case files, probe, matrix, merge (the --json of a run's shards).
 // Exit codes: 0 conforms, 1 divergence, 2 bad input or unusable environment, 3 ovlcheck bug.
 
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
