@@ -63,3 +63,13 @@ export function takeCoverage(): CoverageCounts {
   counts = null;
   return out;
 }
+
+/** Adds counts recorded elsewhere (a worker of the run) to the recording (if one is on). */
+export function addCoverage(more: CoverageCounts): void {
+  if (byContext === null) return;
+  for (const [label, items] of more) {
+    let c = byContext.get(label);
+    if (!c) byContext.set(label, (c = new Map()));
+    for (const [item, n] of items) c.set(item, (c.get(item) ?? 0) + n);
+  }
+}

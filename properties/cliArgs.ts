@@ -47,6 +47,8 @@ export interface RunArgs {
   outputs?: OutputFiles;
   /** --shard I/N: this part of the run (properties/suite.ts). */
   shard?: { index: number; count: number };
+  /** --jobs N: worker processes (properties/workers.ts); without it, one per core. */
+  jobs?: number;
 }
 
 export interface MergeArgs {
@@ -195,7 +197,7 @@ const SPECS: Record<CommandName, Spec> = {
     synopsis: [
       'ovlcheck run [--profile NAME|all|none | --options "k=v,..."] [--option-sets N] [--runs N] [--steps N]',
       '             [--max-lowers N] [--entries N] [--seed N] [--path P] [--time-budget SECONDS] [--out DIR]',
-      '             [--rotate W] [--mutate NAME] [--coverage] [--shard I/N] [--junit FILE] [--ktap FILE|-] [--json FILE|-]',
+      '             [--rotate W] [--mutate NAME] [--coverage] [--jobs N] [--shard I/N] [--junit FILE] [--ktap FILE|-] [--json FILE|-]',
     ],
     about: 'random layer stacks and operation sequences against the model and the running kernel\'s overlayfs; ' +
       'a divergence is shrunk, printed and saved as a case file. ' +
@@ -223,6 +225,7 @@ const SPECS: Record<CommandName, Spec> = {
       rotateFlag,
       str('mutate', 'NAME', 'break one rule of the model on purpose (a self-test)'),
       bool('coverage', 'write coverage.md and coverage.json (by catalog item) in --out'),
+      int('jobs', 'N', 1, 64, 'worker processes that share the cases (the result is the same for any N)', undefined, { dfltNote: 'one per core' }),
       str('shard', 'I/N', 'run only part I of N (profiles and option sets dealt round-robin; ovlcheck merge joins the parts\' --json)'),
       ...outputFlags,
     ],
@@ -754,6 +757,11 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
         if (n('seed') === undefined) throw new UsageError('--shard: give the --seed every shard runs with');
         if (a.path !== undefined) throw new UsageError('--shard cannot go with --path (it replays one profile)');
         a.shard = { index, count };
+      }
+      const jobs = n('jobs');
+      if (jobs !== undefined) {
+        if (jobs > 1 && a.path !== undefined) throw new UsageError('--jobs cannot go with --path (it replays one case)');
+        a.jobs = jobs;
       }
       return { kind: 'command', cmd, args: a };
     }

@@ -3,15 +3,16 @@
 // Exit codes: 0 conforms, 1 divergence, 2 bad input or unusable environment, 3 ovlcheck bug.
 
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { constants, release } from 'node:os';
+import { availableParallelism, constants, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotModelled } from '../model/index.js';
 import { coverageContext, startCoverage, takeCoverage } from '../model/coverage.js';
 import { totalsLine, writeCoverage } from './coverageReport.js';
 import { KernelDriver, probeOverlaySupport } from '../harness/drivers/kernel.js';
-import { kernelOf, localSys, runningKernel } from '../harness/sys.js';
-import { runSuite } from './suite.js';
+import { kernelOf, localSys, runningKernel, type Sys } from '../harness/sys.js';
+import { runSuite, type SuiteOptions } from './suite.js';
+import { defaultJobs, runSuiteInWorkers, WorkerFailed, WorkerKilled } from './workers.js';
 import { inPrivateNamespace, markStarted, NamespaceError, runInPrivateNamespace } from '../harness/namespace.js';
 import { dieWithParent, hasSysAdmin, NO_SYS_ADMIN } from '../harness/lifeline.js';
 import { beforeSignalExit, installHandlers, openSandbox, type Sandbox } from '../harness/sandbox.js';
@@ -44,7 +45,7 @@ import { formatCrossFailure, runCrossUpper } from './crossUpper.js';
 import { implementationVersion } from '../harness/drivers/versions.js';
 import { linkSysctlsProblem } from '../harness/creds.js';
 import { mergeResults, readResults } from './merge.js';
-import { ResultLog, writeOutputs, type OutputFiles, type TestResult } from './outputs.js';
+import { ResultLog, verdictOf, writeOutputs, type OutputFiles, type TestResult } from './outputs.js';
 
 function checkEnvironment(): void {
   const why = probeOverlaySupport();
@@ -91,8 +92,11 @@ async function cmdRun(a: RunArgs, argv: string[], log: ResultLog): Promise<numbe
   const printers = new Map<string, (p: Progress) => void>();
   if (a.coverage) startCoverage();
   log.shard = a.shard;
+  // Workers share the cases (--jobs; a replay of one case runs here); their results come back in the suite's order.
+  const jobs = a.path !== undefined ? 1 : a.jobs ?? defaultJobs(availableParallelism());
+  const suite = jobs > 1 ? (s: Sys, o: SuiteOptions) => runSuiteInWorkers(s, o, jobs) : runSuite;
   try {
-    await runSuite(sys, {
+    await suite(sys, {
       runs: a.runs, steps: a.steps, maxLowers: a.maxLowers, entries: a.entries, seed: a.seed, path: a.path, rotate: a.rotate, mutate: a.mutate,
       deadline: a.timeBudget ? started + a.timeBudget * 1000 : undefined, profiles: a.profile === 'none' ? [] : profilesToRun(a),
       optionSets: a.optionSets > 0 ? { profiles: optionSetProfiles(kernelOf(sys), a.seed), cases: a.optionSets } : undefined, shard: a.shard,
@@ -178,8 +182,17 @@ async function cmdRun(a: RunArgs, argv: string[], log: ResultLog): Promise<numbe
     console.log(`ovlcheck: ${verdict}: kernel ${kernelRelease}, ${tally.profiles} profiles${tally.optionSets ? ` and ${tally.optionSets} option sets` : ''} ` +
       `(${tally.skipped} skipped), ${tally.cases} cases, ` +
       `${tally.steps} steps${a.mutate ? '' : ' and the mount properties'} in ${((Date.now() - started) / 1000).toFixed(1)} s` +
-      `${tally.interrupted ? ' (time budget reached)' : ''}; seed ${a.seed}${a.shard ? `; shard ${a.shard.index}/${a.shard.count}` : ''}; exit ${code}`);
+      `${tally.interrupted ? ' (time budget reached)' : ''}; seed ${a.seed}${a.shard ? `; shard ${a.shard.index}/${a.shard.count}` : ''}` +
+      `${jobs > 1 ? `; ${jobs} workers` : ''}; exit ${code}`);
     return code;
+  } catch (e) {
+    if (e instanceof WorkerKilled) {
+      console.error(`ovlcheck: ${e.message}`);
+      return 128 + constants.signals[e.signal];
+    }
+    if (!(e instanceof WorkerFailed)) throw e;
+    console.error(`ovlcheck: internal error (a bug in ovlcheck): ${e.message}`); // the worker's own error is above
+    return 3;
   } finally {
     sandbox.close();
   }
@@ -516,8 +529,6 @@ async function replayOnKernelTarget(spec: string, cases: LoadedCase[], log: Resu
 }
 
 /** The verdicts of the exit codes, for the standard outputs. */
-const VERDICTS = ['CONFORMS', 'DIVERGES', 'INCOMPLETE (bad input or an environment that cannot run it)', 'INTERNAL ERROR (a bug in ovlcheck)'];
-
 /**
  * Runs a command that reports tests, then writes the standard outputs it was asked for; a
  * signal that ends the run writes them too, with what ended so far. With one of them on
@@ -534,7 +545,7 @@ async function withOutputs(a: { outputs?: OutputFiles; seed?: number }, argv: st
     return code;
   } finally {
     forget();
-    writeOutputs(log.finish(code, VERDICTS[code] ?? `exit ${code}`), files);
+    writeOutputs(log.finish(code, verdictOf(code)), files);
   }
 }
 

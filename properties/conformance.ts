@@ -43,13 +43,31 @@ export interface RunOptions {
   /**
    * How long fast-check may shrink a failure. Past it, the remaining candidates pass without
    * running, so it ends with the smallest failure so far: a hung FUSE daemon costs a whole
-   * step deadline per candidate. Default 120 s.
+   * step deadline per candidate. Default 120 s; Infinity also leaves minimizing after it unbounded.
    */
   shrinkBudgetMs?: number;
   /** Checked before each case: true ends the run as a time budget does (a signal, compare's stop). */
   stop?: () => boolean;
   /** The first failure, before it is shrunk: a report written now holds it even if the run is killed while shrinking. */
   onFailure?: (f: Failure) => void;
+  /** Run only this worker's share of the cases (--jobs): see CaseSlice. */
+  slice?: CaseSlice;
+}
+
+/**
+ * One worker's share of a property's cases (ovlcheck run --jobs N). Every worker draws every
+ * case from the one seed, in the same order, and runs case k only if k % count === index, so
+ * the workers together run exactly the cases of a run without --jobs. The run's failure is the
+ * one with the lowest case index, which is the one a single worker would have met first:
+ * a worker need not run cases past a lower failure another worker has found (bound).
+ */
+export interface CaseSlice {
+  index: number;
+  count: number;
+  /** The lowest failing case index another worker has found (Infinity: none yet). */
+  bound?: () => number;
+  /** This worker's first failing case, before it is shrunk. */
+  onFound?: (caseIndex: number) => void;
 }
 
 export interface Progress {
@@ -75,6 +93,8 @@ export interface RunSummary extends Progress {
   crashCase?: { stack: StackSpec; steps: Op[] };
   interrupted: boolean;
   counterexamplePath?: string;
+  /** Which generated case (from 0, counting every worker's) failed or crashed first. */
+  failedCase?: number;
 }
 
 export async function runConformance(o: RunOptions): Promise<RunSummary> {
@@ -108,9 +128,18 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   let firstHarm: HarmClass = 'data';
   /** An error that leaves nothing to run the next case on (a hung or dead guest): no shrinking. */
   let fatal = false;
+  /** Cases fast-check has generated, every worker's (--jobs): the index of the next one. */
+  let drawn = 0;
+  let failedCase: number | undefined;
+  /** Another worker found an earlier failing case: this one's failure will not be reported, so it need not be shrunk. */
+  const outranked = () => failedCase !== undefined && (o.slice?.bound?.() ?? Infinity) < failedCase;
   const property = fc.asyncProperty(stacks, commands, aclPlans, async (bare, cmds, acls) => {
+    const caseIndex = progress.shrinking ? failedCase : drawn++;
+    if (o.slice && !progress.shrinking && (caseIndex! % o.slice.count !== o.slice.index || caseIndex! > (o.slice.bound?.() ?? Infinity))) {
+      return; // another worker's case, or past a failure another worker found
+    }
     const stack = withAcls(bare, acls);
-    const shrinkOver = progress.shrinking && (Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000) || Date.now() > deadline);
+    const shrinkOver = progress.shrinking && (Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000) || Date.now() > deadline || outranked());
     if (fatal || o.stop?.() || shrinkOver) return;
     progress.cases++;
     if (!progress.shrinking) progress.generated++;
@@ -140,7 +169,11 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
         fatal = (e as { fatal?: boolean }).fatal === true;
       }
       if (!progress.shrinking && failure) o.onFailure?.(failure);
-      if (!progress.shrinking) shrinkingSince = Date.now();
+      if (!progress.shrinking) {
+        shrinkingSince = Date.now();
+        failedCase = caseIndex;
+        o.slice?.onFound?.(caseIndex!);
+      }
       progress.shrinking = true;
       throw e;
     } finally {
@@ -167,8 +200,9 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   // fast-check counts a run interrupted before any case passed as failed (numSuccesses 0):
   // when a time budget ends that way, with nothing found, it is an interruption.
   const failed = result.failed && !(result.interrupted && !f && !crash);
-  if (f && failed) {
-    const minimizeMs = Math.max(2_000, Math.min(20_000, deadline - Date.now()));
+  if (f && failed && !outranked()) {
+    // As long as shrinking may take, up to 20 s (unbounded with it: tests that must not depend on the machine's speed).
+    const minimizeMs = o.shrinkBudgetMs === Infinity ? Infinity : Math.max(2_000, Math.min(20_000, deadline - Date.now()));
     f = await minimizeFailure(f, o.driver, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known, kernelReader: o.kernelReader }, minimizeMs);
     f.seed = o.seed;
     f.path = result.counterexamplePath ?? undefined;
@@ -181,5 +215,6 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
     crashCase,
     interrupted: result.interrupted,
     counterexamplePath: result.counterexamplePath ?? undefined,
+    ...(failed ? { failedCase } : {}),
   };
 }

@@ -3,11 +3,10 @@
 
 import { readFileSync } from 'node:fs';
 import { UsageError, quote } from './cliArgs.js';
-import { resultsSchema, totalsOf, type Results } from './outputs.js';
+import { resultsSchema, totalsOf, verdictOf, type Results } from './outputs.js';
 
 /** The merged exit code: an ovlcheck bug first, then a divergence, then what could not run. */
 const PRECEDENCE = [3, 1, 2, 0];
-const VERDICTS: Record<number, string> = { 0: 'CONFORMS', 1: 'DIVERGES', 2: 'INCOMPLETE (bad input or an environment that cannot run it)', 3: 'INTERNAL ERROR (a bug in ovlcheck)' };
 
 export function readResults(file: string): Results {
   let text: string;
@@ -30,20 +29,21 @@ export function readResults(file: string): Results {
   return r.data;
 }
 
-/** The argv without --shard and the output flags: what every shard of one run has in common. */
-function runLine(argv: string[]): string {
+/** argv without these flags (as `--flag VALUE` or `--flag=VALUE`). */
+function without(argv: string[], flags: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const flag = a.replace(/=.*$/, '');
-    if (['--shard', '--junit', '--ktap', '--json', '--out'].includes(flag)) {
-      if (!a.includes('=')) i++;
+    if (flags.includes(argv[i].replace(/=.*$/, ''))) {
+      if (!argv[i].includes('=')) i++;
       continue;
     }
-    out.push(a);
+    out.push(argv[i]);
   }
-  return out.join(' ');
+  return out;
 }
+
+/** What every shard of one run has in common: not its part, its output files or its worker count (the result is the same for any). */
+const runLine = (argv: string[]): string => without(argv, ['--shard', '--junit', '--ktap', '--json', '--out', '--jobs']).join(' ');
 
 /** Every shard 1..N of one run, once: its tests in shard order, totals and exit code as one run's. */
 export function mergeResults(parts: { file: string; r: Results }[]): Results {
@@ -64,9 +64,9 @@ export function mergeResults(parts: { file: string; r: Results }[]): Results {
   const tests = ordered.flatMap((r) => r.tests);
   const exitCode = PRECEDENCE.find((c) => ordered.some((r) => r.exitCode === c)) ?? Math.max(...ordered.map((r) => r.exitCode));
   return {
-    ovlcheck: 1, kind: 'results', command: first.r.command, argv: first.r.argv.filter((_, i, a) => !(a[i] === '--shard' || a[i - 1] === '--shard' || a[i].startsWith('--shard='))),
+    ovlcheck: 1, kind: 'results', command: first.r.command, argv: without(first.r.argv, ['--shard']),
     kernel: first.r.kernel, ...(first.r.seed !== undefined ? { seed: first.r.seed } : {}),
     startedAt: ordered.map((r) => r.startedAt).sort()[0], elapsedMs: Math.max(...ordered.map((r) => r.elapsedMs)),
-    exitCode, verdict: VERDICTS[exitCode] ?? `exit ${exitCode}`, totals: totalsOf(tests), tests,
+    exitCode, verdict: verdictOf(exitCode), totals: totalsOf(tests), tests,
   };
 }

@@ -69,7 +69,7 @@ const noSnapshot: StepFn = (s, op) => {
   return applyOp({ ...s, streams }, op);
 };
 
-export const MUTATIONS: Record<string, { breaks: string; profile: string; step: StepFn; maxSteps?: number }> = {
+export const MUTATIONS: Record<string, { breaks: string; profile: string; step: StepFn; maxSteps?: number; /** The seed its test in conformance.test.ts runs with (default 1). */ seed?: number }> = {
   'no-dots-in-merged-dirs': {
     breaks: 'S9.10: `.` and `..` are entries of a merged dir too',
     profile: 'default',

@@ -69,6 +69,11 @@ export interface OutputFiles {
   json?: string;
 }
 
+/** The one-word verdict of an exit code, as the human summary and the outputs give it. */
+export function verdictOf(exitCode: number): string {
+  return ({ 0: 'CONFORMS', 1: 'DIVERGES', 2: 'INCOMPLETE (bad input or an environment that cannot run it)', 3: 'INTERNAL ERROR (a bug in ovlcheck)' } as Record<number, string>)[exitCode] ?? `exit ${exitCode}`;
+}
+
 export function totalsOf(tests: readonly TestResult[]): Results['totals'] {
   const count = (s: TestResult['status']) => tests.filter((t) => t.status === s).length;
   return {

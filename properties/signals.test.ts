@@ -1,6 +1,6 @@
 // A signal to any process of a run leaves nothing behind (issue 11): SIGINT, SIGTERM and
-// SIGKILL, each sent to the top `npx` process, to the launcher (the CLI outside the namespace)
-// and to the CLI inside it, during `run` and `compare`. Within 5 s no process of the run
+// SIGKILL, each sent to the top `npx` process, to the launcher (the CLI outside the namespace),
+// to the CLI inside it and (run --jobs 2) to a worker, during `run` and `compare`. Within 5 s no process of the run
 // (found by a marker in its environment), no FUSE daemon, no mount and no temp dir is left.
 
 import { randomBytes } from 'node:crypto';
@@ -49,6 +49,8 @@ function processesWith(marker: string): Proc[] {
   return out;
 }
 
+/** A worker of `run --jobs N` (properties/worker.ts). */
+const isWorker = (p: Proc) => p.cmdline.some((a) => a.endsWith('properties/worker.js'));
 const isCli = (p: Proc) => p.cmdline.some((a) => a.endsWith('properties/cli.js') || a.endsWith('/.bin/ovlcheck'));
 
 async function until<T>(what: string, limitMs: number, probe: () => T | undefined): Promise<T> {
@@ -70,7 +72,7 @@ function leftovers(marker: string, tmp: string): string[] {
 }
 
 const COMMANDS = {
-  run: ['run', '--profile', 'default', '--runs', '100000', '--time-budget', '600'],
+  run: ['run', '--profile', 'default', '--runs', '100000', '--time-budget', '600', '--jobs', '2'],
   compare: ['compare', '--driver', 'fuse-overlayfs', '--runs', '100000', '--time-budget', '600', '--force'],
 } as const;
 
@@ -92,7 +94,7 @@ describe.sequential('a signal to any process of the run leaves nothing behind', 
   });
 
   for (const cmd of ['run', 'compare'] as const) {
-    for (const target of ['npx', 'launcher', 'cli'] as const) {
+    for (const target of cmd === 'run' ? ['npx', 'launcher', 'cli', 'worker'] as const : ['npx', 'launcher', 'cli'] as const) {
       for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
         const why = cmd === 'compare' ? probeDriver('fuse-overlayfs') : null;
         it.skipIf(why !== null)(`${cmd}: ${signal} to the ${target}${why ? ` (skipped: ${why})` : ''}`, async () => {
@@ -113,11 +115,13 @@ describe.sequential('a signal to any process of the run leaves nothing behind', 
             const ps = processesWith(marker);
             const cli = ps.find((p) => isCli(p) && p.innerPid === 1 && p.handles);
             const daemon = cmd === 'run' || ps.some((p) => p.cmdline[0]?.endsWith('fuse-overlayfs'));
-            return cli && daemon ? cli : undefined;
+            const worker = target !== 'worker' || ps.some((p) => isWorker(p) && p.handles);
+            return cli && daemon && worker ? cli : undefined;
           });
           const launcher = processesWith(marker).find((p) => isCli(p) && p.innerPid === undefined);
           expect(launcher, 'the launcher').toBeDefined();
-          const pid = target === 'npx' ? child.pid! : target === 'launcher' ? launcher!.pid : inner.pid;
+          const worker = processesWith(marker).find(isWorker);
+          const pid = target === 'npx' ? child.pid! : target === 'launcher' ? launcher!.pid : target === 'worker' ? worker!.pid : inner.pid;
           process.kill(pid, signal);
           const start = Date.now();
           let left: string[] = [];

@@ -55,6 +55,17 @@ export interface SuiteOptions {
    * the mount properties go with the last shard.
    */
   shard?: { index: number; count: number };
+  /**
+   * Run only this worker's share of each property's cases (--jobs; properties/workers.ts): see
+   * CaseSlice in conformance.ts, here with the unit (unitKey) each call is about. The mount
+   * properties go with the last worker.
+   */
+  slice?: { index: number; count: number; bound?: (unit: string) => number; onFound?: (unit: string, caseIndex: number) => void };
+}
+
+/** A profile or option set of the run, as workers name it to each other. */
+export function unitKey(r: { profile: Profile; optionSet?: boolean }): string {
+  return `${r.optionSet ? 'options' : 'profile'} ${r.profile.name}`;
 }
 
 /** Whether the k-th profile or option set (from 0) belongs to the shard. */
@@ -83,6 +94,8 @@ export interface ProfileResult {
   error?: string;
   errorCase?: string;
   counterexamplePath?: string;
+  /** The generated case (from 0) that failed or crashed first: with --jobs, the lowest one wins. */
+  failedCase?: number;
 }
 
 export interface PropertyResult {
@@ -151,16 +164,21 @@ export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult
       // A part of what is left to the profiles by their share of the cases left, at least 1 ms (0 would mean no budget).
       const share = profilesEnd === undefined ? undefined : Math.max(1, ((profilesEnd - Date.now()) * runs) / runsLeft);
       runsLeft -= runs;
-      coverageContext(`${optionSet ? 'options' : 'profile'} ${profile.name}`); // counted only while coverage is on (run --coverage)
+      const unit = unitKey({ profile, optionSet });
+      coverageContext(unit); // counted only while coverage is on (run --coverage)
+      const slice = o.slice && {
+        index: o.slice.index, count: o.slice.count,
+        bound: o.slice.bound && (() => o.slice!.bound!(unit)), onFound: o.slice.onFound && ((k: number) => o.slice!.onFound!(unit, k)),
+      };
       const s = await runConformance({
         runs, steps: o.steps, maxLowers: o.maxLowers, maxEntriesPerLayer: o.entries, seed: o.seed, path: o.path,
         timeBudgetMs: share, profile, kernel, kernelRelease, driver,
         onCase: (p) => o.onCase?.(profile.name, p), modelStep: o.mutate ? MUTATIONS[o.mutate].step : undefined,
-        rotateWeight: o.rotate, userXattrs: layerFs.userXattrs,
+        rotateWeight: o.rotate, userXattrs: layerFs.userXattrs, slice,
       });
       const base = {
         kind: 'profile' as const, profile, ...(optionSet ? { optionSet } : {}), cases: s.cases, steps: s.steps, elapsedMs: s.elapsedMs, deepest: s.deepest,
-        interrupted: s.interrupted, counterexamplePath: s.counterexamplePath,
+        interrupted: s.interrupted, counterexamplePath: s.counterexamplePath, ...(s.failedCase !== undefined ? { failedCase: s.failedCase } : {}),
       };
       if (s.crash) {
         // Say where, so the next model rule (or the bug) has its minimal case.
@@ -187,7 +205,7 @@ export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult
       if (!(e as { fatal?: boolean }).fatal) throw e;
     });
   }
-  if (o.mutate || (o.shard && o.shard.index !== o.shard.count)) return result;
+  if (o.mutate || (o.shard && o.shard.index !== o.shard.count) || (o.slice && o.slice.index !== o.slice.count - 1)) return result;
   await runMountProperties(sys, o, deadline, (r) => result.properties.push(emit(r)));
   return result;
 }
