@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { libcBindings } from './native.js';
+import { isRootless, userNamespaceRefusal } from './rootless.js';
 
 const PR_SET_PDEATHSIG = 1;
 
@@ -35,8 +36,13 @@ export function isAlive(pid: number): boolean {
 
 export const NO_SYS_ADMIN = 'needs CAP_SYS_ADMIN to mount and to make a private namespace; root in a container has it only with --privileged (or --cap-add SYS_ADMIN)';
 
-/** Has the process CAP_SYS_ADMIN (mount(2), unshare(2))? Root in a container often has not. */
+/**
+ * Has the process CAP_SYS_ADMIN over the mounts it makes (mount(2), unshare(2))? Root in a
+ * container often has not. A user who is not root has it in a user namespace of its own
+ * (rootless mode, harness/rootless.ts) wherever the kernel gives one.
+ */
 export function hasSysAdmin(): boolean {
+  if (isRootless()) return userNamespaceRefusal() === null;
   try {
     const line = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1];
     return line === undefined || (BigInt(`0x${line}`) & (1n << 21n)) !== 0n;

@@ -1,5 +1,7 @@
 // Runs a command in a private mount + pid namespace, so that every mount the harness makes
-// disappears with the namespace even if the harness is killed. Usable as a script:
+// disappears with the namespace even if the harness is killed. Started by a user who is not
+// root (rootless mode, harness/rootless.ts), in a user namespace of its own too, where that
+// user is root over its mounts. Usable as a script:
 //   node dist/harness/namespace.js CMD ARGS...
 
 import fs from 'node:fs';
@@ -8,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { dir as tmpDir } from 'tmp-promise';
 import { hasSysAdmin, isAlive, NO_SYS_ADMIN } from './lifeline.js';
+import { isRootless, userNamespaceArgs, userNamespaceRefusal } from './rootless.js';
 
 const NS_PARENT_ENV = 'OVLCHECK_NS_PARENT';
 const TMP_ENV = 'OVLCHECK_TMP';
@@ -17,7 +20,7 @@ const STARTED_FD = '3';
 /** How long a forwarded signal may take before the whole namespace is killed. */
 const GRACE_MS = 3000;
 
-/** The namespace could not be made (no CAP_SYS_ADMIN, seccomp, no unshare): exit 2, one line. */
+/** The namespace could not be made (no CAP_SYS_ADMIN, no user namespaces, seccomp, no unshare): exit 2, one line. */
 export class NamespaceError extends Error {}
 
 function ownMountNamespace(): string {
@@ -74,7 +77,11 @@ function removeStaleTempDirs(): void {
   for (const name of fs.readdirSync(os.tmpdir())) {
     const m = /^ovlcheck-(\d+)-(\d+)-/.exec(name); // pid namespace, pid
     if (!m || m[1] !== pidNamespace() || isAlive(Number(m[2]))) continue;
-    fs.rmSync(`${os.tmpdir()}/${name}`, { recursive: true, force: true });
+    try {
+      fs.rmSync(`${os.tmpdir()}/${name}`, { recursive: true, force: true });
+    } catch {
+      /* another user's (a rootless run's, or root's seen by a rootless run): theirs to remove */
+    }
   }
 }
 
@@ -101,11 +108,16 @@ export function markStarted(): void {
 
 /**
  * Runs cmd in a fresh mount+pid namespace with a private temp dir; resolves to its exit code.
+ * Run by a user who is not root: in a fresh user namespace too (rootless mode).
  * markStarted: cmd calls markStarted() once inside (the CLI does), so a namespace that could
  * not be made is told from the command's own failure.
  */
 export async function runInPrivateNamespace(cmd: string, args: string[], o: { markStarted?: boolean } = {}): Promise<number> {
-  if (!hasSysAdmin()) {
+  const rootless = isRootless();
+  if (rootless) {
+    const why = userNamespaceRefusal();
+    if (why) throw new NamespaceError(`not root, and cannot run in a user namespace instead: ${why}`);
+  } else if (!hasSysAdmin()) {
     throw new NamespaceError(NO_SYS_ADMIN);
   }
   removeStaleTempDirs();
@@ -116,7 +128,7 @@ export async function runInPrivateNamespace(cmd: string, args: string[], o: { ma
     // setpriv: if this process dies (even by SIGKILL), unshare is killed, and --kill-child
     // then sends SIGTERM to the command: it stops as on any SIGTERM, removing this temp dir.
     'setpriv',
-    ['--pdeathsig', 'KILL', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGTERM', '--mount-proc', cmd, ...args],
+    ['--pdeathsig', 'KILL', 'unshare', ...(rootless ? userNamespaceArgs() : []), '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGTERM', '--mount-proc', cmd, ...args],
     {
       stdio: ['inherit', 'inherit', 'inherit', o.markStarted ? 'pipe' : 'ignore'],
       reject: false,
@@ -132,7 +144,8 @@ export async function runInPrivateNamespace(cmd: string, args: string[], o: { ma
   try {
     const result = await child;
     if (o.markStarted && !started && !result.signal && result.exitCode !== 0) {
-      throw new NamespaceError(`cannot make a private mount and pid namespace (setpriv/unshare exited with ${result.exitCode ?? result.shortMessage})`);
+      const what = rootless ? 'a user namespace with a private mount and pid namespace (rootless mode)' : 'a private mount and pid namespace';
+      throw new NamespaceError(`cannot make ${what} (setpriv/unshare exited with ${result.exitCode ?? result.shortMessage})`);
     }
     if (result.signal) return 128 + (os.constants.signals[result.signal] ?? 0);
     if (result.exitCode !== undefined) return result.exitCode;

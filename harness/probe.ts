@@ -82,22 +82,50 @@ export function takesFsyncOption(sys: Sys): boolean {
   return known;
 }
 
-/** What the filesystem the layers are built on (a tmpfs) can hold. */
+/**
+ * What the filesystem the layers are built on (a tmpfs) can hold, and what overlayfs gets of
+ * it. Absent (false only where probed so): yes, as root in the initial user namespace has it.
+ */
 export interface LayerFsFacts {
   /** user.* xattrs: tmpfs has them from 6.6 on (S20.1). */
   userXattrs: boolean;
+  /**
+   * trusted.* xattrs: only CAP_SYS_ADMIN in the initial user namespace sets them (EPERM in
+   * rootless mode), and overlayfs without userxattr keeps its own there.
+   */
+  trustedXattrs?: boolean;
+  /**
+   * Entries owned by the callers' ids (1000, 1001; properties/arb/callers.ts): a user namespace
+   * whose map leaves them out refuses the chown (EINVAL).
+   */
+  callerIds?: boolean;
+  /**
+   * overlayfs encodes file handles of its layers (index, nfs_export, xino=auto): it asks for
+   * CAP_DAC_READ_SEARCH in the initial user namespace, and without it falls back to off.
+   */
+  fileHandles?: boolean;
 }
 
 export function probeLayerFs(sys: Sys): LayerFsFacts {
   const { sandbox } = sys;
   const root = sandbox.newDir('fs-');
   sandbox.mountTmpfs(root);
+  let facts: LayerFsFacts;
   try {
     const set = sys.run({ c: 'setxattr', path: root, name: 'user.ovlcheck', value: 'probe', flags: 0, nofollow: true });
     if (set !== 'ok' && set !== 'EOPNOTSUPP') throw new Error(`probing user xattrs on tmpfs: setxattr failed with ${set}`);
-    return { userXattrs: set === 'ok' };
+    const trusted = sys.run({ c: 'setxattr', path: root, name: 'trusted.ovlcheck', value: 'probe', flags: 0, nofollow: true });
+    if (trusted !== 'ok' && trusted !== 'EPERM') throw new Error(`probing trusted xattrs on tmpfs: setxattr failed with ${trusted}`);
+    const owned = [1000, 1001].map((id) => sys.run({ c: 'chown', path: root, uid: id, gid: id, nofollow: true }));
+    const refused = owned.find((o) => o !== 'ok');
+    if (refused && refused !== 'EINVAL') throw new Error(`probing the callers' ids on tmpfs: chown failed with ${refused}`);
+    facts = { userXattrs: set === 'ok', trustedXattrs: trusted === 'ok', callerIds: !refused };
   } finally {
     sandbox.unmount(root);
     sys.run({ c: 'rmdir', path: root });
   }
+  // index=on as /proc/mounts shows it: the kernel drops it where it gets no file handles.
+  const index = tryMount(sys, `${facts.trustedXattrs ? '' : 'userxattr,'}index=on`);
+  facts.fileHandles = index.outcome === 'ok' && index.shown.split(',').includes('index=on');
+  return facts;
 }

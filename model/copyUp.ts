@@ -112,9 +112,13 @@ function copyUpOne(s: OvlState, d: OvlDentry, withData: boolean): void {
   }
 }
 
-/** A lower object of the inner overlay (S18.1): its layer is the inner's view, not a rotated upper. */
+/**
+ * A lower object of the inner overlay (S18.1): its layer is the inner's view, not a rotated
+ * upper. Without file handles (rootless mode) every lower, rotated uppers too, is the same to a
+ * copy-up: ovl_encode_real_fh fails, and the origin is stored empty.
+ */
 function fromNested(s: OvlState, src: Inode): boolean {
-  return s.profile.nested === true && src.id.startsWith('L');
+  return s.profile.noFileHandles === true || (s.profile.nested === true && src.id.startsWith('L'));
 }
 
 /**

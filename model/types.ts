@@ -208,6 +208,11 @@ export interface Profile {
    * its merged dir is this overlay's one lower layer (S18.1); a property of the layers.
    */
   nested?: boolean;
+  /**
+   * The layers give overlayfs no file handles (mounted in a user namespace: rootless mode), a
+   * fact of the machine: copy-ups store an empty origin, as over a nested lower (S18.1).
+   */
+  noFileHandles?: boolean;
 }
 
 /** Kernel version as [major, minor, sublevel]; rules that changed between versions switch on it (model/versions.ts). */

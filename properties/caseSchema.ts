@@ -846,6 +846,7 @@ const ProfileOptions = z.strictObject({
   dataOnly: z.boolean().optional().describe('The stack has data-only layers (layers.data).'),
   readonly: choice('readonly', READONLY).optional().describe('"no-upper": a mount without an upper layer (S14.1); "ro": an upper mounted read-only (S14.2).'),
   split: z.boolean().optional().describe('Lower and data-only layers on a filesystem of their own (S8.2, S8.3).'),
+  noFileHandles: z.boolean().optional().describe('The layers gave overlayfs no file handles (the case ran in a user namespace: rootless mode): copy-ups store an empty origin (S18.1); a fact of the machine, not an option.'),
   nested: z.boolean().optional().describe('The lowers are mounted as an inner overlay (read-only, over them and an empty layer), whose merged dir is the one lower layer (S18.1); needs split (the inner is a filesystem of its own) and an upper, and no data-only layers.'),
 }).superRefine((p, ctx) => {
   if (!isObj(p)) return;

@@ -1,7 +1,7 @@
 // The CLI as a user meets it: exit codes, one-line errors, saved cases, Ctrl-C.
 import fs from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { inPrivateNamespace } from '../harness/namespace.js';
@@ -58,10 +58,17 @@ describe('bad input: one line, exit 2', { timeout: 120_000 }, () => { // each a 
     expect(withLocality).toBeGreaterThanOrEqual(50); // at least 5% of cases
     expect(withLocality).toBeGreaterThan(without);
   });
-  it('not root', async () => {
-    const r = await execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, CLI, 'run'], { reject: false });
-    expect(r.exitCode).toBe(2);
-    expect(r.stderr).toBe('ovlcheck: must run as root: mounting overlayfs needs CAP_SYS_ADMIN');
+  it('not root, without subordinate ids: rootless mode skips every profile, and a run where nothing ran exits 2', async () => {
+    const out = join(tmp(), 'out');
+    fs.mkdirSync(out, { recursive: true });
+    fs.chmodSync(dirname(out), 0o777);
+    fs.chmodSync(out, 0o777);
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OVLCHECK_'))); // a run of its own, as from a shell
+    const r = await execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, CLI, 'run', '--runs', '2', '--out', out],
+      { reject: false, cwd: '/', extendEnv: false, env });
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stdout).toMatch(/^ovlcheck: profile userxattr skipped: .*rootless mode without subordinate ids/m);
+    expect(r.stdout).toMatch(/^ovlcheck: INCOMPLETE \(nothing ran: every profile was skipped here, the reasons are above\): .* 0 profiles \(\d+ skipped\)/m);
   });
 });
 

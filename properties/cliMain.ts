@@ -88,7 +88,7 @@ async function cmdRun(a: RunArgs, argv: string[], log: ResultLog): Promise<numbe
   let divergences = 0;
   let notModelledSeen = false;
   let crashed = false;
-  const tally = { profiles: 0, optionSets: 0, skipped: 0, cases: 0, steps: 0, interrupted: false };
+  const tally = { profiles: 0, optionSets: 0, skipped: 0, cases: 0, steps: 0, properties: 0, interrupted: false };
   const printers = new Map<string, (p: Progress) => void>();
   if (a.coverage) startCoverage();
   log.shard = a.shard;
@@ -107,6 +107,7 @@ async function cmdRun(a: RunArgs, argv: string[], log: ResultLog): Promise<numbe
       onResult: (r) => {
         if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
         if (r.kind === 'property') {
+          tally.properties++;
           console.log(`ovlcheck: ${r.name === 'mount sequences' ? 'mount sequences (index=on exclusivity and origin)' : r.name}: ${r.summary}`);
           const test: TestResult = { suite: 'property', name: r.name, status: r.failureText ? 'fail' : 'pass', summary: r.signature ?? r.summary };
           if (r.failureText) {
@@ -172,16 +173,19 @@ async function cmdRun(a: RunArgs, argv: string[], log: ResultLog): Promise<numbe
         log.add(test);
       },
     });
-    const code = crashed ? 3 : divergences ? 1 : notModelledSeen ? 2 : 0;
+    // Every profile and option set skipped (rootless mode without subordinate ids, say): that is no verdict on the kernel.
+    const nothingRan = tally.profiles + tally.optionSets === 0 && tally.skipped > 0;
+    const code = crashed ? 3 : divergences ? 1 : notModelledSeen || nothingRan ? 2 : 0;
     if (a.coverage) {
       const source = `\`ovlcheck run${argv.slice(1).map((w) => ` ${shellWord(w)}`).join('')}\`, kernel ${kernelRelease}, seed ${a.seed}, ${new Date().toISOString()}: ` +
         `${tally.cases} cases, ${tally.steps} steps${a.mutate ? `, MUTATED MODEL ${a.mutate}` : ''}.`;
       reportCoverage(a.out, source);
     }
-    const verdict = ['CONFORMS', `DIVERGES (${divergences})`, 'INCOMPLETE (a profile the model does not hold)', 'INTERNAL ERROR (a bug in ovlcheck)'][code];
+    const incomplete = notModelledSeen ? 'INCOMPLETE (a profile the model does not hold)' : 'INCOMPLETE (nothing ran: every profile was skipped here, the reasons are above)';
+    const verdict = ['CONFORMS', `DIVERGES (${divergences})`, incomplete, 'INTERNAL ERROR (a bug in ovlcheck)'][code];
     console.log(`ovlcheck: ${verdict}: kernel ${kernelRelease}, ${tally.profiles} profiles${tally.optionSets ? ` and ${tally.optionSets} option sets` : ''} ` +
       `(${tally.skipped} skipped), ${tally.cases} cases, ` +
-      `${tally.steps} steps${a.mutate ? '' : ' and the mount properties'} in ${((Date.now() - started) / 1000).toFixed(1)} s` +
+      `${tally.steps} steps${tally.properties ? ' and the mount properties' : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s` +
       `${tally.interrupted ? ' (time budget reached)' : ''}; seed ${a.seed}${a.shard ? `; shard ${a.shard.index}/${a.shard.count}` : ''}` +
       `${jobs > 1 ? `; ${jobs} workers` : ''}; exit ${code}`);
     return code;

@@ -36,6 +36,8 @@ export interface RunOptions {
   kernelReader?: Driver;
   /** false: the layers' filesystem has no user.* xattrs (tmpfs before 6.6): ordinary xattrs are trusted.* (S20.1). */
   userXattrs?: boolean;
+  /** false: the layers' filesystem refuses trusted.* xattrs (rootless mode): none in layers or steps. */
+  trustedXattrs?: boolean;
   /** Divergences already known: left out of the comparison (see Session). */
   known?: Tolerance;
   /** Collects the known divergences that cases showed (compare reports which expectations held). */
@@ -46,6 +48,8 @@ export interface RunOptions {
    * step deadline per candidate. Default 120 s; Infinity also leaves minimizing after it unbounded.
    */
   shrinkBudgetMs?: number;
+  /** How many smaller cases fast-check may try, a count (default: no limit); then minimize.ts goes on from the smallest. */
+  maxShrinks?: number;
   /** Checked before each case: true ends the run as a time budget does (a signal, compare's stop). */
   stop?: () => boolean;
   /** The first failure, before it is shrunk: a report written now holds it even if the run is killed while shrinking. */
@@ -111,12 +115,14 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
     callers: !cannot.callers, chown: !cannot.chown, utimes: !cannot.utimes,
     // Dir streams and remounts with other options only where every side of the run can hold them.
     dirStreams: [o.driver, o.reference].every((d) => !d?.cannotRun?.('readdir')),
-    optionRemounts: o.driver.remountOptions === true && (o.reference?.remountOptions ?? true),
+    // Not without file handles (rootless mode): the kernel drops index, nfs_export and xino=auto silently there.
+    optionRemounts: o.driver.remountOptions === true && (o.reference?.remountOptions ?? true) && !o.profile.noFileHandles,
     // Steps on open fds where the driver (and the reference) can run them (Driver.observed).
     fds: typeof o.driver.observed === 'function' && (!o.reference || typeof o.reference.observed === 'function'),
+    trustedXattrs: o.trustedXattrs ?? true,
   };
   const commands = fc.commands([commandArbitrary({ rotate, userXattrs, families })], { maxCommands: o.steps, size: 'max' });
-  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs, nested: o.profile.nested === true, mtimes: families.utimes };
+  const shape = { maxLowers: Math.max(o.maxLowers, noUpper ? 2 : 1), maxEntriesPerLayer: o.maxEntriesPerLayer, minLowers: noUpper ? 2 : 1, upper: !noUpper, userXattrs, nested: o.profile.nested === true, mtimes: families.utimes, trustedXattrs: families.trustedXattrs };
   const stacks = o.profile.dataOnly ? dataOnlyStack(shape) : layerStack(shape);
   // Drawn last, so that ACLs leave the stacks and steps of every seed as they were.
   const aclPlans = families.callers ? aclPlanArb : fc.constant([]);
@@ -139,7 +145,8 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
       return; // another worker's case, or past a failure another worker found
     }
     const stack = withAcls(bare, acls);
-    const shrinkOver = progress.shrinking && (Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000) || Date.now() > deadline || outranked());
+    const shrinkOver = progress.shrinking && (Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000) || Date.now() > deadline || outranked() ||
+      progress.cases - progress.generated >= (o.maxShrinks ?? Infinity));
     if (fatal || o.stop?.() || shrinkOver) return;
     progress.cases++;
     if (!progress.shrinking) progress.generated++;

@@ -28,6 +28,17 @@ export interface ProbeResult {
 /** Why the layers' filesystem cannot hold what a profile needs, or null. */
 export function layerFsRefusal(p: Profile, fs: LayerFsFacts): string | null {
   if (p.userxattr && !fs.userXattrs) return 'the layers\' tmpfs has no user.* xattrs on this kernel (before 6.6), and userxattr keeps its own there';
+  // Rootless mode (harness/rootless.ts): what root in a user namespace is refused.
+  if (fs.callerIds === false) return 'the layers hold entries owned by uids and gids 1000 and 1001, which this user namespace does not map (rootless mode without subordinate ids in /etc/subuid and /etc/subgid)';
+  if (!p.userxattr && fs.trustedXattrs === false) {
+    return 'without userxattr overlayfs keeps its xattrs in trusted.*, which only CAP_SYS_ADMIN in the initial user namespace may set (rootless mode): it then mounts without any (no opaque dirs, redirect_dir=nofollow, uuid=null), which the model does not hold';
+  }
+  if (p.dataOnly && fs.trustedXattrs === false) {
+    return 'the data-only layer\'s metacopy files are written with trusted.overlay.* xattrs, which only CAP_SYS_ADMIN in the initial user namespace may set (rootless mode)';
+  }
+  if ((p.index || p.nfs_export || p.xino === 'auto') && fs.fileHandles === false) {
+    return 'overlayfs gets no file handles of its layers here (it needs CAP_DAC_READ_SEARCH in the initial user namespace: rootless mode), and drops index, nfs_export and xino=auto';
+  }
   return null;
 }
 
@@ -65,11 +76,14 @@ export function probe(sys: Sys): ProbeResult {
   return { kernel: sys.release(), where: sys.where, moduleDefaults: moduleDefaults(sys), layerFs, profiles, combinations };
 }
 
+const yes = (b: boolean | undefined): string => (b === false ? 'no' : 'yes');
+
 export function formatProbe(r: ProbeResult): string {
   const lines = [
     `kernel ${r.kernel} (${r.where})`,
     `module defaults: ${Object.entries(r.moduleDefaults).map(([k, v]) => `${k}=${v}`).join(' ')}`,
-    `layer filesystem (tmpfs): user.* xattrs ${r.layerFs.userXattrs ? 'yes' : 'no'}`,
+    `layer filesystem (tmpfs): user.* xattrs ${yes(r.layerFs.userXattrs)}, trusted.* xattrs ${yes(r.layerFs.trustedXattrs)}, ` +
+      `uids 1000 and 1001 ${yes(r.layerFs.callerIds)}; overlayfs file handles ${yes(r.layerFs.fileHandles)}`,
     '',
     'profile            mounts  runs   /proc/mounts shows',
   ];

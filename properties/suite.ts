@@ -160,7 +160,9 @@ export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult
   const profilesEnd = deadline === undefined ? undefined : started + Math.max(0, deadline - started) * PROFILES_SHARE;
   let driver = new KernelDriver(sys);
   try {
-    for (const { profile, runs, optionSet } of runnable) {
+    for (const { profile: asNamed, runs, optionSet } of runnable) {
+      // Rootless mode: the layers give no file handles, a fact the model takes with the profile.
+      const profile = layerFs.fileHandles === false ? { ...asNamed, noFileHandles: true } : asNamed;
       // A part of what is left to the profiles by their share of the cases left, at least 1 ms (0 would mean no budget).
       const share = profilesEnd === undefined ? undefined : Math.max(1, ((profilesEnd - Date.now()) * runs) / runsLeft);
       runsLeft -= runs;
@@ -174,7 +176,7 @@ export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult
         runs, steps: o.steps, maxLowers: o.maxLowers, maxEntriesPerLayer: o.entries, seed: o.seed, path: o.path,
         timeBudgetMs: share, profile, kernel, kernelRelease, driver,
         onCase: (p) => o.onCase?.(profile.name, p), modelStep: o.mutate ? MUTATIONS[o.mutate].step : undefined,
-        rotateWeight: o.rotate, userXattrs: layerFs.userXattrs, slice,
+        rotateWeight: o.rotate, userXattrs: layerFs.userXattrs, trustedXattrs: layerFs.trustedXattrs !== false, slice,
       });
       const base = {
         kind: 'profile' as const, profile, ...(optionSet ? { optionSet } : {}), cases: s.cases, steps: s.steps, elapsedMs: s.elapsedMs, deepest: s.deepest,
@@ -206,6 +208,8 @@ export async function runSuite(first: Sys, o: SuiteOptions): Promise<SuiteResult
     });
   }
   if (o.mutate || (o.shard && o.shard.index !== o.shard.count) || (o.slice && o.slice.index !== o.slice.count - 1)) return result;
+  // Rootless mode: the mount properties mount without userxattr, which needs trusted.* xattrs (harness/probe.ts).
+  if (layerFs.trustedXattrs === false) return result;
   await runMountProperties(sys, o, deadline, (r) => result.properties.push(emit(r)));
   return result;
 }

@@ -83,7 +83,8 @@ for (const name of Object.keys(FUSE_IMPLEMENTATIONS)) {
       process.kill(pid, 'SIGSTOP');
       const started = Date.now();
       await expect(driver.apply({ op: 'open', path: '/new', flags: ['O_CREAT', 'O_WRONLY'] })).rejects.toThrow(StepTimeout);
-      expect(Date.now() - started).toBeLessThan(FAST.stepMs + 1_500);
+      // Not a speed limit: a wide margin over the deadline (a busy runner delays the timer), far below a hang.
+      expect(Date.now() - started).toBeLessThan(FAST.stepMs + 15_000);
       expect(driver.snapshot('merged').get('/')).toMatchObject({ kind: 'error', errno: 'ENOTCONN' }); // dead, not hanging
       await driver.teardown();
       expect(fuseMounts()).toEqual([]);

@@ -22,6 +22,8 @@ import { mountFlags, overlayOptions, profileParams } from './kernelOptions.js';
 import { INNER_PROFILE, innerLayers } from '../../model/nested.js';
 import type { ShowFacts } from '../../model/mountShown.js';
 import { nonPathOptions, takesFsyncOption } from '../probe.js';
+import { callerIdsRefusal, userNamespaceRefusal } from '../rootless.js';
+import type { StepFamily } from '../driver.js';
 
 const PARAMS = '/sys/module/overlay/parameters';
 /** mount(2) copies one page of options; stay well below it. */
@@ -29,7 +31,10 @@ const LEGACY_LIMIT = 3500;
 
 /** null if this machine can run the kernel driver, else a one-line reason. Loads nothing. */
 export function probeOverlaySupport(): string | null {
-  if (process.getuid?.() !== 0) return 'must run as root: mounting overlayfs needs CAP_SYS_ADMIN';
+  if (process.getuid?.() !== 0) {
+    const why = userNamespaceRefusal(); // rootless mode: CAP_SYS_ADMIN in a user namespace of its own
+    if (why) return `must run as root (mounting overlayfs needs CAP_SYS_ADMIN), or as a user where the kernel gives user namespaces: ${why}`;
+  }
   let filesystems: string;
   try {
     filesystems = fs.readFileSync('/proc/filesystems', 'utf8');
@@ -74,6 +79,11 @@ function asSys(target: Sys | Sandbox): Sys {
 export class KernelDriver implements Driver {
   readonly name = 'kernel';
   readonly remountOptions = true;
+  /**
+   * In rootless mode without the callers' ids mapped (harness/rootless.ts), steps as another
+   * caller and chowns to their ids: the kernel refuses to switch to or chown to an unmapped id.
+   */
+  readonly cannot?: Partial<Record<StepFamily, string>>;
   readonly sys: Sys;
 
   /** The version of the kernel the syscalls reach: it decides how options are spelled. */
@@ -106,6 +116,8 @@ export class KernelDriver implements Driver {
     this.sys = asSys(target);
     this.kernel = kernelOf(this.sys);
     this.fds = this.sys.where === 'host' ? new FdTable() : null;
+    const unmapped = this.sys.where === 'host' ? callerIdsRefusal() : null;
+    if (unmapped) this.cannot = { callers: unmapped, chown: unmapped };
     if (this.fds) this.observed = () => this.lastObserved;
   }
 

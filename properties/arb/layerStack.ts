@@ -22,16 +22,16 @@ const xattrsArb = (ns: string) => fc.option(fc.dictionary(fc.constantFrom(`${ns}
 
 type Raw = { path: string; kind: string; mode: number; data: string; other: string; xattrs?: Record<string, string>; owner: number; dirMode: number; mtime?: number };
 
-const rawEntry = (ns: string, nested = false): fc.Arbitrary<Raw> => fc.record({
+const rawEntry = (ns: string, nested = false, trusted = true): fc.Arbitrary<Raw> => fc.record({
   path: pathArb,
   kind: fc.oneof(
     { weight: 20, arbitrary: fc.constantFrom('file', 'file', 'file', 'dir', 'dir', 'opaque', 'whiteout', 'whiteout', 'symlink', 'link', 'fifo') },
     // 6.7+ formats (S3.4, S3.5, S10.2). Not metacopy files without metacopy=on (S7.3): two of
     // them met while listing fail the whole readdir with EPERM on 6.18, which the model does
     // not hold yet (one is dropped from the listing); known-answer cases cover S7.3.
-    { weight: 1, arbitrary: fc.constantFrom('xwhiteout', 'xdir', 'escaped') },
+    ...(trusted ? [{ weight: 1, arbitrary: fc.constantFrom('xwhiteout', 'xdir', 'escaped') }] : []),
     // The escaped forms an inner overlay passes up to an outer one (S3.8, S18.1).
-    ...(nested ? [{ weight: 4, arbitrary: fc.constantFrom('xwhiteout2', 'xdir2', 'opaque2') }] : []),
+    ...(nested && trusted ? [{ weight: 4, arbitrary: fc.constantFrom('xwhiteout2', 'xdir2', 'opaque2') }] : []),
   ),
   mode: modeArb,
   data: dataArb,
@@ -152,6 +152,8 @@ export function layerStack(opts: {
   clusters?: boolean;
   /** The lowers become an inner overlay (S18.1): escaped whiteouts and opaque dirs too. */
   nested?: boolean;
+  /** false: no entries with trusted.* xattrs, which only CAP_SYS_ADMIN in the initial user namespace sets (rootless mode). */
+  trustedXattrs?: boolean;
   /** true: some entries get a known mtime (the driver's views report st_mtime; harness/compare.ts). */
   mtimes?: boolean;
 }): fc.Arbitrary<StackSpec> {
@@ -219,7 +221,7 @@ function withoutMtimes(stack: StackSpec): StackSpec {
 }
 
 function anyStack(opts: Parameters<typeof layerStack>[0]): fc.Arbitrary<StackSpec> {
-  const entry = rawEntry(opts.userXattrs === false ? 'trusted' : 'user', opts.nested);
+  const entry = rawEntry(opts.userXattrs === false ? 'trusted' : 'user', opts.nested, opts.trustedXattrs !== false);
   const raws = fc.array(entry, { maxLength: opts.maxEntriesPerLayer, size: 'max' });
   const upperEntries = opts.upper === false ? fc.constant([] as Raw[]) : fc.oneof(fc.constant([] as Raw[]), fc.array(entry, { maxLength: Math.ceil(opts.maxEntriesPerLayer / 2) }));
   const minLength = Math.min(opts.minLowers ?? 1, opts.maxLowers);

@@ -105,13 +105,14 @@ function op(name: OpName, paths: fc.Arbitrary<PathPick[]>, extra: Extra = {}) {
 
 export const data = fc.string({ unit: fc.constantFrom('p', 'q', 'r', '\n'), minLength: 1, maxLength: 5 });
 /** Ordinary names in user.* (or trusted.* where the layers have no user.*, S20.1), a few private ones. */
-export const xname = (ns: string) => fc.oneof(
+export const xname = (ns: string, trusted = true) => fc.oneof(
   { weight: 8, arbitrary: fc.constantFrom(`${ns}.a`, `${ns}.b`) },
-  { weight: 1, arbitrary: fc.constantFrom('trusted.a', 'trusted.overlay.opaque', 'trusted.overlay.x') },
+  // Not where only CAP_SYS_ADMIN in the initial user namespace may set them (rootless mode).
+  ...(trusted ? [{ weight: 1, arbitrary: fc.constantFrom('trusted.a', 'trusted.overlay.opaque', 'trusted.overlay.x') }] : []),
 );
 
 /** The operations that change the namespace or an inode, with their own arguments, over the given picks. */
-function changes(p: Picks, ns: string) {
+function changes(p: Picks, ns: string, trusted = true) {
   const one = fc.tuple(p.path);
   return {
     open: op('open', one, { flags: fc.tuple(accMode, openExtras).map(([a, e]) => [a, ...e]), data: fc.option(data, { nil: undefined }), mode: fc.constantFrom(0o644, 0o600) }),
@@ -126,9 +127,9 @@ function changes(p: Picks, ns: string) {
     link: op('link', fc.tuple(p.path, p.newPath)),
     chmod: op('chmod', one, { mode: fc.constantFrom(0o600, 0o644, 0o755, 0o700) }),
     mknod: op('mknod', fc.tuple(p.newPath), { flags: fc.constantFrom(['fifo'], ['fifo'], ['fifo'], ['whiteout']) }),
-    setxattr: op('setxattr', one, { name: xname(ns), value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }),
-    removexattr: op('removexattr', one, { name: xname(ns) }),
-    lsetxattr: op('lsetxattr', one, { name: xname(ns), value: fc.constantFrom('1', '2'), flags: xattrFlag }),
+    setxattr: op('setxattr', one, { name: xname(ns, trusted), value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }),
+    removexattr: op('removexattr', one, { name: xname(ns, trusted) }),
+    lsetxattr: op('lsetxattr', one, { name: xname(ns, trusted), value: fc.constantFrom('1', '2'), flags: xattrFlag }),
     chown: fc.tuple(op('chown', one, { flags: nofollowArb }), ownerIdArb, ownerIdArb).map(([o, uid, gid]): AbstractOp => ({ ...o, owner: [uid, gid] })),
     utimes: fc.tuple(op('utimes', one, { flags: nofollowArb }), timeArb, timeArb).map(([o, a, m]): AbstractOp => ({ ...o, times: [a, m] })),
   };
@@ -141,7 +142,7 @@ const fdOpenFlags = fc.oneof(
 );
 
 /** Steps on open fds (model/fds.ts), over the given picks; `slot` picks among the open ones. */
-export function fdSteps(p: Picks, ns: string) {
+export function fdSteps(p: Picks, ns: string, trusted = true) {
   const slot = { slot: fc.nat(7) };
   const one = fc.tuple(p.path); // the uses too: what to open when no fd is (properties/commands.ts)
   return {
@@ -152,7 +153,7 @@ export function fdSteps(p: Picks, ns: string) {
     fdstat: op('fdstat', one, slot),
     fdchmod: op('fdchmod', one, { ...slot, mode: fc.constantFrom(0o600, 0o644, 0o755, 0o700) }),
     fdchown: op('fdchown', one, slot),
-    fdsetxattr: op('fdsetxattr', one, { ...slot, name: xname(ns), value: fc.constantFrom('1', '2', 'v') }),
+    fdsetxattr: op('fdsetxattr', one, { ...slot, name: xname(ns, trusted), value: fc.constantFrom('1', '2', 'v') }),
     fdtruncate: op('fdtruncate', one, { ...slot, size: fc.nat(6) }),
     fdlink: op('fdlink', fc.tuple(p.newPath), slot),
     fdclose: op('fdclose', one, slot),
@@ -160,8 +161,8 @@ export function fdSteps(p: Picks, ns: string) {
 }
 
 /** The fd steps' share of the default generator: an open early, uses after other steps. */
-function fdWeighted(p: Picks, ns: string) {
-  const f = fdSteps(p, ns);
+function fdWeighted(p: Picks, ns: string, trusted = true) {
+  const f = fdSteps(p, ns, trusted);
   return [
     { weight: 4, arbitrary: f.fdopen }, { weight: 2, arbitrary: f.fdread }, { weight: 3, arbitrary: f.fdstat },
     { weight: 1, arbitrary: f.fdwrite }, { weight: 1, arbitrary: f.fdpwrite }, { weight: 1, arbitrary: f.fdchmod },
@@ -200,6 +201,8 @@ export interface Families {
   optionRemounts?: boolean;
   /** Steps on fds held open across steps (S17): only where every side can (Driver.observed). */
   fds?: boolean;
+  /** false: no trusted.* xattr names, which only CAP_SYS_ADMIN in the initial user namespace sets (rootless mode, harness/probe.ts). */
+  trustedXattrs?: boolean;
 }
 
 export const ALL_FAMILIES: Families = { callers: true, chown: true, utimes: true };
@@ -224,7 +227,7 @@ function byCallers(ops: fc.Arbitrary<AbstractOp>, f: Families): fc.Arbitrary<Abs
 export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractOp> {
   const picks = locality ? LOCAL : UNIFORM;
   const ns = userXattrs ? 'user' : 'trusted';
-  const c = changes(picks, ns);
+  const c = changes(picks, ns, f.trustedXattrs !== false);
   const d = dirStreamOps(picks);
   const none = fc.constant([] as PathPick[]);
   // A remount with other options: `size` picks the option set when the step runs (commands.ts).
@@ -252,14 +255,14 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = tr
     { weight: 1, arbitrary: c.lsetxattr },
     ...(f.chown ? [{ weight: 1, arbitrary: c.chown }] : []),
     ...(f.utimes ? [{ weight: 1, arbitrary: c.utimes }] : []),
-    ...(f.fds ? fdWeighted(picks, ns) : []),
+    ...(f.fds ? fdWeighted(picks, ns, f.trustedXattrs !== false) : []),
   ), f);
 }
 
 /** A step that follows a scenario's first steps: on the last touched name, its parent or a child. */
 export function followOp(userXattrs = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractOp> {
-  const c = changes(FOLLOW, userXattrs ? 'user' : 'trusted');
-  const fd = fdSteps(FOLLOW, userXattrs ? 'user' : 'trusted');
+  const c = changes(FOLLOW, userXattrs ? 'user' : 'trusted', f.trustedXattrs !== false);
+  const fd = fdSteps(FOLLOW, userXattrs ? 'user' : 'trusted', f.trustedXattrs !== false);
   return byCallers(fc.oneof(
     { weight: 4, arbitrary: c.open },
     { weight: 1, arbitrary: c.truncate },
