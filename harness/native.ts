@@ -303,3 +303,52 @@ export function flistxattr(fd: number): NativeList {
 export function linkFd(fd: number, newPath: string): NativeOutcome {
   return outcome(loadFd().linkat(fd, '', AT_FDCWD, newPath, AT_EMPTY_PATH));
 }
+
+// ------------------------------------------------------------------ the snapshot walk (harness/snapshot.ts)
+
+// The walk names each object relative to its parent dir's open fd (one lookup instead of a
+// walk of the whole path) and fills one reused struct statx instead of a Node Stats object.
+const loadAt = libcBindings<{
+  statx: (dirfd: number, path: string, flags: number, mask: number, buf: Buffer) => number;
+  openat: (dirfd: number, path: string, flags: number) => number;
+  readlinkat: (dirfd: number, path: string, buf: Buffer, size: number) => number | bigint;
+  close: (fd: number) => number;
+}>({
+  statx: 'int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ void *buf)',
+  // open(2) without O_CREAT/O_TMPFILE reads no mode: the variadic argument is left out
+  openat: 'int openat(int dirfd, const char *path, int flags)',
+  readlinkat: 'long readlinkat(int dirfd, const char *path, _Out_ void *buf, size_t size)',
+  close: 'int close(int fd)',
+});
+
+export const AT_STATX_SYNC_AS_STAT = 0;
+/** What Node's (libuv's) lstat asks statx for: STATX_BASIC_STATS | STATX_BTIME. */
+export const STATX_NODE_MASK = 0xfff;
+export const STATX_SIZE = 256;
+
+/** statx(2) into buf (struct statx); an errno name on failure. */
+export function statxAt(dirfd: number, path: string, flags: number, buf: Buffer): NativeOutcome {
+  return outcome(loadAt().statx(dirfd, path, flags, STATX_NODE_MASK, buf));
+}
+
+/** openat(2) without a mode: the fd, or an errno name. */
+export function openAt(dirfd: number, path: string, flags: number): number | Errno {
+  const fd = loadAt().openat(dirfd, path, flags);
+  return fd < 0 ? errnoName(koffi.errno()) : fd;
+}
+
+export function closeFd(fd: number): NativeOutcome {
+  return outcome(loadAt().close(fd));
+}
+
+/** readlinkat(2), latin1 (a target is at most PATH_MAX - 1 bytes: the shared 64 KiB buffer holds any). */
+export function readlinkAt(dirfd: number, path: string): NativeValue {
+  const buf = buffer();
+  return valueOf(Number(loadAt().readlinkat(dirfd, path, buf, XATTR_MAX)), buf);
+}
+
+/** getdents64(2) into buf: bytes filled (0 at the end), or an errno name. */
+export function getdents(fd: number, buf: Buffer): number | Errno {
+  const n = Number(loadDir().getdents64(fd, buf, buf.length));
+  return n < 0 ? errnoName(koffi.errno()) : n;
+}
