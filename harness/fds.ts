@@ -7,8 +7,8 @@
 import fs from 'node:fs';
 import type { FdObserved, FdOp, FdOpenFlag, Outcome, SnapEntry } from '../model/types.js';
 import { OPEN_FLAGS } from './calls.js';
-import { errnoOf, fgetxattr, flistxattr, fsetxattr, linkFd } from './native.js';
-import { kindOf, readWhole } from './snapshot.js';
+import { errnoOf, fsetxattr, linkFd } from './native.js';
+import { fdXattrs, kindOf, readWhole } from './snapshot.js';
 
 /** O_TMPFILE is __O_TMPFILE | O_DIRECTORY (Node has no constant for it). */
 const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
@@ -92,7 +92,7 @@ function fdEntry(fd: number): SnapEntry {
     nlink: Number(st.nlink),
     ino: ino <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(ino) : ino.toString(),
     dev: Number(st.dev),
-    xattrs: xattrsOf(fd),
+    xattrs: fdXattrs(fd), // as the snapshot shows it
     mtime: Math.floor(Number(st.mtimeMs) / 1000), // as the snapshot reports it
   };
   const data = kind === 'file' ? readAll(fd) : undefined;
@@ -112,13 +112,4 @@ function readAll(fd: number): string | undefined {
   }
 }
 
-function xattrsOf(fd: number): Record<string, string> {
-  const xattrs: Record<string, string> = {};
-  const names = flistxattr(fd);
-  if (!names.ok) return xattrs;
-  for (const name of names.value) {
-    const v = fgetxattr(fd, name);
-    xattrs[name] = v.ok ? v.value : `<${v.errno}>`; // as the snapshot shows an unreadable value
-  }
-  return xattrs;
-}
+

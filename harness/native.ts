@@ -312,13 +312,11 @@ const loadAt = libcBindings<{
   statx: (dirfd: number, path: string, flags: number, mask: number, buf: Buffer) => number;
   openat: (dirfd: number, path: string, flags: number) => number;
   readlinkat: (dirfd: number, path: string, buf: Buffer, size: number) => number | bigint;
-  close: (fd: number) => number;
 }>({
   statx: 'int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ void *buf)',
   // open(2) without O_CREAT/O_TMPFILE reads no mode: the variadic argument is left out
   openat: 'int openat(int dirfd, const char *path, int flags)',
   readlinkat: 'long readlinkat(int dirfd, const char *path, _Out_ void *buf, size_t size)',
-  close: 'int close(int fd)',
 });
 
 export const AT_STATX_SYNC_AS_STAT = 0;
@@ -335,10 +333,6 @@ export function statxAt(dirfd: number, path: string, flags: number, buf: Buffer)
 export function openAt(dirfd: number, path: string, flags: number): number | Errno {
   const fd = loadAt().openat(dirfd, path, flags);
   return fd < 0 ? errnoName(koffi.errno()) : fd;
-}
-
-export function closeFd(fd: number): NativeOutcome {
-  return outcome(loadAt().close(fd));
 }
 
 /** readlinkat(2), latin1 (a target is at most PATH_MAX - 1 bytes: the shared 64 KiB buffer holds any). */

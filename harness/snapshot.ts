@@ -7,6 +7,7 @@ import os from 'node:os';
 import type { EntryKind, SnapEntry, Snapshot } from '../model/types.js';
 import {
   AT_FDCWD, AT_STATX_SYNC_AS_STAT, errnoOf, fgetxattr, flistxattr, getdents, lgetxattr, llistxattr, openAt, readlinkAt, STATX_SIZE, statxAt,
+  type NativeList, type NativeValue,
 } from './native.js';
 
 const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, S_IFCHR } = fs.constants;
@@ -168,16 +169,21 @@ function readDataFd(fd: number): string {
   }
 }
 
-function fdXattrs(fd: number): Record<string, string> {
+/** Every xattr through list and get calls; a value that cannot be read shows as its errno, `<ENODATA>`. */
+function xattrsVia(list: () => NativeList, get: (name: string) => NativeValue): Record<string, string> {
   const xattrs: Record<string, string> = {};
-  const names = flistxattr(fd);
+  const names = list();
   if (!names.ok) return xattrs;
   for (const name of names.value) {
-    const value = fgetxattr(fd, name);
+    const value = get(name);
     xattrs[name] = value.ok ? value.value : `<${value.errno}>`;
   }
   return xattrs;
 }
+
+/** Every xattr of an open object (the walk's, an fd step's: harness/fds.ts). */
+export const fdXattrs = (fd: number) => xattrsVia(() => flistxattr(fd), (name) => fgetxattr(fd, name));
+const xattrsOf = (full: string) => xattrsVia(() => llistxattr(full), (name) => lgetxattr(full, name));
 
 const ERRNO: Record<string, number> = os.constants.errno;
 
@@ -208,17 +214,6 @@ export function readWhole(fd: number): string {
     data += readBuffer.toString('latin1', 0, n);
     pos += n;
   }
-}
-
-function xattrsOf(full: string): Record<string, string> {
-  const xattrs: Record<string, string> = {};
-  const names = llistxattr(full);
-  if (!names.ok) return xattrs;
-  for (const name of names.value) {
-    const value = lgetxattr(full, name);
-    xattrs[name] = value.ok ? value.value : `<${value.errno}>`;
-  }
-  return xattrs;
 }
 
 /** A name that is listed but cannot be read (S22.9). */

@@ -12,7 +12,7 @@ import { totalsLine, writeCoverage } from './coverageReport.js';
 import { KernelDriver, probeOverlaySupport } from '../harness/drivers/kernel.js';
 import { kernelOf, localSys, runningKernel, type Sys } from '../harness/sys.js';
 import { runSuite, type SuiteOptions } from './suite.js';
-import { defaultJobs, runSuiteInWorkers, WorkerFailed, WorkerKilled } from './workers.js';
+import { runSuiteInWorkers, WorkerFailed, WorkerKilled } from './workers.js';
 import { inPrivateNamespace, markStarted, NamespaceError, runInPrivateNamespace } from '../harness/namespace.js';
 import { dieWithParent, hasSysAdmin, NO_SYS_ADMIN } from '../harness/lifeline.js';
 import { beforeSignalExit, installHandlers, openSandbox, type Sandbox } from '../harness/sandbox.js';
@@ -93,7 +93,7 @@ async function cmdRun(a: RunArgs, argv: string[], log: ResultLog): Promise<numbe
   if (a.coverage) startCoverage();
   log.shard = a.shard;
   // Workers share the cases (--jobs; a replay of one case runs here); their results come back in the suite's order.
-  const jobs = a.path !== undefined ? 1 : a.jobs ?? defaultJobs(availableParallelism());
+  const jobs = a.path !== undefined ? 1 : a.jobs ?? availableParallelism(); // one worker per core by default
   const suite = jobs > 1 ? (s: Sys, o: SuiteOptions) => runSuiteInWorkers(s, o, jobs) : runSuite;
   try {
     await suite(sys, {

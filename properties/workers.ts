@@ -42,11 +42,6 @@ export class WorkerKilled extends Error {
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 const EXIT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-/** The default --jobs: one worker per core, as many as there are cases at most. */
-export function defaultJobs(cores: number): number {
-  return Math.max(1, cores);
-}
-
 /** runSuite's result, run by `jobs` workers; the callbacks of o are called here, in unit order. */
 export async function runSuiteInWorkers(sys: Sys, o: SuiteOptions, jobs: number): Promise<SuiteResult> {
   const result: SuiteResult = { kernel: sys.release(), where: sys.where, layerFs: probeLayerFs(sys), profiles: [], properties: [] };
