@@ -4,7 +4,7 @@
 
 import { startCoverage, takeCoverage } from '../model/coverage.js';
 import { dieWithParent } from '../harness/lifeline.js';
-import { openSandbox } from '../harness/sandbox.js';
+import { beforeSignalExit, openSandbox } from '../harness/sandbox.js';
 import { localSys } from '../harness/sys.js';
 import { runSuite } from './suite.js';
 import type { ToParent, ToWorker, WorkerTask } from './workers.js';
@@ -40,6 +40,15 @@ if (!process.send) {
   process.exit(2);
 }
 dieWithParent('SIGTERM'); // the run gone, this worker stops too (its handlers take its mounts down)
+// A signal sent to this worker alone stops the whole run, as one to the run would: pass it on
+// before this worker's handlers take its mounts down and exit (the run also sees the exit).
+beforeSignalExit((signal) => {
+  try {
+    process.kill(process.ppid, signal);
+  } catch {
+    /* the run is gone already */
+  }
+});
 process.once('message', (m: ToWorker) => {
   if (m.kind !== 'task') return;
   work(m.task).then(

@@ -104,15 +104,23 @@ export async function runSuiteInWorkers(sys: Sys, o: SuiteOptions, jobs: number)
         }
       });
       w.on('error', reject);
-      // 'close': after the exit and the last message.
-      w.on('close', (code, signal) => {
+      let ended = false;
+      const end = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (ended) return;
+        ended = true;
         // A worker ended by a signal (or by its handler: 128 + n) went with this run's signal: stop as it does.
         const by = EXIT_SIGNALS.find((s) => s === signal || code === 128 + constants.signals[s]);
         if ((done && code === 0) || stopping) resolve();
         else if (by) process.kill(process.pid, by);
         else if (signal) reject(new WorkerKilled(signal, `worker ${index + 1} of ${jobs} was killed (${signal}): the run stops`));
         else reject(new WorkerFailed(`worker ${index + 1} of ${jobs} ended with ${signal ?? `exit ${code}`} before it was done`));
+      };
+      // A clean exit is judged at 'close', after the last message ('done' may come after 'exit'); any other
+      // at once: 'close' also waits for the IPC channel, which a process the worker started may still hold.
+      w.on('exit', (code, signal) => {
+        if (code !== 0 || signal) end(code, signal);
       });
+      w.on('close', end);
       w.send({ kind: 'task', task: { options, index, count: jobs, coverage: coverageOn() } } satisfies ToWorker);
     })));
   } catch (e) {
