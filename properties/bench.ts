@@ -16,7 +16,9 @@ import { layerStack } from './arb/layerStack.js';
 import { candidatePaths, resolveOp } from './commands.js';
 import { Divergence, Session } from './session.js';
 
-const CASES = 60;
+const CASES = 120;
+/** Cases run first and not counted: the JIT compiles the hot paths (a run of the suite lasts a minute or more). */
+const WARMUP = 20;
 /** `npm run bench -- --coverage`: with the coverage recorder on, as `ovlcheck run --coverage` runs. */
 const COVERAGE = process.argv.includes('--coverage');
 const STEPS = 30;
@@ -38,6 +40,9 @@ interface Figures {
   /** When the checked steps began and ended (ms since the epoch): workers' rates add up only where these overlap. */
   from: number;
   to: number;
+  /** CPU time of every thread of the worker during the checked steps: user (JS, JIT, GC) and kernel. */
+  userMs: number;
+  systemMs: number;
 }
 
 /** One worker's bench: the same stacks and steps in every worker, each on a sandbox of its own. */
@@ -46,6 +51,7 @@ async function measure(): Promise<Figures> {
   const kernel = runningKernel();
   const stacks = fc.sample(layerStack({ maxLowers: 4, maxEntriesPerLayer: 24 }), { numRuns: 2000, seed: 7 })
     .filter((s) => s.lowers.length >= 3 && entries(s) >= 40 && entries(s) <= 60).slice(0, CASES);
+  const warmOps = fc.sample(opArbitrary(0, 0), { numRuns: WARMUP * STEPS, seed: 9 });
   // File operations only: a remount or rotate step costs a umount and a mount (about 2 ms).
   const ops = fc.sample(opArbitrary(0, 0), { numRuns: CASES * STEPS, seed: 8 });
   const sandbox = openSandbox();
@@ -54,7 +60,7 @@ async function measure(): Promise<Figures> {
     startCoverage();
     coverageContext('bench');
   }
-  const f: Figures = { kernelRelease, cases: stacks.length, sizes: 0, steps: 0, stepMs: 0, setupMs: 0, teardownMs: 0, firstCompareMs: 0, divergences: 0, from: 0, to: 0 };
+  const f: Figures = { kernelRelease, cases: stacks.length, sizes: 0, steps: 0, stepMs: 0, setupMs: 0, teardownMs: 0, firstCompareMs: 0, divergences: 0, from: 0, to: 0, userMs: 0, systemMs: 0 };
   try {
     // Set-up and teardown alone: materialize every layer, mount; unmount, drop the tmpfs.
     for (const stack of stacks) {
@@ -65,8 +71,21 @@ async function measure(): Promise<Figures> {
       await driver.teardown();
       f.teardownMs += performance.now() - t;
     }
+    // Warm-up: the first stacks with other steps, not counted.
+    for (const [i, stack] of stacks.slice(0, WARMUP).entries()) {
+      const session = new Session(driver, DEFAULT_PROFILE, kernel);
+      const candidates = candidatePaths(stack);
+      try {
+        await session.start(stack);
+        for (let k = 0; k < STEPS; k++) await session.step(resolveOp(warmOps[i * STEPS + k], candidates));
+      } catch (e) {
+        if (!(e instanceof Divergence)) throw e;
+      }
+      await session.close();
+    }
     // Checked steps: every view compared after each one.
     f.from = performance.timeOrigin + performance.now();
+    const cpu = process.cpuUsage();
     for (const [i, stack] of stacks.entries()) {
       f.sizes += entries(stack);
       const session = new Session(driver, DEFAULT_PROFILE, kernel);
@@ -89,6 +108,9 @@ async function measure(): Promise<Figures> {
       await session.close();
     }
     f.to = performance.timeOrigin + performance.now();
+    const used = process.cpuUsage(cpu);
+    f.userMs = used.user / 1000;
+    f.systemMs = used.system / 1000;
   } finally {
     await driver.teardown();
     sandbox.close();
@@ -109,14 +131,18 @@ async function measureInWorkers(jobs: number): Promise<Figures[]> {
 function print(all: Figures[]): void {
   const [f] = all;
   const n = f.cases;
-  const sum = (k: 'cases' | 'sizes' | 'steps' | 'stepMs' | 'setupMs' | 'teardownMs' | 'firstCompareMs' | 'divergences') => all.reduce((x, w) => x + w[k], 0);
+  const sum = (k: 'cases' | 'sizes' | 'steps' | 'stepMs' | 'setupMs' | 'teardownMs' | 'firstCompareMs' | 'divergences' | 'userMs' | 'systemMs') => all.reduce((x, w) => x + w[k], 0);
   const rate = (w: Figures) => (w.steps * 1000) / w.stepMs;
   const total = all.reduce((x, w) => x + rate(w), 0);
   const jobs = all.length;
-  console.log(`ovlcheck bench: kernel ${f.kernelRelease}, ${n} cases, ${(f.sizes / n).toFixed(0)} layer entries per case, ${sum('steps')} steps` +
+  console.log(`ovlcheck bench: kernel ${f.kernelRelease}, ${n} cases (after ${WARMUP} not counted), ${(f.sizes / n).toFixed(0)} layer entries per case, ${sum('steps')} steps` +
     `${jobs > 1 ? `, ${jobs} workers side by side` : ''}${COVERAGE ? ', coverage recorded' : ''}`);
   console.log(`  checked steps/s        ${Math.round(total)}   (${jobs > 1 ? `${all.map((w) => Math.round(rate(w))).join(' + ')}; ` : ''}` +
     `${((sum('stepMs') * 1000) / sum('steps')).toFixed(0)} µs per step in a worker: model + syscall + snapshot + diff of merged, upper, every lower)`);
+  const wall = all.reduce((x, w) => x + (w.to - w.from), 0);
+  const share = (ms: number) => ((ms / wall) * 100).toFixed(0);
+  console.log(`  CPU while stepping     ${share(sum('userMs') + sum('systemMs'))}% of a core a worker, every thread of it ` +
+    `(${share(sum('userMs'))}% user: JS, JIT, GC; ${share(sum('systemMs'))}% kernel)`);
   console.log(`  set-up per case        ${(sum('setupMs') / (n * jobs)).toFixed(2)} ms   (materialize + mount)`);
   console.log(`  start of a case        ${(sum('firstCompareMs') / (n * jobs)).toFixed(2)} ms   (set-up + the first full comparison of every view)`);
   console.log(`  teardown per case      ${(sum('teardownMs') / (n * jobs)).toFixed(2)} ms   (umount overlay + tmpfs)`);
