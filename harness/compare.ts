@@ -132,16 +132,20 @@ class Bijection {
   private readonly seenAt = new Map<string, string>();
   private mount = 0;
 
-  /** null when consistent (binding a new pair), else what was expected and what was seen. */
-  check(model: string, real: string, where: string, show: (real: string) => string): { expected: string; actual: string } | null {
-    const scoped = /@(\d+)$/.exec(model);
-    if (scoped && Number(scoped[1]) > this.mount) this.newMount(Number(scoped[1]));
+  /**
+   * null when consistent (binding a new pair), else what was expected and what was seen.
+   * `where` is view and path, joined only when a pair is bound (the check runs twice per
+   * object per step).
+   */
+  check(model: string, real: string, view: string, path: string, show: (real: string) => string): { expected: string; actual: string } | null {
+    const at = model.lastIndexOf('@');
+    if (at >= 0 && /^\d+$/.test(model.slice(at + 1)) && Number(model.slice(at + 1)) > this.mount) this.newMount(Number(model.slice(at + 1)));
     const r = this.realOf.get(model);
     const m = this.modelOf.get(real);
     if (r === undefined && m === undefined) {
       this.realOf.set(model, real);
       this.modelOf.set(real, model);
-      this.seenAt.set(model, where);
+      this.seenAt.set(model, `${view} ${path}`);
       return null;
     }
     if (r === real && m === model) return null;
@@ -172,18 +176,21 @@ export class InodeMap {
   private readonly inodes = new Bijection();
   private readonly devices = new Bijection();
 
-  checkIno(model: string | number, real: string | number, where: string) {
+  checkIno(model: string | number, real: string | number, view: string, path: string) {
     const m = String(model);
     const fs = m.slice(0, Math.max(0, m.indexOf('/')));
     const key = typeof real === 'number' && real < 2 ** 32 ? `${fs}:${real}` // the common case, without BigInt
       : isNumber(real) ? `${fs}:${BigInt(real) & 0xffffffffn}` : `model:${real}`;
-    return this.inodes.check(m, key, where, (k) => `st_ino ${k.slice(k.indexOf(':') + 1)}`);
+    return this.inodes.check(m, key, view, path, showIno);
   }
 
-  checkDev(model: string | number, real: string | number, where: string) {
-    return this.devices.check(String(model), String(real), where, (d) => `st_dev ${d}`);
+  checkDev(model: string | number, real: string | number, view: string, path: string) {
+    return this.devices.check(String(model), String(real), view, path, showDev);
   }
 }
+
+const showIno = (k: string) => `st_ino ${k.slice(k.indexOf(':') + 1)}`;
+const showDev = (d: string) => `st_dev ${d}`;
 
 function isNumber(v: string | number): boolean {
   return typeof v === 'number' || /^\d+$/.test(v);
@@ -230,12 +237,12 @@ function diffEntry(
   if (e.target !== a.target) push('target', e.target, a.target);
   diffXattrs(e.xattrs, a.xattrs, masked, push);
   if (e.dev !== undefined && a.dev !== undefined) {
-    const dev = inodes.checkDev(e.dev, a.dev, `${view} ${path}`);
+    const dev = inodes.checkDev(e.dev, a.dev, view, path);
     if (dev) push('st_dev', dev.expected, dev.actual);
   }
   // S3.2: unlink/rmdir whiteouts are links of one shared inode, whose workdir links the index may add to
   if (e.kind !== 'whiteout' && e.nlink !== a.nlink) push('nlink', e.nlink, a.nlink);
-  const inode = inodes.checkIno(e.ino, a.ino, `${view} ${path}`);
+  const inode = inodes.checkIno(e.ino, a.ino, view, path);
   if (inode) push('st_ino', inode.expected, inode.actual);
   const high = e.inoHigh ?? 0;
   const actualHigh = inoHigh(a);
@@ -246,7 +253,10 @@ function diffXattrs(
   e: Record<string, string>, a: Record<string, string>, masked: Set<string>,
   push: (what: string, expected: unknown, actual: unknown) => void,
 ): void {
-  for (const name of new Set([...Object.keys(e), ...Object.keys(a)])) {
+  const names = Object.keys(e);
+  const actualNames = Object.keys(a);
+  if (names.length === 0 && actualNames.length === 0) return; // most objects
+  for (const name of new Set([...names, ...actualNames])) {
     const ev = e[name];
     const av = a[name];
     if (ev === undefined) push(`xattr ${name}`, '(absent)', show(av));
@@ -337,7 +347,7 @@ export function diffDirRead(path: string, spec: DirReadSpec, read: Dirent[], bef
     if (!want) continue;
     if (want.type !== null && want.type !== e.type) push('d_type', `${e.name} ${want.type}`, `${e.name} ${e.type}`);
     if (want.ino !== null && e.ino !== null) {
-      const inode = inodes.checkIno(want.ino, e.ino, `readdir ${path}/${e.name}`);
+      const inode = inodes.checkIno(want.ino, e.ino, 'readdir', `${path}/${e.name}`);
       if (inode) push('d_ino', `${e.name}: ${inode.expected}`, `${e.name}: ${inode.actual}`);
     }
   }

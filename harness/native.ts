@@ -330,6 +330,21 @@ export function statxAt(dirfd: number, path: string, flags: number, buf: Buffer)
   return outcome(loadAt().statx(dirfd, path, flags, STATX_NODE_MASK, buf));
 }
 
+const loadClock = libcBindings<{ clockGettime: (clock: number, tp: Buffer) => number }>({
+  clockGettime: 'int clock_gettime(int clock, _Out_ void *tp)',
+});
+const CLOCK_REALTIME_COARSE = 5;
+const timespec = Buffer.alloc(16);
+
+/**
+ * The clock the kernel stamps ctime from (current_time(): the coarse realtime clock; a
+ * multigrain timestamp, 6.13+, is never below it), as [seconds, nanoseconds].
+ */
+export function coarseNow(): [number, number] {
+  if (loadClock().clockGettime(CLOCK_REALTIME_COARSE, timespec) !== 0) throw new Error(`clock_gettime: ${errnoName(koffi.errno())}`);
+  return [Number(timespec.readBigInt64LE(0)), timespec.readUInt32LE(8)];
+}
+
 /** openat(2) without a mode: the fd, or an errno name. */
 export function openAt(dirfd: number, path: string, flags: number): number | Errno {
   const fd = loadAt().openat(dirfd, path, flags);

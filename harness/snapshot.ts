@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { EntryKind, SnapEntry, Snapshot } from '../model/types.js';
 import {
-  AT_FDCWD, AT_STATX_SYNC_AS_STAT, errnoOf, fgetxattr, flistxattr, getdents, lgetxattr, llistxattr, openAt, readlinkAt, STATX_SIZE, statxAt,
+  AT_FDCWD, AT_STATX_SYNC_AS_STAT, coarseNow, errnoOf, fgetxattr, flistxattr, getdents, lgetxattr, llistxattr, openAt, readlinkAt, STATX_SIZE, statxAt,
   type NativeList, type NativeValue,
 } from './native.js';
 
@@ -14,11 +14,84 @@ const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, S_IFCHR } = fs.constants;
 // O_NONBLOCK: the name was a regular file at lstat time, but a racing swap must not hang us.
 const OPEN_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 
-/** Walks root (included, as '/'); keys are paths relative to root with a leading '/'. */
-export function snapshotTree(root: string): Snapshot {
+/**
+ * Walks root (included, as '/'); keys are paths relative to root with a leading '/'. With
+ * `reads`, what an earlier walk of the same layer dir read of an object that has not changed
+ * since is taken again instead of read (LayerReads).
+ */
+export function snapshotTree(root: string, reads?: LayerReads): Snapshot {
   const snap: Snapshot = new Map();
-  walkAt(snap, '/', AT_FDCWD, root, root);
+  const walk = reads?.begin(root);
+  walkAt(snap, '/', AT_FDCWD, root, root, walk);
+  if (walk) reads!.end(walk);
   return snap;
+}
+
+const TMPFS_MAGIC = 0x01021994;
+
+/** What a walk read of one object beyond its statx: its xattrs, and its names, content or target. */
+interface Read {
+  dev: number;
+  ino: number | string;
+  size: number;
+  ctime: [number, number];
+  xattrs: Record<string, string>;
+  names?: string[];
+  data?: string;
+  target?: string;
+}
+
+/** One walk's use of LayerReads: what the last walk left, what this one leaves, and when it began. */
+interface WalkReads {
+  root: string;
+  previous: Map<string, Read>;
+  next: Map<string, Read>;
+  began: [number, number];
+  reused: number;
+}
+
+const before = (a: [number, number], b: [number, number]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+
+/**
+ * What the walks of one layer dir (an upper: a real tmpfs the implementation writes, never
+ * the mount under test) read, reused where an object's inode and ctime are what they were.
+ *
+ * Why that is exact: on tmpfs every change of content, xattrs (ACLs included), names in a
+ * dir, link count, owner or mode sets the inode's ctime to the current time, and that clock
+ * does not go back. An object is reused only if its ctime was already before the start of
+ * the walk that read it: a change made after that start gets a later ctime, so the object
+ * is read again ("racily clean", as git's index). A ctime at or after that start (a change in
+ * the same clock tick) is not reused. Not on other filesystems (their timestamp granularity
+ * differs), not if the clock went back, and writes through a shared mapping would be
+ * missed (tmpfs does not stamp them): no step makes one.
+ */
+export class LayerReads {
+  private last = new Map<string, Map<string, Read>>();
+  private lastBegan: [number, number] = [0, 0];
+  private onTmpfs = new Map<string, boolean>();
+  /** Objects taken from an earlier walk, in all (for tests and the bench). */
+  reused = 0;
+
+  begin(root: string): WalkReads | undefined {
+    let tmpfs = this.onTmpfs.get(root);
+    if (tmpfs === undefined) this.onTmpfs.set(root, (tmpfs = fs.statfsSync(root).type === TMPFS_MAGIC));
+    if (!tmpfs) return undefined;
+    const began = coarseNow();
+    if (before(began, this.lastBegan)) this.last.clear(); // the clock went back
+    this.lastBegan = began;
+    return { root, previous: this.last.get(root) ?? new Map(), next: new Map(), began, reused: 0 };
+  }
+
+  end(walk: WalkReads): void {
+    this.last.set(walk.root, walk.next);
+    this.reused += walk.reused;
+  }
+
+  /** Forget everything (a layer dir replaced, a case over). */
+  clear(): void {
+    this.last.clear();
+    this.onTmpfs.clear();
+  }
 }
 
 // The walk reads the same things with the same calls as lstat + llistxattr + readdir + read
@@ -38,7 +111,7 @@ const statBuf = Buffer.alloc(STATX_SIZE);
 const DENTS_SIZE = 32768; // as glibc's readdir
 let dentsBuf: Buffer | undefined;
 
-function walkAt(snap: Snapshot, rel: string, dirfd: number, name: string, full: string): void {
+function walkAt(snap: Snapshot, rel: string, dirfd: number, name: string, full: string, reads?: WalkReads): void {
   const rc = statxAt(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, statBuf);
   // Overlay can list a name whose lookup fails (S22.9): record it, do not descend.
   if (rc !== 'ok') {
@@ -47,6 +120,30 @@ function walkAt(snap: Snapshot, rel: string, dirfd: number, name: string, full: 
   }
   const st = readStatx(statBuf);
   const kind = kindOf(st.mode, st.rdev);
+  const same = reads && unchanged(reads.previous.get(rel), st);
+  if (same) {
+    // Read by an earlier walk and not changed since (LayerReads): its children are looked
+    // up by their whole path, as no dir fd is open.
+    const entry = entryOf(st, kind, { ...same.xattrs });
+    if (same.data !== undefined) {
+      entry.data = same.data;
+      entry.blocks = st.blocks;
+    }
+    if (same.target !== undefined) entry.target = same.target;
+    snap.set(rel, entry);
+    reads.next.set(rel, same);
+    reads.reused++;
+    if (same.names) {
+      const prefix = rel === '/' ? '/' : rel + '/';
+      for (const child of same.names) walkAt(snap, prefix + child, AT_FDCWD, full + '/' + child, full + '/' + child, reads);
+    }
+    return;
+  }
+  const keep = (entry: SnapEntry, names?: string[]) => {
+    if (reads && before(st.ctime, reads.began)) {
+      reads.next.set(rel, { dev: st.dev, ino: st.ino, size: st.size, ctime: st.ctime, xattrs: { ...entry.xattrs }, names, data: entry.data, target: entry.target });
+    }
+  };
   if (kind === 'dir') {
     const fd = openAt(dirfd, name, OPEN_DIR);
     if (typeof fd !== 'number') {
@@ -62,8 +159,9 @@ function walkAt(snap: Snapshot, rel: string, dirfd: number, name: string, full: 
       }
       snap.set(rel, entry);
       names.sort(); // readdir order differs between tmpfs and overlay; keys come out in one order
+      keep(entry, names);
       const prefix = rel === '/' ? '/' : rel + '/';
-      for (const child of names) walkAt(snap, prefix + child, fd, child, full + '/' + child);
+      for (const child of names) walkAt(snap, prefix + child, fd, child, full + '/' + child, reads);
     } finally {
       fs.closeSync(fd);
     }
@@ -84,6 +182,7 @@ function walkAt(snap: Snapshot, rel: string, dirfd: number, name: string, full: 
       entry.data = readDataFd(fd);
       entry.blocks = st.blocks;
       snap.set(rel, entry);
+      if (!entry.data.startsWith('<')) keep(entry); // not an error read: that one is read again
     } finally {
       fs.closeSync(fd);
     }
@@ -96,6 +195,14 @@ function walkAt(snap: Snapshot, rel: string, dirfd: number, name: string, full: 
     entry.target = target.value;
   }
   snap.set(rel, entry);
+  keep(entry);
+}
+
+/** The earlier read, if the object is the same inode with the same ctime and size. */
+function unchanged(read: Read | undefined, st: StatFields): Read | undefined {
+  if (!read) return undefined;
+  const same = read.ino === st.ino && read.dev === st.dev && read.size === st.size && read.ctime[0] === st.ctime[0] && read.ctime[1] === st.ctime[1];
+  return same ? read : undefined;
 }
 
 interface StatFields {
@@ -108,6 +215,8 @@ interface StatFields {
   rdev: number;
   mtime: number;
   blocks: number;
+  size: number;
+  ctime: [number, number];
 }
 
 /** The fields of a struct statx, as Node's number-mode lstat reports them. */
@@ -123,6 +232,8 @@ function readStatx(b: Buffer): StatFields {
     // st_ino >= 2^53 (xino puts the layer in the high bits) is kept exact as a decimal string
     ino: inoHi < 0x200000 ? inoHi * 2 ** 32 + inoLo : b.readBigUInt64LE(32).toString(),
     blocks: b.readUInt32LE(52) * 2 ** 32 + b.readUInt32LE(48),
+    size: b.readUInt32LE(44) * 2 ** 32 + b.readUInt32LE(40),
+    ctime: [b.readInt32LE(100) * 2 ** 32 + b.readUInt32LE(96), b.readUInt32LE(104)],
     rdev: makedev(b.readUInt32LE(128), b.readUInt32LE(132)),
     dev: makedev(b.readUInt32LE(136), b.readUInt32LE(140)),
     // Node's mtimeMs (sec * 1e3 + nsec / 1e6), in whole seconds as before

@@ -12,7 +12,7 @@ import { LowerWatch } from './lowerWatch.js';
 import { buildError, type PlannedCall } from './materialize.js';
 import { errnoOf, mount, umount2 } from './native.js';
 import type { Sandbox } from './sandbox.js';
-import { snapshotTree } from './snapshot.js';
+import { snapshotTree, type LayerReads } from './snapshot.js';
 
 export interface Sys {
   /** "host", or "guest <release>": for reports. */
@@ -24,8 +24,8 @@ export interface Sys {
   run(call: Call): Outcome;
   /** Runs a layer build's plan; throws its SpecError at the first call that fails. */
   build(plan: PlannedCall[]): void;
-  /** The tree below root as the comparison sees it (harness/snapshot.ts). */
-  walk(root: string): Snapshot;
+  /** The tree below root as the comparison sees it (harness/snapshot.ts); reads: what earlier walks of a layer dir read. */
+  walk(root: string, reads?: LayerReads): Snapshot;
   /** mount(2); relative paths are taken from cwd when given. */
   mount(src: string, target: string, fstype: string, flags: number, data: string | null, cwd?: string): Outcome;
   /** The new mount API: one fsconfig per parameter, a null value being a flag (S1.10). */

@@ -5,7 +5,7 @@ import { baseName, findInLayer, newInode, parentPath, splitPath, type Inode } fr
 import { lowerNlink, needIndex, overlayNlink, setNlinkUpper } from './indexdir.js';
 import { fsLayout } from './inodeNumbers.js';
 import { lookupPath, type OvlDentry } from './lookup.js';
-import { privatePrefix } from './profile.js';
+import { privatePrefix, privateXattr } from './profile.js';
 import { mergedXattrName } from './views.js';
 import { copiedPages } from './sparse.js';
 import type { OvlState } from './state.js';
@@ -41,7 +41,7 @@ function copyUpData(s: OvlState, d: OvlDentry): void {
   // Unlike a full copy-up (S6.3), the data copy-up of a metacopy file does not put the times
   // back: its mtime is now (6.18, observed; case times-metacopy.json).
   d.upper!.mtime = undefined;
-  delete d.upper!.xattrs[`${privatePrefix(s.profile)}metacopy`];
+  delete d.upper!.xattrs[privateXattr(s.profile, 'metacopy')];
 }
 
 /**
@@ -129,7 +129,7 @@ function linkUp(s: OvlState, d: OvlDentry): void {
   cover('S6.6');
   const nlink = overlayNlink(s, d);
   const parentUpper = findInLayer(s.upper, parentPath(d.path))!;
-  parentUpper.xattrs[`${privatePrefix(s.profile)}impure`] = 'y';
+  parentUpper.xattrs[privateXattr(s.profile, 'impure')] = 'y';
   parentUpper.children!.set(baseName(d.path), d.upper!);
   setNlinkUpper(s, d.upper!, nlink);
 }

@@ -9,7 +9,7 @@ import { findInLayer, newInode, type Inode } from './layerFs.js';
 import {
   hasOrigin, isDir, isMergedDir, isOpaque, isPositive, isWhiteout, lookupPath, lowerPositive, realInode, walkPath, lookupRule, type OvlDentry,
 } from './lookup.js';
-import { allowOfflineChanges, privatePrefix } from './profile.js';
+import { allowOfflineChanges, privatePrefix, privateXattr } from './profile.js';
 import { mayCreate, mayDelete, mayLinkat, newOwner, umaskOf } from './creds.js';
 import { checkEmptyDir } from './readdir.js';
 import { setRedirect } from './redirect.js';
@@ -140,7 +140,7 @@ export function link(s: OvlState, src: string, dst: string): Step {
   if (oldD.dataLower) cover('S5.12');
   if (oldD.dataLower && setRedirect(s2, oldD, false) === 'EXDEV') return fail(s2, 'EXDEV', 'S5.12'); // S5.12: absolute
   createInUpper(s2, n.parent.path, n.name, () => up);
-  if (origin) findInLayer(s2.upper, n.parent.path)!.xattrs[`${privatePrefix(s.profile)}impure`] = 'y'; // S4.6
+  if (origin) findInLayer(s2.upper, n.parent.path)!.xattrs[privateXattr(s.profile, 'impure')] = 'y'; // S4.6
   if (counted) nlinkEnd(s2, counted.origin, counted.up, counted.nlink + 1);
   return ok(s2, 'S4.6');
 }

@@ -31,7 +31,7 @@ import { blocksOf, noteTruncate, noteWrite } from './sparse.js';
 import { stDevIno } from './inodeNumbers.js';
 import { findInLayer, linkCounts, parentPath, walkLayer, type Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
-import { privatePrefix } from './profile.js';
+import { privatePrefix, privateXattr } from './profile.js';
 import { fail, forWrite, isReadOnly, NotModelled, ok, type OvlState, type Step } from './state.js';
 import type { FdObserved, FdOp, FdOpenFlag, FdSlot, Op, SnapEntry } from './types.js';
 import { hasFeature } from './versions.js';
@@ -175,7 +175,7 @@ function dataOf(s: OvlState, fd: FdRef): string {
 }
 
 function isMetacopy(s: OvlState, ino: Inode): boolean {
-  return `${privatePrefix(s.profile)}metacopy` in ino.xattrs;
+  return privateXattr(s.profile, 'metacopy') in ino.xattrs;
 }
 
 function kindOf(s: OvlState, fd: FdRef): string {
@@ -273,7 +273,7 @@ function fdAttr(
     // dead dir, whose lookup is ENOENT (found by run --runs 1000, seed 1200); anything else
     // is made in the workdir, whose rename lock finds the target dir inside it: EIO (seed 11).
     if (!parent) return fail(s, type === 'file' ? 'ENOENT' : 'EIO', 'S17.9');
-    parent.xattrs[`${privatePrefix(s.profile)}impure`] = 'y';
+    parent.xattrs[privateXattr(s.profile, 'impure')] = 'y';
     // A regular file is copied up through an O_TMPFILE linked at the name: EEXIST; anything
     // else is made in the workdir and renamed onto the name: a dir onto the whiteout, ENOTDIR.
     if (type === 'file') return fail(s2, 'EEXIST', 'S17.9');
@@ -314,8 +314,8 @@ function fdLink(s: OvlState, slot: FdSlot, fd: FdRef, dst: string): FdStep {
     const origin = [...(s2.upper.index ?? [])].find(([, v]) => v === ino)?.[0];
     const nlink = origin !== undefined ? s2.memNlink.get(ino.id) : undefined;
     createInUpper(s2, w.parent.path, w.name, () => ino);
-    if (origin !== undefined || `${privatePrefix(s.profile)}origin` in ino.xattrs) {
-      findInLayer(s2.upper, w.parent.path)!.xattrs[`${privatePrefix(s.profile)}impure`] = 'y'; // S4.6
+    if (origin !== undefined || privateXattr(s.profile, 'origin') in ino.xattrs) {
+      findInLayer(s2.upper, w.parent.path)!.xattrs[privateXattr(s.profile, 'impure')] = 'y'; // S4.6
     }
     if (origin !== undefined && nlink !== undefined) nlinkEnd(s2, origin, ino, nlink + 1);
     return ok(withFd(s2, slot, { ...fd, path: dst, held: undefined }), 'S4.6');

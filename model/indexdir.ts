@@ -5,7 +5,7 @@
 import { cover } from './coverage.js';
 import { linkCounts, type Inode, type LayerFs } from './layerFs.js';
 import { hasOrigin, type LowerRef, type OvlDentry } from './lookup.js';
-import { privatePrefix } from './profile.js';
+import { privateXattr } from './profile.js';
 import { hasFeature } from './versions.js';
 import { activeIndex, type OvlState } from './state.js';
 
@@ -69,7 +69,7 @@ export function overlayNlink(s: OvlState, d: OvlDentry, upperCounts: Map<Inode, 
   const real = upperCounts.get(up) ?? 0;
   // A lower with one link: the upper's real nlink, unless this kernel reads P.nlink of every indexed file.
   if (lowerNlink(s, d.lowers[0]) === 1 && !hasFeature(s.kernel, 'indexedNlinkXattr')) return real;
-  const m = /^([UL])([+-]\d+)$/.exec(up.xattrs[`${privatePrefix(s.profile)}nlink`] ?? '');
+  const m = /^([UL])([+-]\d+)$/.exec(up.xattrs[privateXattr(s.profile, 'nlink')] ?? '');
   if (!m) return real;
   cover('S12.3'); // P.nlink
   const nlink = (m[1] === 'U' ? real : lowerNlink(s, d.lowers[0])) + Number(m[2]);
@@ -79,7 +79,7 @@ export function overlayNlink(s: OvlState, d: OvlDentry, upperCounts: Map<Inode, 
 /** ovl_set_nlink_upper: P.nlink = "U" and the overlay nlink minus the upper's real nlink. */
 export function setNlinkUpper(s: OvlState, up: Inode, nlink: number): void {
   const diff = nlink - (linkCounts(s.upper).get(up) ?? 0);
-  up.xattrs[`${privatePrefix(s.profile)}nlink`] = `U${diff >= 0 ? '+' : ''}${diff}`;
+  up.xattrs[privateXattr(s.profile, 'nlink')] = `U${diff >= 0 ? '+' : ''}${diff}`;
   s.memNlink.set(up.id, nlink);
 }
 

@@ -2,7 +2,7 @@
 
 import { cover } from './coverage.js';
 import { joinPath, splitPath, type Inode } from './layerFs.js';
-import { privatePrefix } from './profile.js';
+import { privateXattr } from './profile.js';
 import { hasFeature } from './versions.js';
 import { activeIndex, callerOf, hasUpper, NotModelled, type OvlState } from './state.js';
 import { mayLookup } from './creds.js';
@@ -48,7 +48,7 @@ export function isDir(d: OvlDentry): boolean {
 }
 
 export function isOpaque(s: OvlState, ino: Inode): boolean {
-  return ino.type === 'dir' && ino.xattrs[`${privatePrefix(s.profile)}opaque`] === 'y'; // S2.6: only "y"
+  return ino.type === 'dir' && ino.xattrs[privateXattr(s.profile, 'opaque')] === 'y'; // S2.6: only "y"
 }
 
 /** The catalog item a failed lookup's errno comes from: a name too long (S2.9), else a lookup error (S2.8). */
@@ -68,20 +68,20 @@ export function isWhiteout(s: OvlState, ino: Inode): boolean {
 }
 
 export function isXattrWhiteout(s: OvlState, ino: Inode): boolean {
-  const is = ino.type === 'file' && ino.data.length === 0 && `${privatePrefix(s.profile)}whiteout` in ino.xattrs && hasFeature(s.kernel, 'xattrWhiteouts');
+  const is = ino.type === 'file' && ino.data.length === 0 && privateXattr(s.profile, 'whiteout') in ino.xattrs && hasFeature(s.kernel, 'xattrWhiteouts');
   if (is) cover('S3.4');
   return is;
 }
 
 /** P.opaque=x: a dir holding xattr whiteouts, not opaque (S3.5), 6.7+. */
 function isXwhiteoutsDir(s: OvlState, ino: Inode): boolean {
-  const is = ino.type === 'dir' && ino.xattrs[`${privatePrefix(s.profile)}opaque`] === 'x' && hasFeature(s.kernel, 'xattrWhiteouts');
+  const is = ino.type === 'dir' && ino.xattrs[privateXattr(s.profile, 'opaque')] === 'x' && hasFeature(s.kernel, 'xattrWhiteouts');
   if (is) cover('S3.5');
   return is;
 }
 
 export function hasOrigin(s: OvlState, ino: Inode): boolean {
-  return `${privatePrefix(s.profile)}origin` in ino.xattrs;
+  return privateXattr(s.profile, 'origin') in ino.xattrs;
 }
 
 /** ovl_path_type MERGE for dirs: upper + lower, or several lowers. */
@@ -245,12 +245,12 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
 
 /** Whether an upper dir's P.origin, if it has one, names this lower dir (an empty one names none: "origin unknown"). */
 function originNames(s: OvlState, upper: Inode, lower: Inode): boolean {
-  const origin = upper.xattrs[`${privatePrefix(s.profile)}origin`];
+  const origin = upper.xattrs[privateXattr(s.profile, 'origin')];
   return origin === undefined || origin === lower.id;
 }
 
 export function isMetacopy(s: OvlState, ino: Inode): boolean {
-  return ino.type === 'file' && `${privatePrefix(s.profile)}metacopy` in ino.xattrs;
+  return ino.type === 'file' && privateXattr(s.profile, 'metacopy') in ino.xattrs;
 }
 
 /**
@@ -385,7 +385,7 @@ function firstBelow(s: OvlState, parent: OvlDentry, name: string[], redirect: st
 }
 
 export function redirectOf(s: OvlState, ino: Inode): string | undefined {
-  return ino.xattrs[`${privatePrefix(s.profile)}redirect`];
+  return ino.xattrs[privateXattr(s.profile, 'redirect')];
 }
 
 /**
@@ -434,7 +434,7 @@ function originOf(s: OvlState, upper: Inode, path: string): LowerRef[] {
   const mem = s.memOrigin.get(path);
   // An empty origin: copied up from a lower that cannot encode file handles, origin unknown
   // (ovl_get_fh, S18.1): only the dentry copied up in this mount still knows its lower.
-  const id = upper.xattrs[`${privatePrefix(s.profile)}origin`] || (mem?.upper === upper.id ? mem.lower : undefined);
+  const id = upper.xattrs[privateXattr(s.profile, 'origin')] || (mem?.upper === upper.id ? mem.lower : undefined);
   const ref = id === undefined ? undefined : s.lowerById.get(id);
   return ref ? [ref] : [];
 }

@@ -24,6 +24,19 @@ export function privatePrefix(p: Profile): string {
   return p.userxattr ? 'user.overlay.' : 'trusted.overlay.';
 }
 
+const privateNames = { trusted: new Map<string, string>(), user: new Map<string, string>() };
+
+/**
+ * P.name (privatePrefix + name) as one string made once: the model looks these up on every
+ * inode of every view after every step, and a key built anew must be hashed anew each time.
+ */
+export function privateXattr(p: Profile, name: string): string {
+  const names = p.userxattr ? privateNames.user : privateNames.trusted;
+  let full = names.get(name);
+  if (full === undefined) names.set(name, (full = privatePrefix(p) + name));
+  return full;
+}
+
 /**
  * Offline changes to lower layers are allowed unless a feature that records lower
  * identities is on; this also decides whether new dirs in merged parents are opaque (S4.4, S16.2).

@@ -5,7 +5,7 @@ import { heldCache, listCache } from './dirCache.js';
 import type { Inode } from './layerFs.js';
 import { isDir, isMergedDir, isPositive, lookupChild, realInode, type OvlDentry } from './lookup.js';
 import { fsLayout, unifiedIno } from './inodeNumbers.js';
-import { privatePrefix } from './profile.js';
+import { privateXattr } from './profile.js';
 import type { OvlState } from './state.js';
 
 /**
@@ -40,7 +40,7 @@ export function listDir(s: OvlState, dir: OvlDentry, xwLayers: ReadonlySet<numbe
     // before it returns any (ovl_dir_read_impure): a lookup that fails fails the listing
     // (found by run, data-only with remounts: a metacopy name after a remount without
     // metacopy). Otherwise the real dir is read as is (S9.1, S22.9).
-    if (dir.upper && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs && unifiedIno(s)) {
+    if (dir.upper && privateXattr(s.profile, 'impure') in dir.upper.xattrs && unifiedIno(s)) {
       for (const n of names) {
         const e = lookupChild(s, dir, n).error;
         if (e !== undefined && e !== 'ENOENT') return { names: [], errno: e };
@@ -100,7 +100,7 @@ export function kernelOrder<E extends { name: string }>(entries: E[], dir: OvlDe
  * one fs.
  */
 function computesDIno(s: OvlState, dir: OvlDentry): (upper: boolean) => boolean {
-  const impure = dir.upper !== null && `${privatePrefix(s.profile)}impure` in dir.upper.xattrs;
+  const impure = dir.upper !== null && privateXattr(s.profile, 'impure') in dir.upper.xattrs;
   const { sameFs, xinoBits } = fsLayout(s);
   return (upper) => xinoBits > 0 || (sameFs && upper && impure);
 }

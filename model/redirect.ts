@@ -3,7 +3,7 @@
 import { cover } from './coverage.js';
 import { baseName, linkCounts, parentPath, type Inode } from './layerFs.js';
 import { lookupPath, redirectOf, type OvlDentry } from './lookup.js';
-import { privatePrefix } from './profile.js';
+import { privateXattr } from './profile.js';
 import type { OvlState } from './state.js';
 
 /** redirect_max, the module parameter's default (S1.16, S5.4). */
@@ -31,7 +31,7 @@ export function setRedirect(s: OvlState, d: OvlDentry, samedir: boolean): 'ok' |
     }
     if (redirect.length > REDIRECT_MAX) return 'EXDEV';
   }
-  d.upper!.xattrs[`${privatePrefix(s.profile)}redirect`] = redirect;
+  d.upper!.xattrs[privateXattr(s.profile, 'redirect')] = redirect;
   return 'ok';
 }
 

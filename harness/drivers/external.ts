@@ -18,7 +18,7 @@ import type { Driver, MountFacts } from '../driver.js';
 import { LowerWatch } from '../lowerWatch.js';
 import { materializeLayer } from '../materialize.js';
 import type { Sandbox } from '../sandbox.js';
-import { snapshotTree } from '../snapshot.js';
+import { LayerReads, snapshotTree } from '../snapshot.js';
 
 export interface LayerDirs {
   root: string;
@@ -52,6 +52,8 @@ export abstract class ExternalDriver implements Driver {
   protected dirs: LayerDirs | null = null;
   protected mounted = false;
   private watch: LowerWatch | null = null;
+  /** What the walks of the upper read, reused where an object has not changed (harness/snapshot.ts). */
+  private readonly upperReads = new LayerReads();
   private rotations = 0;
   protected profile: Profile | null = null;
   /** Dir streams open across steps, on the merged mount (harness/dirStreams.ts). */
@@ -140,7 +142,7 @@ export abstract class ExternalDriver implements Driver {
   snapshot(view: 'merged' | 'upper' | number): Snapshot {
     const dirs = this.requireDirs();
     if (view === 'merged') return this.onMount(() => snapshotTree(dirs.merged));
-    if (view === 'upper') return snapshotTree(dirs.upper);
+    if (view === 'upper') return snapshotTree(dirs.upper, this.upperReads);
     if (dirs.lowers[view] === undefined) throw new Error(`${this.name} driver: no lower layer ${view}`);
     return snapshotTree(dirs.lowers[view]);
   }
@@ -189,6 +191,7 @@ export abstract class ExternalDriver implements Driver {
     } finally {
       this.watch?.close();
       this.watch = null;
+      this.upperReads.clear();
       this.dirs = null;
       this.mounted = false;
       this.sandbox.unmount(dirs.root); // the case tmpfs, and every layer with it

@@ -12,6 +12,7 @@ import { isDirStreamOp } from '../../model/dirStream.js';
 import { DirStreams } from '../dirStreams.js';
 import { opCall } from '../calls.js';
 import { FdTable } from '../fds.js';
+import { LayerReads } from '../snapshot.js';
 import { isFdOp } from '../../model/fds.js';
 import type { Driver, MountFacts } from '../driver.js';
 import { layerPlan } from '../materialize.js';
@@ -98,6 +99,8 @@ export class KernelDriver implements Driver {
   private rotations = 0;
   /** Dir streams open across steps: fds of this process, so only where the syscalls run here. */
   private readonly streams = new DirStreams();
+  /** What the walks of the upper read, reused where an object has not changed (harness/snapshot.ts). */
+  private readonly upperReads = new LayerReads();
   /**
    * Runs while the overlay is unmounted for a remount or a rotation (before the upper moves):
    * where a wrapping driver changes the layers offline (drivers/planted.ts).
@@ -276,7 +279,7 @@ export class KernelDriver implements Driver {
   snapshot(view: 'merged' | 'upper' | number): Snapshot {
     const dirs = this.requireDirs();
     if (view === 'merged') return this.sys.walk(dirs.merged);
-    if (view === 'upper') return this.sys.walk(dirs.upper);
+    if (view === 'upper') return this.sys.walk(dirs.upper, this.upperReads);
     const lower = view < dirs.lowers.length ? dirs.lowers[view] : dirs.data[view - dirs.lowers.length];
     if (lower === undefined) throw new Error(`kernel driver: no lower layer ${view}`);
     return this.sys.walk(lower);
@@ -368,6 +371,7 @@ export class KernelDriver implements Driver {
       this.unmountOverlay();
     } finally {
       this.lowersChangedSince = null;
+      this.upperReads.clear();
       this.dirs = null;
       this.mounted = false;
       if (dirs.inner) sandbox.unmount(dirs.inner); // after the outer, which holds it as a lower
