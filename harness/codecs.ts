@@ -181,12 +181,11 @@ function fuseOverlayfsDecode(raw: Snapshot): Snapshot {
   return out;
 }
 
-const UNIONFS_META = '/.unionfs-fuse';
 const HIDDEN = '_HIDDEN~';
 
 /**
  * unionfs-fuse (cow mode; 1.0 keeps its metadata in .unionfs-fuse/, 3.x in .unionfs/): a
- * deletion is a marker named NAME_HIDDEN~ under .unionfs-fuse/ at the same relative path, in
+ * deletion is a marker named NAME_HIDDEN~ under the metadata dir at the same relative path, in
  * the branch that hides NAME (and everything below it) from the branches below it: an empty
  * file for a file, an empty dir for a dir (hide_file, hide_dir: general.c:136-176 in the
  * vendor's 3.7). It has no opaque dirs as such: a dir deleted and made again carries a marker
@@ -200,10 +199,17 @@ const HIDDEN = '_HIDDEN~';
  * 300, 404, 430, 604, 744), a marker that is not an empty file or dir, anything else under
  * .unionfs-fuse/. A chardev 0/0 is a device to unionfs-fuse, not a deletion.
  */
-export const unionfsFuseCodec: LayerCodec = { name: 'unionfs-fuse', encode: unionfsEncode, decode: unionfsDecode };
+export function unionfsCodec(meta: '/.unionfs-fuse' | '/.unionfs'): LayerCodec {
+  return { name: meta === '/.unionfs' ? 'unionfs-fuse 3' : 'unionfs-fuse', encode: (stack) => unionfsEncode(meta, stack), decode: (raw) => unionfsDecode(meta, raw) };
+}
 
-function markerPath(path: string): string {
-  return `${UNIONFS_META}${path}${HIDDEN}`;
+/** unionfs-fuse 1.0's format (METANAME ".unionfs-fuse"). */
+export const unionfsFuseCodec = unionfsCodec('/.unionfs-fuse');
+/** unionfs-fuse 3.x's format (METANAME ".unionfs", src/unionfs.h:13 in the vendor's 3.7). */
+export const unionfsFuse3Codec = unionfsCodec('/.unionfs');
+
+function markerPath(meta: string, path: string): string {
+  return `${meta}${path}${HIDDEN}`;
 }
 
 /**
@@ -211,7 +217,7 @@ function markerPath(path: string): string {
  * the kernel's xattr, S3.5) becomes a marker, an opaque dir a dir and a marker; the kernel's
  * own bookkeeping xattrs (trusted.overlay.*) mean nothing to unionfs-fuse and are left out.
  */
-function unionfsEncodeLayer(layer: LayerSpec): LayerSpec {
+function unionfsEncodeLayer(meta: string, layer: LayerSpec): LayerSpec {
   const out: LayerSpec = {};
   const KERNEL = 'trusted.overlay.';
   // The kernel's bookkeeping, not a user's xattr escaped as trusted.overlay.overlay.* (S6.1).
@@ -227,11 +233,11 @@ function unionfsEncodeLayer(layer: LayerSpec): LayerSpec {
   for (const [path, e] of Object.entries(layer)) {
     const xattrWhiteout = e.type === 'file' && !e.data && e.xattrs?.[`${KERNEL}whiteout`] !== undefined;
     if (e.type === 'whiteout' || xattrWhiteout) {
-      out[markerPath(path)] = { type: 'file' };
+      out[markerPath(meta, path)] = { type: 'file' };
     } else if (e.type === 'dir') {
       const { opaque, xattrs, ...plain } = e;
       out[path] = { ...plain, xattrs: own(xattrs) };
-      if (opaque || xattrs?.[`${KERNEL}opaque`] === 'y') out[markerPath(path)] = { type: 'file' };
+      if (opaque || xattrs?.[`${KERNEL}opaque`] === 'y') out[markerPath(meta, path)] = { type: 'file' };
     } else if (e.type === 'file') {
       out[path] = { ...e, xattrs: own(e.xattrs) };
     } else out[path] = e;
@@ -239,8 +245,8 @@ function unionfsEncodeLayer(layer: LayerSpec): LayerSpec {
   return out;
 }
 
-function unionfsEncode(stack: StackSpec): StackSpec {
-  return { ...stack, lowers: stack.lowers.map(unionfsEncodeLayer), upper: unionfsEncodeLayer(stack.upper) };
+function unionfsEncode(meta: string, stack: StackSpec): StackSpec {
+  return { ...stack, lowers: stack.lowers.map((l) => unionfsEncodeLayer(meta, l)), upper: unionfsEncodeLayer(meta, stack.upper) };
 }
 
 /** A marker as unionfs-fuse makes them: an empty file or an empty dir, no xattrs. */
@@ -250,15 +256,15 @@ function isMarker(raw: Snapshot, path: string, e: SnapEntry): boolean {
   return isEmptyFile(e);
 }
 
-function unionfsDecode(raw: Snapshot): Snapshot {
+function unionfsDecode(meta: string, raw: Snapshot): Snapshot {
   const out: Snapshot = new Map();
-  const inMeta = (p: string) => p === UNIONFS_META || p.startsWith(UNIONFS_META + '/');
+  const inMeta = (p: string) => p === meta || p.startsWith(meta + '/');
   const asIs = (e: SnapEntry) => abstractEntry(e.kind === 'whiteout' ? { ...e, kind: 'chardev' } : e, { ...e.xattrs });
   for (const [path, e] of raw) if (!inMeta(path)) out.set(path, asIs(e));
   const hidden = new Set<string>();
   for (const [path, e] of raw) {
     if (!inMeta(path)) continue;
-    if (path.endsWith(HIDDEN) && isMarker(raw, path, e)) hidden.add(path.slice(UNIONFS_META.length, -HIDDEN.length));
+    if (path.endsWith(HIDDEN) && isMarker(raw, path, e)) hidden.add(path.slice(meta.length, -HIDDEN.length));
     else if (e.kind !== 'dir' || path.endsWith(HIDDEN)) out.set(path, asIs(e)); // a dir that held markers is explained
   }
   const underHidden = (name: string) => {
@@ -268,8 +274,8 @@ function unionfsDecode(raw: Snapshot): Snapshot {
   for (const name of [...hidden].sort()) {
     const real = out.get(name);
     if (real?.kind === 'dir') real.xattrs[OPAQUE] = 'y'; // deleted, then made again
-    else if (real) out.set(markerPath(name), asIs(raw.get(markerPath(name))!)); // made again, yet still hidden below
-    else if (!underHidden(name)) out.set(name, abstractEntry({ ...raw.get(markerPath(name))!, kind: 'whiteout' }, {}));
+    else if (real) out.set(markerPath(meta, name), asIs(raw.get(markerPath(meta, name))!)); // made again, yet still hidden below
+    else if (!underHidden(name)) out.set(name, abstractEntry({ ...raw.get(markerPath(meta, name))!, kind: 'whiteout' }, {}));
   }
   return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

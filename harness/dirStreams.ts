@@ -5,6 +5,7 @@
 // first: an open dir would keep the mount busy.
 
 import fs from 'node:fs';
+import { closeQuietly } from './fds.js';
 import type { Dirent, DirStreamOp, DType, Outcome } from '../model/types.js';
 import { errnoOf, getdentOne, lseekSet } from './native.js';
 
@@ -93,7 +94,7 @@ export class DirStreams {
 
   /** Before the mount goes away. */
   closeAll(): void {
-    for (const slot of [...this.slots.keys()]) this.close(slot);
+    for (const slot of [...this.slots.keys()]) closeQuietly(() => this.close(slot));
     this.last = null;
   }
 }

@@ -20,6 +20,8 @@ export interface MountFacts {
 
 export interface Driver {
   readonly name: string;
+  /** The implementation's exact version, where the driver knows it (a FUSE build's). */
+  readonly version?: string;
   /**
    * The implementation's layer format (harness/codecs.ts). Absent: the kernel's own, and the
    * upper and lower layers are compared raw. Present: layers are written in that format, and

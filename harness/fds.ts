@@ -75,7 +75,7 @@ export class FdTable {
 
   /** Before an unmount, a remount or a rotation, and at teardown: every slot becomes closed. */
   closeAll(): void {
-    for (let i = 0; i < this.fds.length; i++) this.close(i);
+    for (let i = 0; i < this.fds.length; i++) closeQuietly(() => this.close(i));
   }
 }
 
@@ -112,4 +112,14 @@ function readAll(fd: number): string | undefined {
   }
 }
 
-
+/**
+ * Before an unmount nothing is compared: an error of close(2) (ENOTCONN from a FUSE daemon
+ * that is gone) is not an outcome there, and the fd is released whatever close returns.
+ */
+export function closeQuietly(close: () => void): void {
+  try {
+    close();
+  } catch {
+    /* released anyway */
+  }
+}

@@ -72,7 +72,7 @@ export interface CaseFile {
   /** Expectations after the final unmount and mount. */
   expectAfterRemount?: Expectation;
   /** How the case was found: `ovlcheck run --seed S --path P` reproduces it. */
-  found?: { seed: number; path: string; kernel: string; date: string; options: string; moduleDefaults?: Record<string, string> };
+  found?: { seed: number; path: string; kernel: string; date: string; options: string; moduleDefaults?: Record<string, string>; implementation?: string };
   /** The divergence as it was reported when the case was saved (informative). */
   divergence?: unknown;
 }

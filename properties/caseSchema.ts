@@ -944,6 +944,7 @@ const Found = z.strictObject({
   date: z.string().describe('When (ISO 8601).'),
   options: z.string().describe('The mount options as given to the kernel.'),
   moduleDefaults: z.record(z.string(), z.string()).optional().describe('/sys/module/overlay/parameters then.'),
+  implementation: z.string().optional().describe('The implementation and its exact version, where the driver knows it ("fuse-overlayfs 1.16"): `--driver NAME@VERSION` replays it on that build.'),
 }).describe('How a saved divergence was found: `ovlcheck run --seed S --path P` reproduces it (informative).').meta({ id: 'Found', title: 'Found' });
 
 const Divergence = z.looseObject({

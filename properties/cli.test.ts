@@ -1,7 +1,7 @@
 // The CLI as a user meets it: exit codes, one-line errors, saved cases, Ctrl-C.
 import fs from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { inPrivateNamespace } from '../harness/namespace.js';
@@ -186,7 +186,8 @@ describe.skipIf(!inPrivateNamespace())('runs', () => {
     const child = execa(process.execPath, [CLI, 'compare', '--driver', 'fuse-overlayfs', '--runs', '100000', '--out', tmp()], { reject: false, env, detached: true, all: true });
     const daemons = () => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
       try {
-        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('fuse-overlayfs') && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`-${child.pid}-`);
+        const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+        return basename(argv.split('\0')[0]) === 'fuse-overlayfs' && argv.includes(`-${child.pid}-`); // the binary by its path
       } catch {
         return false;
       }

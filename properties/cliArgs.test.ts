@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { HARM_CLASSES } from './harm.js';
 import { MUTATIONS } from './mutations.js';
 import {
-  checkOutDir, closest, commandFlags, COMMANDS, defaultCompareOut, outDirOf, parseCommandLine, profilesToRun, quote,
+  checkOutDir, closest, commandFlags, COMMANDS, defaultCompareOut, driverWords, outDirOf, parseCommandLine, profilesToRun, quote,
   SEED_MAX, SEED_MIN, UsageError, type CommandLine, type CommandName,
 } from './cliArgs.js';
 
@@ -42,6 +42,7 @@ function args(argv: string[]): unknown {
 const BASE: Record<CommandName, string[]> = {
   run: [], compare: ['--driver', 'memfs-unionfs'], cross: ['--from', 'kernel', '--to', 'unionfs-fuse'], replay: ['case.json'],
   probe: [], stats: [], matrix: [], merge: ['r.json'], 'matrix-worker': ['job.json'],
+  versions: ['fuse-overlayfs@1.10=a', 'fuse-overlayfs@1.16=b'], repro: ['case.json'],
 };
 const ALL: CommandName[] = [...COMMANDS, 'matrix-worker'];
 
@@ -55,11 +56,16 @@ describe('bad command lines: one UsageError line naming the problem', () => {
     [['run', '--runs', '99999999999999999999'], /^--runs: expected an integer from 1 to 1000000000, got "99999999999999999999"$/],
     [['run', '--path', 'garbage'], /^--path: expected fast-check's replay path, numbers separated by ":" \(e\.g\. 12:3:0\), got "garbage"$/],
     [['--frobnicate'], /^unknown option "--frobnicate" \(options go after the command/],
-    [['frobnicate'], /^unknown command "frobnicate" \(commands: run, compare, cross, replay, probe, stats, matrix, merge; ovlcheck --help\)$/],
+    [['frobnicate'], /^unknown command "frobnicate" \(commands: run, compare, cross, replay, probe, stats, matrix, merge, versions, repro; ovlcheck --help\)$/],
     [['compare'], /^compare needs --driver NAME \(one of: kernel, fuse-overlayfs, unionfs-fuse, memfs-unionfs, exec, planted\)$/],
   ];
   // More of them, by hand: suggestions, values that look like options, names every object has.
   const more: [string[], RegExp][] = [
+    [['compare', '--driver', 'unionfs-fuse@2.1'], /^--driver: no known build "unionfs-fuse@2\.1" \(known: fuse-overlayfs@1\.10, fuse-overlayfs@1\.16, unionfs-fuse@1\.0, unionfs-fuse@3\.7; any other with --binary PATH\)$/],
+    [['compare', '--driver', 'memfs-unionfs@4.6'], /^--driver memfs-unionfs: a version or --binary is for fuse-overlayfs and unionfs-fuse$/],
+    [['compare', '--driver', 'kernel', '--binary', '/bin/x'], /^--driver kernel: a version or --binary is for fuse-overlayfs and unionfs-fuse$/],
+    [['compare', '--driver', 'fuse-overlayfs@1.16', '--binary', '/bin/x'], /^--driver NAME@VERSION and --binary: give one of them$/],
+    [['compare', '--driver', 'fuse-overlayfs@'], /^--driver: no known build "fuse-overlayfs@"/],
     [['run', '--rnus', '3'], /^unknown option "--rnus" \(did you mean --runs\?\)$/],
     [['run', '--time', '30'], /did you mean --time-budget\?/],
     [['run', '-runs', '3'], /^unknown option "-runs" \(did you mean --runs\?\)$/],
@@ -156,7 +162,7 @@ describe('bad command lines: one UsageError line naming the problem', () => {
     generated.push([[...base, '--bogus-flag'], /^unknown option "--bogus-flag"/]);
     generated.push([[...base, '--bogus-flag=3'], /^unknown option "--bogus-flag"/]);
     generated.push([[...base, '--no-such', 'value'], /^unknown option "--no-such"/]);
-    if (cmd !== 'replay' && cmd !== 'merge') generated.push([[...base, 'stray'], /^unexpected argument "stray"/]);
+    if (cmd !== 'replay' && cmd !== 'merge' && cmd !== 'repro') generated.push([[...base, 'stray'], /^unexpected argument "stray"/]);
     for (const f of commandFlags(cmd)) {
       if (f.kind === 'bool') {
         generated.push([[...base, `--${f.name}=1`], new RegExp(`^--${f.name} takes no value`)]);
@@ -285,6 +291,11 @@ describe('valid command lines: the args the old parser (cli.ts before issue 11) 
     [['replay', '--kernel=linux-image-6.12.117+deb12-amd64', 'a.json'], { kernel: 'linux-image-6.12.117+deb12-amd64', driver: 'kernel', against: 'model', files: ['a.json'] }],
     [['replay', 'a.json', '--driver', 'unionfs-fuse', '--against', 'kernel', 'b.json'],
       { kernel: 'host', driver: 'unionfs-fuse', against: 'kernel', files: ['a.json', 'b.json'] }],
+    [['compare', '--driver', 'fuse-overlayfs@1.16', '--seed', '1'],
+      { driver: 'fuse-overlayfs', version: '1.16', against: 'model', runs: 300, steps: 25, seed: 1, maxFindings: 20, profile: 'default', maxLowers: 4, entries: 12, rotate: 1,
+        timeBudget: 300, failOn: ALL_CLASSES, out: defaultCompareOut('fuse-overlayfs', 'model', NOW, '1.16'), force: false }],
+    [['replay', '--driver', 'unionfs-fuse', '--binary', '/opt/u/unionfs', 'a.json'],
+      { kernel: 'host', driver: 'unionfs-fuse', binary: '/opt/u/unionfs', against: 'model', files: ['a.json'] }],
     [['replay', '--', '-odd.json'], { kernel: 'host', driver: 'kernel', against: 'model', files: ['-odd.json'] }],
     [['probe'], { json: false }],
     [['probe', '--json'], { json: true }],
@@ -304,6 +315,13 @@ describe('valid command lines: the args the old parser (cli.ts before issue 11) 
       const seed = (args(argv) as { seed: number }).seed;
       expect(Number.isInteger(seed) && seed >= SEED_MIN && seed <= SEED_MAX).toBe(true);
     }
+  });
+
+  it('driverWords: the --driver words that choose the same build again', () => {
+    expect(driverWords({ driver: 'fuse-overlayfs', version: '1.16' })).toBe('fuse-overlayfs@1.16');
+    expect(driverWords({ driver: 'unionfs-fuse', binary: '/opt/my build/unionfs' })).toBe("unionfs-fuse --binary '/opt/my build/unionfs'");
+    expect(driverWords({ driver: 'kernel' })).toBe('kernel');
+    expect(defaultCompareOut('unionfs-fuse', 'kernel', NOW, '3.7')).toBe(path.join('ovlcheck-out', 'compare-unionfs-fuse-3.7-vs-kernel-2026-12-01T10-20-30-456Z'));
   });
 
   it('compare\'s default report directory is fresh: per driver, reference and time, under ovlcheck-out', () => {

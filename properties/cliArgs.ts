@@ -15,6 +15,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { namedProfile, notModelled, ParamError, PROFILES, resolveProfile, type Profile } from '../model/index.js';
 import { CODECS, DRIVER_NAMES, probeDriver, type DriverArgs, type DriverName } from '../harness/drivers/index.js';
+import { KNOWN_BUILDS, type FuseName } from '../harness/drivers/builds.js';
+
+/** fuse-overlayfs@1.10, ...: every NAME@VERSION --driver takes. */
+function knownBuilds(): string {
+  return Object.entries(KNOWN_BUILDS).flatMap(([name, builds]) => Object.keys(builds).map((v) => `${name}@${v}`)).join(', ');
+}
 import { PLANTED } from '../harness/drivers/planted.js';
 import { HARM_CLASSES, isHarmClass, type HarmClass } from './harm.js';
 import { MUTATIONS } from './mutations.js';
@@ -54,6 +60,22 @@ export interface RunArgs {
 export interface MergeArgs {
   files: string[];
   outputs?: OutputFiles;
+}
+
+/** `repro CASE...`: standalone shell reproducers of compare's cases. */
+export interface ReproArgs extends DriverChoice {
+  files: string[];
+  /** Where the scripts go; default: repro/ beside each case's cases/ dir. */
+  out?: string;
+  /** Also the text of an upstream bug report beside each script. */
+  issue: boolean;
+}
+
+/** `versions NAME@V1=DIR NAME@V2=DIR`: two builds of one FUSE implementation and their compare reports. */
+export interface VersionsArgs {
+  older: { name: FuseName; version: string; dir: string };
+  newer: { name: FuseName; version: string; dir: string };
+  out: string;
 }
 
 export interface CompareArgs extends DriverChoice {
@@ -104,6 +126,8 @@ export type Command =
   | { kind: 'command'; cmd: 'probe'; args: ProbeArgs }
   | { kind: 'command'; cmd: 'stats'; args: StatsArgs }
   | { kind: 'command'; cmd: 'merge'; args: MergeArgs }
+  | { kind: 'command'; cmd: 'versions'; args: VersionsArgs }
+  | { kind: 'command'; cmd: 'repro'; args: ReproArgs }
   | { kind: 'command'; cmd: 'matrix'; args: MatrixArgs }
   | { kind: 'command'; cmd: 'matrix-worker'; args: MatrixWorkerArgs };
 
@@ -119,7 +143,7 @@ export type CommandLine =
   | Command;
 
 /** The documented commands, in the order the overview gives them (matrix-worker is internal). */
-export const COMMANDS = ['run', 'compare', 'cross', 'replay', 'probe', 'stats', 'matrix', 'merge'] as const;
+export const COMMANDS = ['run', 'compare', 'cross', 'replay', 'probe', 'stats', 'matrix', 'merge', 'versions', 'repro'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Bounds. Every integer is a decimal literal and a safe integer within these.
@@ -183,7 +207,8 @@ const outputFlags: Flag[] = [
   str('json', 'FILE|-', 'also write them as JSON (README, "Standard outputs"); - for stdout, as for --ktap'),
 ];
 const driverFlags = (forReplay: boolean): Flag[] => [
-  str('driver', 'NAME', `the implementation: ${DRIVER_NAMES.join(', ')}`, forReplay ? 'kernel' : undefined),
+  str('driver', 'NAME[@VERSION]', `the implementation: ${DRIVER_NAMES.join(', ')}; a FUSE one's build by version: ${knownBuilds()}`, forReplay ? 'kernel' : undefined),
+  str('binary', 'PATH', 'with --driver fuse-overlayfs or unionfs-fuse: the binary to run (its version from its --version)', undefined, { dfltNote: 'the one on PATH' }),
   str('against', 'model|kernel', 'the reference it is compared with', 'model'),
   str('plant', 'FAULT,...', 'with --driver planted: the faults planted (see ovlcheck help compare)'),
   str('mount-cmd', 'CMD', 'with --driver exec: the mount command, through sh, with {lowerdir} {upperdir} {workdir} {merged} {options}'),
@@ -238,6 +263,30 @@ const SPECS: Record<CommandName, Spec> = {
       'every shard once, the same seed, kernel and command line otherwise; prints the totals and exits as the whole run would have.',
     flags: [...outputFlags],
     positionals: { meta: 'FILE...', min: 1, max: Infinity },
+  },
+  repro: {
+    name: 'repro',
+    synopsis: ['ovlcheck repro --driver NAME[@VERSION] [--binary PATH] [--issue] [--out DIR] CASE...'],
+    about: 'a standalone POSIX shell script per case compare saved: it builds the layers, mounts the implementation as the case did ' +
+      '(or, given "kernel", the kernel\'s overlayfs), runs the steps printing expected vs actual, checks what the finding is about and ' +
+      'exits 1 when the fault shows, 0 when not; each case is replayed first and must diverge as when found. --issue also writes the ' +
+      'text of an upstream bug report. Default DIR: repro/ beside the case\'s cases/ dir.',
+    flags: [
+      str('driver', 'NAME[@VERSION]', `the implementation the cases ran on: fuse-overlayfs, unionfs-fuse or kernel; a build by version: ${knownBuilds()}`),
+      str('binary', 'PATH', 'with --driver fuse-overlayfs or unionfs-fuse: the binary to run (its version from its --version)', undefined, { dfltNote: 'the one on PATH' }),
+      str('out', 'DIR', 'where the scripts go', undefined, { dfltNote: 'repro/ beside the cases' }),
+      bool('issue', 'also write NAME.issue.md: the text of an upstream bug report'),
+    ],
+    positionals: { meta: 'CASE...', min: 1, max: Infinity },
+  },
+  versions: {
+    name: 'versions',
+    synopsis: ['ovlcheck versions NAME@OLD=REPORT_DIR NAME@NEW=REPORT_DIR [--out DIR]'],
+    about: 'two builds of one FUSE implementation, finding by finding: every minimal case of both compare reports (REPORT_DIR/cases) ' +
+      'is replayed on both builds, and each finding is said to be still there, fixed, or new in the later version; ' +
+      `written to DIR/report.md and report.json (default reports/NAME-OLD-vs-NEW). Builds: ${knownBuilds()}.`,
+    flags: [str('out', 'DIR', 'where the report goes', undefined, { dfltNote: 'reports/NAME-OLD-vs-NEW' })],
+    positionals: { meta: 'NAME@VERSION=DIR', min: 2, max: 2 },
   },
   compare: {
     name: 'compare',
@@ -653,11 +702,21 @@ function kernelSpecProblem(k: string): boolean {
 
 /** --driver, --against, --plant and the exec flags, checked as far as that needs no machine. */
 function driverChoice(v: Map<string, Value>): DriverChoice {
-  const driver = (v.get('driver') as string | undefined) ?? 'kernel';
+  const [driver, version] = ((v.get('driver') as string | undefined) ?? 'kernel').split(/@(.*)/s);
   if (!(DRIVER_NAMES as readonly string[]).includes(driver)) throw new UsageError(`--driver: ${unknownName('driver', driver, DRIVER_NAMES, 'compare')}`);
+  const binary = v.get('binary') as string | undefined;
+  if ((version !== undefined || binary !== undefined) && !own(KNOWN_BUILDS, driver)) {
+    throw new UsageError(`--driver ${driver}: a version or --binary is for fuse-overlayfs and unionfs-fuse`);
+  }
+  if (version !== undefined && binary !== undefined) throw new UsageError('--driver NAME@VERSION and --binary: give one of them');
+  if (version !== undefined && !own(KNOWN_BUILDS[driver as FuseName], version)) {
+    throw new UsageError(`--driver: no known build ${quote(`${driver}@${version}`)} (known: ${knownBuilds()}; any other with --binary PATH)`);
+  }
   const against = (v.get('against') as string | undefined) ?? 'model';
   if (against !== 'model' && against !== 'kernel') throw new UsageError(`--against: expected model or kernel, got ${quote(against)}`);
   const choice: DriverChoice = { driver: driver as DriverName, against };
+  if (version !== undefined) choice.version = version;
+  if (binary !== undefined) choice.binary = binary;
   const plant = v.get('plant') as string | undefined;
   if (plant !== undefined) {
     const names = plant.split(',').map((x) => x.trim()).filter(Boolean);
@@ -685,6 +744,27 @@ function driverChoice(v: Map<string, Value>): DriverChoice {
   return choice;
 }
 
+/** A word as a POSIX shell reads it back: as is when plain, else single-quoted. */
+export function shellWord(w: string): string {
+  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
+/** NAME@VERSION=DIR, a positional of `versions`. */
+function versionSide(arg: string): VersionsArgs['older'] {
+  const m = /^([a-z-]+)@([^=]+)=(.+)$/s.exec(arg);
+  if (!m) throw new UsageError(`versions: expected NAME@VERSION=REPORT_DIR, got ${quote(arg)}`);
+  const [, name, version, dir] = m;
+  if (!own(KNOWN_BUILDS, name) || !own(KNOWN_BUILDS[name as FuseName], version)) {
+    throw new UsageError(`versions: no known build ${quote(`${name}@${version}`)} (known: ${knownBuilds()})`);
+  }
+  return { name: name as FuseName, version, dir };
+}
+
+/** The --driver (and --binary) words that choose this driver and build again: for replay commands. */
+export function driverWords(choice: Pick<DriverChoice, 'driver' | 'version' | 'binary'>): string {
+  return `${choice.driver}${choice.version !== undefined ? `@${choice.version}` : ''}${choice.binary !== undefined ? ` --binary ${shellWord(choice.binary)}` : ''}`;
+}
+
 /**
  * Whether this machine can run the driver (and the kernel, against it): the part of the
  * driver checks that needs the machine (root, /dev/fuse, overlay support, the FUSE binaries).
@@ -692,13 +772,13 @@ function driverChoice(v: Map<string, Value>): DriverChoice {
  */
 export function checkDriverEnvironment(choice: DriverChoice): void {
   const why = probeDriver(choice.driver, choice) ?? (choice.against === 'kernel' ? probeDriver('kernel') : null);
-  if (why) throw new UsageError(`driver ${choice.driver}: ${why}`);
+  if (why) throw new UsageError(`driver ${choice.driver}${choice.version ? `@${choice.version}` : ''}: ${why}`);
 }
 
 /** A fresh default directory for compare's report: ovlcheck-out/compare-<driver>[-vs-kernel]-<time>. */
-export function defaultCompareOut(driver: DriverName, against: 'model' | 'kernel', now: Date): string {
+export function defaultCompareOut(driver: DriverName, against: 'model' | 'kernel', now: Date, version?: string): string {
   const stamp = now.toISOString().replace(/[:.]/g, '-');
-  return path.join('ovlcheck-out', `compare-${driver}${against === 'kernel' ? '-vs-kernel' : ''}-${stamp}`);
+  return path.join('ovlcheck-out', `compare-${driver}${version ? `-${version}` : ''}${against === 'kernel' ? '-vs-kernel' : ''}-${stamp}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -772,7 +852,7 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
         ...choice, runs: n('runs') ?? 300, steps: n('steps') ?? 25, seed: n('seed') ?? randomSeed(now), maxFindings: n('max-findings') ?? 20,
         profile: t('profile') ?? 'default', maxLowers: n('max-lowers') ?? 4, entries: n('entries') ?? 12, rotate: n('rotate') ?? 1,
         timeBudget: n('time-budget') ?? 300, failOn: [...HARM_CLASSES],
-        out: t('out') ?? defaultCompareOut(choice.driver, choice.against, now), force: v.get('force') === true, ...outputsOf(v),
+        out: t('out') ?? defaultCompareOut(choice.driver, choice.against, now, choice.version), force: v.get('force') === true, ...outputsOf(v),
       };
       if (t('expectations') !== undefined) a.expectations = t('expectations');
       const failOn = t('fail-on');
@@ -810,6 +890,17 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
       return { kind: 'command', cmd, args: { json: v.get('json') === true } };
     case 'merge':
       return { kind: 'command', cmd, args: { files: s.positionals, ...outputsOf(v) } };
+    case 'repro': {
+      const choice = driverChoice(v);
+      if (!['kernel', 'fuse-overlayfs', 'unionfs-fuse'].includes(choice.driver)) throw new UsageError(`repro: --driver fuse-overlayfs, unionfs-fuse or kernel, not ${choice.driver}`);
+      return { kind: 'command', cmd, args: { ...choice, files: s.positionals, issue: v.get('issue') === true, ...(t('out') !== undefined ? { out: t('out') } : {}) } };
+    }
+    case 'versions': {
+      const [older, newer] = s.positionals.map(versionSide);
+      if (older.name !== newer.name) throw new UsageError(`versions: two builds of one implementation, not ${older.name} and ${newer.name}`);
+      if (older.version === newer.version) throw new UsageError(`versions: two different versions, not ${older.version} twice`);
+      return { kind: 'command', cmd, args: { older, newer, out: t('out') ?? path.join('reports', `${older.name}-${older.version}-vs-${newer.version}`) } };
+    }
     case 'stats': {
       const a: StatsArgs = { cases: n('cases') ?? 2000, steps: n('steps') ?? 25, seed: n('seed') ?? 1, profile: t('profile') ?? 'default' };
       oneProfile('stats', a.profile);
@@ -979,6 +1070,7 @@ export function outDirOf(c: Command): { dir: string; force: boolean } | undefine
     case 'cross': return { dir: c.args.out, force: true };
     case 'compare': return { dir: c.args.out, force: c.args.force };
     case 'matrix': return { dir: c.args.out, force: true };
+    case 'versions': return { dir: c.args.out, force: true };
     default: return undefined;
   }
 }

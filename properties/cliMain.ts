@@ -4,7 +4,7 @@
 
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, constants, release } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotModelled } from '../model/index.js';
 import { coverageContext, startCoverage, takeCoverage } from '../model/coverage.js';
@@ -18,10 +18,13 @@ import { dieWithParent, hasSysAdmin, NO_SYS_ADMIN } from '../harness/lifeline.js
 import { beforeSignalExit, installHandlers, openSandbox, type Sandbox } from '../harness/sandbox.js';
 import { CaseError, parseCase, type CaseFile } from './caseFile.js';
 import { isMountCase, parseMountCase, replayMountCase, type MountCase } from './mountCase.js';
+import { compareVersions, writeVersionsReport } from './versions.js';
+import { fuseTargetOf, issueText, reproInput } from './repro.js';
+import { reproScript } from './reproScript.js';
 import { crossFailureCase, isCrossCase, parseCrossCase, replayCrossCase, type CrossCase } from './crossCase.js';
 import {
-  checkDriverEnvironment, checkOutDir, outDirOf, parseCommandLine, profilesToRun, quote, UsageError,
-  type CompareArgs, type CrossArgs, type MatrixArgs, type MergeArgs, type ProbeArgs, type ReplayArgs, type RunArgs, type StatsArgs,
+  checkDriverEnvironment, checkOutDir, driverWords, outDirOf, shellWord, parseCommandLine, profilesToRun, quote, UsageError,
+  type CompareArgs, type CrossArgs, type ReproArgs, type VersionsArgs, type MatrixArgs, type MergeArgs, type ProbeArgs, type ReplayArgs, type RunArgs, type StatsArgs,
 } from './cliArgs.js';
 import type { Progress } from './conformance.js';
 import { failureCase, formatFailure, type Failure } from './report.js';
@@ -233,9 +236,9 @@ async function cmdCompare(a: CompareArgs, argv: string[], log: ResultLog): Promi
   try {
     const why = driver.supports?.(profile) ?? reference?.supports?.(profile);
     if (why) throw new UsageError(`driver ${driver.name}: ${why}`);
-    const implementation = implementationVersion(a.driver);
+    const implementation = implementationVersion(a.driver, a);
     const ctx = {
-      driver: a.driver, implementation, against: a.against, kernelRelease, profile: profile.name,
+      driver: driverWords(a), implementation, against: a.against, kernelRelease, profile: profile.name,
       command: ['ovlcheck compare', ...argv.map(shellWord), ...(argv.some((x) => x.startsWith('--seed')) ? [] : [`--seed ${a.seed}`])].join(' '),
       date: new Date().toISOString(), expectationsFile,
     };
@@ -310,8 +313,48 @@ async function kernelVerdict(f: Failure, sandbox: Sandbox, kernelRelease: string
   }
 }
 
-function shellWord(w: string): string {
-  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+/** One script per case (and the issue text with --issue); exit 2 if any case has none. */
+async function cmdRepro(a: ReproArgs, cases: LoadedCase[]): Promise<number> {
+  const sandbox = openSandbox();
+  const driver = makeDriver(a.driver, sandbox, a);
+  const kernelReader = makeDriver('kernel', sandbox);
+  const target = fuseTargetOf(a);
+  let missing = 0;
+  try {
+    for (const { file, c } of cases) {
+      const input = await reproInput(c!, file, driver, target, runningKernel(), kernelReader);
+      if (typeof input === 'string') {
+        console.log(`no script  ${file}: ${input}`);
+        missing++;
+        continue;
+      }
+      const dir = a.out ?? join(dirname(dirname(file)), 'repro');
+      mkdirSync(dir, { recursive: true });
+      const base = join(dir, basename(file, '.json'));
+      writeFileSync(`${base}.sh`, reproScript(input), { mode: 0o755 });
+      if (a.issue) writeFileSync(`${base}.issue.md`, issueText(input, `${base}.sh`));
+      console.log(`written    ${base}.sh${a.issue ? ` and ${base}.issue.md` : ''}  (${input.signature})`);
+    }
+  } finally {
+    await driver.teardown();
+    await kernelReader.teardown();
+    sandbox.close();
+  }
+  return missing ? 2 : 0;
+}
+
+async function cmdVersions(a: VersionsArgs): Promise<number> {
+  const sandbox = openSandbox();
+  try {
+    const v = await compareVersions(a.older, a.newer, sandbox, (line) => console.log(`  ${line}`));
+    writeVersionsReport(a.out, v);
+    const count = (s: string) => v.rows.filter((r) => r.status === s).length;
+    console.log(`ovlcheck: versions ${v.older.implementation} -> ${v.newer.implementation}: ${v.rows.length} findings, new ${count('new')}, ` +
+      `still there ${count('still there')}, fixed ${count('fixed')}, replaying on neither ${count('does not replay')}; report ${join(a.out, 'report.md')}`);
+    return 0;
+  } finally {
+    sandbox.close();
+  }
 }
 
 async function cmdCross(a: CrossArgs): Promise<number> {
@@ -444,7 +487,7 @@ async function cmdReplay(choice: ReplayArgs, cases: LoadedCase[], log: ResultLog
       const same = r.failure && found ? (r.failure.info.signature === found ? ' (as when found)' : ` (found as: ${found})`) : '';
       console.log(`${verdict}${same}  ${file}${c.name ? `  (${c.name})` : ''}`);
       if (verdict !== 'ok') bad++;
-      const flags = `--driver ${choice.driver} ${choice.against === 'kernel' ? '--against kernel ' : ''}`;
+      const flags = `--driver ${driverWords(choice)} ${choice.against === 'kernel' ? '--against kernel ' : ''}`;
       log.add(caseTest(file, verdict === 'ok' ? 'pass' : 'fail', `${verdict}${same}`, [r.failure ? formatFailure(r.failure) : '', ...r.knownAnswerErrors.map((e) => `known answer: ${e}`)], r.failure?.info.harm, flags));
     }
   } finally {
@@ -587,11 +630,18 @@ export async function main(argv: string[]): Promise<number> {
     const onHost = line.cmd !== 'probe' && line.cmd !== 'matrix-worker' && (line.cmd !== 'matrix' || line.args.kernels.includes('host')) && (line.cmd !== 'replay' || line.args.kernel === 'host');
     const sysctls = onHost ? linkSysctlsProblem() : null;
     if (sysctls) throw new UsageError(sysctls);
-    if (line.cmd === 'compare' || (line.cmd === 'replay' && line.args.kernel === 'host')) checkDriverEnvironment(line.args);
+    if (line.cmd === 'compare' || line.cmd === 'repro' || (line.cmd === 'replay' && line.args.kernel === 'host')) checkDriverEnvironment(line.args);
     if (line.cmd === 'cross') for (const driver of [line.args.from, line.args.to]) checkDriverEnvironment({ driver, against: 'model' });
+    if (line.cmd === 'versions') {
+      for (const side of [line.args.older, line.args.newer]) {
+        checkDriverEnvironment({ driver: side.name, version: side.version, against: 'model' });
+        if (!existsSync(join(side.dir, 'cases'))) throw new UsageError(`versions: ${quote(side.dir, 120)} holds no cases/ (a report directory of ovlcheck compare)`);
+      }
+    }
     const out = outDirOf(line);
     if (out) checkOutDir(out.dir, { force: out.force });
-    const cases = line.cmd === 'replay' ? readCases(line.args.files) : [];
+    const cases = line.cmd === 'replay' || line.cmd === 'repro' ? readCases(line.args.files) : [];
+    if (line.cmd === 'repro' && cases.some((x) => !x.c)) throw new UsageError(`${quote(cases.find((x) => !x.c)!.file, 120)}: repro takes the cases compare saved, not mount or cross cases`);
     const mountCase = cases.find((x) => x.mount);
     if (mountCase && line.cmd === 'replay' && (line.args.driver !== 'kernel' || line.args.against !== 'model')) {
       throw new UsageError(`${quote(mountCase.file, 120)}: a mount case replays on the kernel against the model only`);
@@ -610,6 +660,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'probe': return await cmdProbe(line.args);
       case 'matrix-worker': return await workerMain(line.args.job);
       case 'cross': return await cmdCross(line.args);
+      case 'versions': return await cmdVersions(line.args);
+      case 'repro': return await cmdRepro(line.args, cases);
       case 'matrix': return await withOutputs(line.args, argv, (log) => cmdMatrix(line.args, argv, log));
       case 'compare': return await withOutputs(line.args, argv, (log) => cmdCompare(line.args, argv, log));
       case 'run': return await withOutputs(line.args, argv, (log) => cmdRun(line.args, argv, log));

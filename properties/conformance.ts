@@ -139,7 +139,15 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   let failedCase: number | undefined;
   /** Another worker found an earlier failing case: this one's failure will not be reported, so it need not be shrunk. */
   const outranked = () => failedCase !== undefined && (o.slice?.bound?.() ?? Infinity) < failedCase;
-  const property = fc.asyncProperty(stacks, commands, aclPlans, async (bare, cmds, acls) => {
+  // fast-check's time limit stops waiting for a case, not the case: it runs on (its session
+  // closing) while fc.check returns, and nothing else may use the driver until it is done.
+  let running: Promise<unknown> = Promise.resolve();
+  const tracked = <A extends unknown[]>(run: (...args: A) => Promise<void>) => (...args: A): Promise<void> => {
+    const p = run(...args);
+    running = p.catch(() => undefined);
+    return p;
+  };
+  const property = fc.asyncProperty(stacks, commands, aclPlans, tracked(async (bare, cmds, acls) => {
     const caseIndex = progress.shrinking ? failedCase : drawn++;
     if (o.slice && !progress.shrinking && (caseIndex! % o.slice.count !== o.slice.index || caseIndex! > (o.slice.bound?.() ?? Infinity))) {
       return; // another worker's case, or past a failure another worker found
@@ -167,7 +175,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
       if (e instanceof Divergence) {
         if (!progress.shrinking) firstHarm = e.info.harm ?? 'data';
         failure = {
-          driver: o.driver.name, against: session.against, kernel: o.kernelRelease, profile: o.profile, options: session.facts?.options ?? '', moduleDefaults: session.facts?.moduleDefaults ?? {},
+          driver: o.driver.name, ...(o.driver.version ? { implementation: `${o.driver.name} ${o.driver.version}` } : {}), against: session.against, kernel: o.kernelRelease, profile: o.profile, options: session.facts?.options ?? '', moduleDefaults: session.facts?.moduleDefaults ?? {},
           stack, history: [...session.history], info: e.info,
         };
       } else {
@@ -194,7 +202,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
       // Every step is a synchronous syscall: let the event loop run (signals, Ctrl-C).
       await new Promise((resolve) => setImmediate(resolve));
     }
-  });
+  }));
 
   const result = await fc.check(property, {
     numRuns: o.runs,
@@ -202,6 +210,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
     ...(o.path ? { path: o.path } : {}),
     ...(o.timeBudgetMs ? { interruptAfterTimeLimit: o.timeBudgetMs, markInterruptAsFailure: false } : {}),
   });
+  await running;
   progress.elapsedMs = Date.now() - started;
   let f = failure as Failure | null;
   // fast-check counts a run interrupted before any case passed as failed (numSuccesses 0):

@@ -104,7 +104,7 @@ export async function replayCase(
     if (!(e instanceof Divergence)) throw e;
     return {
       failure: {
-        driver: driver.name, against: session.against, kernel: kernelRelease, profile, options: session.facts?.options ?? '', moduleDefaults: session.facts?.moduleDefaults ?? {},
+        driver: driver.name, ...(driver.version ? { implementation: `${driver.name} ${driver.version}` } : {}), against: session.against, kernel: kernelRelease, profile, options: session.facts?.options ?? '', moduleDefaults: session.facts?.moduleDefaults ?? {},
         stack: c.layers, history: [...session.history], info: e.info,
       },
       knownAnswerErrors: errors,

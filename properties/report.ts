@@ -8,6 +8,8 @@ import type { DivergenceInfo, StepRecord } from './session.js';
 
 export interface Failure {
   driver: string;
+  /** The implementation and its exact version, where the driver knows it ("fuse-overlayfs 1.16"). */
+  implementation?: string;
   /** The expected side: 'model', or a reference implementation ('kernel'). */
   against?: string;
   kernel: string;
@@ -95,12 +97,12 @@ export function failureCase(f: Failure, date: string): CaseFile {
   return {
     ovlcheck: 1,
     name: `divergence ${f.info.phase} ${f.info.step}`,
-    description: `Found by ovlcheck run against ${f.driver} on ${f.kernel}.`,
+    description: `Found by ovlcheck run against ${f.implementation ?? f.driver} on ${f.kernel}.`,
     profile: f.profile,
     layers: f.stack,
     steps,
     ...(f.seed !== undefined
-      ? { found: { seed: f.seed, path: f.path ?? '', kernel: f.kernel, date, options: f.options, moduleDefaults: f.moduleDefaults } }
+      ? { found: { seed: f.seed, path: f.path ?? '', kernel: f.kernel, date, options: f.options, moduleDefaults: f.moduleDefaults, ...(f.implementation ? { implementation: f.implementation } : {}) } }
       : {}),
     divergence: {
       phase: f.info.phase,

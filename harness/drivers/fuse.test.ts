@@ -6,7 +6,8 @@ import { inPrivateNamespace } from '../namespace.js';
 import { openSandbox, type Sandbox } from '../sandbox.js';
 import { StepTimeout } from '../watchdog.js';
 import { ExecDriver } from './exec.js';
-import { FUSE_IMPLEMENTATIONS, FuseDriver, probeFuse } from './fuse.js';
+import { KNOWN_BUILDS, resolveBuild, type FuseName } from './builds.js';
+import { FuseDriver, fuseImplementation } from './fuse.js';
 
 const SKIP = inPrivateNamespace() ? '' : ' [skipped: needs root in a private mount namespace; run `npm test`]';
 
@@ -32,14 +33,18 @@ function processAlive(pid: number): boolean {
   }
 }
 
-for (const name of Object.keys(FUSE_IMPLEMENTATIONS)) {
-  const missing = SKIP || (probeFuse(name) ? ` [skipped: ${probeFuse(name)}]` : '');
-  describe.skipIf(missing !== '')(`${name} driver${missing}`, () => {
+// Every known build: Debian's packages, and the vendored releases ci/build-implementations.sh builds.
+const BUILDS = Object.entries(KNOWN_BUILDS).flatMap(([name, builds]) => Object.keys(builds).map((version) => [name as FuseName, version] as const));
+
+for (const [name, version] of BUILDS) {
+  const build = resolveBuild(name, { version });
+  const missing = SKIP || (typeof build === 'string' ? ` [skipped: ${build}]` : '');
+  describe.skipIf(missing !== '')(`${name}@${version} driver${missing}`, () => {
     let sandbox: Sandbox;
     let driver: FuseDriver;
     beforeAll(() => {
       sandbox = openSandbox();
-      driver = new FuseDriver(sandbox, FUSE_IMPLEMENTATIONS[name], FAST);
+      driver = new FuseDriver(sandbox, fuseImplementation(name, build as Exclude<typeof build, string>), FAST);
     });
     afterEach(() => driver.teardown());
     afterAll(() => sandbox?.close());
@@ -75,6 +80,16 @@ for (const name of Object.keys(FUSE_IMPLEMENTATIONS)) {
       await driver.teardown();
       expect(fuseMounts()).toEqual([]);
       expect(processAlive(pid)).toBe(false);
+    });
+
+    it('tears down with fds and dir streams still open on a daemon that died, and leaves no mount', async () => {
+      await driver.setup(STACK, DEFAULT_PROFILE);
+      expect(await driver.apply({ op: 'fdopen', slot: 0, path: '/f', flags: ['O_RDWR'] })).toBe('ok');
+      expect(await driver.apply({ op: 'opendir', path: '/d', dir: 0 })).toBe('ok');
+      process.kill(driver.daemonPid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
+      await driver.teardown(); // closing those fds fails (ENOTCONN): nothing is compared there
+      expect(fuseMounts()).toEqual([]);
     });
 
     it('turns a hung daemon into a StepTimeout within the deadline, and tears down without leaks', async () => {

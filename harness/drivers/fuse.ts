@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import type { Profile } from '../../model/types.js';
-import { fuseOverlayfsCodec, unionfsFuseCodec, type LayerCodec } from '../codecs.js';
+import { fuseOverlayfsCodec, unionfsFuse3Codec, unionfsFuseCodec, type LayerCodec } from '../codecs.js';
+import { resolveBuild, type FuseBuild, type FuseName } from './builds.js';
 import { forgetProcess, registerMount, registerProcess, type Sandbox } from '../sandbox.js';
 import { fuseConnection, withDeadline } from '../watchdog.js';
 import { ExternalDriver, mountsLine, type LayerDirs } from './external.js';
@@ -23,8 +24,11 @@ export interface Timeouts {
 export const DEFAULT_TIMEOUTS: Timeouts = { mountMs: 10_000, stepMs: 5_000, exitMs: 5_000 };
 
 interface FuseImplementation {
-  name: string;
+  name: FuseName;
+  /** The command (on PATH), or the path of the build to run (fuseImplementation). */
   binary: string;
+  /** The version, where known (fuseImplementation): reports name it. */
+  version?: string;
   codec: LayerCodec;
   /** The daemon's argv (foreground) for these layers. */
   args(d: LayerDirs): string[];
@@ -52,22 +56,35 @@ const UNIONFS_FUSE: FuseImplementation = {
   ],
 };
 
-export const FUSE_IMPLEMENTATIONS: Record<string, FuseImplementation> = {
+/** Each implementation as its command on PATH runs it. */
+export const FUSE_IMPLEMENTATIONS: Record<FuseName, FuseImplementation> = {
   'fuse-overlayfs': FUSE_OVERLAYFS,
   'unionfs-fuse': UNIONFS_FUSE,
 };
 
-/** null if the binary is on PATH, else a one-line reason. */
-export function probeFuse(name: string): string | null {
-  const impl = FUSE_IMPLEMENTATIONS[name];
-  const found = (process.env.PATH ?? '').split(':').some((dir) => dir && fs.existsSync(`${dir}/${impl.binary}`));
-  if (!found) return `${impl.binary} not found on PATH (Debian: apt-get install ${name})`;
+/**
+ * An implementation as one build of it runs: its binary, and the layer format of its version.
+ * unionfs-fuse keeps its metadata in .unionfs-fuse/ in 1.0 (Debian's; by experiment) and in
+ * .unionfs/ in 3.7 (src/unionfs.h:13 of the vendored source): 1.x is taken as 1.0's format,
+ * any later version as 3.7's. fuse-overlayfs writes the kernel's format in every version.
+ */
+export function fuseImplementation(name: FuseName, build: FuseBuild): FuseImplementation {
+  const base = FUSE_IMPLEMENTATIONS[name];
+  const codec = name === 'unionfs-fuse' && Number(build.version.split('.')[0]) >= 2 ? unionfsFuse3Codec : base.codec;
+  return { ...base, binary: build.binary, version: build.version, codec };
+}
+
+/** null if the build (NAME@VERSION, --binary, or the one on PATH) can run here, else a one-line reason. */
+export function probeFuse(name: FuseName, want: { version?: string; binary?: string } = {}): string | null {
+  const build = resolveBuild(name, want);
+  if (typeof build === 'string') return build;
   if (!fs.existsSync('/dev/fuse')) return '/dev/fuse is missing (FUSE needs it in the container: --device /dev/fuse)';
   return null;
 }
 
 export class FuseDriver extends ExternalDriver {
   readonly name: string;
+  readonly version?: string;
   readonly codec: LayerCodec;
   /**
    * The daemon runs as root without allow_other: other users cannot even enter the mount
@@ -83,6 +100,7 @@ export class FuseDriver extends ExternalDriver {
   constructor(sandbox: Sandbox, private readonly impl: FuseImplementation, private readonly timeouts: Timeouts = DEFAULT_TIMEOUTS) {
     super(sandbox);
     this.name = impl.name;
+    this.version = impl.version;
     this.codec = impl.codec;
   }
 
@@ -129,7 +147,13 @@ export class FuseDriver extends ExternalDriver {
       await new Promise((r) => setTimeout(r, 5));
     }
     registerMount(d.merged);
-    this.conn = fuseConnection(fs.statSync(d.merged).dev);
+    try {
+      this.conn = fuseConnection(fs.statSync(d.merged).dev);
+    } catch (e) {
+      // The daemon mounted and is gone (ENOTCONN): its mount goes too, or it would outlive the case.
+      await this.unmountLayers(d);
+      throw new Error(`${this.name} mounted, then stopped answering: ${(e as Error).message}${this.stderr.trim() ? `; it said: ${this.stderr.trim().split('\n').pop()}` : ''}`);
+    }
   }
 
   protected async unmountLayers(d: LayerDirs): Promise<void> {

@@ -4,7 +4,8 @@ import { fuseOverlayfsCodec, unionfsFuseCodec, type LayerCodec } from '../codecs
 import type { Driver } from '../driver.js';
 import type { Sandbox } from '../sandbox.js';
 import { ExecDriver } from './exec.js';
-import { FUSE_IMPLEMENTATIONS, FuseDriver, probeFuse } from './fuse.js';
+import { resolveBuild } from './builds.js';
+import { FuseDriver, fuseImplementation, probeFuse } from './fuse.js';
 import { KernelDriver, probeOverlaySupport } from './kernel.js';
 import { MemUnionDriver } from './memUnion.js';
 import { PlantedDriver } from './planted.js';
@@ -25,6 +26,9 @@ export interface DriverArgs {
   codec?: string;
   /** The planted driver's faults (drivers/planted.ts PLANTED). */
   plant?: string[];
+  /** A FUSE driver's build: NAME@VERSION (harness/drivers/builds.ts KNOWN_BUILDS), or --binary PATH. */
+  version?: string;
+  binary?: string;
 }
 
 /** null if this machine can run the driver, else a one-line reason. */
@@ -33,15 +37,18 @@ export function probeDriver(name: DriverName, args: DriverArgs = {}): string | n
   if (name === 'kernel' || name === 'planted') return probeOverlaySupport(); // planted: the kernel's overlayfs with bugs put in
   if (process.getuid?.() !== 0) return 'must run as root';
   if (name === 'exec') return args.mountCmd ? null : 'the exec driver needs --mount-cmd "..." (see README, "Your own implementation")';
-  return probeFuse(name);
+  return probeFuse(name, args);
 }
 
 export function makeDriver(name: DriverName, sandbox: Sandbox, args: DriverArgs = {}): Driver {
   switch (name) {
     case 'kernel': return new KernelDriver(sandbox);
     case 'fuse-overlayfs':
-    case 'unionfs-fuse':
-      return new FuseDriver(sandbox, FUSE_IMPLEMENTATIONS[name]);
+    case 'unionfs-fuse': {
+      const build = resolveBuild(name, args);
+      if (typeof build === 'string') throw new Error(`driver ${name}: ${build}`); // probeDriver said it could run
+      return new FuseDriver(sandbox, fuseImplementation(name, build));
+    }
     case 'memfs-unionfs': return new MemUnionDriver();
     case 'planted': return new PlantedDriver(sandbox, args.plant ?? []);
     case 'exec': return new ExecDriver(sandbox, { mount: args.mountCmd!, unmount: args.umountCmd, codec: CODECS[args.codec ?? 'kernel'] });

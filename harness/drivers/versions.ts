@@ -1,20 +1,9 @@
-// The implementation and version a report is about ("fuse-overlayfs 1.10"), from the Debian
-// package database (no process per call: read once per report).
+// The implementation and version a report is about ("fuse-overlayfs 1.16 (/var/cache/...)"):
+// a FUSE build's from its binary (harness/drivers/builds.ts), the others' from where they live.
 
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
-
-const PACKAGES: Record<string, string> = { 'fuse-overlayfs': 'fuse-overlayfs', 'unionfs-fuse': 'unionfs-fuse' };
-
-function debianVersion(pkg: string): string | null {
-  try {
-    const db = readFileSync('/var/lib/dpkg/status', 'utf8');
-    const block = db.split('\n\n').find((b) => b.startsWith(`Package: ${pkg}\n`));
-    return /^Version: (\S+)/m.exec(block ?? '')?.[1] ?? null;
-  } catch {
-    return null;
-  }
-}
+import { describeBuild, resolveBuild } from './builds.js';
 
 function npmVersion(pkg: string): string | null {
   try {
@@ -24,9 +13,13 @@ function npmVersion(pkg: string): string | null {
   }
 }
 
-export function implementationVersion(driver: string): string {
+/** The implementation a report is about, with its exact version: a FUSE driver's from its build's binary. */
+export function implementationVersion(driver: string, want: { version?: string; binary?: string } = {}): string {
   if (driver === 'kernel') return `kernel overlayfs ${release()}`;
   if (driver === 'memfs-unionfs') return `npm unionfs ${npmVersion('unionfs') ?? '?'} over memfs ${npmVersion('memfs') ?? '?'}`;
-  if (driver in PACKAGES) return `${driver} ${debianVersion(PACKAGES[driver]) ?? '(version unknown)'}`;
+  if (driver === 'fuse-overlayfs' || driver === 'unionfs-fuse') {
+    const build = resolveBuild(driver, want);
+    return typeof build === 'string' ? `${driver} (version unknown: ${build})` : describeBuild(driver, build);
+  }
   return driver;
 }

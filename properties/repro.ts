@@ -1,0 +1,161 @@
+// `ovlcheck repro CASE`: the inputs of a standalone reproducer (properties/reproScript.ts).
+// The case is replayed on the implementation first, so that the script checks exactly what
+// that replay found different; the model gives every step's expected outcome and the names'
+// expected state where the script checks them.
+
+import { release } from 'node:os';
+import { opCall, type Call } from '../harness/calls.js';
+import { layerPlan } from '../harness/materialize.js';
+import { profileOptions } from '../harness/drivers/kernelOptions.js';
+import { ModelDriver } from '../harness/drivers/model.js';
+import type { Driver } from '../harness/driver.js';
+import type { LayerCodec } from '../harness/codecs.js';
+import { privatePrefix } from '../model/profile.js';
+import type { KernelVersion, Op, Profile, Snapshot, StackSpec } from '../model/types.js';
+import { profileOf, type CaseFile } from './caseFile.js';
+import { replayCase, toleratedBy } from './replay.js';
+import { checksOf, type MountRecipe, type ReproCheck, type ReproInput, type ReproStep } from './reproScript.js';
+import { describeBuild, resolveBuild } from '../harness/drivers/builds.js';
+import { fuseImplementation } from '../harness/drivers/fuse.js';
+import { formatOp } from './commands.js';
+
+/** Why a case has no script yet, or null. */
+export function reproRefusal(c: CaseFile, profile: Profile): string | null {
+  const op = c.steps.find((s) => /^fd|dir$/.test(s.op) || s.op === 'readdir' || s.op === 'seekdir' || (s.op === 'remount' && s.options !== undefined));
+  if (op) return `its step ${op.op}${op.op === 'remount' ? ' with other options' : ''} has no shell form yet (fds and dir streams held across steps)`;
+  if (profile.split || profile.nested || profile.dataOnly || profile.readonly !== undefined) return `profile ${profile.name}: only one layer filesystem, no data-only layers, read-write`;
+  return null;
+}
+
+/** The layer build of a stack as calls under @L0@, @L1@, ..., @U@ (harness/materialize.ts's plan). */
+function layerCalls(stack: StackSpec, profile: Profile): Call[] {
+  const P = privatePrefix(profile);
+  return [...stack.lowers.flatMap((l, i) => layerPlan(`@L${i}@`, l, P)), ...layerPlan('@U@', stack.upper, P)].map((p) => p.call);
+}
+
+/** How the script mounts the kernel's overlayfs with the case's profile, over the layers in the kernel's format. */
+function kernelRecipe(stack: StackSpec, profile: Profile, kernel: KernelVersion): MountRecipe {
+  const extra = profileOptions(profile, kernel);
+  return { name: 'kernel', describe: `the kernel's overlayfs (${release()})`, kernelExtra: extra ? `,${extra}` : '', layers: layerCalls(stack, profile) };
+}
+
+export interface FuseTarget {
+  name: string;
+  describe: string;
+  /** The daemon's argv, with @LOWERS@ / @BRANCHES@ @UPPER@ @WORK@ @MERGED@ for the dirs. */
+  daemon: string[];
+  codec: LayerCodec;
+}
+
+/** The script's inputs: the case replayed on `driver` (a FUSE build, or the kernel), and the model. */
+export async function reproInput(c: CaseFile, file: string, driver: Driver, target: FuseTarget | null, kernel: KernelVersion, kernelReader: Driver): Promise<ReproInput | string> {
+  const profile = profileOf(c);
+  const refusal = reproRefusal(c, profile);
+  if (refusal) return refusal;
+  const found = (c.divergence as { signature?: string } | undefined)?.signature;
+  const r = await replayCase(c, driver, kernel, release(), undefined, toleratedBy(c), target ? kernelReader : undefined);
+  if (!r.failure) return `it does not diverge on ${target?.describe ?? 'the kernel'} now`;
+  const info = r.failure.info;
+  if (found !== undefined && info.signature !== found) return `it diverges otherwise now (${info.signature}; found as ${found})`;
+  // The model, step by step: outcomes, and the merged view where the script checks it.
+  const model = new ModelDriver(kernel);
+  await model.setup(c.layers, profile);
+  const steps: ReproStep[] = [];
+  let expected: Snapshot = model.snapshot('merged');
+  const ops = c.steps.map(({ expect: _e, ...op }) => op as Op);
+  for (const [i, op] of ops.entries()) {
+    const outcome = model.apply(op);
+    const call = op.op === 'remount' ? { c: 'remount' as const } : op.op === 'rotate' ? { c: 'rotate' as const } : opCall('', op);
+    steps.push({ call, text: formatOp(op), expected: outcome });
+    if (info.phase === 'step' && i + 1 === info.step) expected = model.snapshot('merged');
+  }
+  const finalRemount = info.phase === 'remount' || info.phase === 'kernel-read';
+  if (finalRemount) {
+    model.apply({ op: 'remount' });
+    expected = model.snapshot('merged');
+  }
+  const codecStack = target ? target.codec.encode(c.layers) : c.layers;
+  const impl: MountRecipe = target
+    ? { name: target.name, describe: target.describe, daemon: target.daemon, branches: target.daemon.includes('@BRANCHES@'), layers: layerCalls(codecStack, profile) }
+    : kernelRecipe(c.layers, profile, kernel);
+  const outcomeDiffers = info.expected !== undefined && info.actual !== undefined && info.expected !== info.actual;
+  const checks = checksOf(info.differences, expected);
+  const kernelRead = info.phase === 'kernel-read';
+  if (!outcomeDiffers && checks.length === 0 && !(kernelRead && info.differences.some((d) => d.what === 'mount'))) {
+    return `what differs is not in the merged view (${info.differences.map((d) => `${d.view} ${d.what}`).slice(0, 3).join(', ')}): no shell check shows it`;
+  }
+  return {
+    title: `${target?.name ?? 'overlayfs'}: ${info.signature ?? 'a divergence'}`,
+    provenance: [`ovlcheck case ${file}`, `found: ${(c as { description?: string }).description ?? ''}`.trim(), `replayed on ${target?.describe ?? 'the kernel'}, kernel ${release()}, ${new Date().toISOString().slice(0, 10)}`],
+    signature: info.signature ?? '',
+    lowers: c.layers.lowers.length,
+    impl,
+    kernel: kernelRecipe(c.layers, profile, kernel),
+    steps,
+    ...(outcomeDiffers ? { outcomeStep: info.step } : {}),
+    finalRemount,
+    kernelRead,
+    checkAfter: info.phase === 'mount' ? 0 : info.phase === 'step' ? info.step : steps.length + 1,
+    checks,
+  };
+}
+
+/** The daemon command of a FUSE build, the dirs as placeholders the script fills in; null for the kernel. */
+export function fuseTargetOf(choice: { driver: string; version?: string; binary?: string }): FuseTarget | null {
+  if (choice.driver !== 'fuse-overlayfs' && choice.driver !== 'unionfs-fuse') return null;
+  const build = resolveBuild(choice.driver, choice);
+  if (typeof build === 'string') throw new Error(`repro: ${build}`); // checkDriverEnvironment said it could run
+  const impl = fuseImplementation(choice.driver, build);
+  const args = impl.args({ root: '@ROOT@', lowers: ['@LOWERS@'], upper: '@UPPER@', work: '@WORK@', merged: '@MERGED@' })
+    // unionfs-fuse's branches, "upper=RW:lower=RO:...": the script lists the lowers it has then (rotations add some)
+    .map((a) => (a === '@UPPER@=RW:@LOWERS@=RO' ? '@BRANCHES@' : a));
+  return { name: choice.driver, describe: describeBuild(choice.driver, build), daemon: [impl.binary, ...args], codec: impl.codec };
+}
+
+/** The text of an upstream bug report: what happens, what the kernel's overlayfs does, the script. */
+export function issueText(r: ReproInput, script: string): string {
+  const differing = r.outcomeStep ? r.steps[r.outcomeStep - 1] : undefined;
+  const stepLines = r.steps.map((s, i) => `${i + 1}. \`${s.text}\`: the kernel's overlayfs returns ${s.expected}${i + 1 === r.outcomeStep ? ' (here it differs)' : ''}`);
+  return [
+    `# ${r.title}`,
+    '',
+    `**Version:** ${r.impl.describe}, Linux ${release()}.`,
+    '',
+    '## Steps',
+    '',
+    `Layers: ${r.lowers} lower layer${r.lowers === 1 ? '' : 's'} and an upper (the script builds them; the kernel's format, or the implementation's own where it has one).`,
+    '',
+    ...(stepLines.length ? stepLines : ['(no steps: it shows right after mounting)']),
+    ...(r.finalRemount ? ['', 'Then unmount and mount again.'] : []),
+    ...(r.kernelRead ? ['', 'Then unmount, and mount the same layers with the kernel\'s overlayfs (as Docker and Podman hand layers between the two).'] : []),
+    '',
+    '## Expected',
+    '',
+    differing ? `\`${differing.text}\` returns ${differing.expected}, as the kernel's overlayfs does.` : 'What the kernel\'s overlayfs shows on the same layers and steps:',
+    ...r.checks.map((c) => `- ${c.where === 'kernel-read' ? 'the kernel\'s mount of the layers' : 'the merged view'}: \`${c.path}\` ${c.what}: ${expectedText(c)}`),
+    '',
+    'The script run with `kernel` does the same on the running kernel\'s overlayfs and exits 0 there.',
+    '',
+    '## Actual',
+    '',
+    `${r.signature}. The script prints each difference and exits 1.`,
+    '',
+    '## Reproducer',
+    '',
+    `As root: \`sh ${script.split('/').pop()}\` (\`sh ${script.split('/').pop()} kernel\` for the kernel's overlayfs). It needs coreutils, util-linux, attr and python3, runs in a private mount and pid namespace and leaves nothing behind.`,
+    '',
+    '---',
+    'Found by ovlcheck, a property-based conformance suite for overlay filesystems that compares implementations with a model of the kernel\'s overlayfs.',
+    '',
+  ].join('\n');
+}
+
+function expectedText(c: ReproCheck): string {
+  const e = c.expected;
+  if (c.what === 'absent' || e === null) return 'no such name';
+  if (c.what === 'present') return `a ${e.kind}`;
+  if (c.what === 'data') return JSON.stringify(e.data ?? '');
+  if (c.what.startsWith('xattr ')) return JSON.stringify(e.xattrs[c.what.slice(6)] ?? '(absent)');
+  const v = (e as unknown as Record<string, unknown>)[c.what];
+  return c.what === 'mode' && typeof v === 'number' ? '0' + v.toString(8) : JSON.stringify(v);
+}
