@@ -69,6 +69,8 @@ export interface ReproArgs extends DriverChoice {
   out?: string;
   /** Also the text of an upstream bug report beside each script. */
   issue: boolean;
+  /** Run each script on the implementation and on the kernel; keep it only if it exits 1 and 0. */
+  verify: boolean;
 }
 
 /** `versions NAME@V1=DIR NAME@V2=DIR`: two builds of one FUSE implementation and their compare reports. */
@@ -266,7 +268,7 @@ const SPECS: Record<CommandName, Spec> = {
   },
   repro: {
     name: 'repro',
-    synopsis: ['ovlcheck repro --driver NAME[@VERSION] [--binary PATH] [--issue] [--out DIR] CASE...'],
+    synopsis: ['ovlcheck repro --driver NAME[@VERSION] [--binary PATH] [--issue] [--verify] [--out DIR] CASE...'],
     about: 'a standalone POSIX shell script per case compare saved: it builds the layers, mounts the implementation as the case did ' +
       '(or, given "kernel", the kernel\'s overlayfs), runs the steps printing expected vs actual, checks what the finding is about and ' +
       'exits 1 when the fault shows, 0 when not; each case is replayed first and must diverge as when found. --issue also writes the ' +
@@ -276,6 +278,7 @@ const SPECS: Record<CommandName, Spec> = {
       str('binary', 'PATH', 'with --driver fuse-overlayfs or unionfs-fuse: the binary to run (its version from its --version)', undefined, { dfltNote: 'the one on PATH' }),
       str('out', 'DIR', 'where the scripts go', undefined, { dfltNote: 'repro/ beside the cases' }),
       bool('issue', 'also write NAME.issue.md: the text of an upstream bug report'),
+      bool('verify', 'run each script alone on the implementation and on the kernel; keep it only if it exits 1 and 0'),
     ],
     positionals: { meta: 'CASE...', min: 1, max: Infinity },
   },
@@ -893,7 +896,7 @@ function build(cmd: CommandName, s: Scanned, now: Date): Command {
     case 'repro': {
       const choice = driverChoice(v);
       if (!['kernel', 'fuse-overlayfs', 'unionfs-fuse'].includes(choice.driver)) throw new UsageError(`repro: --driver fuse-overlayfs, unionfs-fuse or kernel, not ${choice.driver}`);
-      return { kind: 'command', cmd, args: { ...choice, files: s.positionals, issue: v.get('issue') === true, ...(t('out') !== undefined ? { out: t('out') } : {}) } };
+      return { kind: 'command', cmd, args: { ...choice, files: s.positionals, issue: v.get('issue') === true, verify: v.get('verify') === true, ...(t('out') !== undefined ? { out: t('out') } : {}) } };
     }
     case 'versions': {
       const [older, newer] = s.positionals.map(versionSide);

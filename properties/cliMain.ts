@@ -2,9 +2,10 @@
 // implementations, replay case files, probe, matrix, merge (the --json of a run's shards).
 // Exit codes: 0 conforms, 1 divergence, 2 bad input or unusable environment, 3 ovlcheck bug.
 
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, constants, release } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { NotModelled } from '../model/index.js';
 import { coverageContext, startCoverage, takeCoverage } from '../model/coverage.js';
@@ -239,7 +240,7 @@ async function cmdCompare(a: CompareArgs, argv: string[], log: ResultLog): Promi
     const implementation = implementationVersion(a.driver, a);
     const ctx = {
       driver: driverWords(a), implementation, against: a.against, kernelRelease, profile: profile.name,
-      command: ['ovlcheck compare', ...argv.map(shellWord), ...(argv.some((x) => x.startsWith('--seed')) ? [] : [`--seed ${a.seed}`])].join(' '),
+      command: ['ovlcheck', ...argv.map(shellWord), ...(argv.some((x) => x.startsWith('--seed')) ? [] : [`--seed ${a.seed}`])].join(' '),
       date: new Date().toISOString(), expectationsFile,
     };
     // The report is written whenever it changes, and once more, synchronously, if a signal ends the run.
@@ -313,6 +314,12 @@ async function kernelVerdict(f: Failure, sandbox: Sandbox, kernelRelease: string
   }
 }
 
+/** A reproducer run as its own process (exit status; 124 if it ran past 5 minutes). */
+async function runScript(script: string, args: string[]): Promise<number> {
+  const r = await execa('sh', [script, ...args], { reject: false, timeout: 300_000, env: { OVLCHECK_REPRO_NS: '' } });
+  return r.timedOut ? 124 : (r.exitCode ?? 128);
+}
+
 /** One script per case (and the issue text with --issue); exit 2 if any case has none. */
 async function cmdRepro(a: ReproArgs, cases: LoadedCase[]): Promise<number> {
   const sandbox = openSandbox();
@@ -332,8 +339,18 @@ async function cmdRepro(a: ReproArgs, cases: LoadedCase[]): Promise<number> {
       mkdirSync(dir, { recursive: true });
       const base = join(dir, basename(file, '.json'));
       writeFileSync(`${base}.sh`, reproScript(input), { mode: 0o755 });
-      if (a.issue) writeFileSync(`${base}.issue.md`, issueText(input, `${base}.sh`));
-      console.log(`written    ${base}.sh${a.issue ? ` and ${base}.issue.md` : ''}  (${input.signature})`);
+      if (a.verify) {
+        // Run alone, as a maintainer would: the fault on the implementation, none on the kernel.
+        const [onImpl, onKernel] = [await runScript(`${base}.sh`, []), await runScript(`${base}.sh`, ['kernel'])];
+        if (onImpl !== 1 || onKernel !== 0) {
+          rmSync(`${base}.sh`);
+          console.log(`no script  ${file}: the script does not show it alone (exit ${onImpl} on ${a.driver}, ${onKernel} on the kernel)`);
+          missing++;
+          continue;
+        }
+      }
+      if (a.issue) writeFileSync(`${base}.issue.md`, issueText(input));
+      console.log(`written    ${base}.sh${a.issue ? ` and ${base}.issue.md` : ''}${a.verify ? ' (exit 1 on it, 0 on the kernel)' : ''}  (${input.signature})`);
     }
   } finally {
     await driver.teardown();
@@ -350,7 +367,7 @@ async function cmdVersions(a: VersionsArgs): Promise<number> {
     writeVersionsReport(a.out, v);
     const count = (s: string) => v.rows.filter((r) => r.status === s).length;
     console.log(`ovlcheck: versions ${v.older.implementation} -> ${v.newer.implementation}: ${v.rows.length} findings, new ${count('new')}, ` +
-      `still there ${count('still there')}, fixed ${count('fixed')}, replaying on neither ${count('does not replay')}; report ${join(a.out, 'report.md')}`);
+      `still there ${count('still there')}, fixed ${count('fixed')}, changed ${count('changed')}, replaying as found on neither ${count('does not replay')}; report ${join(a.out, 'report.md')}`);
     return 0;
   } finally {
     sandbox.close();

@@ -4,7 +4,10 @@
 // expected state where the script checks them.
 
 import { release } from 'node:os';
+import { basename } from 'node:path';
 import { opCall, type Call } from '../harness/calls.js';
+import { isDirStreamOp } from '../model/dirStream.js';
+import { isFdOp } from '../model/fds.js';
 import { layerPlan } from '../harness/materialize.js';
 import { profileOptions } from '../harness/drivers/kernelOptions.js';
 import { ModelDriver } from '../harness/drivers/model.js';
@@ -21,7 +24,7 @@ import { formatOp } from './commands.js';
 
 /** Why a case has no script yet, or null. */
 export function reproRefusal(c: CaseFile, profile: Profile): string | null {
-  const op = c.steps.find((s) => /^fd|dir$/.test(s.op) || s.op === 'readdir' || s.op === 'seekdir' || (s.op === 'remount' && s.options !== undefined));
+  const op = c.steps.find((s) => isFdOp(s as Op) || isDirStreamOp(s as Op) || (s.op === 'remount' && s.options !== undefined));
   if (op) return `its step ${op.op}${op.op === 'remount' ? ' with other options' : ''} has no shell form yet (fds and dir streams held across steps)`;
   if (profile.split || profile.nested || profile.dataOnly || profile.readonly !== undefined) return `profile ${profile.name}: only one layer filesystem, no data-only layers, read-write`;
   return null;
@@ -79,13 +82,17 @@ export async function reproInput(c: CaseFile, file: string, driver: Driver, targ
     ? { name: target.name, describe: target.describe, daemon: target.daemon, branches: target.daemon.includes('@BRANCHES@'), layers: layerCalls(codecStack, profile) }
     : kernelRecipe(c.layers, profile, kernel);
   const outcomeDiffers = info.expected !== undefined && info.actual !== undefined && info.expected !== info.actual;
-  const checks = checksOf(info.differences, expected);
+  // What the finding is about: an outcome finding is its outcome; otherwise the names that
+  // differ, without the link counts of another harm class (a known difference beside it).
+  const harm = (info.signature ?? '').split(':')[0];
+  const checks = harm === 'outcome' && outcomeDiffers ? [] : checksOf(info.differences, expected).filter((c) => harm === 'bookkeeping' || c.what !== 'nlink');
   const kernelRead = info.phase === 'kernel-read';
   if (!outcomeDiffers && checks.length === 0 && !(kernelRead && info.differences.some((d) => d.what === 'mount'))) {
     return `what differs is not in the merged view (${info.differences.map((d) => `${d.view} ${d.what}`).slice(0, 3).join(', ')}): no shell check shows it`;
   }
   return {
     title: `${target?.name ?? 'overlayfs'}: ${info.signature ?? 'a divergence'}`,
+    scriptName: `${basename(file, '.json')}.sh`,
     provenance: [`ovlcheck case ${file}`, `found: ${(c as { description?: string }).description ?? ''}`.trim(), `replayed on ${target?.describe ?? 'the kernel'}, kernel ${release()}, ${new Date().toISOString().slice(0, 10)}`],
     signature: info.signature ?? '',
     lowers: c.layers.lowers.length,
@@ -113,7 +120,7 @@ export function fuseTargetOf(choice: { driver: string; version?: string; binary?
 }
 
 /** The text of an upstream bug report: what happens, what the kernel's overlayfs does, the script. */
-export function issueText(r: ReproInput, script: string): string {
+export function issueText(r: ReproInput): string {
   const differing = r.outcomeStep ? r.steps[r.outcomeStep - 1] : undefined;
   const stepLines = r.steps.map((s, i) => `${i + 1}. \`${s.text}\`: the kernel's overlayfs returns ${s.expected}${i + 1 === r.outcomeStep ? ' (here it differs)' : ''}`);
   return [
@@ -142,7 +149,7 @@ export function issueText(r: ReproInput, script: string): string {
     '',
     '## Reproducer',
     '',
-    `As root: \`sh ${script.split('/').pop()}\` (\`sh ${script.split('/').pop()} kernel\` for the kernel's overlayfs). It needs coreutils, util-linux, attr and python3, runs in a private mount and pid namespace and leaves nothing behind.`,
+    `As root: \`sh ${r.scriptName}\` (\`sh ${r.scriptName} kernel\` for the kernel's overlayfs). It needs coreutils, util-linux, attr and python3, runs in a private mount and pid namespace and leaves nothing behind.`,
     '',
     '---',
     'Found by ovlcheck, a property-based conformance suite for overlay filesystems that compares implementations with a model of the kernel\'s overlayfs.',

@@ -47,6 +47,8 @@ export interface ReproCheck {
 
 export interface ReproInput {
   title: string;
+  /** The script's file name, for its usage line. */
+  scriptName: string;
   /** Where it came from: the case file, the command that found it, the kernel. */
   provenance: string[];
   signature: string;
@@ -233,14 +235,18 @@ function checkLines(c: ReproCheck, root: string): string[] {
   const p = at(root, c.path);
   const label = sq(`${c.where === 'kernel-read' ? 'kernel mount' : 'merged'} ${c.path}`);
   const e = c.expected;
+  // Listed or not: by the parent dir's listing, as the comparison reads names (a name can be
+  // listed while its lookup fails, S22.9).
+  const cut = c.path.lastIndexOf('/');
+  const parent = at(root, c.path.slice(0, cut) || '/'), name = sq(c.path.slice(cut + 1));
   if (c.what === 'absent' || (e === null && c.what !== 'present')) {
-    return [`if [ -e ${p} ] || [ -L ${p} ]; then differs ${label} 'no such name' "$(stat -c %F ${p} 2>&1)"; fi`];
+    return [`if listed ${parent} ${name}; then differs ${label} 'not listed' "listed: $(stat -c %F ${p} 2>&1)"; fi`];
   }
   if (e === null) return [`# ${c.path}: the model has no such name`];
+  if (c.what === 'present') return [`listed ${parent} ${name} || differs ${label} ${sq(e.kind === 'error' ? `listed, its lookup failing with ${e.errno}` : `a ${e.kind}`)} 'not listed'`];
   if (e.kind === 'error' || c.what === 'errno') {
     return [`got=$(stat -c %F ${p} 2>&1) && differs ${label} ${sq(`lookup fails: ${e.errno ?? ''}`)} "$got"`];
   }
-  if (c.what === 'present') return [`[ -e ${p} ] || [ -L ${p} ] || differs ${label} ${sq(`a ${e.kind}`)} 'no such name'`];
   const stat = (fmt: string, want: string, what: string) => [`got=$(stat -c ${fmt} ${p} 2>&1); [ "$got" = ${sq(want)} ] || differs ${sq(`${c.path} ${what}`)} ${sq(want)} "$got"`];
   switch (c.what) {
     case 'kind': return [`got=$(stat -c %F ${p} 2>&1); [ "$got" != 'regular empty file' ] || got='regular file'; [ "$got" = ${sq(KIND_TEXT[e.kind] ?? e.kind)} ] || differs ${label} ${sq(KIND_TEXT[e.kind] ?? e.kind)} "$got"`];
@@ -260,7 +266,7 @@ function checkLines(c: ReproCheck, root: string): string[] {
       const want = e.xattrs[name];
       return want === undefined
         ? [`if got=$(getfattr -h --only-values -n ${sq(name)} ${p} 2>/dev/null); then differs ${sq(`${c.path} xattr ${name}`)} '(absent)' "$got"; fi`]
-        : [`got=$(getfattr -h -e hex --only-values -n ${sq(name)} ${p} 2>&1 | od -An -tx1 | tr -d ' \\n'); [ "$got" = ${sq(hex(want))} ] || differs ${sq(`${c.path} xattr ${name} (hex)`)} ${sq(hex(want))} "$got"`];
+        : [`got=$(getfattr -h --only-values -n ${sq(name)} ${p} 2>/dev/null | od -An -tx1 | tr -d ' \\n'); [ "$got" = ${sq(hex(want))} ] || differs ${sq(`${c.path} xattr ${name} (hex)`)} ${sq(hex(want))} "\${got:-(absent)}"`];
     }
   }
 }
@@ -309,7 +315,7 @@ export function reproScript(r: ReproInput): string {
     '#',
     ...r.provenance.map((x) => `# ${x}`),
     '#',
-    `# Usage, as root: sh ${'$0'} [kernel]`,
+    `# Usage, as root: sh ${r.scriptName} [kernel]`,
     `#   no argument: ${r.impl.describe}`,
     '#   kernel: the running kernel\'s overlayfs on the same layers, in its own format',
     '# Exit 1: the fault shows; 0: it does not; 2: the script could not run here.',
@@ -343,6 +349,7 @@ export function reproScript(r: ReproInput): string {
     '}',
     'FAULT=0',
     'differs() { echo "  DIFFERS  $1: expected $2, actual $3"; FAULT=1; }',
+    'listed() { ls -a1 "$1" 2>/dev/null | grep -Fqx -- "$2"; } # DIR NAME',
     '# The errno a tool\'s message ends with (its strerror text).',
     'errno_of() {',
     '  case $1 in',
@@ -364,7 +371,7 @@ export function reproScript(r: ReproInput): string {
   mountFns('impl', r.impl);
   mountFns('kernel', r.kernel);
   push('', 'build_layers() { # the layers, in the format of $TARGET', '  mkdir "$T/u" "$T/w" "$M"' + Array.from({ length: r.lowers }, (_, i) => ` "$T/l${i}"`).join(''));
-  const build = (m: MountRecipe) => m.layers.map((c) => `    ${layerCommand(c)} || exit 2`);
+  const build = (m: MountRecipe) => (m.layers.length ? m.layers.map((c) => `    ${layerCommand(c)} || exit 2`) : ['    : # every layer empty']);
   push('  if [ "$TARGET" = kernel ]; then', ...build(r.kernel), '  else', ...build(r.impl), '  fi', '}', '');
   push('mount_target() { if [ "$TARGET" = kernel ]; then mount_kernel "$1" || { echo "repro: the kernel refused the mount" >&2; exit 2; }; else mount_impl "$1"; fi; }',
     'umount_target() { if [ "$TARGET" = kernel ]; then umount_kernel "$1"; else umount_impl "$1"; fi; }',

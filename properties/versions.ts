@@ -31,7 +31,8 @@ export interface VersionRow {
   /** Whether the finding's signature shows when its cases replay on each build. */
   inOlder: boolean;
   inNewer: boolean;
-  status: 'still there' | 'fixed' | 'new' | 'does not replay';
+  /** changed: gone from the newer build, whose replay stops at another divergence instead. */
+  status: 'still there' | 'fixed' | 'changed' | 'new' | 'does not replay';
 }
 
 export interface VersionsResult {
@@ -90,7 +91,8 @@ export async function compareVersions(older: VersionSide, newer: VersionSide, sa
     await kernelReader.teardown();
   }
   for (const row of rows.values()) {
-    row.status = row.inOlder && row.inNewer ? 'still there' : row.inOlder ? 'fixed' : row.inNewer ? 'new' : 'does not replay';
+    const otherOnNewer = row.cases.some((c) => c.onNewer !== null && c.onNewer !== row.signature);
+    row.status = row.inOlder && row.inNewer ? 'still there' : row.inOlder ? (otherOnNewer ? 'changed' : 'fixed') : row.inNewer ? 'new' : 'does not replay';
   }
   const describe = (s: VersionSide) => {
     const build = resolveBuild(s.name, { version: s.version });
@@ -105,7 +107,7 @@ export async function compareVersions(older: VersionSide, newer: VersionSide, sa
 }
 
 const HARM_ORDER = ['data', 'hang', 'outcome', 'metadata', 'bookkeeping'];
-const STATUS_ORDER: VersionRow['status'][] = ['new', 'still there', 'fixed', 'does not replay'];
+const STATUS_ORDER: VersionRow['status'][] = ['new', 'still there', 'changed', 'fixed', 'does not replay'];
 
 function cell(r: Replayed, signature: string): string {
   return r === signature ? 'shows' : r === null ? 'conforms' : `another: ${r}`;
@@ -120,19 +122,21 @@ export function versionsMarkdown(v: VersionsResult): string {
     `- older: ${v.older.implementation}; its report \`${v.older.dir}\`, ${v.older.findings} findings`,
     `- newer: ${v.newer.implementation}; its report \`${v.newer.dir}\`, ${v.newer.findings} findings`,
     `- every minimal case of both reports replayed on both builds: kernel ${v.kernelRelease}, ${v.date}`,
-    `- ${v.rows.length} distinct findings: new in ${n} ${count('new')}, still there ${count('still there')}, fixed in ${n} ${count('fixed')}, replaying on neither ${count('does not replay')}`,
+    `- ${v.rows.length} distinct findings: new in ${n} ${count('new')}, still there ${count('still there')}, fixed in ${n} ${count('fixed')}, ` +
+      `changed in ${n} (another divergence instead) ${count('changed')}, replaying as found on neither ${count('does not replay')}`,
     '',
     'A finding is its signature (harm class, when, what differed). "shows": the case replays to',
     'that signature on that build (what compare tolerated when it found the case tolerated again);',
     '"conforms": the case runs to its end with the model; "another": it stops at another signature.',
-    'A finding both reports hold has one row with both cases.',
+    'A finding both reports hold has one row with both cases. "changed": it no longer shows on the',
+    'newer build, which stops at another divergence on its case instead (not counted as fixed).',
     '',
     `| # | status | harm | finding | case | on ${o} | on ${n} |`,
     '|---|---|---|---|---|---|---|',
   ];
   v.rows.forEach((r, i) => {
     for (const [k, c] of r.cases.entries()) {
-      const head = k === 0 ? `| ${i + 1} | ${r.status === 'new' ? `new in ${n}` : r.status === 'fixed' ? `fixed in ${n}` : r.status} | ${r.harm} | ${r.signature.slice(r.harm.length + 2).replace(/\|/g, '\\|')} ` : '| | | | ';
+      const head = k === 0 ? `| ${i + 1} | ${r.status === 'new' || r.status === 'fixed' || r.status === 'changed' ? `${r.status} in ${n}` : r.status} | ${r.harm} | ${r.signature.slice(r.harm.length + 2).replace(/\|/g, '\\|')} ` : '| | | | ';
       lines.push(`${head}| \`${c.file}\` | ${cell(c.onOlder, r.signature).replace(/\|/g, '\\|')} | ${cell(c.onNewer, r.signature).replace(/\|/g, '\\|')} |`);
     }
   });
