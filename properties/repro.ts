@@ -21,6 +21,7 @@ import { checksOf, type MountRecipe, type ReproCheck, type ReproInput, type Repr
 import { describeBuild, resolveBuild } from '../harness/drivers/builds.js';
 import { fuseImplementation } from '../harness/drivers/fuse.js';
 import { formatOp } from './commands.js';
+import { formatStack } from './report.js';
 
 /** Why a case has no script yet, or null. */
 export function reproRefusal(c: CaseFile, profile: Profile): string | null {
@@ -93,6 +94,7 @@ export async function reproInput(c: CaseFile, file: string, driver: Driver, targ
   return {
     title: `${target?.name ?? 'overlayfs'}: ${info.signature ?? 'a divergence'}`,
     scriptName: `${basename(file, '.json')}.sh`,
+    layerText: formatStack(c.layers),
     provenance: [`ovlcheck case ${file}`, `found: ${(c as { description?: string }).description ?? ''}`.trim(), `replayed on ${target?.describe ?? 'the kernel'}, kernel ${release()}, ${new Date().toISOString().slice(0, 10)}`],
     signature: info.signature ?? '',
     lowers: c.layers.lowers.length,
@@ -130,7 +132,11 @@ export function issueText(r: ReproInput): string {
     '',
     '## Steps',
     '',
-    `Layers: ${r.lowers} lower layer${r.lowers === 1 ? '' : 's'} and an upper (the script builds them; the kernel's format, or the implementation's own where it has one).`,
+    `Layers (lower0 is the top lower layer; the script builds them in the implementation's format, or with \`kernel\` in the kernel's):`,
+    '',
+    '```',
+    ...r.layerText,
+    '```',
     '',
     ...(stepLines.length ? stepLines : ['(no steps: it shows right after mounting)']),
     ...(r.finalRemount ? ['', 'Then unmount and mount again.'] : []),
@@ -139,7 +145,7 @@ export function issueText(r: ReproInput): string {
     '## Expected',
     '',
     differing ? `\`${differing.text}\` returns ${differing.expected}, as the kernel's overlayfs does.` : 'What the kernel\'s overlayfs shows on the same layers and steps:',
-    ...r.checks.map((c) => `- ${c.where === 'kernel-read' ? 'the kernel\'s mount of the layers' : 'the merged view'}: \`${c.path}\` ${c.what}: ${expectedText(c)}`),
+    ...r.checks.map((c) => `- ${expectedLine(c)}`),
     '',
     'The script run with `kernel` does the same on the running kernel\'s overlayfs and exits 0 there.',
     '',
@@ -157,12 +163,16 @@ export function issueText(r: ReproInput): string {
   ].join('\n');
 }
 
-function expectedText(c: ReproCheck): string {
+/** What the kernel's overlayfs shows of one checked thing, as a sentence. */
+function expectedLine(c: ReproCheck): string {
+  const where = c.where === 'kernel-read' ? "the kernel's mount of the layers" : 'the merged view';
   const e = c.expected;
-  if (c.what === 'absent' || e === null) return 'no such name';
-  if (c.what === 'present') return `a ${e.kind}`;
-  if (c.what === 'data') return JSON.stringify(e.data ?? '');
-  if (c.what.startsWith('xattr ')) return JSON.stringify(e.xattrs[c.what.slice(6)] ?? '(absent)');
-  const v = (e as unknown as Record<string, unknown>)[c.what];
-  return c.what === 'mode' && typeof v === 'number' ? '0' + v.toString(8) : JSON.stringify(v);
+  if (c.what === 'absent' || e === null) return `${where} does not list \`${c.path}\``;
+  if (c.what === 'present') return `${where} lists \`${c.path}\`${e.kind === 'error' ? `, whose lookup fails with ${e.errno}` : ` (a ${e.kind})`}`;
+  if (e.kind === 'error') return `in ${where}, the lookup of \`${c.path}\` fails with ${e.errno}`;
+  const value = c.what === 'data' ? JSON.stringify(e.data ?? '')
+    : c.what.startsWith('xattr ') ? JSON.stringify(e.xattrs[c.what.slice(6)] ?? '(absent)')
+      : c.what === 'mode' ? '0' + e.mode.toString(8)
+        : JSON.stringify((e as unknown as Record<string, unknown>)[c.what]);
+  return `in ${where}, \`${c.path}\` has ${c.what === 'data' ? 'the content' : c.what} ${value}`;
 }

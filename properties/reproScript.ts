@@ -51,6 +51,8 @@ export interface ReproInput {
   scriptName: string;
   /** Where it came from: the case file, the command that found it, the kernel. */
   provenance: string[];
+  /** The layers as reports list them (properties/report.ts formatStack). */
+  layerText: string[];
   signature: string;
   lowers: number;
   /** The implementation the case ran on, and the kernel to compare with. */
@@ -372,7 +374,9 @@ export function reproScript(r: ReproInput): string {
   mountFns('kernel', r.kernel);
   push('', 'build_layers() { # the layers, in the format of $TARGET', '  mkdir "$T/u" "$T/w" "$M"' + Array.from({ length: r.lowers }, (_, i) => ` "$T/l${i}"`).join(''));
   const build = (m: MountRecipe) => (m.layers.length ? m.layers.map((c) => `    ${layerCommand(c)} || exit 2`) : ['    : # every layer empty']);
-  push('  if [ "$TARGET" = kernel ]; then', ...build(r.kernel), '  else', ...build(r.impl), '  fi', '}', '');
+  const [onKernel, onImpl] = [build(r.kernel), build(r.impl)];
+  if (onKernel.join('\n') === onImpl.join('\n')) push(...onKernel.map((l) => l.slice(2)), '}', ''); // the kernel's format is the implementation's
+  else push('  if [ "$TARGET" = kernel ]; then', ...onKernel, '  else', ...onImpl, '  fi', '}', '');
   push('mount_target() { if [ "$TARGET" = kernel ]; then mount_kernel "$1" || { echo "repro: the kernel refused the mount" >&2; exit 2; }; else mount_impl "$1"; fi; }',
     'umount_target() { if [ "$TARGET" = kernel ]; then umount_kernel "$1"; else umount_impl "$1"; fi; }',
     'ROTATIONS=0',

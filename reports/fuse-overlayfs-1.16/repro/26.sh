@@ -155,19 +155,11 @@ umount_kernel() { umount "$1"; }
 
 build_layers() { # the layers, in the format of $TARGET
   mkdir "$T/u" "$T/w" "$M" "$T/l0"
-  if [ "$TARGET" = kernel ]; then
-    mkdir "$T/u"/a || exit 2
-    chown -h 0:0 "$T/u"/a || exit 2
-    chmod 0755 "$T/u"/a || exit 2
-    mknod -m 00 "$T/u"/a/a c 0 0 || exit 2
-    chown -h 0:0 "$T/u"/a/a || exit 2
-  else
-    mkdir "$T/u"/a || exit 2
-    chown -h 0:0 "$T/u"/a || exit 2
-    chmod 0755 "$T/u"/a || exit 2
-    mknod -m 00 "$T/u"/a/a c 0 0 || exit 2
-    chown -h 0:0 "$T/u"/a/a || exit 2
-  fi
+  mkdir "$T/u"/a || exit 2
+  chown -h 0:0 "$T/u"/a || exit 2
+  chmod 0755 "$T/u"/a || exit 2
+  mknod -m 00 "$T/u"/a/a c 0 0 || exit 2
+  chown -h 0:0 "$T/u"/a/a || exit 2
 }
 
 mount_target() { if [ "$TARGET" = kernel ]; then mount_kernel "$1" || { echo "repro: the kernel refused the mount" >&2; exit 2; }; else mount_impl "$1"; fi; }

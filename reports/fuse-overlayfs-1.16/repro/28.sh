@@ -155,17 +155,10 @@ umount_kernel() { umount "$1"; }
 
 build_layers() { # the layers, in the format of $TARGET
   mkdir "$T/u" "$T/w" "$M" "$T/l0"
-  if [ "$TARGET" = kernel ]; then
-    printf '' > "$T/l0"/a || exit 2
-    chown -h 0:0 "$T/l0"/a || exit 2
-    chmod 0644 "$T/l0"/a || exit 2
-    setfattr -h -n trusted.overlay.overlay.opaque -v 0x79 "$T/l0"/a || exit 2
-  else
-    printf '' > "$T/l0"/a || exit 2
-    chown -h 0:0 "$T/l0"/a || exit 2
-    chmod 0644 "$T/l0"/a || exit 2
-    setfattr -h -n trusted.overlay.overlay.opaque -v 0x79 "$T/l0"/a || exit 2
-  fi
+  printf '' > "$T/l0"/a || exit 2
+  chown -h 0:0 "$T/l0"/a || exit 2
+  chmod 0644 "$T/l0"/a || exit 2
+  setfattr -h -n trusted.overlay.overlay.opaque -v 0x79 "$T/l0"/a || exit 2
 }
 
 mount_target() { if [ "$TARGET" = kernel ]; then mount_kernel "$1" || { echo "repro: the kernel refused the mount" >&2; exit 2; }; else mount_impl "$1"; fi; }

@@ -155,21 +155,12 @@ umount_kernel() { umount "$1"; }
 
 build_layers() { # the layers, in the format of $TARGET
   mkdir "$T/u" "$T/w" "$M" "$T/l0"
-  if [ "$TARGET" = kernel ]; then
-    mkdir "$T/l0"/c || exit 2
-    chown -h 0:0 "$T/l0"/c || exit 2
-    chmod 0755 "$T/l0"/c || exit 2
-    mkdir "$T/l0"/c/b || exit 2
-    chown -h 0:0 "$T/l0"/c/b || exit 2
-    chmod 0755 "$T/l0"/c/b || exit 2
-  else
-    mkdir "$T/l0"/c || exit 2
-    chown -h 0:0 "$T/l0"/c || exit 2
-    chmod 0755 "$T/l0"/c || exit 2
-    mkdir "$T/l0"/c/b || exit 2
-    chown -h 0:0 "$T/l0"/c/b || exit 2
-    chmod 0755 "$T/l0"/c/b || exit 2
-  fi
+  mkdir "$T/l0"/c || exit 2
+  chown -h 0:0 "$T/l0"/c || exit 2
+  chmod 0755 "$T/l0"/c || exit 2
+  mkdir "$T/l0"/c/b || exit 2
+  chown -h 0:0 "$T/l0"/c/b || exit 2
+  chmod 0755 "$T/l0"/c/b || exit 2
 }
 
 mount_target() { if [ "$TARGET" = kernel ]; then mount_kernel "$1" || { echo "repro: the kernel refused the mount" >&2; exit 2; }; else mount_impl "$1"; fi; }

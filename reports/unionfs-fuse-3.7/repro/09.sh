@@ -155,11 +155,7 @@ umount_kernel() { umount "$1"; }
 
 build_layers() { # the layers, in the format of $TARGET
   mkdir "$T/u" "$T/w" "$M" "$T/l0"
-  if [ "$TARGET" = kernel ]; then
-    : # every layer empty
-  else
-    : # every layer empty
-  fi
+  : # every layer empty
 }
 
 mount_target() { if [ "$TARGET" = kernel ]; then mount_kernel "$1" || { echo "repro: the kernel refused the mount" >&2; exit 2; }; else mount_impl "$1"; fi; }
