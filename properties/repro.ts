@@ -38,7 +38,7 @@ function layerCalls(stack: StackSpec, profile: Profile): Call[] {
 }
 
 /** How the script mounts the kernel's overlayfs with the case's profile, over the layers in the kernel's format. */
-function kernelRecipe(stack: StackSpec, profile: Profile, kernel: KernelVersion): MountRecipe {
+export function kernelRecipe(stack: StackSpec, profile: Profile, kernel: KernelVersion): MountRecipe {
   const extra = profileOptions(profile, kernel);
   return { name: 'kernel', describe: `the kernel's overlayfs (${release()})`, kernelExtra: extra ? `,${extra}` : '', layers: layerCalls(stack, profile) };
 }
