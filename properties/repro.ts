@@ -25,10 +25,31 @@ import { formatStack } from './report.js';
 
 /** Why a case has no script yet, or null. */
 export function reproRefusal(c: CaseFile, profile: Profile): string | null {
-  const op = c.steps.find((s) => isFdOp(s as Op) || isDirStreamOp(s as Op) || (s.op === 'remount' && s.options !== undefined));
-  if (op) return `its step ${op.op}${op.op === 'remount' ? ' with other options' : ''} has no shell form yet (fds and dir streams held across steps)`;
+  const op = c.steps.find((s) => (s.op === 'remount' && s.options !== undefined) || ((isFdOp(s as Op) || isDirStreamOp(s as Op)) && (s.as !== undefined || JSON.stringify(s).match(/\s/))));
+  if (op) return `its step ${op.op} has no shell form yet (${op.op === 'remount' ? 'a remount with other options' : 'an fd step as another user, or with a name holding white space'})`;
   if (profile.split || profile.nested || profile.dataOnly || profile.readonly !== undefined) return `profile ${profile.name}: only one layer filesystem, no data-only layers, read-write`;
   return null;
+}
+
+const hexOf = (s: string) => Buffer.from(s, 'latin1').toString('hex');
+
+/** An fd or dir-stream step as the script's helper takes it (reproScript.ts PY_FD_SERVER). */
+export function fdWords(op: Op): string[] {
+  switch (op.op) {
+    case 'fdopen': return [op.op, String(op.slot), op.path, op.flags.join('|') || 'O_RDONLY', (op.mode ?? 0o644).toString(8)];
+    case 'fdwrite': return [op.op, String(op.slot), hexOf(op.data)];
+    case 'fdpwrite': return [op.op, String(op.slot), String(op.offset), hexOf(op.data)];
+    case 'fdtruncate': return [op.op, String(op.slot), String(op.size)];
+    case 'fdchmod': return [op.op, String(op.slot), op.mode.toString(8)];
+    case 'fdsetxattr': return [op.op, String(op.slot), op.name, hexOf(op.value)];
+    case 'fdlink': return [op.op, String(op.slot), op.path];
+    case 'fdread': case 'fdstat': case 'fdchown': case 'fdclose': return [op.op, String(op.slot)];
+    case 'opendir': return [op.op, String(op.dir), op.path];
+    case 'readdir': return [op.op, String(op.dir), String(op.n)];
+    case 'seekdir': return [op.op, String(op.dir), String(op.to)];
+    case 'closedir': return [op.op, String(op.dir)];
+    default: throw new Error(`repro: ${op.op} is not an fd step`);
+  }
 }
 
 /** The layer build of a stack as calls under @L0@, @L1@, ..., @U@ (harness/materialize.ts's plan). */
@@ -69,7 +90,8 @@ export async function reproInput(c: CaseFile, file: string, driver: Driver, targ
   const ops = c.steps.map(({ expect: _e, ...op }) => op as Op);
   for (const [i, op] of ops.entries()) {
     const outcome = model.apply(op);
-    const call = op.op === 'remount' ? { c: 'remount' as const } : op.op === 'rotate' ? { c: 'rotate' as const } : opCall('', op);
+    const call = op.op === 'remount' ? { c: 'remount' as const } : op.op === 'rotate' ? { c: 'rotate' as const }
+      : isFdOp(op) || isDirStreamOp(op) ? { c: 'fd' as const, args: fdWords(op) } : opCall('', op);
     steps.push({ call, text: formatOp(op), expected: outcome });
     if (info.phase === 'step' && i + 1 === info.step) expected = model.snapshot('merged');
   }

@@ -6,13 +6,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { opCall } from '../harness/calls.js';
 import { inPrivateNamespace } from '../harness/namespace.js';
 import { DEFAULT_PROFILE } from '../model/profile.js';
+import { isDirStreamOp } from '../model/dirStream.js';
+import { isFdOp } from '../model/fds.js';
 import type { Op, StackSpec } from '../model/types.js';
 import { runningKernel } from '../harness/sys.js';
-import { kernelRecipe } from './repro.js';
+import { fdWords, kernelRecipe } from './repro.js';
 import { reproScript, type ReproInput } from './reproScript.js';
 
 // The script's own machinery on the running kernel: layers in every kind, steps by tool and by
-// the helper (one as another user), a rotation and a remount, checks that hold and one that
+// the helper (one as another user), fds and a dir stream held across steps, a rotation and a remount, checks that hold and one that
 // does not. The committed reproducers (repro.test.ts) cover the FUSE side.
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovlcheck-reproscript-'));
@@ -32,6 +34,11 @@ const OPS: Op[] = [
   { op: 'rename', src: '/n/f', dst: '/n/g', flags: ['RENAME_NOREPLACE'] },
   { op: 'remount' },
   { op: 'unlink', path: '/d/f', as: { uid: 1000, gid: 1000 } },
+  { op: 'fdopen', slot: 1, path: '/u', flags: ['O_RDWR', 'O_APPEND'] },
+  { op: 'fdwrite', slot: 1, data: '+' },
+  { op: 'opendir', path: '/d', dir: 0 },
+  { op: 'readdir', dir: 0, n: 5 },
+  { op: 'fdread', slot: 2 },
   { op: 'setxattr', path: '/u', name: 'user.y', value: '2' },
 ];
 
@@ -39,9 +46,9 @@ function input(expectedLast: string, contentOfG: string): ReproInput {
   const kernel = runningKernel();
   const recipe = kernelRecipe(STACK, DEFAULT_PROFILE, kernel);
   const steps = OPS.map((op, i) => ({
-    call: op.op === 'rotate' || op.op === 'remount' ? { c: op.op } : opCall('', op),
+    call: op.op === 'rotate' || op.op === 'remount' ? { c: op.op } : isFdOp(op) || isDirStreamOp(op) ? { c: 'fd', args: fdWords(op) } : opCall('', op),
     text: op.op,
-    expected: i === 5 ? 'EACCES' : i === OPS.length - 1 ? expectedLast : 'ok',
+    expected: i === 5 ? 'EACCES' : i === 10 ? 'EBADF' : i === OPS.length - 1 ? expectedLast : 'ok',
   })) as ReproInput['steps'];
   const file = { kind: 'file' as const, mode: 0o640, uid: 0, gid: 0, nlink: 1, ino: 0, xattrs: {}, data: contentOfG };
   return {
@@ -49,6 +56,7 @@ function input(expectedLast: string, contentOfG: string): ReproInput {
     outcomeStep: OPS.length, finalRemount: false, kernelRead: false, checkAfter: OPS.length,
     checks: [
       { where: 'merged', path: '/n/g', what: 'data', expected: file },
+      { where: 'merged', path: '/u', what: 'data', expected: { ...file, data: 'up+' } },
       { where: 'merged', path: '/n/f', what: 'absent', expected: null },
       { where: 'merged', path: '/gone', what: 'absent', expected: null },
       { where: 'merged', path: '/d/f', what: 'present', expected: { ...file, data: "a'b\\c%d\n\xff" } },
@@ -66,13 +74,14 @@ describe.skipIf(!inPrivateNamespace())('a reproducer script on the kernel', () =
   it('builds every kind of layer entry, runs tool and helper steps, rotates and remounts: no fault when all holds', async () => {
     const r = await run(input('ok', 'new'), 'holds.sh');
     expect(r.stdout).toContain('step 6: unlink: expected EACCES, got EACCES');
+    expect(r.stdout).toContain('step 11: fdread: expected EBADF, got EBADF'); // slot 2 was never opened
     expect(r.stdout).toContain('no fault');
     expect(r.exitCode).toBe(0);
   });
 
   it('exits 1 when an outcome or a name differs, and says which', async () => {
     const r = await run(input('EPERM', 'other'), 'differs.sh');
-    expect(r.stdout).toContain('step 7: setxattr: expected EPERM, got ok  <- differs');
+    expect(r.stdout).toContain('step 12: setxattr: expected EPERM, got ok  <- differs');
     expect(r.stdout).toMatch(/DIFFERS {2}\/n\/g content/);
     expect(r.exitCode).toBe(1);
   });

@@ -29,7 +29,8 @@ export interface MountRecipe {
 
 export interface ReproStep {
   /** The call, its paths relative to the mount ("/a"), or a remount/rotation. */
-  call: Call | { c: 'remount' } | { c: 'rotate' };
+  /** fd: an fd or dir-stream step, by the helper that holds them across steps (its words). */
+  call: Call | { c: 'remount' } | { c: 'rotate' } | { c: 'fd'; args: string[] };
   text: string;
   /** What the model says it returns. */
   expected: Outcome;
@@ -125,6 +126,92 @@ try:
     print('ok')
 except OSError as e:
     print(errno.errorcode.get(e.errno, 'E%d' % e.errno))
+`;
+
+// The helper that holds fds and dir streams across steps, as ovlcheck's driver does
+// (harness/fds.ts, harness/dirStreams.ts): one request a line, "ok" or the errno name back.
+const PY_FD_SERVER = String.raw`
+import ctypes, errno, os, sys
+M = os.environ['M']
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+O = {n: getattr(os, n) for n in ('O_RDONLY', 'O_WRONLY', 'O_RDWR', 'O_CREAT', 'O_EXCL', 'O_TRUNC', 'O_APPEND', 'O_NOFOLLOW', 'O_DIRECTORY', 'O_TMPFILE')}
+fds, dirs = {}, {}
+def fail(e): raise OSError(e, os.strerror(e))
+def getdent_one(fd):
+    for size in range(24, 288, 8):
+        buf = ctypes.create_string_buffer(size)
+        n = libc.syscall(217, fd, buf, size)
+        if n < 0:
+            e = ctypes.get_errno()
+            if e == errno.EINVAL and size < 280: continue
+            fail(e)
+        return None if n == 0 else int.from_bytes(buf.raw[8:16], 'little', signed=True)
+    fail(errno.EINVAL)
+def fd_of(slot):
+    if slot not in fds: fail(errno.EBADF)
+    return fds[slot]
+def handle(c, a):
+    if c == 'fdopen':
+        old = fds.pop(a[0], None)
+        if old is not None: os.close(old)
+        flags = os.O_NONBLOCK
+        for f in filter(None, a[2].split('|')): flags |= O[f]
+        fds[a[0]] = os.open(M + a[1], flags, int(a[3], 8))
+    elif c == 'fdclose':
+        if a[0] not in fds: fail(errno.EBADF)
+        os.close(fds.pop(a[0]))
+    elif c == 'fdread': os.read(fd_of(a[0]), 4096)
+    elif c == 'fdwrite': os.write(fd_of(a[0]), bytes.fromhex(a[1]))
+    elif c == 'fdpwrite': os.pwrite(fd_of(a[0]), bytes.fromhex(a[2]), int(a[1]))
+    elif c == 'fdtruncate': os.ftruncate(fd_of(a[0]), int(a[1]))
+    elif c == 'fdchmod': os.fchmod(fd_of(a[0]), int(a[1], 8))
+    elif c == 'fdchown': os.fchown(fd_of(a[0]), 0, 0)
+    elif c == 'fdsetxattr': os.setxattr(fd_of(a[0]), a[1], bytes.fromhex(a[2]), 0)
+    elif c == 'fdlink':
+        if libc.linkat(fd_of(a[0]), b'', -100, (M + a[1]).encode(), 0x1000) != 0: fail(ctypes.get_errno())
+    elif c == 'fdstat':
+        fd = fd_of(a[0]); os.fstat(fd)
+        for n in os.listxattr(fd): os.getxattr(fd, n)
+        pos = 0
+        while True:
+            b = os.pread(fd, 65536, pos)
+            if not b: break
+            pos += len(b)
+    elif c == 'opendir':
+        old = dirs.pop(a[0], None)
+        if old is not None: os.close(old['fd'])
+        dirs[a[0]] = {'fd': os.open(M + a[1], os.O_RDONLY | os.O_DIRECTORY), 'marks': [0]}
+    elif c in ('readdir', 'seekdir', 'closedir'):
+        if a[0] not in dirs: fail(errno.EBADF)
+        st = dirs[a[0]]
+        if c == 'closedir': os.close(dirs.pop(a[0])['fd'])
+        elif c == 'seekdir':
+            to = int(a[1]); keep = 1 if to == 0 else min(to, len(st['marks']) - 1) + 1
+            del st['marks'][keep:]
+            os.lseek(st['fd'], st['marks'][-1], os.SEEK_SET)
+        else:
+            read, at = 0, st['marks'][-1]
+            while read < int(a[1]):
+                try: off = getdent_one(st['fd'])
+                except OSError:
+                    if read: break
+                    raise
+                if off is None: break
+                read, at = read + 1, off
+            st['marks'].append(at)
+    elif c == 'closeall':
+        for fd in list(fds.values()) + [d['fd'] for d in dirs.values()]:
+            try: os.close(fd)
+            except OSError: pass
+        fds.clear(); dirs.clear()
+    else: raise SystemExit('repro fd helper: unknown request ' + c)
+for line in sys.stdin:
+    words = line.split()
+    try:
+        handle(words[0], words[1:]); print('ok', flush=True)
+    except OSError as e:
+        print(errno.errorcode.get(e.errno, 'E%d' % e.errno), flush=True)
 `;
 
 /** A word the shell reads back as itself. */
@@ -364,6 +451,22 @@ export function reproScript(r: ReproInput): string {
     '# A step by the helper below (the syscalls no tool makes exactly): "ok" or the errno name.',
     `PY=${sq(PY_HELPER)}`,
     'py() { out=$(timeout -s KILL 10 python3 -c "$PY" "$@" 2>&1); [ $? = 137 ] && out=TIMEOUT; echo "$out"; }',
+    ...(r.steps.some((x) => x.call.c === 'fd') ? [
+      '# Steps on fds and dir streams held across steps: a helper that holds them, one request a line.',
+      `PYFD=${sq(PY_FD_SERVER)}`,
+      'SERVER=',
+      'fdcall() { # sets got (not in $(...): the helper and its pipes belong to this shell)',
+      '  if [ -z "$SERVER" ]; then',
+      '    mkfifo "$T/req" "$T/res"; python3 -c "$PYFD" <"$T/req" >"$T/res" & SERVER=$!',
+      '    exec 8>"$T/req" 9<"$T/res"',
+      '  fi',
+      '  printf \'%s\\n\' "$*" >&8',
+      '  ( sleep 10; kill -9 "$SERVER" 2>/dev/null ) & w=$!',
+      '  if read -r got <&9; then kill "$w" 2>/dev/null; else got=TIMEOUT; fi',
+      '}',
+      '# Every fd and stream is closed before an unmount (an open one keeps the mount busy).',
+      'closeall() { [ -z "$SERVER" ] || fdcall closeall; }',
+    ] : ['closeall() { :; }']),
     '# ovlcheck reads the whole merged tree after every step (names, contents, xattrs): so does this.',
     'walk() {',
     '  timeout -s KILL 20 sh -c \'find "$1" -exec stat -c %n {} + >/dev/null 2>&1; find "$1" -type f -exec cat {} + >/dev/null 2>&1; getfattr -R -h -d -m - "$1" >/dev/null 2>&1\' sh "$1"',
@@ -378,7 +481,7 @@ export function reproScript(r: ReproInput): string {
   if (onKernel.join('\n') === onImpl.join('\n')) push(...onKernel.map((l) => l.slice(2)), '}', ''); // the kernel's format is the implementation's
   else push('  if [ "$TARGET" = kernel ]; then', ...onKernel, '  else', ...onImpl, '  fi', '}', '');
   push('mount_target() { if [ "$TARGET" = kernel ]; then mount_kernel "$1" || { echo "repro: the kernel refused the mount" >&2; exit 2; }; else mount_impl "$1"; fi; }',
-    'umount_target() { if [ "$TARGET" = kernel ]; then umount_kernel "$1"; else umount_impl "$1"; fi; }',
+    'umount_target() { closeall; if [ "$TARGET" = kernel ]; then umount_kernel "$1"; else umount_impl "$1"; fi; }',
     'ROTATIONS=0',
     'rotate() { # the upper becomes the top lower layer; a new empty upper',
     '  umount_target "$M"; ROTATIONS=$((ROTATIONS + 1)); mv "$T/u" "$T/r$ROTATIONS"; rm -rf "$T/w"; mkdir "$T/u" "$T/w"',
@@ -403,7 +506,10 @@ export function reproScript(r: ReproInput): string {
     const n = i + 1;
     if (s.call.c === 'remount') push(`umount_target "$M"; mount_target "$M"; step ${n} ${sq(s.text)} ok ok`);
     else if (s.call.c === 'rotate') push(`rotate; step ${n} ${sq(s.text)} ok ok`);
-    else {
+    else if (s.call.c === 'fd') {
+      push(`fdcall ${s.call.args.map(sq).join(' ')}; step ${n} ${sq(s.text)} ${s.expected} "$got"`);
+      if (n === r.outcomeStep) push(`[ "$got" = ${s.expected} ] || FAULT=1`);
+    } else {
       push(`got=$(${stepCommand(s.call)}); step ${n} ${sq(s.text)} ${s.expected} "$got"`);
       if (n === r.outcomeStep) push(`[ "$got" = ${s.expected} ] || FAULT=1`);
     }
