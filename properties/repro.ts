@@ -14,10 +14,11 @@ import { ModelDriver } from '../harness/drivers/model.js';
 import type { Driver } from '../harness/driver.js';
 import type { LayerCodec } from '../harness/codecs.js';
 import { privatePrefix } from '../model/profile.js';
+import { hasFeature } from '../model/versions.js';
 import type { KernelVersion, Op, Profile, Snapshot, StackSpec } from '../model/types.js';
 import { profileOf, type CaseFile } from './caseFile.js';
 import { replayCase, toleratedBy } from './replay.js';
-import { checksOf, type MountRecipe, type ReproCheck, type ReproInput, type ReproStep } from './reproScript.js';
+import { checksOf, hex, type MountRecipe, type ReproCheck, type ReproInput, type ReproStep } from './reproScript.js';
 import { describeBuild, resolveBuild } from '../harness/drivers/builds.js';
 import { fuseImplementation } from '../harness/drivers/fuse.js';
 import { formatOp } from './commands.js';
@@ -25,23 +26,21 @@ import { formatStack } from './report.js';
 
 /** Why a case has no script yet, or null. */
 export function reproRefusal(c: CaseFile, profile: Profile): string | null {
-  const op = c.steps.find((s) => (s.op === 'remount' && s.options !== undefined) || ((isFdOp(s as Op) || isDirStreamOp(s as Op)) && (s.as !== undefined || JSON.stringify(s).match(/\s/))));
+  const op = c.steps.find((s) => (s.op === 'remount' && s.options !== undefined) || ((isFdOp(s as Op) || isDirStreamOp(s as Op)) && (s.as !== undefined || /\s/.test(('path' in s ? s.path : '') + ('name' in s ? s.name : '')))));
   if (op) return `its step ${op.op} has no shell form yet (${op.op === 'remount' ? 'a remount with other options' : 'an fd step as another user, or with a name holding white space'})`;
   if (profile.split || profile.nested || profile.dataOnly || profile.readonly !== undefined) return `profile ${profile.name}: only one layer filesystem, no data-only layers, read-write`;
   return null;
 }
 
-const hexOf = (s: string) => Buffer.from(s, 'latin1').toString('hex');
-
 /** An fd or dir-stream step as the script's helper takes it (reproScript.ts PY_FD_SERVER). */
 export function fdWords(op: Op): string[] {
   switch (op.op) {
     case 'fdopen': return [op.op, String(op.slot), op.path, op.flags.join('|') || 'O_RDONLY', (op.mode ?? 0o644).toString(8)];
-    case 'fdwrite': return [op.op, String(op.slot), hexOf(op.data)];
-    case 'fdpwrite': return [op.op, String(op.slot), String(op.offset), hexOf(op.data)];
+    case 'fdwrite': return [op.op, String(op.slot), hex(op.data)];
+    case 'fdpwrite': return [op.op, String(op.slot), String(op.offset), hex(op.data)];
     case 'fdtruncate': return [op.op, String(op.slot), String(op.size)];
     case 'fdchmod': return [op.op, String(op.slot), op.mode.toString(8)];
-    case 'fdsetxattr': return [op.op, String(op.slot), op.name, hexOf(op.value)];
+    case 'fdsetxattr': return [op.op, String(op.slot), op.name, hex(op.value)];
     case 'fdlink': return [op.op, String(op.slot), op.path];
     case 'fdread': case 'fdstat': case 'fdchown': case 'fdclose': return [op.op, String(op.slot)];
     case 'opendir': return [op.op, String(op.dir), op.path];
@@ -60,8 +59,13 @@ function layerCalls(stack: StackSpec, profile: Profile): Call[] {
 
 /** How the script mounts the kernel's overlayfs with the case's profile, over the layers in the kernel's format. */
 export function kernelRecipe(stack: StackSpec, profile: Profile, kernel: KernelVersion): MountRecipe {
-  const extra = profileOptions(profile, kernel);
-  return { name: 'kernel', describe: `the kernel's overlayfs (${release()})`, kernelExtra: extra ? `,${extra}` : '', layers: layerCalls(stack, profile) };
+  // The options as the kernel that runs the script spells them: before 6.6, uuid=auto is said by saying nothing (S1.5).
+  const spelled = (k: KernelVersion) => (profileOptions(profile, k) ? `,${profileOptions(profile, k)}` : '');
+  const [since66, before66] = [spelled([6, 6, 0]), spelled([6, 5, 0])];
+  return {
+    name: 'kernel', describe: `the kernel's overlayfs (${release()})`, layers: layerCalls(stack, profile),
+    kernelExtra: hasFeature(kernel, 'uuidAutoNull') ? since66 : before66, ...(since66 !== before66 ? { kernelExtraBefore66: before66, kernelExtraSince66: since66 } : {}),
+  };
 }
 
 export interface FuseTarget {
@@ -117,7 +121,8 @@ export async function reproInput(c: CaseFile, file: string, driver: Driver, targ
     title: `${target?.name ?? 'overlayfs'}: ${info.signature ?? 'a divergence'}`,
     scriptName: `${basename(file, '.json')}.sh`,
     layerText: formatStack(c.layers),
-    provenance: [`ovlcheck case ${file}`, `found: ${(c as { description?: string }).description ?? ''}`.trim(), `replayed on ${target?.describe ?? 'the kernel'}, kernel ${release()}, ${new Date().toISOString().slice(0, 10)}`],
+    provenance: [`ovlcheck case ${file}`, `found: ${(c as { description?: string }).description ?? ''}`.trim(), `replayed on ${target?.describe ?? 'the kernel'}, kernel ${release()}, ${new Date().toISOString().slice(0, 10)}`,
+      `expected as the model says of Linux ${kernel.slice(0, 2).join('.')}: \`kernel\` exits 0 on that kernel line (rules differ between versions)`],
     signature: info.signature ?? '',
     lowers: c.layers.lowers.length,
     impl,

@@ -20,6 +20,9 @@ export interface MountRecipe {
   describe: string;
   /** kernel: mount(8)'s -o options after the dirs (",index=on,..."); FUSE: the daemon's argv with @LOWERS@ @UPPER@ @WORK@ @MERGED@. */
   kernelExtra?: string;
+  /** Where 6.6 changed how they are spelled (uuid=auto): each, chosen by the running kernel. */
+  kernelExtraBefore66?: string;
+  kernelExtraSince66?: string;
   daemon?: string[];
   /** unionfs-fuse takes its branches as "dir=RO:..." (the daemon argv holds @BRANCHES@). */
   branches?: boolean;
@@ -219,7 +222,7 @@ export function sq(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-const hex = (s: string) => Buffer.from(s, 'latin1').toString('hex');
+export const hex = (s: string) => Buffer.from(s, 'latin1').toString('hex');
 
 /** printf's format for exact bytes (latin1): printable ASCII as is, the rest as octal escapes. */
 function printfFormat(data: string): string {
@@ -394,7 +397,10 @@ export function reproScript(r: ReproInput): string {
         `umount_${name}() { umount "$1" 2>/dev/null || umount -l "$1"; wait "$DAEMON" 2>/dev/null; DAEMON=; }`);
     } else {
       push(`mount_${name}() { # $1: where`,
-        `  mount -t overlay overlay -o "lowerdir=$(joined : ""),upperdir=$T/u,workdir=$T/w${m.kernelExtra ?? ''}" "$1"`,
+        ...(m.kernelExtraBefore66 !== undefined
+          ? [`  case $(uname -r) in [1-5].*|6.[0-5].*|6.[0-5]) extra=${sq(m.kernelExtraBefore66)};; *) extra=${sq(m.kernelExtraSince66 ?? '')};; esac`]
+          : [`  extra=${sq(m.kernelExtra ?? '')}`]),
+        `  mount -t overlay overlay -o "lowerdir=$(joined : ""),upperdir=$T/u,workdir=$T/w$extra" "$1"`,
         '}',
         `umount_${name}() { umount "$1"; }`);
     }

@@ -4,6 +4,7 @@
 # ovlcheck case reports/fuse-overlayfs-1.16/cases/26.json
 # found: Found by ovlcheck run against fuse-overlayfs 1.16 on 6.18.44-fc-v595.
 # replayed on fuse-overlayfs 1.16 (/var/cache/ovlcheck-impl/fuse-overlayfs-1.16/bin/fuse-overlayfs), kernel 6.18.44-fc-v595, 2026-12-01
+# expected as the model says of Linux 6.18: `kernel` exits 0 on that kernel line (rules differ between versions)
 #
 # Usage, as root: sh 26.sh [kernel]
 #   no argument: fuse-overlayfs 1.16 (/var/cache/ovlcheck-impl/fuse-overlayfs-1.16/bin/fuse-overlayfs)
@@ -150,7 +151,8 @@ mount_impl() { # $1: where
 }
 umount_impl() { umount "$1" 2>/dev/null || umount -l "$1"; wait "$DAEMON" 2>/dev/null; DAEMON=; }
 mount_kernel() { # $1: where
-  mount -t overlay overlay -o "lowerdir=$(joined : ""),upperdir=$T/u,workdir=$T/w,redirect_dir=follow,index=off,metacopy=off,xino=off,nfs_export=off,uuid=auto" "$1"
+  case $(uname -r) in [1-5].*|6.[0-5].*|6.[0-5]) extra=,redirect_dir=follow,index=off,metacopy=off,xino=off,nfs_export=off;; *) extra=,redirect_dir=follow,index=off,metacopy=off,xino=off,nfs_export=off,uuid=auto;; esac
+  mount -t overlay overlay -o "lowerdir=$(joined : ""),upperdir=$T/u,workdir=$T/w$extra" "$1"
 }
 umount_kernel() { umount "$1"; }
 
