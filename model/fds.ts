@@ -29,8 +29,9 @@ import { resize, chmod, setxattr } from './inode.js';
 import { chown } from './attr.js';
 import { blocksOf, noteTruncate, noteWrite } from './sparse.js';
 import { stDevIno } from './inodeNumbers.js';
-import { findInLayer, linkCounts, parentPath, walkLayer, type Inode } from './layerFs.js';
-import { isDir, isMergedDir, isPositive, lookupPath, realInode, walkPath, type OvlDentry } from './lookup.js';
+import { baseName, findInLayer, linkCounts, parentPath, walkLayer, type Inode } from './layerFs.js';
+import { isDir, isMergedDir, isMetacopy, isPositive, lookupPath, realInode, redirectOf, walkPath, type OvlDentry } from './lookup.js';
+import { absoluteRedirect } from './redirect.js';
 import { privatePrefix, privateXattr } from './profile.js';
 import { fail, forWrite, isReadOnly, NotModelled, ok, type OvlState, type Step } from './state.js';
 import type { FdObserved, FdOp, FdOpenFlag, FdSlot, Op, SnapEntry } from './types.js';
@@ -51,13 +52,14 @@ export interface Held {
   mergedDir?: boolean;
   /** A metacopy file's data (S7.1, S7.4) stays where it was. */
   dataLower?: Inode;
-  /**
-   * A lower inode never copied up (lowers are never written), and the upper dir its name was
-   * removed from (removing it copied that dir up): the fd's dentry stays a child of it, where
-   * it is moved and after it is removed.
-   */
+  /** A lower inode never copied up (lowers are never written). */
   lower?: Inode;
+  /**
+   * The upper dir its name was removed from (removing it copied that dir up), and that name:
+   * the fd's dentry stays a child of it, where it is moved and after it is removed.
+   */
   parentUpperId?: string;
+  name?: string;
   /** The merged entry when it went: st_ino, st_dev, the lower's nlink. */
   entry: SnapEntry;
   /** An O_TMPFILE not linked yet: linkat may name it (I_LINKABLE). */
@@ -172,10 +174,6 @@ function dataOf(s: OvlState, fd: FdRef): string {
   if (h.lower) return h.lower.type === 'file' ? (h.dataLower ?? h.lower).data : ''; // S7.4: a metacopy lower's data is below
   const ino = heldUpper(s, h);
   return h.dataLower && isMetacopy(s, ino) ? h.dataLower.data : ino.data;
-}
-
-function isMetacopy(s: OvlState, ino: Inode): boolean {
-  return privateXattr(s.profile, 'metacopy') in ino.xattrs;
 }
 
 function kindOf(s: OvlState, fd: FdRef): string {
@@ -313,6 +311,18 @@ function fdLink(s: OvlState, slot: FdSlot, fd: FdRef, dst: string): FdStep {
     const ino = findUpperById(s2, h.upperId)!;
     const origin = [...(s2.upper.index ?? [])].find(([, v]) => v === ino)?.[0];
     const nlink = origin !== undefined ? s2.memNlink.get(ino.id) : undefined;
+    if (isMetacopy(s2, ino)) {
+      // ovl_set_link_redirect: where the fd's dentry was, absolute, so that the new name finds
+      // the data below (S4.6, S5.12; found by run --jobs 2, seed 32256).
+      const dir = h.parentUpperId !== undefined ? upperPathOf(s2, h.parentUpperId) : undefined;
+      if (dir === undefined) throw new NotModelled('linkat of a removed metacopy file whose dir went too', 'S4.6');
+      const existing = redirectOf(s2, ino);
+      if (!existing?.startsWith('/')) {
+        const redirect = absoluteRedirect(s2, dir, existing ?? h.name!);
+        if (redirect === 'EXDEV') return fail(s, 'EXDEV', 'S5.12');
+        ino.xattrs[privateXattr(s.profile, 'redirect')] = redirect;
+      }
+    }
     createInUpper(s2, w.parent.path, w.name, () => ino);
     if (origin !== undefined || privateXattr(s.profile, 'origin') in ino.xattrs) {
       findInLayer(s2.upper, w.parent.path)!.xattrs[privateXattr(s.profile, 'impure')] = 'y'; // S4.6
@@ -378,6 +388,15 @@ function findInUpperTree(s: OvlState, id: string): Inode | undefined {
   let found: Inode | undefined;
   walkLayer(s.upper, (_p, ino) => {
     if (ino.id === id) found = ino;
+  });
+  return found;
+}
+
+/** The path of an upper dir, which is its merged path too (the upper is the top layer). */
+function upperPathOf(s: OvlState, id: string): string | undefined {
+  let found: string | undefined;
+  walkLayer(s.upper, (p, ino) => {
+    if (ino.id === id) found = p;
   });
   return found;
 }
@@ -466,12 +485,14 @@ function orphaned(before: OvlState, after: OvlState, h: Held): Held {
 function detach(before: OvlState, after: OvlState, d: OvlDentry, path: string): Held {
   const entry = entryAt(before, path);
   if (!entry) throw new NotModelled(`an fd on ${path}, which the merged view did not show`, 'S17.7');
+  const parent = findInLayer(after.upper, parentPath(path));
+  const where = parent ? { parentUpperId: parent.id, name: baseName(path) } : {};
   if (!d.upper) {
     // S6.6: removing a name of an indexed lower copies it into the index first (nlinkStart):
     // the fd's overlay inode holds that upper from then on.
     const indexed = after.upper.index?.get(d.lowers[0].inode.id);
     // A dir copied into the index (nfs_export) had a lower: it reads as merged, nlink 1 (S8.5).
-    if (indexed) return { upperId: indexed.id, ...(indexed.type === 'dir' ? { mergedDir: true } : {}), entry };
+    if (indexed) return { upperId: indexed.id, ...(indexed.type === 'dir' ? { mergedDir: true } : {}), entry, ...where };
     // S12.3: with nfs_export=on the copy went through the index too, and its entry went with
     // the last name: the fd holds that copy, linked nowhere (found by run --seed 10).
     const lower = d.lowers[0].inode;
@@ -479,9 +500,8 @@ function detach(before: OvlState, after: OvlState, d: OvlDentry, path: string): 
     const xattrs = Object.fromEntries(Object.entries(lower.xattrs).filter(([k]) => mergedXattrName(after, k) !== null));
     if (after.profile.nfs_export && lower.type !== 'dir') return { orphan: { ...lower, xattrs }, entry };
     // Removing the name put a whiteout in its dir, copied up for it (S4.7).
-    const parent = findInLayer(after.upper, parentPath(path));
     if (!parent) throw new NotModelled(`an fd on ${path}, whose name went without its dir being copied up`, 'S17.7');
-    return { lower: d.lowers[0].inode, ...(d.dataLower ? { dataLower: d.dataLower } : {}), parentUpperId: parent.id, entry };
+    return { lower: d.lowers[0].inode, ...(d.dataLower ? { dataLower: d.dataLower } : {}), entry, ...where };
   }
-  return { upperId: d.upper.id, ...(d.dataLower ? { dataLower: d.dataLower } : {}), ...(isMergedDir(d) ? { mergedDir: true } : {}), entry };
+  return { upperId: d.upper.id, ...(d.dataLower ? { dataLower: d.dataLower } : {}), ...(isMergedDir(d) ? { mergedDir: true } : {}), entry, ...where };
 }

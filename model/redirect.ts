@@ -20,19 +20,26 @@ export function setRedirect(s: OvlState, d: OvlDentry, samedir: boolean): 'ok' |
   const existing = redirectOf(s, d.upper!);
   cover(d.upper!.type === 'dir' ? 'S5.3' : 'S5.6'); cover('S13.1');
   if (existing !== undefined && (!absolute || existing.startsWith('/'))) return 'ok';
-  let redirect = baseName(d.path);
-  if (absolute) {
-    redirect = '';
-    for (let p = d.path; p !== '/'; p = parentPath(p)) {
-      const at = lookupPath(s, p)!;
-      const name = (at.upper && redirectOf(s, at.upper)) || baseName(p);
-      redirect = (name.startsWith('/') ? name : `/${name}`) + redirect;
-      if (name.startsWith('/')) break;
-    }
-    if (redirect.length > REDIRECT_MAX) return 'EXDEV';
-  }
+  const redirect = absolute ? absoluteRedirect(s, parentPath(d.path), existing ?? baseName(d.path)) : baseName(d.path);
+  if (redirect === 'EXDEV') return 'EXDEV';
   d.upper!.xattrs[privateXattr(s.profile, 'redirect')] = redirect;
   return 'ok';
+}
+
+/**
+ * ovl_get_redirect, absolute: `name` (the dentry's own relative redirect, or its name) under
+ * the merged dir `dir`, through the redirects of its ancestors (an absolute one ends the
+ * walk up); EXDEV past redirect_max.
+ */
+export function absoluteRedirect(s: OvlState, dir: string, name: string): string | 'EXDEV' {
+  let redirect = `/${name}`;
+  for (let p = dir; p !== '/'; p = parentPath(p)) {
+    const at = lookupPath(s, p)!;
+    const step = (at.upper && redirectOf(s, at.upper)) || baseName(p);
+    redirect = (step.startsWith('/') ? step : `/${step}`) + redirect;
+    if (step.startsWith('/')) break;
+  }
+  return redirect.length > REDIRECT_MAX ? 'EXDEV' : redirect;
 }
 
 

@@ -111,6 +111,28 @@ describe.skipIf(!inPrivateNamespace())('conformance against the running kernel',
     }
   }, 120_000);
 
+  it('run --jobs: a worker past a lower failure another worker found ends its run at once, not interrupted, instead of drawing every remaining case', async () => {
+    let draws = 0; // the bound is asked once for every case fast-check draws
+    const s = await runConformance(options({ runs: 1_000_000, slice: { index: 1, count: 2, bound: () => (draws++, 0) } }));
+    expect(draws).toBeLessThanOrEqual(3);
+    expect([s.cases, s.failure, s.crash, s.interrupted]).toEqual([0, null, null, false]);
+  });
+
+  it('run --jobs: between other workers\' cases a worker lets the event loop run (a signal\'s handler), not only at its own', async () => {
+    let loopRuns = 0;
+    let done = false;
+    const tick = () => {
+      loopRuns++;
+      if (!done) setImmediate(tick);
+    };
+    setImmediate(tick);
+    // Every case is another worker's: without a macrotask between them the loop would run only after all 500.
+    const s = await runConformance(options({ runs: 500, slice: { index: 999, count: 1000 } }));
+    done = true;
+    expect(s.cases).toBe(0);
+    expect(loopRuns).toBeGreaterThanOrEqual(250);
+  });
+
   it('a deadline reached while shrinking ends the shrinking: the failure found so far is kept, and the property says it was interrupted', async () => {
     const sandbox = openSandbox();
     const now = Date.now();

@@ -147,15 +147,32 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
     running = p.catch(() => undefined);
     return p;
   };
+  /** The run was ended from here for a reason a time budget does not explain (see endRun). */
+  let endedQuietly = false;
+  /**
+   * Ends fast-check's run at once, keeping any failure found (shrinking stops at the smallest
+   * so far). Returning instead would let fast-check draw (or shrink) every remaining case:
+   * up to all --runs of them, synchronously, deaf to signals. 'as interrupted' says so in
+   * the result, as a time budget's end does.
+   */
+  const endRun = (how: 'quietly' | 'as interrupted'): never => {
+    if (how === 'quietly') endedQuietly = true;
+    throw new fc.PreconditionFailure(true);
+  };
   const property = fc.asyncProperty(stacks, commands, aclPlans, tracked(async (bare, cmds, acls) => {
     const caseIndex = progress.shrinking ? failedCase : drawn++;
-    if (o.slice && !progress.shrinking && (caseIndex! % o.slice.count !== o.slice.index || caseIndex! > (o.slice.bound?.() ?? Infinity))) {
-      return; // another worker's case, or past a failure another worker found
+    if (o.slice && !progress.shrinking && caseIndex! > (o.slice.bound?.() ?? Infinity)) endRun('quietly'); // past a failure another worker found
+    if (o.slice && !progress.shrinking && caseIndex! % o.slice.count !== o.slice.index) {
+      // Another worker's case. Only a macrotask lets a signal's handler run: without it, a
+      // worker whose own cases all ended stays deaf to signals as long as fast-check draws.
+      await new Promise((resolve) => setImmediate(resolve));
+      return;
     }
     const stack = withAcls(bare, acls);
     const shrinkOver = progress.shrinking && (Date.now() - shrinkingSince > (o.shrinkBudgetMs ?? 120_000) || Date.now() > deadline || outranked() ||
       progress.cases - progress.generated >= (o.maxShrinks ?? Infinity));
-    if (fatal || o.stop?.() || shrinkOver) return;
+    if (o.stop?.()) endRun('as interrupted');
+    if (fatal || shrinkOver) endRun('quietly');
     progress.cases++;
     if (!progress.shrinking) progress.generated++;
     const session = new Session(o.driver, o.profile, o.kernel, { modelStep: o.modelStep, reference: o.reference, known: o.known, kernelReader: o.kernelReader });
@@ -229,7 +246,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
     failure: failed ? f : null,
     crash: failed && !f ? (crash ?? new Error(String(result.errorInstance))) : null,
     crashCase,
-    interrupted: result.interrupted,
+    interrupted: result.interrupted && !endedQuietly,
     counterexamplePath: result.counterexamplePath ?? undefined,
     ...(failed ? { failedCase } : {}),
   };
