@@ -4,7 +4,8 @@
 //
 //   data         content or names lost or changed that no operation asked for: in the merged
 //                view (now, after a remount, after a rotation), in what the kernel reads from
-//                the implementation's upper, and any change to a lower or data-only layer
+//                the implementation's upper, in what an open fd reads, and any change to a
+//                lower or data-only layer
 //   hang         no answer within the deadline; the daemon crashed or exited
 //   outcome      an errno where the reference succeeds or the reverse (success where the
 //                reference refuses ranks first), or another errno
@@ -38,11 +39,15 @@ export function harmOf(signature: string): HarmClass | undefined {
   return isHarmClass(c) ? c : undefined;
 }
 
-/** Where a view sits: the merged mount, what the kernel reads from the upper, the upper, a lower. */
+/**
+ * Where a view sits: the merged mount (what the kernel reads from the upper, and what fstat
+ * through an open fd shows, are seen through one too), the upper, a lower.
+ */
 function viewKind(view: string): 'merged' | 'upper' | 'lower' {
-  if (view === 'merged' || view === 'kernel-read') return 'merged';
+  if (view === 'merged' || view === 'kernel-read' || view === 'fd') return 'merged';
   if (view === 'upper') return 'upper';
-  return 'lower'; // lowerN, dataN
+  if (/^(lower|data)\d+$/.test(view)) return 'lower';
+  throw new Error(`harm: no class for a difference in the view "${view}"`);
 }
 
 const BOOKKEEPING_FIELDS = /^(nlink|st_ino|st_dev)/;

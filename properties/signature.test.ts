@@ -52,6 +52,12 @@ describe('divergence signatures', () => {
     expect(differenceHarm({ view: 'merged', path: '/f', what: 'mode', expected: '0644', actual: '0600' })).toBe('metadata');
     expect(differenceHarm({ view: 'merged', path: '/f', what: 'missing', expected: 'error ENOENT' })).toBe('metadata'); // listed, not lookup-able
     expect(differenceHarm({ view: 'merged', path: '/f', what: 'timeout' })).toBe('hang');
+    // Through an open fd as through the merged view: its content is data, its link count bookkeeping.
+    expect(differenceHarm({ view: 'fd', path: '/fd1', what: 'nlink', expected: 1, actual: 2 })).toBe('bookkeeping');
+    expect(differenceHarm({ view: 'fd', path: '/fd0', what: 'st_ino', expected: 6, actual: 8 })).toBe('bookkeeping');
+    expect(differenceHarm({ view: 'fd', path: '/fd0', what: 'data', expected: 'ab', actual: 'a' })).toBe('data');
+    expect(differenceHarm({ view: 'fd', path: '/fd0', what: 'mode', expected: '0644', actual: '0600' })).toBe('metadata');
+    expect(() => differenceHarm({ view: 'elsewhere', path: '/f', what: 'mode' })).toThrow(/no class/);
     const refused = outcomePart({ phase: 'step', op: { op: 'unlink', path: '/f' }, expected: 'ok', actual: 'EPERM' }, views);
     const accepted = outcomePart({ phase: 'step', op: { op: 'unlink', path: '/f' }, expected: 'EPERM', actual: 'ok' }, views);
     expect(refused.signature).toBe('outcome: unlink file from lower: expected ok, actual EPERM');
