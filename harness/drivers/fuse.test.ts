@@ -106,6 +106,20 @@ for (const [name, version] of BUILDS) {
       expect(processAlive(pid)).toBe(false);
     });
 
+    it('answers walk after walk with no turn of the event loop between them, whatever it writes to its stderr', async () => {
+      // unionfs-fuse 3.7 writes two lines per dir entry it lists: with its stderr a pipe to this
+      // process, drained only between steps, it blocked in write(2) and stopped answering.
+      const many: StackSpec = { lowers: [Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`/d/entry-with-a-long-name-${i}`, { type: 'file' as const }]))], upper: {} };
+      const patient = new FuseDriver(sandbox, fuseImplementation(name, build as Exclude<typeof build, string>), { ...FAST, stepMs: 20_000 }); // a hang guard only
+      try {
+        await patient.setup(many, DEFAULT_PROFILE);
+        const sizes = Array.from({ length: 30 }, () => patient.snapshot('merged').size);
+        expect(new Set(sizes)).toEqual(new Set([302]));
+      } finally {
+        await patient.teardown();
+      }
+    });
+
     it('refuses profiles it has no options for', async () => {
       await expect(driver.setup(STACK, { ...DEFAULT_PROFILE, name: 'index', index: true })).rejects.toThrow(/default profile only/);
     });

@@ -95,7 +95,8 @@ export class FuseDriver extends ExternalDriver {
   private daemon: ResultPromise | null = null;
   private pid = 0;
   private conn = 0;
-  private stderr = '';
+  /** Where the daemon's stderr goes (see mountLayers). */
+  private stderrFile = '';
 
   constructor(sandbox: Sandbox, private readonly impl: FuseImplementation, private readonly timeouts: Timeouts = DEFAULT_TIMEOUTS) {
     super(sandbox);
@@ -122,11 +123,20 @@ export class FuseDriver extends ExternalDriver {
   }
 
   protected async mountLayers(d: LayerDirs): Promise<void> {
-    this.stderr = '';
-    const daemon = execa(this.impl.binary, this.impl.args(d), { reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', cleanup: true });
-    daemon.stderr?.on('data', (b: Buffer) => {
-      this.stderr = (this.stderr + b.toString()).slice(-2000);
-    });
+    // Its stderr goes to a file, not a pipe: a pipe is drained only while the event loop runs,
+    // and a step's syscalls block it. A daemon that writes enough while a step waits for it
+    // then blocks in write(2) and answers nothing: a hang that was ovlcheck's (unionfs-fuse
+    // 3.7 reports every failed lookup there).
+    // The daemon gets the file's own fd: execa's { file } streams through this process, while an
+    // fd number goes to spawn() as it is (execa lib/stdio/native.js; its types list only 3-9).
+    this.stderrFile = `${d.root}/daemon.stderr`;
+    const stderrFd = fs.openSync(this.stderrFile, 'w');
+    let daemon: ResultPromise;
+    try {
+      daemon = execa(this.impl.binary, this.impl.args(d), { reject: false, stdin: 'ignore', stdout: 'ignore', stderr: stderrFd as unknown as 'ignore', cleanup: true });
+    } finally {
+      fs.closeSync(stderrFd);
+    }
     this.daemon = daemon;
     this.pid = daemon.pid ?? 0;
     if (this.pid) registerProcess(this.pid);
@@ -138,7 +148,7 @@ export class FuseDriver extends ExternalDriver {
     while (!/ fuse/.test(mountsLine(d.merged))) {
       if (exited) {
         await this.reap();
-        throw new Error(`${this.name} exited before mounting: ${this.stderr.trim().split('\n').pop() ?? ''}`);
+        throw new Error(`${this.name} exited before mounting: ${this.lastWords()}`);
       }
       if (Date.now() > deadline) {
         await this.reap();
@@ -152,7 +162,8 @@ export class FuseDriver extends ExternalDriver {
     } catch (e) {
       // The daemon mounted and is gone (ENOTCONN): its mount goes too, or it would outlive the case.
       await this.unmountLayers(d);
-      throw new Error(`${this.name} mounted, then stopped answering: ${(e as Error).message}${this.stderr.trim() ? `; it said: ${this.stderr.trim().split('\n').pop()}` : ''}`);
+      const said = this.lastWords();
+      throw new Error(`${this.name} mounted, then stopped answering: ${(e as Error).message}${said ? `; it said: ${said}` : ''}`);
     }
   }
 
@@ -161,6 +172,23 @@ export class FuseDriver extends ExternalDriver {
       this.sandbox.unmount(d.merged); // lazily if busy
     } finally {
       await this.reap();
+    }
+  }
+
+  /** The last line the daemon wrote to its stderr, or ''. */
+  private lastWords(): string {
+    try {
+      const fd = fs.openSync(this.stderrFile, 'r');
+      try {
+        const size = fs.fstatSync(fd).size;
+        const buf = Buffer.alloc(Math.min(size, 2000));
+        fs.readSync(fd, buf, 0, buf.length, size - buf.length);
+        return buf.toString().trim().split('\n').pop() ?? '';
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return '';
     }
   }
 
