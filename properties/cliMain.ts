@@ -21,6 +21,7 @@ import { CaseError, parseCase, type CaseFile } from './caseFile.js';
 import { isMountCase, parseMountCase, replayMountCase, type MountCase } from './mountCase.js';
 import { compareVersions, writeVersionsReport } from './versions.js';
 import { fuseTargetOf, issueText, reproInput } from './repro.js';
+import { loadUpstream, UpstreamError } from './upstream.js';
 import { reproScript } from './reproScript.js';
 import { crossFailureCase, isCrossCase, parseCrossCase, replayCrossCase, type CrossCase } from './crossCase.js';
 import {
@@ -228,6 +229,7 @@ async function cmdCompare(a: CompareArgs, argv: string[], log: ResultLog): Promi
   const expectationsFile = a.expectations ?? (existsSync(`expectations/${a.driver}.json`) ? `expectations/${a.driver}.json` : undefined);
   const expected: Expectation[] = expectationsFile ? loadExpectations(expectationsFile).expected : [];
   const out = a.out;
+  loadUpstream(out); // checked before the run: the report reads it whenever it is written
   const sandbox = openSandbox();
   const driver = makeDriver(a.driver, sandbox, a);
   const reference = a.against === 'kernel' ? makeDriver('kernel', sandbox) : undefined;
@@ -349,7 +351,7 @@ async function cmdRepro(a: ReproArgs, cases: LoadedCase[]): Promise<number> {
           continue;
         }
       }
-      if (a.issue) writeFileSync(`${base}.issue.md`, issueText(input));
+      if (a.issue) writeFileSync(`${base}.issue.md`, issueText(input, loadUpstream(dirname(dirname(file)))?.findings.find((e) => e.signature === input.signature)));
       console.log(`written    ${base}.sh${a.issue ? ` and ${base}.issue.md` : ''}${a.verify ? ' (exit 1 on it, 0 on the kernel)' : ''}  (${input.signature})`);
     }
   } finally {
@@ -694,7 +696,7 @@ export async function main(argv: string[]): Promise<number> {
       });
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof NamespaceError || e instanceof CaseError || e instanceof NotModelled || e instanceof ExpectationsError || e instanceof SetupError) {
+    if (e instanceof UsageError || e instanceof NamespaceError || e instanceof CaseError || e instanceof NotModelled || e instanceof ExpectationsError || e instanceof UpstreamError || e instanceof SetupError) {
       console.error(`ovlcheck: ${e.message}`);
       return 2;
     }

@@ -6,6 +6,7 @@ import { basename, join } from 'node:path';
 import { byHarm, type CompareResult, type Finding } from './compareRun.js';
 import { HARM_CLASSES, type HarmClass } from './harm.js';
 import { failureCase, formatFailure } from './report.js';
+import { upstreamSection } from './upstream.js';
 
 export interface ReportContext {
   driver: string;
@@ -73,6 +74,7 @@ export function writeCompareReport(dir: string, ctx: ReportContext, r: CompareRe
   const pendingFile = r.pending ? join(dir, 'cases', 'pending.json') : undefined;
   if (r.pending && pendingFile) writeFileSync(pendingFile, JSON.stringify(failureCase(r.pending.failure, ctx.date), null, 2) + '\n');
   const perClass = HARM_CLASSES.map((c) => `${c} ${r.findings.filter((f) => f.harm === c).length}`).join(', ');
+
   const md: string[] = [
     `# ${ctx.implementation} vs ${ctx.against}`,
     '',
@@ -118,6 +120,8 @@ export function writeCompareReport(dir: string, ctx: ReportContext, r: CompareRe
       `Found after ${seconds(finding.foundAfterMs)} in round ${finding.round + 1} (seed ${finding.seed}). Replay: \`${replayCommand(ctx, file)}\`` +
       `${finding.kernel ? `; the same case on the kernel: ${finding.kernel}` : ''}`, '');
   }
+  // Last, what upstream knows of them (upstream.json beside the report): `upstream.js --write` rewrites it.
+  md.push(...upstreamSection(dir, rows.map(({ n, finding }) => ({ n, signature: finding.signature }))));
   writeFileSync(join(dir, 'report.md'), md.join('\n'));
   writeFileSync(join(dir, 'report.json'), JSON.stringify({
     ...ctx,

@@ -23,6 +23,7 @@ import { describeBuild, resolveBuild } from '../harness/drivers/builds.js';
 import { fuseImplementation } from '../harness/drivers/fuse.js';
 import { formatOp } from './commands.js';
 import { formatStack } from './report.js';
+import { kernelSaysLines, type UpstreamEntry } from './upstream.js';
 
 /** Why a case has no script yet, or null. */
 export function reproRefusal(c: CaseFile, profile: Profile): string | null {
@@ -148,8 +149,12 @@ export function fuseTargetOf(choice: { driver: string; version?: string; binary?
   return { name: choice.driver, describe: describeBuild(choice.driver, build), daemon: [impl.binary, ...args], codec: impl.codec };
 }
 
-/** The text of an upstream bug report: what happens, what the kernel's overlayfs does, the script. */
-export function issueText(r: ReproInput): string {
+/**
+ * The text of an upstream bug report: what happens, what the kernel's overlayfs does (and,
+ * from upstream.json, where its documentation or source says so, and the threads that know
+ * it), the script.
+ */
+export function issueText(r: ReproInput, upstream?: UpstreamEntry): string {
   const differing = r.outcomeStep ? r.steps[r.outcomeStep - 1] : undefined;
   const stepLines = r.steps.map((s, i) => `${i + 1}. \`${s.text}\`: the kernel's overlayfs returns ${s.expected}${i + 1 === r.outcomeStep ? ' (here it differs)' : ''}`);
   return [
@@ -175,6 +180,8 @@ export function issueText(r: ReproInput): string {
     ...r.checks.map((c) => `- ${expectedLine(c)}`),
     '',
     'The script run with `kernel` does the same on the running kernel\'s overlayfs and exits 0 there.',
+    ...(upstream ? ['', 'What the kernel does, and where its documentation or source says so:', '', ...kernelSaysLines(upstream)] : []),
+    ...(upstream?.threads?.length ? ['', `Related upstream: ${upstream.threads.map((t) => `#${t.number} "${t.title}" (${t.state}, ${t.url})`).join('; ')}.`] : []),
     '',
     '## Actual',
     '',

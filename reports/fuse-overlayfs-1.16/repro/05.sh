@@ -1,9 +1,9 @@
 #!/bin/sh
-# fuse-overlayfs: data: at mount: merged: kind error became file, new name
+# fuse-overlayfs: data: at mount: merged: kind error became file, whited-out name
 #
 # ovlcheck case reports/fuse-overlayfs-1.16/cases/05.json
-# found: Found by ovlcheck run against fuse-overlayfs 1.16 on 6.18.44-fc-v595.
-# replayed on fuse-overlayfs 1.16 (/var/cache/ovlcheck-impl/fuse-overlayfs-1.16/bin/fuse-overlayfs), kernel 6.18.44-fc-v595, 2026-12-01
+# found: Found by ovlcheck run against fuse-overlayfs 1.16 on 6.18.44-fc-v857.
+# replayed on fuse-overlayfs 1.16 (/var/cache/ovlcheck-impl/fuse-overlayfs-1.16/bin/fuse-overlayfs), kernel 6.18.44-fc-v857, 2026-12-01
 # expected as the model says of Linux 6.18: `kernel` exits 0 on that kernel line (rules differ between versions)
 #
 # Usage, as root: sh 05.sh [kernel]
@@ -158,10 +158,10 @@ umount_kernel() { umount "$1"; }
 
 build_layers() { # the layers, in the format of $TARGET
   mkdir "$T/u" "$T/w" "$M" "$T/l0"
-  printf '' > "$T/l0"/a || exit 2
-  chown -h 0:0 "$T/l0"/a || exit 2
-  chmod 0644 "$T/l0"/a || exit 2
-  setfattr -h -n trusted.overlay.whiteout -v 0x79 "$T/l0"/a || exit 2
+  printf '' > "$T/u"/a || exit 2
+  chown -h 0:0 "$T/u"/a || exit 2
+  chmod 0644 "$T/u"/a || exit 2
+  setfattr -h -n trusted.overlay.whiteout -v 0x79 "$T/u"/a || exit 2
 }
 
 mount_target() { if [ "$TARGET" = kernel ]; then mount_kernel "$1" || { echo "repro: the kernel refused the mount" >&2; exit 2; }; else mount_impl "$1"; fi; }

@@ -1,9 +1,9 @@
 #!/bin/sh
-# fuse-overlayfs: outcome: unlink new name: expected ENAMETOOLONG, actual ENOENT
+# fuse-overlayfs: outcome: rename(RENAME_WHITEOUT) dir from lower to new name: expected EINVAL, actual EXDEV
 #
 # ovlcheck case reports/fuse-overlayfs-1.16/cases/19.json
-# found: Found by ovlcheck run against fuse-overlayfs 1.16 on 6.18.44-fc-v595.
-# replayed on fuse-overlayfs 1.16 (/var/cache/ovlcheck-impl/fuse-overlayfs-1.16/bin/fuse-overlayfs), kernel 6.18.44-fc-v595, 2026-12-01
+# found: Found by ovlcheck run against fuse-overlayfs 1.16 on 6.18.44-fc-v857.
+# replayed on fuse-overlayfs 1.16 (/var/cache/ovlcheck-impl/fuse-overlayfs-1.16/bin/fuse-overlayfs), kernel 6.18.44-fc-v857, 2026-12-01
 # expected as the model says of Linux 6.18: `kernel` exits 0 on that kernel line (rules differ between versions)
 #
 # Usage, as root: sh 19.sh [kernel]
@@ -158,7 +158,9 @@ umount_kernel() { umount "$1"; }
 
 build_layers() { # the layers, in the format of $TARGET
   mkdir "$T/u" "$T/w" "$M" "$T/l0"
-  : # every layer empty
+  mkdir "$T/l0"/b || exit 2
+  chown -h 0:0 "$T/l0"/b || exit 2
+  chmod 0755 "$T/l0"/b || exit 2
 }
 
 mount_target() { if [ "$TARGET" = kernel ]; then mount_kernel "$1" || { echo "repro: the kernel refused the mount" >&2; exit 2; }; else mount_impl "$1"; fi; }
@@ -176,8 +178,8 @@ build_layers
 mount_target "$M"
 echo "mounted ($TARGET)"
 walk "$M"
-got=$(tool unlink "$M"/mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm); step 1 'unlink("/mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm")' ENAMETOOLONG "$got"
-[ "$got" = ENAMETOOLONG ] || FAULT=1
+got=$(py rename /b /n1 RENAME_WHITEOUT); step 1 'renameat2("/b", "/n1", RENAME_WHITEOUT)' EINVAL "$got"
+[ "$got" = EINVAL ] || FAULT=1
 walk "$M"
 if [ $FAULT = 1 ]; then echo "FAULT SHOWS ($TARGET)"; exit 1; fi
 echo "no fault ($TARGET)"

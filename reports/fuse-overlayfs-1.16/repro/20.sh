@@ -1,9 +1,9 @@
 #!/bin/sh
-# fuse-overlayfs: outcome: rename(RENAME_WHITEOUT) dir from lower to new name: expected EINVAL, actual EXDEV
+# fuse-overlayfs: outcome: link dir from lower to new name: expected ENAMETOOLONG, actual EPERM
 #
 # ovlcheck case reports/fuse-overlayfs-1.16/cases/20.json
-# found: Found by ovlcheck run against fuse-overlayfs 1.16 on 6.18.44-fc-v595.
-# replayed on fuse-overlayfs 1.16 (/var/cache/ovlcheck-impl/fuse-overlayfs-1.16/bin/fuse-overlayfs), kernel 6.18.44-fc-v595, 2026-12-01
+# found: Found by ovlcheck run against fuse-overlayfs 1.16 on 6.18.44-fc-v857.
+# replayed on fuse-overlayfs 1.16 (/var/cache/ovlcheck-impl/fuse-overlayfs-1.16/bin/fuse-overlayfs), kernel 6.18.44-fc-v857, 2026-12-01
 # expected as the model says of Linux 6.18: `kernel` exits 0 on that kernel line (rules differ between versions)
 #
 # Usage, as root: sh 20.sh [kernel]
@@ -34,7 +34,7 @@ trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
 mount -t tmpfs ovlcheck-repro "$T" || exit 2
 umask 022
 export M
-LOWERS="$T/l0"
+LOWERS="$T/l0 $T/l1"
 joined() { # SEP SUFFIX: the lower dirs, top first
   out=; for l in $LOWERS; do out=${out:+$out$1}$l$2; done; printf %s "$out"
 }
@@ -157,10 +157,24 @@ mount_kernel() { # $1: where
 umount_kernel() { umount "$1"; }
 
 build_layers() { # the layers, in the format of $TARGET
-  mkdir "$T/u" "$T/w" "$M" "$T/l0"
-  mkdir "$T/l0"/b || exit 2
-  chown -h 0:0 "$T/l0"/b || exit 2
-  chmod 0755 "$T/l0"/b || exit 2
+  mkdir "$T/u" "$T/w" "$M" "$T/l0" "$T/l1"
+  mkdir "$T/l0"/a || exit 2
+  chown -h 0:0 "$T/l0"/a || exit 2
+  chmod 0755 "$T/l0"/a || exit 2
+  mkdir "$T/l0"/a/c || exit 2
+  chown -h 0:0 "$T/l0"/a/c || exit 2
+  chmod 0755 "$T/l0"/a/c || exit 2
+  printf '' > "$T/l0"/a/c/a || exit 2
+  chown -h 0:0 "$T/l0"/a/c/a || exit 2
+  chmod 0644 "$T/l0"/a/c/a || exit 2
+  mkdir "$T/l1"/a || exit 2
+  chown -h 0:0 "$T/l1"/a || exit 2
+  chmod 0755 "$T/l1"/a || exit 2
+  mkdir "$T/l1"/a/a || exit 2
+  chown -h 0:0 "$T/l1"/a/a || exit 2
+  chmod 0755 "$T/l1"/a/a || exit 2
+  mknod -m 00 "$T/l1"/a/a/a c 0 0 || exit 2
+  chown -h 0:0 "$T/l1"/a/a/a || exit 2
 }
 
 mount_target() { if [ "$TARGET" = kernel ]; then mount_kernel "$1" || { echo "repro: the kernel refused the mount" >&2; exit 2; }; else mount_impl "$1"; fi; }
@@ -178,8 +192,8 @@ build_layers
 mount_target "$M"
 echo "mounted ($TARGET)"
 walk "$M"
-got=$(py rename /b /n1 RENAME_WHITEOUT); step 1 'renameat2("/b", "/n1", RENAME_WHITEOUT)' EINVAL "$got"
-[ "$got" = EINVAL ] || FAULT=1
+got=$(py link /a/c /a/a/mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm); step 1 'link("/a/c", "/a/a/mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm")' ENAMETOOLONG "$got"
+[ "$got" = ENAMETOOLONG ] || FAULT=1
 walk "$M"
 if [ $FAULT = 1 ]; then echo "FAULT SHOWS ($TARGET)"; exit 1; fi
 echo "no fault ($TARGET)"

@@ -3,7 +3,7 @@
 #
 # ovlcheck case reports/unionfs-fuse-3.7/cases/09.json
 # found: Found by ovlcheck run against unionfs-fuse 3.7 on 6.18.44-fc-v595.
-# replayed on unionfs-fuse 3.7 (/var/cache/ovlcheck-impl/unionfs-fuse-3.7/bin/unionfs), kernel 6.18.44-fc-v595, 2026-12-01
+# replayed on unionfs-fuse 3.7 (/var/cache/ovlcheck-impl/unionfs-fuse-3.7/bin/unionfs), kernel 6.18.44-fc-v857, 2026-12-01
 # expected as the model says of Linux 6.18: `kernel` exits 0 on that kernel line (rules differ between versions)
 #
 # Usage, as root: sh 09.sh [kernel]
