@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PROFILE } from '../model/profile.js';
-import type { LayerSpec, Op, SnapEntry, Snapshot } from '../model/types.js';
-import { fuseOverlayfsCodec, kernelCodec, OPAQUE, unionfsFuseCodec, withoutRedundantWhiteouts } from './codecs.js';
+import type { LayerSpec, Op, SnapEntry, Snapshot, StackSpec } from '../model/types.js';
+import { fuseOverlayfsCodec, kernelCodec, OPAQUE, unionfsFuseCodec, withImplicitStopsOpaque, withoutRedundantWhiteouts } from './codecs.js';
 import { FUSE_IMPLEMENTATIONS, FuseDriver, probeFuse } from './drivers/fuse.js';
 import { materializeLayer } from './materialize.js';
 import { inPrivateNamespace } from './namespace.js';
@@ -36,6 +36,21 @@ describe.skipIf(!inPrivateNamespace())('layer codecs', () => {
     expect(Object.keys(encoded).filter((p) => p.startsWith('/.unionfs-fuse/')).sort())
       .toEqual(['/.unionfs-fuse/a/a_HIDDEN~', '/.unionfs-fuse/o/p_HIDDEN~', '/.unionfs-fuse/o_HIDDEN~', '/.unionfs-fuse/x_HIDDEN~']);
     expect(unionfsFuseCodec.decode(written(encoded))).toEqual(KERNEL.decode(written(LAYER)));
+  });
+
+  it('unionfs-fuse: a dir whose merge the kernel stops at a non-dir below (S2.3) gets a marker, read back as the model\'s layers marked so', () => {
+    const stack: StackSpec = {
+      upper: { '/b/e': { type: 'file' } },
+      lowers: [{ '/b': { type: 'file' }, '/d/x': { type: 'file' } }, { '/b/a': { type: 'file' }, '/d': { type: 'fifo' } }],
+    };
+    const encoded = unionfsFuseCodec.encode(stack);
+    expect(Object.keys(encoded.upper).filter((p) => p.endsWith('_HIDDEN~'))).toEqual(['/.unionfs-fuse/b_HIDDEN~']);
+    expect(Object.keys(encoded.lowers[0]).filter((p) => p.endsWith('_HIDDEN~'))).toEqual(['/.unionfs-fuse/d_HIDDEN~']);
+    expect(Object.keys(encoded.lowers[1]).filter((p) => p.endsWith('_HIDDEN~'))).toEqual([]);
+    // Both sides of a comparison say the same in abstract terms (properties/session.ts).
+    const model = withImplicitStopsOpaque([stack.upper, ...stack.lowers].map((l) => KERNEL.decode(written(l))));
+    expect([encoded.upper, ...encoded.lowers].map((l) => unionfsFuseCodec.decode(written(l)))).toEqual(model);
+    expect(model[1].get('/d')?.xattrs).toEqual({ [OPAQUE]: 'y' });
   });
 
   it('unionfs-fuse: markers left for the old contents of a deleted dir add nothing', () => {

@@ -24,6 +24,16 @@ export interface LayerCodec {
    * kernel can be given its upper (properties/kernelReading.ts). Absent: they are not.
    */
   readonly kernelFormat?: boolean;
+  /**
+   * false: a chardev 0/0 is an ordinary device in this format (deletions are recorded
+   * otherwise), so mknod of one is no whiteout to refuse (S3.3) and the generator makes none.
+   */
+  readonly whiteoutDevice?: false;
+  /**
+   * true: where the kernel stops a dir's merge at a non-dir below it (S2.3), this format needs
+   * a mark of its own beside the dir, which reads as an opaque dir (see implicitStops).
+   */
+  readonly explicitStops?: true;
   /** The stack as this implementation expects to find it on disk (kernel format in, its format out). */
   encode(stack: StackSpec): StackSpec;
   decode: UpperCodec;
@@ -109,6 +119,65 @@ export function withoutRedundantWhiteouts(snap: Snapshot): Snapshot {
   const opaque = [...snap].filter(([, e]) => e.kind === 'dir' && e.xattrs[OPAQUE] === 'y').map(([p]) => p);
   const below = (path: string) => opaque.some((d) => path.startsWith(d === '/' ? '/' : d + '/') && path !== d);
   return new Map([...snap].filter(([path, e]) => e.kind !== 'whiteout' || !below(path)));
+}
+
+/** What a layer holds at a path, as far as a dir's merge is concerned (S2.2, S2.3, S3). */
+type StopKind = 'dir' | 'opaque' | 'whiteout' | 'other';
+
+/**
+ * S2.3: a dir's merge goes down through the layers that hold a dir at its path and stops at
+ * the first that holds a non-dir there. The kernel's format says so by the non-dir alone; a
+ * format that merges every branch holding the dir (unionfs-fuse) needs a mark beside the last
+ * dir. Per layer (top first), the paths of such dirs.
+ */
+export function implicitStops(layers: readonly ReadonlyMap<string, StopKind>[]): Set<string>[] {
+  const stops = layers.map(() => new Set<string>());
+  for (const path of new Set(layers.flatMap((l) => [...l.keys()]))) {
+    let lastDir = -1;
+    for (const [i, layer] of layers.entries()) {
+      const kind = layer.get(path);
+      if (kind === undefined) continue;
+      if (kind === 'dir') {
+        lastDir = i;
+        continue;
+      }
+      if (kind === 'other' && lastDir >= 0) stops[lastDir].add(path);
+      break; // a non-dir (S2.2), a whiteout or an opaque dir (S3) ends the merge
+    }
+  }
+  return stops;
+}
+
+function specKinds(layer: LayerSpec): Map<string, StopKind> {
+  const kinds = new Map<string, StopKind>();
+  for (const path of Object.keys(layer)) {
+    for (let p = parentOf(path); p !== '/'; p = parentOf(p)) if (!(p in layer)) kinds.set(p, 'dir'); // implied by a child
+  }
+  for (const [path, e] of Object.entries(layer)) {
+    const xattrWhiteout = e.type === 'file' && !e.data && e.xattrs?.['trusted.overlay.whiteout'] !== undefined;
+    kinds.set(path, e.type === 'whiteout' || xattrWhiteout ? 'whiteout'
+      : e.type === 'dir' ? (e.opaque || e.xattrs?.['trusted.overlay.opaque'] === 'y' ? 'opaque' : 'dir') : 'other');
+  }
+  return kinds;
+}
+
+function snapshotKinds(snap: Snapshot): Map<string, StopKind> {
+  return new Map([...snap].filter(([p]) => p !== '/').map(([p, e]) => [p, e.kind === 'whiteout' ? 'whiteout' : e.kind === 'dir' ? (e.xattrs[OPAQUE] === 'y' ? 'opaque' : 'dir') : 'other']));
+}
+
+/**
+ * Decoded layer views (top first), with the dirs where the kernel stops a merge at a non-dir
+ * below shown opaque: what a format with explicit stops holds (LayerCodec.explicitStops), so
+ * that both sides of a comparison say the same in abstract terms (properties/session.ts).
+ */
+export function withImplicitStopsOpaque(views: readonly Snapshot[]): Snapshot[] {
+  const stops = implicitStops(views.map(snapshotKinds));
+  return views.map((snap, i) => {
+    if (stops[i].size === 0) return snap;
+    const out = new Map(snap);
+    for (const p of stops[i]) out.set(p, { ...snap.get(p)!, xattrs: { ...snap.get(p)!.xattrs, [OPAQUE]: 'y' } });
+    return out;
+  });
 }
 
 /** Kernel overlayfs (S3): chardev 0/0 or P.whiteout files are whiteouts, P.opaque=y dirs opaque. */
@@ -200,7 +269,10 @@ const HIDDEN = '_HIDDEN~';
  * .unionfs-fuse/. A chardev 0/0 is a device to unionfs-fuse, not a deletion.
  */
 export function unionfsCodec(meta: '/.unionfs-fuse' | '/.unionfs'): LayerCodec {
-  return { name: meta === '/.unionfs' ? 'unionfs-fuse 3' : 'unionfs-fuse', encode: (stack) => unionfsEncode(meta, stack), decode: (raw) => unionfsDecode(meta, raw) };
+  return {
+    name: meta === '/.unionfs' ? 'unionfs-fuse 3' : 'unionfs-fuse', whiteoutDevice: false, explicitStops: true,
+    encode: (stack) => unionfsEncode(meta, stack), decode: (raw) => unionfsDecode(meta, raw),
+  };
 }
 
 /** unionfs-fuse 1.0's format (METANAME ".unionfs-fuse"). */
@@ -245,8 +317,20 @@ function unionfsEncodeLayer(meta: string, layer: LayerSpec): LayerSpec {
   return out;
 }
 
+/**
+ * Each layer as unionfs-fuse holds it, and a marker beside each dir where the kernel stops its
+ * merge at a non-dir below (S2.3): unionfs-fuse merges every branch that holds the dir (it
+ * looks a path up branch by branch, src/findbranch.c) unless a marker hides the ones below.
+ */
 function unionfsEncode(meta: string, stack: StackSpec): StackSpec {
-  return { ...stack, lowers: stack.lowers.map((l) => unionfsEncodeLayer(meta, l)), upper: unionfsEncodeLayer(meta, stack.upper) };
+  const layers = [stack.upper, ...stack.lowers];
+  const stops = implicitStops(layers.map(specKinds));
+  const encoded = layers.map((l, i) => {
+    const out = unionfsEncodeLayer(meta, l);
+    for (const p of stops[i]) out[markerPath(meta, p)] = { type: 'file' };
+    return out;
+  });
+  return { ...stack, upper: encoded[0], lowers: encoded.slice(1) };
 }
 
 /** A marker as unionfs-fuse makes them: an empty file or an empty dir, no xattrs. */

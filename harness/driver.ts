@@ -7,7 +7,7 @@ import type { LayerCodec } from './codecs.js';
 import type { ShowFacts } from '../model/mountShown.js';
 
 /** Families of steps a driver may be unable to run (Driver.cannot). */
-export type StepFamily = 'callers' | 'chown' | 'utimes';
+export type StepFamily = 'callers' | 'chown' | 'utimes' | 'whiteoutDevices';
 
 export interface MountFacts {
   /** Exactly what was passed to mount(2) (options string). */

@@ -112,7 +112,7 @@ export async function runConformance(o: RunOptions): Promise<RunSummary> {
   const userXattrs = o.userXattrs ?? true;
   const cannot = o.driver.cannot ?? {};
   const families = {
-    callers: !cannot.callers, chown: !cannot.chown, utimes: !cannot.utimes,
+    callers: !cannot.callers, chown: !cannot.chown, utimes: !cannot.utimes, whiteoutDevices: !cannot.whiteoutDevices,
     // Dir streams and remounts with other options only where every side of the run can hold them.
     dirStreams: [o.driver, o.reference].every((d) => !d?.cannotRun?.('readdir')),
     // Not without file handles (rootless mode): the kernel drops index, nfs_export and xino=auto silently there.

@@ -117,7 +117,7 @@ export async function runCrossUpper(o: CrossOptions): Promise<CrossResult> {
   const shape = { maxLowers: 2, maxEntriesPerLayer: 8, minLowers: 1, upper: true };
   // Steps only of the families both implementations can run (Driver.cannot).
   const can = (f: StepFamily) => !o.writer.cannot?.[f] && !o.reader.cannot?.[f];
-  const families = { callers: can('callers'), chown: can('chown'), utimes: can('utimes') };
+  const families = { callers: can('callers'), chown: can('chown'), utimes: can('utimes'), whiteoutDevices: can('whiteoutDevices') };
   const property = fc.asyncProperty(layerStack(shape), fc.array(opArbitrary(0, 1, true, true, families), { maxLength: o.steps }), async (stack, abstractOps) => {
     cases++;
     const candidates = candidatePaths(stack);

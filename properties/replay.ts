@@ -60,6 +60,7 @@ export function cannotRun(c: CaseFile, driver: Driver): string | null {
   const uses = (f: StepFamily): boolean => {
     if (f === 'callers') return c.steps.some((s) => s.as !== undefined);
     if (f === 'chown') return c.steps.some((s) => s.op === 'chown');
+    if (f === 'whiteoutDevices') return c.steps.some((s) => s.op === 'mknod' && s.kind === 'whiteout');
     const layers = [...c.layers.lowers, c.layers.upper, ...(c.layers.data ?? [])];
     return c.steps.some((s) => s.op === 'utimes') || layers.some((l) => Object.values(l).some((e) => e.mtime !== undefined));
   };

@@ -6,7 +6,7 @@ import { shownOptions } from '../model/mountShown.js';
 import type { DirReadSpec, Dirent, FdObserved, KernelVersion, Op, Outcome, Profile, SnapEntry, Snapshot, StackSpec } from '../model/index.js';
 import type { OvlState, Step } from '../model/state.js';
 import { diffSnapshots, InodeMap, maskedXattrs, StreamReads, withoutTimes, type Difference } from '../harness/compare.js';
-import { kernelCodec, withoutRedundantWhiteouts, type LayerCodec } from '../harness/codecs.js';
+import { kernelCodec, withImplicitStopsOpaque, withoutRedundantWhiteouts, type LayerCodec } from '../harness/codecs.js';
 import type { Driver, MountFacts } from '../harness/driver.js';
 import { kernelReadsUpper, writesKernelFormat } from './kernelReading.js';
 import { StepTimeout } from '../harness/watchdog.js';
@@ -384,6 +384,14 @@ export class Session {
       const view = i < nLowers ? `lower${i}` : `data${i - nLowers}`;
       expected.set(view, decode('expected', this.expectedSnapshot(i)));
       actual.set(view, decode('actual', this.actualSnapshot(i, at)));
+    }
+    if (this.codecs?.actual.explicitStops && expected.has('upper')) {
+      // Where the kernel stops a merge at a non-dir below a dir (S2.3), such a format marks the dir: say so on the model's side
+      // too. Every layer decides where, compared this step or not.
+      const layers = [expected.get('upper')!, ...Array.from({ length: nLowers }, (_, i) => expected.get(`lower${i}`) ?? decode('expected', this.expectedSnapshot(i)))];
+      const marked = withImplicitStopsOpaque(layers).map(normalize); // whiteouts below a dir so marked hide nothing more
+      expected.set('upper', marked[0]);
+      for (let i = 0; lowers && i < nLowers; i++) expected.set(`lower${i}`, marked[i + 1]);
     }
     // The situation of a name is where it was before this step (at mount: where it is).
     const before = at.phase === 'mount' ? expected : this.before;

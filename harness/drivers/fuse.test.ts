@@ -61,6 +61,16 @@ for (const [name, version] of BUILDS) {
       expect(driver.codec.decode(driver.snapshot(0)).get('/gone')).toMatchObject({ kind: 'whiteout' });
     });
 
+    it('stops a dir\'s merge at a non-dir below it, as the kernel does (S2.3): in its format if it needs a mark for it', async () => {
+      // lower0's file /b ends the merge of the upper's dir /b, and lower1's dir /d of lower0's dir /d, so nothing of lower2 shows.
+      const stops: StackSpec = {
+        lowers: [{ '/b': { type: 'file' }, '/d/x': { type: 'file' } }, { '/b/a': { type: 'file' }, '/d': { type: 'symlink', target: 'x' } }, { '/d/y': { type: 'file' } }],
+        upper: { '/b/e': { type: 'file' } },
+      };
+      await driver.setup(stops, DEFAULT_PROFILE);
+      expect([...driver.snapshot('merged').keys()]).toEqual(['/', '/b', '/b/e', '/d', '/d/x']);
+    });
+
     it('keeps its state across remount and rotation', async () => {
       await driver.setup(STACK, DEFAULT_PROFILE);
       expect(await driver.apply({ op: 'open', path: '/n', flags: ['O_CREAT', 'O_WRONLY'], data: 'n' })).toBe('ok');

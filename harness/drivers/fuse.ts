@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import type { Profile } from '../../model/types.js';
+import type { Driver } from '../driver.js';
 import { fuseOverlayfsCodec, unionfsFuse3Codec, unionfsFuseCodec, type LayerCodec } from '../codecs.js';
 import { resolveBuild, type FuseBuild, type FuseName } from './builds.js';
 import { forgetProcess, registerMount, registerProcess, type Sandbox } from '../sandbox.js';
@@ -91,7 +92,7 @@ export class FuseDriver extends ExternalDriver {
    * (FUSE refuses every task but the mounter's), so steps as other callers cannot run; times
    * through a FUSE daemon are not what this suite models.
    */
-  override readonly cannot = { callers: 'a FUSE mount without allow_other admits only its mounter', utimes: 'times through a FUSE daemon are not modelled' };
+  override readonly cannot: Driver['cannot'];
   private daemon: ResultPromise | null = null;
   private pid = 0;
   private conn = 0;
@@ -103,6 +104,10 @@ export class FuseDriver extends ExternalDriver {
     this.name = impl.name;
     this.version = impl.version;
     this.codec = impl.codec;
+    this.cannot = {
+      callers: 'a FUSE mount without allow_other admits only its mounter', utimes: 'times through a FUSE daemon are not modelled',
+      ...(impl.codec.whiteoutDevice === false ? { whiteoutDevices: `a chardev 0/0 is a device in ${impl.name}'s format, not a whiteout (S3.3 is the kernel format's)` } : {}),
+    };
   }
 
   supports(p: Profile): string | null {

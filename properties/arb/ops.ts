@@ -112,7 +112,7 @@ export const xname = (ns: string, trusted = true) => fc.oneof(
 );
 
 /** The operations that change the namespace or an inode, with their own arguments, over the given picks. */
-function changes(p: Picks, ns: string, trusted = true) {
+function changes(p: Picks, ns: string, trusted = true, whiteoutDevices = true) {
   const one = fc.tuple(p.path);
   return {
     open: op('open', one, { flags: fc.tuple(accMode, openExtras).map(([a, e]) => [a, ...e]), data: fc.option(data, { nil: undefined }), mode: fc.constantFrom(0o644, 0o600) }),
@@ -126,7 +126,7 @@ function changes(p: Picks, ns: string, trusted = true) {
     symlink: op('symlink', fc.tuple(p.newPath, p.path)),
     link: op('link', fc.tuple(p.path, p.newPath)),
     chmod: op('chmod', one, { mode: fc.constantFrom(0o600, 0o644, 0o755, 0o700) }),
-    mknod: op('mknod', fc.tuple(p.newPath), { flags: fc.constantFrom(['fifo'], ['fifo'], ['fifo'], ['whiteout']) }),
+    mknod: op('mknod', fc.tuple(p.newPath), { flags: whiteoutDevices ? fc.constantFrom(['fifo'], ['fifo'], ['fifo'], ['whiteout']) : fc.constant(['fifo']) }),
     setxattr: op('setxattr', one, { name: xname(ns, trusted), value: fc.constantFrom('1', '2', 'v'), flags: xattrFlag }),
     removexattr: op('removexattr', one, { name: xname(ns, trusted) }),
     lsetxattr: op('lsetxattr', one, { name: xname(ns, trusted), value: fc.constantFrom('1', '2'), flags: xattrFlag }),
@@ -203,6 +203,8 @@ export interface Families {
   fds?: boolean;
   /** false: no trusted.* xattr names, which only CAP_SYS_ADMIN in the initial user namespace sets (rootless mode, harness/probe.ts). */
   trustedXattrs?: boolean;
+  /** false: no mknod of a chardev 0/0, which the implementation's format holds as a device, not a whiteout (LayerCodec.whiteoutDevice). */
+  whiteoutDevices?: boolean;
 }
 
 export const ALL_FAMILIES: Families = { callers: true, chown: true, utimes: true };
@@ -227,7 +229,7 @@ function byCallers(ops: fc.Arbitrary<AbstractOp>, f: Families): fc.Arbitrary<Abs
 export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = true, locality = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractOp> {
   const picks = locality ? LOCAL : UNIFORM;
   const ns = userXattrs ? 'user' : 'trusted';
-  const c = changes(picks, ns, f.trustedXattrs !== false);
+  const c = changes(picks, ns, f.trustedXattrs !== false, f.whiteoutDevices !== false);
   const d = dirStreamOps(picks);
   const none = fc.constant([] as PathPick[]);
   // A remount with other options: `size` picks the option set when the step runs (commands.ts).
@@ -261,7 +263,7 @@ export function opArbitrary(rotateWeight = 1, remountWeight = 1, userXattrs = tr
 
 /** A step that follows a scenario's first steps: on the last touched name, its parent or a child. */
 export function followOp(userXattrs = true, f: Families = ALL_FAMILIES): fc.Arbitrary<AbstractOp> {
-  const c = changes(FOLLOW, userXattrs ? 'user' : 'trusted', f.trustedXattrs !== false);
+  const c = changes(FOLLOW, userXattrs ? 'user' : 'trusted', f.trustedXattrs !== false, f.whiteoutDevices !== false);
   const fd = fdSteps(FOLLOW, userXattrs ? 'user' : 'trusted', f.trustedXattrs !== false);
   return byCallers(fc.oneof(
     { weight: 4, arbitrary: c.open },
