@@ -251,7 +251,9 @@ function bumpVersions(before: OvlState, after: OvlState, op: Op, versions: Reado
   switch (op.op) {
     case 'open': case 'fdopen': {
       // Created: where the name it made is (open follows a dangling symlink to make its target).
-      if (!op.flags.includes('O_CREAT') || lookupPath(before, op.path)) break;
+      if (!op.flags.includes('O_CREAT')) break;
+      const was = walkPath(before, op.path, true); // a dangling symlink's name is there: its target is not
+      if (was.ok && isPositive(was.child)) break;
       const w = walkPath(after, op.path, true);
       if (w.ok && isPositive(w.child)) bump(w.child.path);
       break;
