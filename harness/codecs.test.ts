@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PROFILE } from '../model/profile.js';
 import type { LayerSpec, Op, SnapEntry, Snapshot, StackSpec } from '../model/types.js';
-import { fuseOverlayfsCodec, kernelCodec, OPAQUE, unionfsFuseCodec, withImplicitStopsOpaque, withoutRedundantWhiteouts } from './codecs.js';
+import { fuseOverlayfsCodec, implicitStops, kernelCodec, OPAQUE, unionfsFuseCodec, withImplicitStopsOpaque, withoutRedundantWhiteouts } from './codecs.js';
 import { FUSE_IMPLEMENTATIONS, FuseDriver, probeFuse } from './drivers/fuse.js';
 import { materializeLayer } from './materialize.js';
 import { inPrivateNamespace } from './namespace.js';
@@ -51,6 +51,13 @@ describe.skipIf(!inPrivateNamespace())('layer codecs', () => {
     const model = withImplicitStopsOpaque([stack.upper, ...stack.lowers].map((l) => KERNEL.decode(written(l))));
     expect([encoded.upper, ...encoded.lowers].map((l) => unionfsFuseCodec.decode(written(l)))).toEqual(model);
     expect(model[1].get('/d')?.xattrs).toEqual({ [OPAQUE]: 'y' });
+  });
+
+  it('a dir\'s mark is its layer\'s own, whether a layer above hides it now or not (a rotation may show it)', () => {
+    const kinds = (k: Record<string, 'dir' | 'opaque' | 'whiteout' | 'other'>) => new Map(Object.entries(k));
+    expect(implicitStops([kinds({ '/a': 'whiteout' }), kinds({ '/a': 'dir', '/b': 'dir' }), kinds({ '/a': 'other' }), kinds({ '/b': 'other' })]).map((x) => [...x]))
+      .toEqual([[], ['/a', '/b'], [], []]);
+    expect(implicitStops([kinds({ '/a': 'opaque' }), kinds({ '/a': 'other' })]).map((x) => [...x])).toEqual([[], []]); // said already
   });
 
   it('unionfs-fuse: markers left for the old contents of a deleted dir add nothing', () => {

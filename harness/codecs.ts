@@ -131,21 +131,17 @@ type StopKind = 'dir' | 'opaque' | 'whiteout' | 'other';
  * dir. Per layer (top first), the paths of such dirs.
  */
 export function implicitStops(layers: readonly ReadonlyMap<string, StopKind>[]): Set<string>[] {
-  const stops = layers.map(() => new Set<string>());
-  for (const path of new Set(layers.flatMap((l) => [...l.keys()]))) {
-    let lastDir = -1;
-    for (const [i, layer] of layers.entries()) {
-      const kind = layer.get(path);
-      if (kind === undefined) continue;
-      if (kind === 'dir') {
-        lastDir = i;
-        continue;
-      }
-      if (kind === 'other' && lastDir >= 0) stops[lastDir].add(path);
-      break; // a non-dir (S2.2), a whiteout or an opaque dir (S3) ends the merge
+  // Every layer's dirs, whether a layer above hides them now or not: a rotation (or a removal
+  // above) may show them later, and the mark is the layer's own.
+  return layers.map((layer, i) => {
+    const stops = new Set<string>();
+    for (const [path, kind] of layer) {
+      if (kind !== 'dir') continue;
+      const next = layers.slice(i + 1).find((l) => l.has(path))?.get(path);
+      if (next === 'other') stops.add(path);
     }
-  }
-  return stops;
+    return stops;
+  });
 }
 
 function specKinds(layer: LayerSpec): Map<string, StopKind> {
