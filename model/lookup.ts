@@ -233,6 +233,14 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
   const indexed = !d.upper && d.lowers.length > 0 && d.lowers[0].inode.type !== 'dir' ? activeIndex(s)?.get(d.lowers[0].inode.id) : undefined;
   if (indexed) {
     cover('S6.6');
+    if (isMetacopy(s, indexed) && !s.profile.metacopy) {
+      // S7.3: the index entry is this name's upper, and one copied up metadata-only refuses
+      // lookup without metacopy=on, as a metacopy upper at the name does; its data, this
+      // lower, is a regular file below it (found by run --seed 501).
+      cover('S7.3');
+      d.error = 'EPERM';
+      return d;
+    }
     d.upper = indexed;
     d.indexOnly = true;
     // S6.6, S7.1: an index entry copied up metadata-only takes its data from this lower (or
