@@ -217,11 +217,15 @@ describe('case files: what is refused, and how', () => {
         { op: 'setxattr', path: '/d', name: 'user.' + 'n'.repeat(LIMITS.xattrName - 5), value: 'v'.repeat(LIMITS.xattrValue), flags: 'XATTR_CREATE' },
         { op: 'open', path: '/' + 'n'.repeat(LIMITS.name), flags: ['O_CREAT', 'O_RDWR'], data: '\u00ff\u0000' },
         { op: 'unlink', path: ('/' + 'p'.repeat(47)).repeat(LIMITS.depth) },
+        // Names past NAME_MAX in the steps that open or name a path through an fd or a stream too (ENAMETOOLONG, S2.9).
+        { op: 'fdopen', slot: 0, path: '/' + 'm'.repeat(LIMITS.name + 1), flags: ['O_RDONLY', 'O_CREAT'] },
+        { op: 'fdlink', slot: 0, path: '/' + 'm'.repeat(LIMITS.name + 1) },
+        { op: 'opendir', dir: 0, path: '/' + 'm'.repeat(LIMITS.name + 1) },
       ];
       c.expect = { merged: { '/': { kind: 'dir' }, '/d/l': { nlink: 2, xattrs: { 'user.x': null, 'trusted.overlay.origin': '*' } }, '/x': null } };
       c.$schema = './case.schema.json';
     }));
-    expect(c.steps).toHaveLength(7);
+    expect(c.steps).toHaveLength(10);
     expect(c.layers.upper).toEqual({});
   });
 });

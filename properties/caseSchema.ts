@@ -763,7 +763,7 @@ const RotateStep = z.strictObject({ op: z.literal('rotate').describe('The operat
 const DirSlot = z.union([z.literal(0), z.literal(1), z.literal(2)], says((v) => `a dir stream slot is 0, 1 or 2, not ${show(v)}`))
   .describe('Which of the three directory stream slots.');
 
-const OpendirStep = z.strictObject({ op: z.literal('opendir').describe('The operation.'), path: MountPath, dir: DirSlot, expect })
+const OpendirStep = z.strictObject({ op: z.literal('opendir').describe('The operation.'), path: StepPath, dir: DirSlot, expect })
   .describe('open(2) of `path` with O_RDONLY|O_DIRECTORY (follows symlinks) into slot `dir`, kept open across steps; a stream already in the slot is closed first. Remount and rotate close every stream.')
   .meta({ id: 'OpendirStep', title: 'opendir step' });
 
@@ -792,7 +792,7 @@ const fdStep = <T extends string, S extends z.ZodRawShape>(op: T, shape: S, what
   z.strictObject({ op: z.literal(op).describe('The operation.'), slot: Slot, ...shape, expect }).describe(what).meta({ id, title: `${op} step` });
 
 const FdopenStep = fdStep('fdopen', {
-  path: MountPath,
+  path: StepPath,
   flags: z.array(choice('fd open flag', FD_OPEN_FLAGS), says((v) => `flags must be a list of open flags such as ["O_RDONLY"], not ${show(v)}`))
     .describe('open(2) flags, O_DIRECTORY and O_TMPFILE (S4.10: `path` is the dir) too; O_NONBLOCK is always added.'),
   mode: stepMode.optional().describe('The mode O_CREAT or O_TMPFILE creates with; default 420 (0o644).'),
@@ -810,7 +810,7 @@ const FdsetxattrStep = fdStep('fdsetxattr', { name: XattrName, value: XattrValue
 const FdtruncateStep = fdStep('fdtruncate', {
   size: intIn(0, LIMITS.fileData, (v) => `a size is an integer from 0 to ${LIMITS.fileData}, not ${show(v)}`).describe('The new size in bytes.'),
 }, 'ftruncate(2).', 'FdtruncateStep');
-const FdlinkStep = fdStep('fdlink', { path: MountPath }, 'linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH): a name for what the fd holds (an O_TMPFILE, S4.10).', 'FdlinkStep');
+const FdlinkStep = fdStep('fdlink', { path: StepPath }, 'linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH): a name for what the fd holds (an O_TMPFILE, S4.10).', 'FdlinkStep');
 const FdcloseStep = fdStep('fdclose', {}, 'close(2).', 'FdcloseStep');
 
 const STEPS = [
