@@ -91,19 +91,23 @@ export async function reproInput(c: CaseFile, file: string, driver: Driver, targ
   const model = new ModelDriver(kernel);
   await model.setup(c.layers, profile);
   const steps: ReproStep[] = [];
+  // The lower layers a difference is in, as the model holds them at the same moment (nothing may change them).
+  const lowerViews = [...new Set(info.differences.map((d) => /^lower(\d+)$/.exec(d.view)?.[1]).filter((n) => n !== undefined).map(Number))];
+  const lowersNow = () => new Map(lowerViews.map((n) => [n, model.snapshot(n)]));
   let expected: Snapshot = model.snapshot('merged');
+  let expectedLowers = lowersNow();
   const ops = c.steps.map(({ expect: _e, ...op }) => op as Op);
   for (const [i, op] of ops.entries()) {
     const outcome = model.apply(op);
     const call = op.op === 'remount' ? { c: 'remount' as const } : op.op === 'rotate' ? { c: 'rotate' as const }
       : isFdOp(op) || isDirStreamOp(op) ? { c: 'fd' as const, args: fdWords(op) } : opCall('', op);
     steps.push({ call, text: formatOp(op), expected: outcome });
-    if (info.phase === 'step' && i + 1 === info.step) expected = model.snapshot('merged');
+    if (info.phase === 'step' && i + 1 === info.step) [expected, expectedLowers] = [model.snapshot('merged'), lowersNow()];
   }
   const finalRemount = info.phase === 'remount' || info.phase === 'kernel-read';
   if (finalRemount) {
     model.apply({ op: 'remount' });
-    expected = model.snapshot('merged');
+    [expected, expectedLowers] = [model.snapshot('merged'), lowersNow()];
   }
   const codecStack = target ? target.codec.encode(c.layers) : c.layers;
   const impl: MountRecipe = target
@@ -113,7 +117,7 @@ export async function reproInput(c: CaseFile, file: string, driver: Driver, targ
   // What the finding is about: an outcome finding is its outcome; otherwise the names that
   // differ, without the link counts of another harm class (a known difference beside it).
   const harm = (info.signature ?? '').split(':')[0];
-  const checks = harm === 'outcome' && outcomeDiffers ? [] : checksOf(info.differences, expected).filter((c) => harm === 'bookkeeping' || c.what !== 'nlink');
+  const checks = harm === 'outcome' && outcomeDiffers ? [] : checksOf(info.differences, expected, expectedLowers).filter((c) => harm === 'bookkeeping' || c.what !== 'nlink');
   const kernelRead = info.phase === 'kernel-read';
   if (!outcomeDiffers && checks.length === 0 && !(kernelRead && info.differences.some((d) => d.what === 'mount'))) {
     return `what differs is not in the merged view (${info.differences.map((d) => `${d.view} ${d.what}`).slice(0, 3).join(', ')}): no shell check shows it`;
@@ -199,7 +203,7 @@ export function issueText(r: ReproInput, upstream?: UpstreamEntry): string {
 
 /** What the kernel's overlayfs shows of one checked thing, as a sentence. */
 function expectedLine(c: ReproCheck): string {
-  const where = c.where === 'kernel-read' ? "the kernel's mount of the layers" : 'the merged view';
+  const where = c.where === 'kernel-read' ? "the kernel's mount of the layers" : c.where === 'lower' ? `the lower layer ${c.layer} (read-only: nothing may change it)` : 'the merged view';
   const e = c.expected;
   if (c.what === 'absent' || e === null) return `${where} does not list \`${c.path}\``;
   if (c.what === 'present') return `${where} lists \`${c.path}\`${e.kind === 'error' ? `, whose lookup fails with ${e.errno}` : ` (a ${e.kind})`}`;

@@ -60,6 +60,8 @@ function input(expectedLast: string, contentOfG: string): ReproInput {
       { where: 'merged', path: '/n/f', what: 'absent', expected: null },
       { where: 'merged', path: '/gone', what: 'absent', expected: null },
       { where: 'merged', path: '/d/f', what: 'present', expected: { ...file, data: "a'b\\c%d\n\xff" } },
+      // The first lower, second from the top after the rotation: unchanged (or, to see the check fail, said to hold other bytes).
+      { where: 'lower', layer: 1, path: '/d/f', what: 'data', expected: { ...file, data: contentOfG === 'new' ? "a'b\\c%d\n\xff" : 'changed' } },
     ],
   };
 }
@@ -83,6 +85,7 @@ describe.skipIf(!inPrivateNamespace())('a reproducer script on the kernel', () =
     const r = await run(input('EPERM', 'other'), 'differs.sh');
     expect(r.stdout).toContain('step 12: setxattr: expected EPERM, got ok  <- differs');
     expect(r.stdout).toMatch(/DIFFERS {2}\/n\/g content/);
+    expect(r.stdout).toMatch(/checking the lower layers[^]*DIFFERS {2}\/d\/f content/);
     expect(r.exitCode).toBe(1);
   });
 });

@@ -39,9 +39,11 @@ export interface ReproStep {
   expected: Outcome;
 }
 
-/** One thing the script checks at the end: a name of the merged view, a field of it. */
+/** One thing the script checks at the end: a name of the merged view (or of a lower layer, which nothing may change), a field of it. */
 export interface ReproCheck {
-  where: 'merged' | 'kernel-read';
+  where: 'merged' | 'kernel-read' | 'lower';
+  /** For 'lower': which, top first, as the layers stand then (a rotation puts the upper on top). */
+  layer?: number;
   path: string;
   /** kind, mode, uid, gid, nlink, data, target, mtime, "xattr NAME", present (missing), absent (unexpected), errno. */
   what: string;
@@ -174,11 +176,15 @@ def handle(c, a):
     elif c == 'fdlink':
         if libc.linkat(fd_of(a[0]), b'', -100, (M + a[1]).encode(), 0x1000) != 0: fail(ctypes.get_errno())
     elif c == 'fdstat':
-        fd = fd_of(a[0]); os.fstat(fd)
+        # As ovlcheck's fdstat (harness/fds.ts): fstat, the xattrs, and a regular file's content where the fd reads.
+        fd = fd_of(a[0]); mode = os.fstat(fd).st_mode
         for n in os.listxattr(fd): os.getxattr(fd, n)
         pos = 0
-        while True:
-            b = os.pread(fd, 65536, pos)
+        while (mode & 0o170000) == 0o100000:
+            try: b = os.pread(fd, 65536, pos)
+            except OSError as e:
+                if e.errno == errno.EBADF: break  # write-only
+                raise
             if not b: break
             pos += len(b)
     elif c == 'opendir':
@@ -325,7 +331,7 @@ const KIND_TEXT: Record<string, string> = {
 /** The shell lines that check one thing; each calls `differs WHAT EXPECTED ACTUAL` when it does not hold. */
 function checkLines(c: ReproCheck, root: string): string[] {
   const p = at(root, c.path);
-  const label = sq(`${c.where === 'kernel-read' ? 'kernel mount' : 'merged'} ${c.path}`);
+  const label = sq(`${c.where === 'kernel-read' ? 'kernel mount' : c.where === 'lower' ? `lower layer ${c.layer}` : 'merged'} ${c.path}`);
   const e = c.expected;
   // Listed or not: by the parent dir's listing, as the comparison reads names (a name can be
   // listed while its lookup fails, S22.9).
@@ -363,15 +369,20 @@ function checkLines(c: ReproCheck, root: string): string[] {
   }
 }
 
-/** The checks a finding's differences ask for: names of the merged view (or the kernel's mount of the layers), field by field. */
-export function checksOf(differences: Difference[], expected: Snapshot): ReproCheck[] {
+/**
+ * The checks a finding's differences ask for: names of the merged view (or the kernel's mount
+ * of the layers), and of a lower layer (in its on-disk form, which nothing may change), field by field.
+ */
+export function checksOf(differences: Difference[], expected: Snapshot, lowers: ReadonlyMap<number, Snapshot> = new Map()): ReproCheck[] {
   const out: ReproCheck[] = [];
   for (const d of differences) {
-    const where = d.view === 'merged' ? 'merged' : d.view === 'kernel-read' ? 'kernel-read' : null;
+    const layer = /^lower(\d+)$/.exec(d.view)?.[1];
+    const where = d.view === 'merged' ? 'merged' : d.view === 'kernel-read' ? 'kernel-read' : layer !== undefined && lowers.has(Number(layer)) ? 'lower' : null;
     if (where === null || d.what === 'mount') continue; // the kernel refusing to mount the layers: mount_kernel says so
     const what = d.what === 'missing' ? 'present' : d.what === 'unexpected' ? 'absent' : d.what;
     if (/^st_ino|^st_dev|^st_blocks/.test(what)) continue; // bookkeeping no shell tool shows as the comparison does
-    out.push({ where, path: d.path, what, expected: expected.get(d.path) ?? null });
+    const view = where === 'lower' ? lowers.get(Number(layer))! : expected;
+    out.push({ where, ...(where === 'lower' ? { layer: Number(layer) } : {}), path: d.path, what, expected: view.get(d.path) ?? null });
   }
   return out;
 }
@@ -493,6 +504,9 @@ export function reproScript(r: ReproInput): string {
     '  umount_target "$M"; ROTATIONS=$((ROTATIONS + 1)); mv "$T/u" "$T/r$ROTATIONS"; rm -rf "$T/w"; mkdir "$T/u" "$T/w"',
     '  LOWERS="$T/r$ROTATIONS $LOWERS"; mount_target "$M"',
     '}',
+    'lower_dir() { # N: the Nth lower layer, top first, as they stand now',
+    '  i=0; for l in $LOWERS; do [ $i = "$1" ] && { echo "$l"; return; }; i=$((i + 1)); done',
+    '}',
     'step() { # N TEXT EXPECTED GOT',
     '  if [ "$3" = "$4" ]; then echo "step $1: $2: expected $3, got $4"; else echo "step $1: $2: expected $3, got $4  <- differs"; fi',
     '}',
@@ -501,11 +515,13 @@ export function reproScript(r: ReproInput): string {
     'mount_target "$M"',
     'echo "mounted ($TARGET)"',
     'walk "$M"');
-  const runChecks = (where: ReproCheck['where'], root: string) => {
+  const runChecks = (where: 'merged' | 'kernel-read', root: string) => {
     const mine = r.checks.filter((c) => c.where === where);
-    if (!mine.length) return;
-    push(`echo "checking what the finding is about (${where === 'kernel-read' ? 'the kernel\'s mount of the layers' : 'the merged view'}):"`);
+    const lowers = where === 'merged' ? r.checks.filter((c) => c.where === 'lower') : [];
+    if (mine.length) push(`echo "checking what the finding is about (${where === 'kernel-read' ? 'the kernel\'s mount of the layers' : 'the merged view'}):"`);
     for (const c of mine) push(...checkLines(c, root));
+    if (lowers.length) push('echo "checking the lower layers, which nothing may change:"');
+    for (const c of lowers) push(`L=$(lower_dir ${c.layer})`, ...checkLines(c, '$L'));
   };
   if (r.checkAfter === 0) runChecks('merged', '$M');
   r.steps.forEach((s, i) => {

@@ -176,11 +176,15 @@ def handle(c, a):
     elif c == '\''fdlink'\'':
         if libc.linkat(fd_of(a[0]), b'\'''\'', -100, (M + a[1]).encode(), 0x1000) != 0: fail(ctypes.get_errno())
     elif c == '\''fdstat'\'':
-        fd = fd_of(a[0]); os.fstat(fd)
+        # As ovlcheck'\''s fdstat (harness/fds.ts): fstat, the xattrs, and a regular file'\''s content where the fd reads.
+        fd = fd_of(a[0]); mode = os.fstat(fd).st_mode
         for n in os.listxattr(fd): os.getxattr(fd, n)
         pos = 0
-        while True:
-            b = os.pread(fd, 65536, pos)
+        while (mode & 0o170000) == 0o100000:
+            try: b = os.pread(fd, 65536, pos)
+            except OSError as e:
+                if e.errno == errno.EBADF: break  # write-only
+                raise
             if not b: break
             pos += len(b)
     elif c == '\''opendir'\'':
@@ -262,6 +266,9 @@ ROTATIONS=0
 rotate() { # the upper becomes the top lower layer; a new empty upper
   umount_target "$M"; ROTATIONS=$((ROTATIONS + 1)); mv "$T/u" "$T/r$ROTATIONS"; rm -rf "$T/w"; mkdir "$T/u" "$T/w"
   LOWERS="$T/r$ROTATIONS $LOWERS"; mount_target "$M"
+}
+lower_dir() { # N: the Nth lower layer, top first, as they stand now
+  i=0; for l in $LOWERS; do [ $i = "$1" ] && { echo "$l"; return; }; i=$((i + 1)); done
 }
 step() { # N TEXT EXPECTED GOT
   if [ "$3" = "$4" ]; then echo "step $1: $2: expected $3, got $4"; else echo "step $1: $2: expected $3, got $4  <- differs"; fi

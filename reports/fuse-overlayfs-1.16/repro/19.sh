@@ -170,6 +170,9 @@ rotate() { # the upper becomes the top lower layer; a new empty upper
   umount_target "$M"; ROTATIONS=$((ROTATIONS + 1)); mv "$T/u" "$T/r$ROTATIONS"; rm -rf "$T/w"; mkdir "$T/u" "$T/w"
   LOWERS="$T/r$ROTATIONS $LOWERS"; mount_target "$M"
 }
+lower_dir() { # N: the Nth lower layer, top first, as they stand now
+  i=0; for l in $LOWERS; do [ $i = "$1" ] && { echo "$l"; return; }; i=$((i + 1)); done
+}
 step() { # N TEXT EXPECTED GOT
   if [ "$3" = "$4" ]; then echo "step $1: $2: expected $3, got $4"; else echo "step $1: $2: expected $3, got $4  <- differs"; fi
 }

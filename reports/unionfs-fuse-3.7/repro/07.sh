@@ -1,9 +1,9 @@
 #!/bin/sh
-# unionfs-fuse: outcome: mknod(whiteout) new name: expected EPERM, actual ok
+# unionfs-fuse: outcome: rename(RENAME_WHITEOUT) file from lower to new name: expected EINVAL, actual ok
 #
 # ovlcheck case reports/unionfs-fuse-3.7/cases/07.json
-# found: Found by ovlcheck run against unionfs-fuse 3.7 on 6.18.44-fc-v595.
-# replayed on unionfs-fuse 3.7 (/var/cache/ovlcheck-impl/unionfs-fuse-3.7/bin/unionfs), kernel 6.18.44-fc-v595, 2026-12-01
+# found: Found by ovlcheck run against unionfs-fuse 3.7 on 6.18.44-fc-v857.
+# replayed on unionfs-fuse 3.7 (/var/cache/ovlcheck-impl/unionfs-fuse-3.7/bin/unionfs), kernel 6.18.44-fc-v857, 2026-12-01
 # expected as the model says of Linux 6.18: `kernel` exits 0 on that kernel line (rules differ between versions)
 #
 # Usage, as root: sh 07.sh [kernel]
@@ -158,7 +158,9 @@ umount_kernel() { umount "$1"; }
 
 build_layers() { # the layers, in the format of $TARGET
   mkdir "$T/u" "$T/w" "$M" "$T/l0"
-  : # every layer empty
+  printf '' > "$T/l0"/e || exit 2
+  chown -h 0:0 "$T/l0"/e || exit 2
+  chmod 0644 "$T/l0"/e || exit 2
 }
 
 mount_target() { if [ "$TARGET" = kernel ]; then mount_kernel "$1" || { echo "repro: the kernel refused the mount" >&2; exit 2; }; else mount_impl "$1"; fi; }
@@ -168,6 +170,9 @@ rotate() { # the upper becomes the top lower layer; a new empty upper
   umount_target "$M"; ROTATIONS=$((ROTATIONS + 1)); mv "$T/u" "$T/r$ROTATIONS"; rm -rf "$T/w"; mkdir "$T/u" "$T/w"
   LOWERS="$T/r$ROTATIONS $LOWERS"; mount_target "$M"
 }
+lower_dir() { # N: the Nth lower layer, top first, as they stand now
+  i=0; for l in $LOWERS; do [ $i = "$1" ] && { echo "$l"; return; }; i=$((i + 1)); done
+}
 step() { # N TEXT EXPECTED GOT
   if [ "$3" = "$4" ]; then echo "step $1: $2: expected $3, got $4"; else echo "step $1: $2: expected $3, got $4  <- differs"; fi
 }
@@ -176,8 +181,8 @@ build_layers
 mount_target "$M"
 echo "mounted ($TARGET)"
 walk "$M"
-got=$(py mknod /n1 20644); step 1 'mknod("/n1", S_IFCHR 0/0|0644)' EPERM "$got"
-[ "$got" = EPERM ] || FAULT=1
+got=$(py rename /e /a RENAME_WHITEOUT); step 1 'renameat2("/e", "/a", RENAME_WHITEOUT)' EINVAL "$got"
+[ "$got" = EINVAL ] || FAULT=1
 walk "$M"
 if [ $FAULT = 1 ]; then echo "FAULT SHOWS ($TARGET)"; exit 1; fi
 echo "no fault ($TARGET)"

@@ -1,9 +1,9 @@
 #!/bin/sh
-# unionfs-fuse: metadata: at mount: merged: xattr trusted.overlay.opaque present became absent, file from lower
+# unionfs-fuse: outcome: rename dir from lower to dir in upper: expected EXDEV, actual ENOTEMPTY
 #
 # ovlcheck case reports/unionfs-fuse-3.7/cases/13.json
-# found: Found by ovlcheck run against unionfs-fuse 3.7 on 6.18.44-fc-v595.
-# replayed on unionfs-fuse 3.7 (/var/cache/ovlcheck-impl/unionfs-fuse-3.7/bin/unionfs), kernel 6.18.44-fc-v595, 2026-12-01
+# found: Found by ovlcheck run against unionfs-fuse 3.7 on 6.18.44-fc-v857.
+# replayed on unionfs-fuse 3.7 (/var/cache/ovlcheck-impl/unionfs-fuse-3.7/bin/unionfs), kernel 6.18.44-fc-v857, 2026-12-01
 # expected as the model says of Linux 6.18: `kernel` exits 0 on that kernel line (rules differ between versions)
 #
 # Usage, as root: sh 13.sh [kernel]
@@ -158,10 +158,18 @@ umount_kernel() { umount "$1"; }
 
 build_layers() { # the layers, in the format of $TARGET
   mkdir "$T/u" "$T/w" "$M" "$T/l0"
-  printf '\012\012x' > "$T/l0"/c || exit 2
-  chown -h 0:0 "$T/l0"/c || exit 2
-  chmod 0644 "$T/l0"/c || exit 2
-  setfattr -h -n trusted.overlay.overlay.opaque -v 0x79 "$T/l0"/c || exit 2
+  mkdir "$T/l0"/a || exit 2
+  chown -h 0:0 "$T/l0"/a || exit 2
+  chmod 0755 "$T/l0"/a || exit 2
+  mkdir "$T/l0"/a/e || exit 2
+  chown -h 0:0 "$T/l0"/a/e || exit 2
+  chmod 0755 "$T/l0"/a/e || exit 2
+  mkdir "$T/u"/d || exit 2
+  chown -h 0:0 "$T/u"/d || exit 2
+  chmod 0755 "$T/u"/d || exit 2
+  printf '' > "$T/u"/d/a || exit 2
+  chown -h 0:0 "$T/u"/d/a || exit 2
+  chmod 0644 "$T/u"/d/a || exit 2
 }
 
 mount_target() { if [ "$TARGET" = kernel ]; then mount_kernel "$1" || { echo "repro: the kernel refused the mount" >&2; exit 2; }; else mount_impl "$1"; fi; }
@@ -171,6 +179,9 @@ rotate() { # the upper becomes the top lower layer; a new empty upper
   umount_target "$M"; ROTATIONS=$((ROTATIONS + 1)); mv "$T/u" "$T/r$ROTATIONS"; rm -rf "$T/w"; mkdir "$T/u" "$T/w"
   LOWERS="$T/r$ROTATIONS $LOWERS"; mount_target "$M"
 }
+lower_dir() { # N: the Nth lower layer, top first, as they stand now
+  i=0; for l in $LOWERS; do [ $i = "$1" ] && { echo "$l"; return; }; i=$((i + 1)); done
+}
 step() { # N TEXT EXPECTED GOT
   if [ "$3" = "$4" ]; then echo "step $1: $2: expected $3, got $4"; else echo "step $1: $2: expected $3, got $4  <- differs"; fi
 }
@@ -179,9 +190,9 @@ build_layers
 mount_target "$M"
 echo "mounted ($TARGET)"
 walk "$M"
-echo "checking what the finding is about (the merged view):"
-got=$(getfattr -h --only-values -n trusted.overlay.opaque "$M"/c 2>/dev/null | od -An -tx1 | tr -d ' \n'); [ "$got" = 79 ] || differs '/c xattr trusted.overlay.opaque (hex)' 79 "${got:-(absent)}"
-if got=$(getfattr -h --only-values -n trusted.overlay.overlay.opaque "$M"/c 2>/dev/null); then differs '/c xattr trusted.overlay.overlay.opaque' '(absent)' "$got"; fi
+got=$(py rename /a /d ''); step 1 'renameat2("/a", "/d", 0)' EXDEV "$got"
+[ "$got" = EXDEV ] || FAULT=1
+walk "$M"
 if [ $FAULT = 1 ]; then echo "FAULT SHOWS ($TARGET)"; exit 1; fi
 echo "no fault ($TARGET)"
 exit 0
