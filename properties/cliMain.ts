@@ -21,7 +21,7 @@ import { CaseError, parseCase, type CaseFile } from './caseFile.js';
 import { isMountCase, parseMountCase, replayMountCase, type MountCase } from './mountCase.js';
 import { compareVersions, writeVersionsReport } from './versions.js';
 import { fuseTargetOf, issueText, reproInput } from './repro.js';
-import { loadUpstream, UpstreamError } from './upstream.js';
+import { loadUpstream, upstreamEntryFor, UpstreamError } from './upstream.js';
 import { reproScript } from './reproScript.js';
 import { crossFailureCase, isCrossCase, parseCrossCase, replayCrossCase, type CrossCase } from './crossCase.js';
 import {
@@ -351,7 +351,7 @@ async function cmdRepro(a: ReproArgs, cases: LoadedCase[]): Promise<number> {
           continue;
         }
       }
-      if (a.issue) writeFileSync(`${base}.issue.md`, issueText(input, loadUpstream(dirname(dirname(file)))?.findings.find((e) => e.signature === input.signature)));
+      if (a.issue) writeFileSync(`${base}.issue.md`, issueText(input, upstreamEntryFor(file, a.out, input.signature)));
       console.log(`written    ${base}.sh${a.issue ? ` and ${base}.issue.md` : ''}${a.verify ? ' (exit 1 on it, 0 on the kernel)' : ''}  (${input.signature})`);
     }
   } finally {

@@ -11,9 +11,10 @@ import { inPrivateNamespace } from '../harness/namespace.js';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const reports = path.join(here, '..', 'reports');
+// reports/<impl>-<version>/repro/NN.sh, and repro/from-<version>/NN.sh: an earlier release's case on this one.
 const scripts = fs.readdirSync(reports).flatMap((d) => {
   const dir = path.join(reports, d, 'repro');
-  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.sh')).sort().map((f) => path.join(dir, f)) : [];
+  return fs.existsSync(dir) ? (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.sh')).sort().map((f) => path.join(dir, f)) : [];
 });
 const SLOW = process.env.OVLCHECK_SLOW === '1';
 /** The first two of each report, or all. */

@@ -30,6 +30,13 @@ const Entry = z.object({
   threads: z.array(Thread).optional(),
   /** The signature of the finding it shares a root cause with: proposed with that one. */
   sameAs: z.string().optional(),
+  /**
+   * A finding this report's run did not meet, of an earlier release's case that the version
+   * comparison shows on this release too: that case (from the repository's root), and its
+   * reproducer for this release (from the report's dir).
+   */
+  case: z.string().optional(),
+  reproducer: z.string().optional(),
   kernel: z.object({ says: z.string().min(1), sources: z.array(z.string().min(1)).min(1) }).strict(),
   note: z.string().min(1),
 }).strict();
@@ -62,6 +69,8 @@ export function loadUpstream(dir: string): Upstream | null {
   const signatures = new Set(r.data.findings.map((f) => f.signature));
   const dangling = r.data.findings.find((f) => f.sameAs !== undefined && !signatures.has(f.sameAs));
   if (dangling) throw new UpstreamError(`${file}: "${dangling.signature}" is sameAs "${dangling.sameAs}", which it does not list`);
+  const unreproduced = r.data.findings.find((f) => (f.case === undefined) !== (f.reproducer === undefined));
+  if (unreproduced) throw new UpstreamError(`${file}: "${unreproduced.signature}": an earlier release's case comes with its reproducer here (case and reproducer, both or neither)`);
   return r.data;
 }
 
@@ -83,6 +92,20 @@ export function statusOf(e: UpstreamEntry, numberOf: (signature: string) => numb
   return e.verdict;
 }
 
+/**
+ * The entry for a finding a reproducer is written for: by signature, in the upstream.json of
+ * the report the case is from, or of the report the script goes into (`out` or a dir above it).
+ */
+export function upstreamEntryFor(caseFile: string, out: string | undefined, signature: string): UpstreamEntry | undefined {
+  const dirs = [dirname(dirname(caseFile))];
+  for (let d = out; d && dirs.length < 5; d = dirname(d)) dirs.push(d);
+  for (const d of dirs) {
+    const e = loadUpstream(d)?.findings.find((x) => x.signature === signature);
+    if (e) return e;
+  }
+  return undefined;
+}
+
 /** The lines an issue text gives of what the kernel does and where it says so. */
 export function kernelSaysLines(e: UpstreamEntry): string[] {
   return [e.kernel.says, '', ...e.kernel.sources.map((s) => `- ${s}`)];
@@ -99,15 +122,17 @@ export function upstreamSection(dir: string, findings: ReportFinding[]): string[
   const numberOf = (signature: string) => findings.find((f) => f.signature === signature)?.n;
   const md = [SECTION.trim(), '', `What ${upstream.implementation}'s trackers hold of these findings, checked ${upstream.checked} (\`upstream.json\`):`, '',
     ...upstream.searched.map((x) => `- ${x}`), '', 'Verdicts:', '', ...Object.entries(VERDICTS).map(([v, meaning]) => `- **${v}**: ${meaning}`), ''];
+  const entry = (heading: string, e: UpstreamEntry, script: string) => md.push(`### ${heading}`, '',
+    ...(e.threads?.length ? [`Threads: ${e.threads.map((t) => `[#${t.number} ${t.title}](${t.url}) (${t.state})`).join('; ')}.`, ''] : []),
+    e.note + (isProposed(e) ? ` Reproducer: [${script}.sh](${script}.sh); report text: [${script}.issue.md](${script}.issue.md).` : ''), '',
+    "What the kernel's overlayfs does:", '', ...kernelSaysLines(e), '');
   for (const { n, signature } of findings) {
-    const e = upstream.findings.find((x) => x.signature === signature);
-    if (!e) continue;
-    const nn = String(n).padStart(2, '0');
-    md.push(`### ${n}. ${statusOf(e, numberOf)}: ${signature}`, '',
-      ...(e.threads?.length ? [`Threads: ${e.threads.map((t) => `[#${t.number} ${t.title}](${t.url}) (${t.state})`).join('; ')}.`, ''] : []),
-      e.note + (isProposed(e) ? ` Reproducer: [repro/${nn}.sh](repro/${nn}.sh); report text: [repro/${nn}.issue.md](repro/${nn}.issue.md).` : ''), '',
-      "What the kernel's overlayfs does:", '', ...kernelSaysLines(e), '');
+    const e = upstream.findings.find((x) => x.signature === signature && x.case === undefined);
+    if (e) entry(`${n}. ${statusOf(e, numberOf)}: ${signature}`, e, `repro/${String(n).padStart(2, '0')}`);
   }
+  const earlier = upstream.findings.filter((e) => e.case !== undefined);
+  if (earlier.length) md.push('### Also in this release: findings of an earlier release\'s cases', '', 'This run did not meet them; the version comparison replays their cases on this release, where they still show.', '');
+  for (const e of earlier) entry(`${e.case}: ${statusOf(e, numberOf)}: ${e.signature}`, e, e.reproducer!.replace(/\.sh$/, ''));
   return ['', ...md];
 }
 
@@ -143,10 +168,10 @@ export function upstreamList(reportsDir: string): string {
     lines.push(`**${upstream.implementation}** (\`reports/${name}\`, trackers checked ${upstream.checked}): ${proposed} proposed of ${upstream.findings.length}.`, '',
       '| # | finding | status | reproducer |', '|---|---|---|---|');
     for (const e of upstream.findings) {
-      const n = numberOf(e.signature);
-      const nn = n === undefined ? undefined : String(n).padStart(2, '0');
-      const files = isProposed(e) && nn ? `[${nn}.sh](reports/${name}/repro/${nn}.sh), [text](reports/${name}/repro/${nn}.issue.md)` : '';
-      lines.push(`| ${n ?? '-'} | ${e.signature.replace(/\|/g, '\\|')} | ${statusOf(e, numberOf)} | ${files} |`);
+      const n = e.case === undefined ? numberOf(e.signature) : undefined;
+      const script = e.case !== undefined ? e.reproducer!.replace(/\.sh$/, '') : n !== undefined ? `repro/${String(n).padStart(2, '0')}` : undefined;
+      const files = isProposed(e) && script ? `[${script.split('/').pop()}.sh](reports/${name}/${script}.sh), [text](reports/${name}/${script}.issue.md)` : '';
+      lines.push(`| ${n ?? (e.case !== undefined ? `\`${e.case}\`` : '-')} | ${e.signature.replace(/\|/g, '\\|')} | ${statusOf(e, numberOf)} | ${files} |`);
     }
     lines.push('');
   }
