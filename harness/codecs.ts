@@ -144,14 +144,18 @@ export function implicitStops(layers: readonly ReadonlyMap<string, StopKind>[]):
   });
 }
 
+/** A whiteout in the kernel's format as a layer spec says it: a device, or an empty file with P.whiteout (S3.5). */
+function isSpecWhiteout(e: LayerSpec[string]): boolean {
+  return e.type === 'whiteout' || (e.type === 'file' && !e.data && e.xattrs?.['trusted.overlay.whiteout'] !== undefined);
+}
+
 function specKinds(layer: LayerSpec): Map<string, StopKind> {
   const kinds = new Map<string, StopKind>();
   for (const path of Object.keys(layer)) {
     for (let p = parentOf(path); p !== '/'; p = parentOf(p)) if (!(p in layer)) kinds.set(p, 'dir'); // implied by a child
   }
   for (const [path, e] of Object.entries(layer)) {
-    const xattrWhiteout = e.type === 'file' && !e.data && e.xattrs?.['trusted.overlay.whiteout'] !== undefined;
-    kinds.set(path, e.type === 'whiteout' || xattrWhiteout ? 'whiteout'
+    kinds.set(path, isSpecWhiteout(e) ? 'whiteout'
       : e.type === 'dir' ? (e.opaque || e.xattrs?.['trusted.overlay.opaque'] === 'y' ? 'opaque' : 'dir') : 'other');
   }
   return kinds;
@@ -299,8 +303,7 @@ function unionfsEncodeLayer(meta: string, layer: LayerSpec): LayerSpec {
     }
   }
   for (const [path, e] of Object.entries(layer)) {
-    const xattrWhiteout = e.type === 'file' && !e.data && e.xattrs?.[`${KERNEL}whiteout`] !== undefined;
-    if (e.type === 'whiteout' || xattrWhiteout) {
+    if (isSpecWhiteout(e)) {
       out[markerPath(meta, path)] = { type: 'file' };
     } else if (e.type === 'dir') {
       const { opaque, xattrs, ...plain } = e;
