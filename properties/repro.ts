@@ -133,7 +133,7 @@ export async function reproInput(c: CaseFile, file: string, driver: Driver, targ
     impl,
     kernel: kernelRecipe(c.layers, profile, kernel),
     steps,
-    ...(outcomeDiffers ? { outcomeStep: info.step } : {}),
+    ...(outcomeDiffers ? { outcomeStep: info.step, outcomeActual: info.actual } : {}),
     finalRemount,
     kernelRead,
     checkAfter: info.phase === 'mount' ? 0 : info.phase === 'step' ? info.step : steps.length + 1,
@@ -189,7 +189,11 @@ export function issueText(r: ReproInput, upstream?: UpstreamEntry): string {
     '',
     '## Actual',
     '',
-    `${r.signature}. The script prints each difference and exits 1.`,
+    `What ${r.impl.describe} does instead:`,
+    ...(differing ? [`- \`${differing.text}\` returns ${r.outcomeActual}`] : []),
+    ...r.checks.map((c) => `- ${actualLine(c)}`),
+    '',
+    `In ovlcheck's words: ${r.signature}. The script prints each difference and exits 1.`,
     '',
     '## Reproducer',
     '',
@@ -201,9 +205,14 @@ export function issueText(r: ReproInput, upstream?: UpstreamEntry): string {
   ].join('\n');
 }
 
+/** Where a check looks, in words. */
+function whereOf(c: ReproCheck): string {
+  return c.where === 'kernel-read' ? "the kernel's mount of the layers" : c.where === 'lower' ? `the lower layer ${c.layer} (read-only: nothing may change it)` : 'the merged view';
+}
+
 /** What the kernel's overlayfs shows of one checked thing, as a sentence. */
 function expectedLine(c: ReproCheck): string {
-  const where = c.where === 'kernel-read' ? "the kernel's mount of the layers" : c.where === 'lower' ? `the lower layer ${c.layer} (read-only: nothing may change it)` : 'the merged view';
+  const where = whereOf(c);
   const e = c.expected;
   if (c.what === 'absent' || e === null) return `${where} does not list \`${c.path}\``;
   if (c.what === 'present') return `${where} lists \`${c.path}\`${e.kind === 'error' ? `, whose lookup fails with ${e.errno}` : ` (a ${e.kind})`}`;
@@ -212,5 +221,17 @@ function expectedLine(c: ReproCheck): string {
     : c.what.startsWith('xattr ') ? JSON.stringify(e.xattrs[c.what.slice(6)] ?? '(absent)')
       : c.what === 'mode' ? '0' + e.mode.toString(8)
         : JSON.stringify((e as unknown as Record<string, unknown>)[c.what]);
+  return `in ${where}, \`${c.path}\` has ${c.what === 'data' ? 'the content' : c.what} ${value}`;
+}
+
+/** What the implementation showed of one checked thing (the comparison's actual side), as a sentence. */
+function actualLine(c: ReproCheck): string {
+  const where = whereOf(c);
+  if (c.what === 'present') return `${where} does not list \`${c.path}\``;
+  if (c.what === 'absent') return `${where} lists \`${c.path}\`${typeof c.actual === 'string' ? ` (${c.actual})` : ''}`;
+  const a = c.actual;
+  if (c.what === 'kind' && a === 'error') return `in ${where}, the lookup of \`${c.path}\` fails`;
+  // The comparison gives a content or a symlink target as it is; modes, xattr values and errnos already spelled out.
+  const value = a === undefined ? '(not known)' : typeof a === 'string' && c.what !== 'data' && c.what !== 'target' ? a : JSON.stringify(a);
   return `in ${where}, \`${c.path}\` has ${c.what === 'data' ? 'the content' : c.what} ${value}`;
 }

@@ -10,7 +10,7 @@ import { isDirStreamOp } from '../model/dirStream.js';
 import { isFdOp } from '../model/fds.js';
 import type { Op, StackSpec } from '../model/types.js';
 import { runningKernel } from '../harness/sys.js';
-import { fdWords, kernelRecipe } from './repro.js';
+import { fdWords, issueText, kernelRecipe } from './repro.js';
 import { reproScript, type ReproInput } from './reproScript.js';
 
 // The script's own machinery on the running kernel: layers in every kind, steps by tool and by
@@ -87,5 +87,26 @@ describe.skipIf(!inPrivateNamespace())('a reproducer script on the kernel', () =
     expect(r.stdout).toMatch(/DIFFERS {2}\/n\/g content/);
     expect(r.stdout).toMatch(/checking the lower layers[^]*DIFFERS {2}\/d\/f content/);
     expect(r.exitCode).toBe(1);
+  });
+});
+
+describe('the text of an upstream report', () => {
+  it('says what the implementation did beside what the kernel does: the outcome, and each name checked', () => {
+    const r = input('EPERM', 'other');
+    const file = r.checks[0].expected!;
+    const text = issueText({
+      ...r, outcomeActual: 'ok', checks: [
+        { where: 'merged', path: '/b', what: 'data', expected: { ...file, data: 'x' }, actual: '' },
+        { where: 'merged', path: '/n', what: 'absent', expected: null, actual: 'dir 0755' },
+        { where: 'merged', path: '/m', what: 'mode', expected: file, actual: '0700' },
+      ],
+    });
+    const [expected, actual] = text.split('## Actual');
+    expect(expected).toContain('`setxattr` returns EPERM, as the kernel\'s overlayfs does.');
+    expect(expected).toContain('in the merged view, `/b` has the content "x"');
+    expect(actual).toContain('- `setxattr` returns ok');
+    expect(actual).toContain('- in the merged view, `/b` has the content ""');
+    expect(actual).toContain('- the merged view lists `/n` (dir 0755)');
+    expect(actual).toContain('- in the merged view, `/m` has mode 0700');
   });
 });

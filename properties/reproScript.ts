@@ -49,6 +49,8 @@ export interface ReproCheck {
   what: string;
   /** The model's entry at that name (null: no such name). */
   expected: SnapEntry | null;
+  /** What the implementation showed there, as the comparison saw it (the issue text says it). */
+  actual?: unknown;
 }
 
 export interface ReproInput {
@@ -65,8 +67,9 @@ export interface ReproInput {
   impl: MountRecipe;
   kernel: MountRecipe;
   steps: ReproStep[];
-  /** The step whose outcome is the finding (1-based), if it is an outcome or a hang. */
+  /** The step whose outcome is the finding (1-based), if it is an outcome or a hang, and what it returned there. */
   outcomeStep?: number;
+  outcomeActual?: string;
   /** The final remount, then the kernel mounting the layers, are part of the finding. */
   finalRemount: boolean;
   kernelRead: boolean;
@@ -382,7 +385,7 @@ export function checksOf(differences: Difference[], expected: Snapshot, lowers: 
     const what = d.what === 'missing' ? 'present' : d.what === 'unexpected' ? 'absent' : d.what;
     if (/^st_ino|^st_dev|^st_blocks/.test(what)) continue; // bookkeeping no shell tool shows as the comparison does
     const view = where === 'lower' ? lowers.get(Number(layer))! : expected;
-    out.push({ where, ...(where === 'lower' ? { layer: Number(layer) } : {}), path: d.path, what, expected: view.get(d.path) ?? null });
+    out.push({ where, ...(where === 'lower' ? { layer: Number(layer) } : {}), path: d.path, what, expected: view.get(d.path) ?? null, ...(d.actual !== undefined ? { actual: d.actual } : {}) });
   }
   return out;
 }
