@@ -233,10 +233,11 @@ export function lookupChild(s: OvlState, parent: OvlDentry, name: string): OvlDe
   const indexed = !d.upper && d.lowers.length > 0 && d.lowers[0].inode.type !== 'dir' ? activeIndex(s)?.get(d.lowers[0].inode.id) : undefined;
   if (indexed) {
     cover('S6.6');
-    if (isMetacopy(s, indexed) && !s.profile.metacopy) {
+    if (isMetacopy(s, indexed) && !s.profile.metacopy && hasFeature(s.kernel, 'consistentRedirectMetacopyRejection')) {
       // S7.3: the index entry is this name's upper, and one copied up metadata-only refuses
-      // lookup without metacopy=on, as a metacopy upper at the name does; its data, this
-      // lower, is a regular file below it (found by run --seed 501).
+      // lookup without metacopy=on (6.16+: ovl_check_follow_redirect after the index), as a
+      // metacopy upper at the name does (found by run --seed 501). Before, the lookup took it
+      // as the upper, its data this lower (observed on 6.12.117 by the matrix).
       cover('S7.3');
       d.error = 'EPERM';
       return d;
@@ -272,7 +273,7 @@ function withDataLower(s: OvlState, d: OvlDentry, parent: OvlDentry, name: strin
     // S7.3: an upper metacopy file (from a metacopy=on mount) refuses lookup: at once (6.16+),
     // or, before, EPERM if a regular file is found below it and EIO ("no lower data") if not.
     if (hasFeature(s.kernel, 'consistentRedirectMetacopyRejection')) d.error = 'EPERM';
-    else d.error = firstBelow(s, parent, [name], redirectOf(s, u), (l) => l.type === 'file') ? 'EPERM' : 'EIO';
+    else d.error = firstBelow(s, parent, [name], redirectRead(s, parent) ? redirectOf(s, u) : undefined, (l) => l.type === 'file') ? 'EPERM' : 'EIO';
     return d;
   }
   const found = findData(s, parent.lowers, [name], u, 0);
@@ -348,17 +349,28 @@ function noData(s: OvlState): Errno {
 }
 
 /**
- * S2.7: not following redirects, an upper dir with a redirect and lowers below refuses lookup
- * (EPERM) at once (6.16+). Before, the lookup went on to the redirect's target: a lower dir
- * found there is taken as the dir's origin (ovl_fix_origin: walkEffects records it) before
- * the EPERM; nothing there leaves an ordinary upper dir.
+ * Whether the lookup of an upper object reads its redirect (namei.c: not when d.last, which
+ * not following redirects is "the parent has no lower dir", and from 6.16 only without
+ * data-only layers). Found by the matrix on 6.12, and checked on 6.18: a dir with a redirect
+ * in a pure upper dir is an ordinary dir under nofollow (redirect-nofollow-pure-upper-parent).
+ */
+function redirectRead(s: OvlState, parent: OvlDentry): boolean {
+  if (s.profile.redirect_dir !== 'nofollow' || parent.lowers.length > 0) return true;
+  return hasFeature(s.kernel, 'consistentRedirectMetacopyRejection') && s.dataLayers.length > 0;
+}
+
+/**
+ * S2.7: not following redirects, an upper dir whose redirect is read (redirectRead) refuses
+ * lookup (EPERM) at once (6.16+): in the parent's lower dirs, from the root's for an absolute
+ * redirect, or after the loop when there is nothing below. Before, the lookup went on to the
+ * redirect's target: a lower dir found there is taken as the dir's origin (ovl_fix_origin:
+ * walkEffects records it) before the EPERM; nothing there leaves an ordinary upper dir.
  */
 function refuseRedirect(s: OvlState, d: OvlDentry, parent: OvlDentry, redirect: string): OvlDentry {
   cover('S2.7'); cover('S13.3');
+  if (!redirectRead(s, parent)) return d;
   if (hasFeature(s.kernel, 'consistentRedirectMetacopyRejection')) {
-    // Refused where the lookup would go below: the parent's lower dirs, or for an absolute
-    // redirect the root's (namei.c: poe = roe; found by npm test, a dir renamed into a pure upper dir).
-    if (parent.lowers.length > 0 || (redirect.startsWith('/') && s.lowers.length > 0)) d.error = 'EPERM';
+    d.error = 'EPERM';
     return d;
   }
   const found = firstBelow(s, parent, [], redirect, (l) => l.type === 'dir');
