@@ -7,7 +7,7 @@ import { mountedUuid } from './mountShown.js';
 import { cloneLayer, findInLayer, parentPath } from './layerFs.js';
 import { hasOrigin, isDir, isMergedDir, isPositive, lookupChild, rootDentry, type OvlDentry } from './lookup.js';
 import { unifiedIno } from './inodeNumbers.js';
-import { isIndexed } from './indexdir.js';
+import { typeOrigin } from './indexdir.js';
 import { privatePrefix } from './profile.js';
 import { hasFeature } from './versions.js';
 import { walkedNames } from './readdir.js';
@@ -101,8 +101,11 @@ function failsLookup(d: OvlDentry): boolean {
   return d.error !== undefined && d.error !== 'ENOENT';
 }
 
-/** ovl_type_origin: an upper object with a lower found by name (dir) or by origin (non-dir). */
+/**
+ * ovl_type_origin as ovl_path_type sees it: an upper object with a lower found by name (dir) or
+ * by origin (non-dir), hashed by that lower (typeOrigin: not a copied-up hard link outside the
+ * index in use, found by the matrix, seed 20261130; with nfs_export=on only an indexed one).
+ */
 function isOriginType(s: OvlState, d: OvlDentry): boolean {
-  // With nfs_export=on only an indexed upper shows its origin's st_ino (S12.3, ovl_hash_bylower).
-  return isPositive(d) && d.upper !== null && d.lowers.length > 0 && (!s.profile.nfs_export || isIndexed(s, d));
+  return isPositive(d) && d.upper !== null && d.lowers.length > 0 && typeOrigin(s, d);
 }
